@@ -1,0 +1,61 @@
+package awsedge
+
+import (
+	"encoding/json"
+	"slices"
+	"testing"
+)
+
+func TestSubnetCIDRs(t *testing.T) {
+	tests := []struct {
+		vpc  string
+		n    int
+		want []string
+	}{
+		{"10.0.0.0/16", 2, []string{"10.0.0.0/20", "10.0.16.0/20"}},
+		{"10.1.0.0/16", 3, []string{"10.1.0.0/20", "10.1.16.0/20", "10.1.32.0/20"}},
+		{"192.168.4.0/24", 2, []string{"192.168.4.0/28", "192.168.4.16/28"}},
+	}
+	for _, tt := range tests {
+		got, err := SubnetCIDRs(tt.vpc, tt.n)
+		if err != nil {
+			t.Fatalf("SubnetCIDRs(%q, %d): %v", tt.vpc, tt.n, err)
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("SubnetCIDRs(%q, %d) = %v, want %v", tt.vpc, tt.n, got, tt.want)
+		}
+	}
+	for _, bad := range []string{"10.0.0.0/26", "10.0.0.1/16", "fd00::/48", "nonsense"} {
+		if _, err := SubnetCIDRs(bad, 2); err == nil {
+			t.Errorf("SubnetCIDRs(%q) succeeded, want an error", bad)
+		}
+	}
+}
+
+func TestLifecyclePolicy(t *testing.T) {
+	s, err := LifecyclePolicy(12)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p struct {
+		Rules []struct {
+			RulePriority int
+			Selection    struct {
+				TagStatus   string
+				CountType   string
+				CountNumber int
+			}
+			Action struct{ Type string }
+		}
+	}
+	if err := json.Unmarshal([]byte(s), &p); err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Rules) != 2 {
+		t.Fatalf("got %d rules, want 2", len(p.Rules))
+	}
+	keep := p.Rules[1]
+	if keep.Selection.TagStatus != "any" || keep.Selection.CountType != "imageCountMoreThan" || keep.Selection.CountNumber != 12 || keep.Action.Type != "expire" {
+		t.Errorf("got keep rule %+v, want expire beyond 12 images", keep)
+	}
+}

@@ -1,0 +1,165 @@
+// Package awstraffic provides the traffic pointer of an env on AWS: the
+// listener whose default action sends production traffic to the live
+// version's target group (weighted with the candidate during a canary), and
+// the header-matched rule that reaches the candidate before promotion.
+// A cut-over or a rollback changes this component and nothing else.
+package awstraffic
+
+import (
+	"fmt"
+
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/lb"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// Request header of the candidate route, the same as on the docker platform.
+const (
+	RouteHeader    = "X-Phoenix-Route"
+	RouteCandidate = "candidate"
+	// VersionHeader reaches one named version through its own listener rule,
+	// which each version stack creates (see awsversion).
+	VersionHeader = "X-Phoenix-Version"
+	// CandidateRulePriority is the candidate rule's priority: before the
+	// version rules, which take the next free priorities.
+	CandidateRulePriority = 1
+)
+
+// Target is one version's target group.
+type Target struct {
+	// Version is the version id.
+	Version string
+	// TargetGroupARN is the version's target group.
+	TargetGroupARN pulumi.StringInput
+}
+
+// TrafficArgs configures a Traffic pointer.
+type TrafficArgs struct {
+	// Env is the env name, used in messages. Required.
+	Env string
+	// LoadBalancerARN is the ALB. Required.
+	LoadBalancerARN pulumi.StringInput
+	// CertificateARN turns the pointer into an HTTPS listener on 443.
+	// Optional; without it the pointer is the HTTP listener on 80.
+	CertificateARN string
+	// Live is the version receiving production traffic. Optional: without
+	// it the listener answers 503.
+	Live *Target
+	// Candidate is the version on the candidate route. Optional: without it
+	// the candidate route answers 404.
+	Candidate *Target
+	// CandidateWeight is the candidate's share of production traffic in
+	// percent, 0 to 100. Optional; default 0. Ignored when the candidate is
+	// the live version.
+	CandidateWeight int
+}
+
+// Traffic is the traffic pointer of an env on AWS.
+type Traffic struct {
+	pulumi.ResourceState
+
+	// ListenerARN is the pointer listener, to which version stacks attach
+	// their own header rules.
+	ListenerARN pulumi.StringOutput `pulumi:"listenerArn"`
+}
+
+// NewTraffic creates the traffic pointer.
+func NewTraffic(ctx *pulumi.Context, name string, args *TrafficArgs, opts ...pulumi.ResourceOption) (*Traffic, error) {
+	if args == nil || args.LoadBalancerARN == nil {
+		return nil, fmt.Errorf("awstraffic %s: a load balancer is required", name)
+	}
+	if args.CandidateWeight < 0 || args.CandidateWeight > 100 {
+		return nil, fmt.Errorf("awstraffic %s: candidate weight %d is outside 0 to 100", name, args.CandidateWeight)
+	}
+	t := &Traffic{}
+	if err := ctx.RegisterComponentResource("phoenix:aws:Traffic", name, t, opts...); err != nil {
+		return nil, err
+	}
+	parent := pulumi.Parent(t)
+
+	listenerArgs := &lb.ListenerArgs{
+		LoadBalancerArn: args.LoadBalancerARN,
+		Port:            pulumi.Int(80),
+		Protocol:        pulumi.String("HTTP"),
+		DefaultActions:  lb.ListenerDefaultActionArray{DefaultAction(args)},
+	}
+	if args.CertificateARN != "" {
+		listenerArgs.Port = pulumi.Int(443)
+		listenerArgs.Protocol = pulumi.String("HTTPS")
+		listenerArgs.CertificateArn = pulumi.String(args.CertificateARN)
+		listenerArgs.SslPolicy = pulumi.String("ELBSecurityPolicy-TLS13-1-2-2021-06")
+	}
+	listener, err := lb.NewListener(ctx, name+"-listener", listenerArgs, parent)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := lb.NewListenerRule(ctx, name+"-candidate", &lb.ListenerRuleArgs{
+		ListenerArn: listener.Arn,
+		Priority:    pulumi.Int(CandidateRulePriority),
+		Conditions: lb.ListenerRuleConditionArray{&lb.ListenerRuleConditionArgs{
+			HttpHeader: &lb.ListenerRuleConditionHttpHeaderArgs{
+				HttpHeaderName: pulumi.String(RouteHeader),
+				Values:         pulumi.StringArray{pulumi.String(RouteCandidate)},
+			},
+		}},
+		Actions: lb.ListenerRuleActionArray{CandidateAction(args)},
+	}, parent); err != nil {
+		return nil, err
+	}
+
+	t.ListenerARN = listener.Arn
+	if err := ctx.RegisterResourceOutputs(t, pulumi.Map{"listenerArn": listener.Arn}); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// DefaultAction is the pointer listener's default action: forward to live,
+// a weighted forward to live and candidate during a canary, or a 503 that
+// says no version is live.
+func DefaultAction(args *TrafficArgs) *lb.ListenerDefaultActionArgs {
+	switch {
+	case args.Live == nil:
+		return &lb.ListenerDefaultActionArgs{
+			Type: pulumi.String("fixed-response"),
+			FixedResponse: &lb.ListenerDefaultActionFixedResponseArgs{
+				ContentType: pulumi.String("text/plain"),
+				StatusCode:  pulumi.String("503"),
+				MessageBody: pulumi.Sprintf("phoenix: env %s has no live version; deploy one with: phoenix deploy --env %s", args.Env, args.Env),
+			},
+		}
+	case args.Candidate != nil && args.CandidateWeight > 0 && args.Candidate.Version != args.Live.Version:
+		return &lb.ListenerDefaultActionArgs{
+			Type: pulumi.String("forward"),
+			Forward: &lb.ListenerDefaultActionForwardArgs{
+				TargetGroups: lb.ListenerDefaultActionForwardTargetGroupArray{
+					&lb.ListenerDefaultActionForwardTargetGroupArgs{Arn: args.Live.TargetGroupARN, Weight: pulumi.Int(100 - args.CandidateWeight)},
+					&lb.ListenerDefaultActionForwardTargetGroupArgs{Arn: args.Candidate.TargetGroupARN, Weight: pulumi.Int(args.CandidateWeight)},
+				},
+			},
+		}
+	default:
+		return &lb.ListenerDefaultActionArgs{
+			Type:           pulumi.String("forward"),
+			TargetGroupArn: args.Live.TargetGroupARN,
+		}
+	}
+}
+
+// CandidateAction is the candidate rule's action: forward to the candidate,
+// or a 404 that says there is none.
+func CandidateAction(args *TrafficArgs) *lb.ListenerRuleActionArgs {
+	if args.Candidate == nil {
+		return &lb.ListenerRuleActionArgs{
+			Type: pulumi.String("fixed-response"),
+			FixedResponse: &lb.ListenerRuleActionFixedResponseArgs{
+				ContentType: pulumi.String("text/plain"),
+				StatusCode:  pulumi.String("404"),
+				MessageBody: pulumi.Sprintf("phoenix: env %s has no candidate version", args.Env),
+			},
+		}
+	}
+	return &lb.ListenerRuleActionArgs{
+		Type:           pulumi.String("forward"),
+		TargetGroupArn: args.Candidate.TargetGroupARN,
+	}
+}

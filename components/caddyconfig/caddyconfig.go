@@ -1,0 +1,256 @@
+// Package caddyconfig renders the Caddy configuration that is the docker
+// platform's traffic pointer. It is the one place that turns live, candidate
+// and canary weight into load-balancer behaviour, so the docker components
+// and the data-plane tests use exactly the same text.
+package caddyconfig
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Request header names of the candidate route.
+const (
+	// RouteHeader selects a route; the value "candidate" reaches the candidate.
+	RouteHeader = "X-Phoenix-Route"
+	// RouteCandidate is the RouteHeader value of the candidate route.
+	RouteCandidate = "candidate"
+)
+
+// Pool is one version's upstreams.
+type Pool struct {
+	// Version is the version id the upstreams serve.
+	Version string
+	// Addresses are host:port dial addresses, one per replica.
+	Addresses []string
+}
+
+// Spec describes the traffic of one env.
+type Spec struct {
+	// Env is the env name, used in messages.
+	Env string
+	// Listen is the address Caddy serves on, such as ":8080".
+	Listen string
+	// Live receives production traffic; nil when no version is live.
+	Live *Pool
+	// Candidate is reachable through the candidate route; nil when none.
+	Candidate *Pool
+	// CandidateWeight is the percentage of production traffic for the
+	// candidate (0 to 100); it needs both Live and Candidate.
+	CandidateWeight int
+	// HealthPath is the upstreams' health endpoint, such as "/healthz".
+	HealthPath string
+	// HealthInterval is the time between active health checks; default 1s.
+	HealthInterval time.Duration
+}
+
+// Render returns the Caddy JSON configuration for spec. The same spec always
+// renders the same bytes, so an unchanged pointer is never rewritten.
+func Render(spec Spec) ([]byte, error) {
+	if err := spec.validate(); err != nil {
+		return nil, err
+	}
+	interval := spec.HealthInterval
+	if interval == 0 {
+		interval = time.Second
+	}
+	var routes []route
+	if spec.Candidate != nil {
+		routes = append(routes, route{
+			Match:    []matcher{{Header: map[string][]string{RouteHeader: {RouteCandidate}}}},
+			Handle:   []handler{spec.proxy([]*Pool{spec.Candidate}, nil, interval)},
+			Terminal: true,
+		})
+	} else {
+		routes = append(routes, route{
+			Match:    []matcher{{Header: map[string][]string{RouteHeader: {RouteCandidate}}}},
+			Handle:   []handler{static(404, fmt.Sprintf("phoenix: env %s has no candidate version\n", spec.Env))},
+			Terminal: true,
+		})
+	}
+	switch {
+	case spec.Live == nil:
+		routes = append(routes, route{Handle: []handler{static(503,
+			fmt.Sprintf("phoenix: env %s has no live version; deploy one with: phoenix deploy --env %s\n", spec.Env, spec.Env))}})
+	case spec.Candidate != nil && spec.CandidateWeight > 0 && spec.Candidate.Version != spec.Live.Version:
+		pools := []*Pool{spec.Live, spec.Candidate}
+		weights := splitWeights(len(spec.Live.Addresses), len(spec.Candidate.Addresses), spec.CandidateWeight)
+		routes = append(routes, route{Handle: []handler{spec.proxy(pools, weights, interval)}})
+	default:
+		routes = append(routes, route{Handle: []handler{spec.proxy([]*Pool{spec.Live}, nil, interval)}})
+	}
+	cfg := config{
+		Admin: admin{Disabled: true},
+		Apps: apps{HTTP: httpApp{
+			// A reload lets in-flight requests finish on the old server.
+			GracePeriod: "10s",
+			Servers:     map[string]server{"phoenix": {Listen: []string{spec.Listen}, Routes: routes}},
+		}},
+	}
+	return json.MarshalIndent(cfg, "", "  ")
+}
+
+func (s Spec) validate() error {
+	if s.Listen == "" {
+		return fmt.Errorf("caddy config for env %s: listen address is empty", s.Env)
+	}
+	if s.CandidateWeight < 0 || s.CandidateWeight > 100 {
+		return fmt.Errorf("caddy config for env %s: candidate weight %d is outside 0 to 100", s.Env, s.CandidateWeight)
+	}
+	if s.CandidateWeight > 0 && (s.Live == nil || s.Candidate == nil) {
+		return fmt.Errorf("caddy config for env %s: a candidate weight needs a live and a candidate version", s.Env)
+	}
+	for _, p := range []*Pool{s.Live, s.Candidate} {
+		if p != nil && len(p.Addresses) == 0 {
+			return fmt.Errorf("caddy config for env %s: version %s has no upstream addresses", s.Env, p.Version)
+		}
+	}
+	return nil
+}
+
+// splitWeights gives each of n live and m candidate upstreams a weight so
+// that the candidate pool as a whole gets pct percent of requests.
+func splitWeights(n, m, pct int) []int {
+	live, cand := (100-pct)*m, pct*n
+	g := gcd(live, cand)
+	weights := make([]int, 0, n+m)
+	for range n {
+		weights = append(weights, live/g)
+	}
+	for range m {
+		weights = append(weights, cand/g)
+	}
+	return weights
+}
+
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	if a == 0 {
+		return 1
+	}
+	return a
+}
+
+func (s Spec) proxy(pools []*Pool, weights []int, interval time.Duration) handler {
+	var ups []upstream
+	for _, p := range pools {
+		for _, a := range p.Addresses {
+			ups = append(ups, upstream{Dial: a})
+		}
+	}
+	policy := selection{Policy: "round_robin"}
+	if weights != nil {
+		policy = selection{Policy: "weighted_round_robin", Weights: weights}
+	}
+	return handler{
+		Handler:   "reverse_proxy",
+		Upstreams: ups,
+		LoadBalancing: &loadBalancing{
+			SelectionPolicy: policy,
+			// A request whose upstream fails before answering is tried on
+			// another one for up to 5 s: a replica going away never shows.
+			TryDuration: "5s",
+			TryInterval: "100ms",
+		},
+		HealthChecks: &healthChecks{
+			Active: activeHealth{
+				URI: s.HealthPath, Interval: interval.String(), Timeout: interval.String(),
+				Passes: 1, Fails: 1, ExpectStatus: 200,
+			},
+			// Two failed connections take an upstream out for 5 s, so that
+			// retries stop choosing a replica that has just gone away.
+			Passive: passiveHealth{FailDuration: "5s", MaxFails: 2},
+		},
+	}
+}
+
+func static(status int, body string) handler {
+	return handler{
+		Handler:    "static_response",
+		StatusCode: status,
+		Body:       body,
+		Headers:    map[string][]string{"Content-Type": {"text/plain; charset=utf-8"}},
+	}
+}
+
+// The types below are the subset of Caddy's JSON structure Phoenix writes.
+
+type config struct {
+	Admin admin `json:"admin"`
+	Apps  apps  `json:"apps"`
+}
+
+type admin struct {
+	Disabled bool `json:"disabled"`
+}
+
+type apps struct {
+	HTTP httpApp `json:"http"`
+}
+
+type httpApp struct {
+	GracePeriod string            `json:"grace_period,omitempty"`
+	Servers     map[string]server `json:"servers"`
+}
+
+type server struct {
+	Listen []string `json:"listen"`
+	Routes []route  `json:"routes"`
+}
+
+type route struct {
+	Match    []matcher `json:"match,omitempty"`
+	Handle   []handler `json:"handle"`
+	Terminal bool      `json:"terminal,omitempty"`
+}
+
+type matcher struct {
+	Header map[string][]string `json:"header,omitempty"`
+}
+
+type handler struct {
+	Handler       string              `json:"handler"`
+	Upstreams     []upstream          `json:"upstreams,omitempty"`
+	LoadBalancing *loadBalancing      `json:"load_balancing,omitempty"`
+	HealthChecks  *healthChecks       `json:"health_checks,omitempty"`
+	StatusCode    int                 `json:"status_code,omitempty"`
+	Body          string              `json:"body,omitempty"`
+	Headers       map[string][]string `json:"headers,omitempty"`
+}
+
+type upstream struct {
+	Dial string `json:"dial"`
+}
+
+type loadBalancing struct {
+	SelectionPolicy selection `json:"selection_policy"`
+	TryDuration     string    `json:"try_duration,omitempty"`
+	TryInterval     string    `json:"try_interval,omitempty"`
+}
+
+type selection struct {
+	Policy  string `json:"policy"`
+	Weights []int  `json:"weights,omitempty"`
+}
+
+type healthChecks struct {
+	Active  activeHealth  `json:"active"`
+	Passive passiveHealth `json:"passive"`
+}
+
+type activeHealth struct {
+	URI          string `json:"uri"`
+	Interval     string `json:"interval"`
+	Timeout      string `json:"timeout"`
+	Passes       int    `json:"passes"`
+	Fails        int    `json:"fails"`
+	ExpectStatus int    `json:"expect_status"`
+}
+
+type passiveHealth struct {
+	FailDuration string `json:"fail_duration"`
+	MaxFails     int    `json:"max_fails"`
+}

@@ -1,0 +1,126 @@
+// Package dockertraffic provides the traffic pointer of an env on Docker: a
+// small writer container that puts the rendered Caddy configuration on the
+// config volume with an atomic rename. A cut-over or a rollback replaces
+// this writer (the Docker provider cannot update a container in place) and
+// nothing else; Caddy, which serves the traffic, keeps running and reloads
+// the file gracefully.
+package dockertraffic
+
+import (
+	"fmt"
+
+	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/phoenix-iac/phoenix/components/caddyconfig"
+	"github.com/phoenix-iac/phoenix/components/dockeredge"
+)
+
+// Upstreams are one version's upstream addresses.
+type Upstreams struct {
+	// Version is the version id.
+	Version string
+	// Addresses are host:port addresses on the env network.
+	Addresses pulumi.StringArrayInput
+}
+
+// TrafficArgs configures a Traffic pointer.
+type TrafficArgs struct {
+	// Env is the env name, used in messages. Required.
+	Env string
+	// Image is the image the writer runs; the Caddy image, which has a shell. Required.
+	Image pulumi.StringInput
+	// ConfigVolumeName is the volume Caddy watches. Required.
+	ConfigVolumeName pulumi.StringInput
+	// HealthCheckPath is the upstreams' health endpoint. Required.
+	HealthCheckPath string
+	// Live receives production traffic. Optional: without it Caddy answers 503.
+	Live *Upstreams
+	// Candidate is on the candidate route. Optional: without it the route answers 404.
+	Candidate *Upstreams
+	// CandidateWeight is the candidate's share of production traffic in percent. Optional; default 0.
+	CandidateWeight int
+}
+
+// Traffic is the traffic pointer of an env on Docker.
+type Traffic struct {
+	pulumi.ResourceState
+
+	// Config is the Caddy configuration the pointer wrote.
+	Config pulumi.StringOutput `pulumi:"config"`
+}
+
+// uploadPath is where the configuration is uploaded inside the writer,
+// before it is renamed into place on the volume.
+const uploadPath = "/phoenix/caddy.json"
+
+// NewTraffic creates the traffic pointer.
+func NewTraffic(ctx *pulumi.Context, name string, args *TrafficArgs, opts ...pulumi.ResourceOption) (*Traffic, error) {
+	if args == nil || args.Image == nil || args.ConfigVolumeName == nil {
+		return nil, fmt.Errorf("dockertraffic %s: Image and ConfigVolumeName are required", name)
+	}
+	t := &Traffic{}
+	if err := ctx.RegisterComponentResource("phoenix:docker:Traffic", name, t, opts...); err != nil {
+		return nil, err
+	}
+	config := RenderConfig(args)
+
+	// The temporary file sits on the same volume, so the rename is atomic:
+	// Caddy never reads a half-written configuration.
+	write := fmt.Sprintf("cp %[1]s %[2]s/.caddy.json.tmp && mv -f %[2]s/.caddy.json.tmp %[3]s && exec tail -f /dev/null",
+		uploadPath, dockeredge.ConfigDir, dockeredge.ConfigFile)
+	if _, err := docker.NewContainer(ctx, name+"-pointer", &docker.ContainerArgs{
+		Image:   args.Image,
+		Command: pulumi.StringArray{pulumi.String("sh"), pulumi.String("-c"), pulumi.String(write)},
+		Uploads: docker.ContainerUploadArray{docker.ContainerUploadArgs{
+			File:    pulumi.String(uploadPath),
+			Content: config,
+		}},
+		Volumes: docker.ContainerVolumeArray{docker.ContainerVolumeArgs{
+			VolumeName:    args.ConfigVolumeName,
+			ContainerPath: pulumi.String(dockeredge.ConfigDir),
+		}},
+		// An init process so that the writer stops at once when deleted.
+		Init:    pulumi.Bool(true),
+		Restart: pulumi.String("unless-stopped"),
+	}, pulumi.Parent(t)); err != nil {
+		return nil, err
+	}
+
+	t.Config = config
+	if err := ctx.RegisterResourceOutputs(t, pulumi.Map{"config": config}); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// RenderConfig renders the Caddy configuration for args once the upstream
+// addresses are known.
+func RenderConfig(args *TrafficArgs) pulumi.StringOutput {
+	var live, cand pulumi.StringArrayOutput = pulumi.StringArray{}.ToStringArrayOutput(), pulumi.StringArray{}.ToStringArrayOutput()
+	if args.Live != nil {
+		live = args.Live.Addresses.ToStringArrayOutput()
+	}
+	if args.Candidate != nil {
+		cand = args.Candidate.Addresses.ToStringArrayOutput()
+	}
+	return pulumi.All(live, cand).ApplyT(func(xs []any) (string, error) {
+		spec := caddyconfig.Spec{
+			Env:             args.Env,
+			Listen:          fmt.Sprintf(":%d", dockeredge.ListenPort),
+			HealthPath:      args.HealthCheckPath,
+			CandidateWeight: args.CandidateWeight,
+		}
+		if args.Live != nil {
+			spec.Live = &caddyconfig.Pool{Version: args.Live.Version, Addresses: xs[0].([]string)}
+		}
+		if args.Candidate != nil {
+			spec.Candidate = &caddyconfig.Pool{Version: args.Candidate.Version, Addresses: xs[1].([]string)}
+		}
+		if spec.Live != nil && spec.Candidate != nil && spec.Live.Version == spec.Candidate.Version {
+			spec.CandidateWeight = 0
+		}
+		b, err := caddyconfig.Render(spec)
+		return string(b), err
+	}).(pulumi.StringOutput)
+}

@@ -1,0 +1,132 @@
+// Package dockerversion provides one version of an env on a local Docker
+// engine: the app image built locally with tag = version, and its replica
+// containers on the env network. It lives in a version stack and is never
+// updated in place.
+package dockerversion
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// VersionArgs configures a Version.
+type VersionArgs struct {
+	// Env is the env name. Required.
+	Env string
+	// Version is the version id; also the image tag. Required.
+	Version string
+	// AppPath is the app's Docker build context. Required.
+	AppPath string
+	// AppPort is the port the app listens on. Required.
+	AppPort int
+	// Replicas is the number of containers. Optional; default 2.
+	Replicas int
+	// Environment holds extra environment variables. Optional.
+	Environment map[string]string
+	// HealthCheck is the container health check command, in Docker's
+	// form (["CMD", ...] or ["CMD-SHELL", "..."]). Required.
+	HealthCheck []string
+	// NetworkName is the env's Docker network. Required.
+	NetworkName pulumi.StringInput
+}
+
+// Version is one complete version of an env on Docker.
+type Version struct {
+	pulumi.ResourceState
+
+	// Image is the local image reference, tagged with the version.
+	Image pulumi.StringOutput `pulumi:"image"`
+	// Upstreams are the replicas' host:port addresses on the env network.
+	Upstreams pulumi.StringArrayOutput `pulumi:"upstreams"`
+}
+
+// ImageName returns the local image reference of a version.
+func ImageName(env, version string) string {
+	return fmt.Sprintf("phoenix-%s:%s", env, version)
+}
+
+// NewVersion creates one version of an env.
+func NewVersion(ctx *pulumi.Context, name string, args *VersionArgs, opts ...pulumi.ResourceOption) (*Version, error) {
+	if args == nil || args.NetworkName == nil {
+		return nil, fmt.Errorf("dockerversion %s: NetworkName is required", name)
+	}
+	if len(args.HealthCheck) == 0 {
+		return nil, fmt.Errorf("dockerversion %s: HealthCheck is required", name)
+	}
+	replicas := args.Replicas
+	if replicas == 0 {
+		replicas = 2
+	}
+	v := &Version{}
+	if err := ctx.RegisterComponentResource("phoenix:docker:Version", name, v, opts...); err != nil {
+		return nil, err
+	}
+	parent := pulumi.Parent(v)
+
+	image, err := docker.NewImage(ctx, name+"-image", &docker.ImageArgs{
+		ImageName: pulumi.String(ImageName(args.Env, args.Version)),
+		Build: &docker.DockerBuildArgs{
+			Context: pulumi.String(args.AppPath),
+		},
+		SkipPush: pulumi.Bool(true),
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+
+	envs := pulumi.StringArray{
+		pulumi.Sprintf("PHOENIX_ENV=%s", args.Env),
+		pulumi.Sprintf("PHOENIX_VERSION=%s", args.Version),
+		pulumi.Sprintf("PORT=%d", args.AppPort),
+	}
+	keys := make([]string, 0, len(args.Environment))
+	for k := range args.Environment {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		envs = append(envs, pulumi.String(k+"="+args.Environment[k]))
+	}
+
+	var upstreams pulumi.StringArray
+	for i := range replicas {
+		// The alias is the replica's stable DNS name on the env network; it
+		// holds the version, so versions never share one.
+		alias := fmt.Sprintf("%s-%s-%d", args.Env, args.Version, i)
+		if _, err := docker.NewContainer(ctx, fmt.Sprintf("%s-%d", name, i), &docker.ContainerArgs{
+			Image: image.ImageName,
+			Envs:  envs,
+			NetworksAdvanced: docker.ContainerNetworksAdvancedArray{docker.ContainerNetworksAdvancedArgs{
+				Name:    args.NetworkName,
+				Aliases: pulumi.StringArray{pulumi.String(alias)},
+			}},
+			Healthcheck: &docker.ContainerHealthcheckArgs{
+				Tests:       pulumi.ToStringArray(args.HealthCheck),
+				Interval:    pulumi.String("2s"),
+				Timeout:     pulumi.String("2s"),
+				Retries:     pulumi.Int(3),
+				StartPeriod: pulumi.String("5s"),
+			},
+			// Creation waits until the container reports healthy.
+			Wait:        pulumi.Bool(true),
+			WaitTimeout: pulumi.Int(60),
+			Restart:     pulumi.String("unless-stopped"),
+		}, parent); err != nil {
+			return nil, err
+		}
+		upstreams = append(upstreams, pulumi.Sprintf("%s:%d", alias, args.AppPort))
+	}
+
+	v.Image = image.ImageName
+	v.Upstreams = upstreams.ToStringArrayOutput()
+	if err := ctx.RegisterResourceOutputs(v, pulumi.Map{
+		"image":     v.Image,
+		"upstreams": v.Upstreams,
+	}); err != nil {
+		return nil, err
+	}
+	return v, nil
+}

@@ -1,0 +1,225 @@
+package stacks
+
+import (
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+)
+
+func getter(m map[string]string) Getter {
+	return func(k string) (string, bool) {
+		v, ok := m[k]
+		return v, ok
+	}
+}
+
+func TestParseConfigDefaults(t *testing.T) {
+	c, err := ParseConfig(getter(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Config{
+		Platform:           PlatformDocker,
+		AppPath:            "app",
+		AppPort:            8080,
+		Replicas:           2,
+		Environment:        map[string]string{},
+		HealthCheckPath:    "/healthz",
+		HealthCheckCommand: DefaultHealthCheckCommand,
+		Retention:          2,
+		Docker:             DockerConfig{Port: 8080, CaddyImage: DefaultCaddyImage},
+	}
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("got %+v, want %+v", c, want)
+	}
+}
+
+func TestParseConfigAWS(t *testing.T) {
+	c, err := ParseConfig(getter(map[string]string{
+		KeyPlatform:        "aws",
+		KeyAWSRegion:       "eu-west-1",
+		KeyAllowedCIDRs:    `["203.0.113.0/24"]`,
+		KeyCPU:             "1024",
+		KeyMemory:          "4096",
+		KeyEnvironment:     `{"LOG_LEVEL":"debug"}`,
+		KeyLive:            "v1",
+		KeyCandidate:       "v2",
+		KeyCandidateWeight: "10",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.AWS.CPU != 1024 || c.AWS.Memory != 4096 || c.AWS.Region != "eu-west-1" || c.AWS.AZCount != 2 {
+		t.Errorf("got %+v", c.AWS)
+	}
+	if !reflect.DeepEqual(c.AWS.AllowedCIDRs, []string{"203.0.113.0/24"}) {
+		t.Errorf("got allowed CIDRs %v", c.AWS.AllowedCIDRs)
+	}
+	if c.Environment["LOG_LEVEL"] != "debug" {
+		t.Errorf("got environment %v", c.Environment)
+	}
+	if !c.Traffic.Canary() {
+		t.Errorf("got Canary() = false for %+v", c.Traffic)
+	}
+}
+
+func TestParseConfigRefuses(t *testing.T) {
+	aws := map[string]string{KeyPlatform: "aws", KeyAWSRegion: "eu-west-1"}
+	with := func(base map[string]string, kv ...string) map[string]string {
+		m := map[string]string{}
+		for k, v := range base {
+			m[k] = v
+		}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	tests := []struct {
+		name    string
+		config  map[string]string
+		wantKey string
+		wantMsg string
+	}{
+		{"unknown platform", with(nil, KeyPlatform, "k8s"), KeyPlatform, "use one of docker, aws"},
+		{"port not a number", with(nil, KeyAppPort, "http"), KeyAppPort, "whole number from 1 to 65535"},
+		{"port out of range", with(nil, KeyAppPort, "70000"), KeyAppPort, "whole number from 1 to 65535"},
+		{"no replicas", with(nil, KeyReplicas, "0"), KeyReplicas, "from 1 to 100"},
+		{"negative retention", with(nil, KeyRetention, "-1"), KeyRetention, "from 0 to 100"},
+		{"relative health path", with(nil, KeyHealthCheckPath, "healthz"), KeyHealthCheckPath, "absolute URL path"},
+		{"health command not CMD", with(nil, KeyHealthCheck, `["curl","x"]`), KeyHealthCheck, "CMD or CMD-SHELL"},
+		{"environment not an object", with(nil, KeyEnvironment, `["A=1"]`), KeyEnvironment, "object of string values"},
+		{"environment sets PORT", with(nil, KeyEnvironment, `{"PORT":"1"}`), KeyEnvironment, "Phoenix sets PORT"},
+		{"environment bad name", with(nil, KeyEnvironment, `{"1X":"1"}`), KeyEnvironment, "letters, digits and underscores"},
+		{"bad live version", with(nil, KeyLive, "V1"), KeyLive, "lowercase"},
+		{"bad candidate version", with(nil, KeyCandidate, "a.b"), KeyCandidate, "must not contain a dot"},
+		{"weight over 100", with(nil, KeyLive, "v1", KeyCandidate, "v2", KeyCandidateWeight, "150"), KeyCandidateWeight, "from 0 to 100"},
+		{"weight without candidate", with(nil, KeyLive, "v1", KeyCandidateWeight, "10"), KeyCandidateWeight, "needs both phoenix:live and phoenix:candidate"},
+		{"caddy image latest", with(nil, KeyCaddyImage, "caddy:latest"), KeyCaddyImage, "pinned"},
+		{"caddy image untagged", with(nil, KeyCaddyImage, "caddy"), KeyCaddyImage, "pinned"},
+		{"aws without region", with(nil, KeyPlatform, "aws"), KeyAWSRegion, "required"},
+		{"vpc too small", with(aws, KeyVPCCIDR, "10.0.0.0/26"), KeyVPCCIDR, "/16 to /24"},
+		{"vpc not a network address", with(aws, KeyVPCCIDR, "10.0.0.1/16"), KeyVPCCIDR, "first address"},
+		{"one availability zone", with(aws, KeyAZCount, "1"), KeyAZCount, "from 2 to 6"},
+		{"allowed CIDRs empty", with(aws, KeyAllowedCIDRs, `[]`), KeyAllowedCIDRs, "non-empty list"},
+		{"allowed CIDR invalid", with(aws, KeyAllowedCIDRs, `["everyone"]`), KeyAllowedCIDRs, "IPv4 network"},
+		{"certificate not an ARN", with(aws, KeyCertificateARN, "my-cert"), KeyCertificateARN, "ACM certificate ARN"},
+		{"fargate cpu", with(aws, KeyCPU, "300"), KeyCPU, "Fargate CPU is one of"},
+		{"fargate memory", with(aws, KeyCPU, "256", KeyMemory, "4096"), KeyMemory, "512, 1024 or 2048"},
+		{"fargate memory step", with(aws, KeyCPU, "1024", KeyMemory, "2500"), KeyMemory, "2048 to 8192 MiB"},
+		{"log retention", with(aws, KeyLogRetentionDays, "10"), KeyLogRetentionDays, "CloudWatch accepts"},
+		{"keep images below retention", with(aws, KeyRetention, "10", KeyKeepImages, "5"), KeyKeepImages, "warm versions"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseConfig(getter(tt.config))
+			if err == nil {
+				t.Fatalf("ParseConfig(%v) succeeded, want an error", tt.config)
+			}
+			for _, want := range []string{tt.wantKey, tt.wantMsg} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("got %q, want it to contain %q", err, want)
+				}
+			}
+		})
+	}
+}
+
+func TestParseConfigReportsEveryProblem(t *testing.T) {
+	_, err := ParseConfig(getter(map[string]string{KeyAppPort: "x", KeyReplicas: "0", KeyPlatform: "gcp"}))
+	if err == nil {
+		t.Fatal("want an error")
+	}
+	for _, key := range []string{KeyAppPort, KeyReplicas, KeyPlatform} {
+		if !strings.Contains(err.Error(), key) {
+			t.Errorf("error does not name %s: %v", key, err)
+		}
+	}
+}
+
+// TestPulumiYAMLDocumentsEveryKey keeps Pulumi.yaml and the program in step:
+// every key the program reads is documented there, with the program's default.
+func TestPulumiYAMLDocumentsEveryKey(t *testing.T) {
+	b, err := os.ReadFile("../Pulumi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var project struct {
+		Config map[string]struct {
+			Type        string `yaml:"type"`
+			Description string `yaml:"description"`
+			Default     any    `yaml:"default"`
+		} `yaml:"config"`
+	}
+	if err := yaml.Unmarshal(b, &project); err != nil {
+		t.Fatal(err)
+	}
+	// Every key read when all of them are set.
+	read := map[string]bool{}
+	_, _ = ParseConfig(func(k string) (string, bool) { read[k] = true; return "", false })
+	_, _ = ParseConfig(func(k string) (string, bool) {
+		read[k] = true
+		if k == KeyPlatform {
+			return "aws", true
+		}
+		return "", false
+	})
+	for k := range read {
+		if k == KeyAWSRegion {
+			continue // the AWS provider's key, documented in the file's comment
+		}
+		decl, ok := project.Config[k]
+		if !ok {
+			t.Errorf("Pulumi.yaml does not document %s", k)
+			continue
+		}
+		if decl.Type == "" || decl.Description == "" {
+			t.Errorf("Pulumi.yaml: %s needs a type and a description", k)
+		}
+	}
+	for k := range project.Config {
+		if !read[k] {
+			t.Errorf("Pulumi.yaml documents %s, which the program does not read", k)
+		}
+	}
+
+	// The defaults in Pulumi.yaml are the program's: parse them as if set.
+	fromYAML := map[string]string{KeyPlatform: "aws", KeyAWSRegion: "eu-west-1"}
+	for k, decl := range project.Config {
+		if decl.Default == nil || k == KeyPlatform {
+			continue
+		}
+		switch d := decl.Default.(type) {
+		case []any:
+			var parts []string
+			for _, x := range d {
+				parts = append(parts, `"`+x.(string)+`"`)
+			}
+			fromYAML[k] = "[" + strings.Join(parts, ",") + "]"
+		default:
+			fromYAML[k] = strings.TrimSpace(strings.Trim(strings.TrimSpace(toString(d)), `"`))
+		}
+	}
+	got, err := ParseConfig(getter(fromYAML))
+	if err != nil {
+		t.Fatalf("Pulumi.yaml defaults do not parse: %v", err)
+	}
+	want, err := ParseConfig(getter(map[string]string{KeyPlatform: "aws", KeyAWSRegion: "eu-west-1"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Pulumi.yaml defaults differ from the program's:\n got %+v\nwant %+v", got, want)
+	}
+	if d := project.Config[KeyPlatform].Default; d != string(PlatformDocker) {
+		t.Errorf("Pulumi.yaml: platform default is %v, want docker", d)
+	}
+}
+
+func toString(v any) string {
+	b, _ := yaml.Marshal(v)
+	return string(b)
+}

@@ -1,0 +1,33 @@
+package stacks
+
+// Stack output names. They are the contract between the env stack and its
+// version stacks (read through StackReferences) and the CLI.
+const (
+	// Both kinds of stack.
+	OutPlatform = "platform"
+	OutEnv      = "env"
+
+	// Env stack.
+	OutURL             = "url"
+	OutLive            = "live"
+	OutCandidate       = "candidate"
+	OutCandidateWeight = "candidateWeight"
+	OutRetention       = "retention"
+	OutNetworkName     = "networkName"     // docker
+	OutVPCID           = "vpcId"           // aws
+	OutSubnetIDs       = "subnetIds"       // aws
+	OutClusterARN      = "clusterArn"      // aws
+	OutLBSecurityGroup = "lbSecurityGroup" // aws
+	OutListenerARN     = "listenerArn"     // aws
+	OutRepositoryURL   = "repositoryUrl"   // aws
+	OutRepositoryARN   = "repositoryArn"   // aws
+	OutRegistryID      = "registryId"      // aws
+	OutLogGroupName    = "logGroupName"    // aws
+	OutLogGroupARN     = "logGroupArn"     // aws
+
+	// Version stack.
+	OutVersion        = "version"
+	OutImage          = "image"
+	OutUpstreams      = "upstreams"      // docker
+	OutTargetGroupARN = "targetGroupArn" // aws
+)

@@ -1,0 +1,289 @@
+// Package stacks holds the Phoenix stack programs: stack-name parsing, the
+// typed configuration, the env stack and the version stack. Program is the
+// one pulumi.RunFunc that both `pulumi up` (main.go) and the phoenix CLI (as
+// an inline program) run.
+package stacks
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/phoenix-iac/phoenix/components/awsedge"
+	"github.com/phoenix-iac/phoenix/components/awstraffic"
+	"github.com/phoenix-iac/phoenix/components/awsversion"
+	"github.com/phoenix-iac/phoenix/components/dockeredge"
+	"github.com/phoenix-iac/phoenix/components/dockertraffic"
+	"github.com/phoenix-iac/phoenix/components/dockerversion"
+)
+
+// Program is the Phoenix Pulumi program. The stack name decides what it
+// builds: "<env>" is the env stack, "<env>.<version>" a version stack.
+func Program(ctx *pulumi.Context) error {
+	name, err := ParseStackName(ctx.Stack())
+	if err != nil {
+		return err
+	}
+	cfg, err := LoadConfig(ctx)
+	if err != nil {
+		return fmt.Errorf("stack %s: %w", name, err)
+	}
+	st := newStamp(name)
+	if err := st.register(ctx); err != nil {
+		return err
+	}
+	if name.IsVersion() {
+		err = versionStack(ctx, name, cfg)
+	} else {
+		err = envStack(ctx, name, cfg)
+	}
+	if err != nil {
+		return err
+	}
+	return st.Err()
+}
+
+// StackReferenceName returns the fully qualified name of a stack of this
+// project, as a StackReference takes it.
+func StackReferenceName(ctx *pulumi.Context, stack StackName) string {
+	return fmt.Sprintf("%s/%s/%s", ctx.Organization(), ctx.Project(), stack)
+}
+
+func envStack(ctx *pulumi.Context, name StackName, cfg *Config) error {
+	env := name.Env
+	t := cfg.Traffic
+	refs := map[string]*pulumi.StackReference{}
+	versionRef := func(version string) (*pulumi.StackReference, error) {
+		if ref, ok := refs[version]; ok {
+			return ref, nil
+		}
+		stack := StackName{Env: env, Version: version}
+		ref, err := pulumi.NewStackReference(ctx, StackReferenceName(ctx, stack), nil)
+		if err != nil {
+			return nil, fmt.Errorf("reading version stack %s: %w", stack, err)
+		}
+		refs[version] = ref
+		return ref, nil
+	}
+
+	ctx.Export(OutPlatform, pulumi.String(cfg.Platform))
+	ctx.Export(OutEnv, pulumi.String(env))
+	ctx.Export(OutLive, pulumi.String(t.Live))
+	ctx.Export(OutCandidate, pulumi.String(t.Candidate))
+	ctx.Export(OutCandidateWeight, pulumi.Int(t.CandidateWeight))
+	ctx.Export(OutRetention, pulumi.Int(cfg.Retention))
+
+	switch cfg.Platform {
+	case PlatformDocker:
+		edge, err := dockeredge.NewEdge(ctx, env, &dockeredge.EdgeArgs{
+			CaddyImage: pulumi.String(cfg.Docker.CaddyImage),
+			Port:       pulumi.Int(cfg.Docker.Port),
+		})
+		if err != nil {
+			return err
+		}
+		args := &dockertraffic.TrafficArgs{
+			Env:              env,
+			Image:            edge.CaddyImageID,
+			ConfigVolumeName: edge.ConfigVolumeName,
+			HealthCheckPath:  cfg.HealthCheckPath,
+			CandidateWeight:  t.CandidateWeight,
+		}
+		upstreams := func(version string) (*dockertraffic.Upstreams, error) {
+			ref, err := versionRef(version)
+			if err != nil {
+				return nil, err
+			}
+			return &dockertraffic.Upstreams{Version: version, Addresses: refStrings(ref, StackName{env, version}, OutUpstreams)}, nil
+		}
+		if t.Live != "" {
+			if args.Live, err = upstreams(t.Live); err != nil {
+				return err
+			}
+		}
+		if t.Candidate != "" {
+			if args.Candidate, err = upstreams(t.Candidate); err != nil {
+				return err
+			}
+		}
+		if _, err := dockertraffic.NewTraffic(ctx, env, args); err != nil {
+			return err
+		}
+		ctx.Export(OutURL, edge.URL)
+		ctx.Export(OutNetworkName, edge.NetworkName)
+	case PlatformAWS:
+		edge, err := awsedge.NewEdge(ctx, env, &awsedge.EdgeArgs{
+			VPCCIDR:          cfg.AWS.VPCCIDR,
+			AZCount:          cfg.AWS.AZCount,
+			AllowedCIDRs:     cfg.AWS.AllowedCIDRs,
+			AppPort:          cfg.AppPort,
+			CertificateARN:   cfg.AWS.CertificateARN,
+			LogRetentionDays: cfg.AWS.LogRetentionDays,
+			KeepImages:       cfg.AWS.KeepImages,
+		})
+		if err != nil {
+			return err
+		}
+		args := &awstraffic.TrafficArgs{
+			Env:             env,
+			LoadBalancerARN: edge.LoadBalancerARN,
+			CertificateARN:  cfg.AWS.CertificateARN,
+			CandidateWeight: t.CandidateWeight,
+		}
+		target := func(version string) (*awstraffic.Target, error) {
+			ref, err := versionRef(version)
+			if err != nil {
+				return nil, err
+			}
+			return &awstraffic.Target{Version: version, TargetGroupARN: refString(ref, StackName{env, version}, OutTargetGroupARN)}, nil
+		}
+		if t.Live != "" {
+			if args.Live, err = target(t.Live); err != nil {
+				return err
+			}
+		}
+		if t.Candidate != "" {
+			if args.Candidate, err = target(t.Candidate); err != nil {
+				return err
+			}
+		}
+		traffic, err := awstraffic.NewTraffic(ctx, env, args)
+		if err != nil {
+			return err
+		}
+		scheme := "http"
+		if cfg.AWS.CertificateARN != "" {
+			scheme = "https"
+		}
+		ctx.Export(OutURL, pulumi.Sprintf("%s://%s", scheme, edge.LoadBalancerDNSName))
+		ctx.Export(OutVPCID, edge.VPCID)
+		ctx.Export(OutSubnetIDs, edge.SubnetIDs)
+		ctx.Export(OutClusterARN, edge.ClusterARN)
+		ctx.Export(OutLBSecurityGroup, edge.LoadBalancerSecurityGroupID)
+		ctx.Export(OutListenerARN, traffic.ListenerARN)
+		ctx.Export(OutRepositoryURL, edge.RepositoryURL)
+		ctx.Export(OutRepositoryARN, edge.RepositoryARN)
+		ctx.Export(OutRegistryID, edge.RegistryID)
+		ctx.Export(OutLogGroupName, edge.LogGroupName)
+		ctx.Export(OutLogGroupARN, edge.LogGroupARN)
+	}
+	return nil
+}
+
+func versionStack(ctx *pulumi.Context, name StackName, cfg *Config) error {
+	if err := checkBuildContext(cfg.AppPath); err != nil {
+		return err
+	}
+	envStack := name.EnvStack()
+	ref, err := pulumi.NewStackReference(ctx, StackReferenceName(ctx, envStack), nil)
+	if err != nil {
+		return fmt.Errorf("reading env stack %s (create it first with: pulumi up -s %s): %w", envStack, envStack, err)
+	}
+	component := name.Env + "-" + name.Version
+
+	ctx.Export(OutPlatform, pulumi.String(cfg.Platform))
+	ctx.Export(OutEnv, pulumi.String(name.Env))
+	ctx.Export(OutVersion, pulumi.String(name.Version))
+
+	switch cfg.Platform {
+	case PlatformDocker:
+		v, err := dockerversion.NewVersion(ctx, component, &dockerversion.VersionArgs{
+			Env:         name.Env,
+			Version:     name.Version,
+			AppPath:     cfg.AppPath,
+			AppPort:     cfg.AppPort,
+			Replicas:    cfg.Replicas,
+			Environment: cfg.Environment,
+			HealthCheck: cfg.HealthCheckCommand,
+			NetworkName: refString(ref, envStack, OutNetworkName),
+		})
+		if err != nil {
+			return err
+		}
+		ctx.Export(OutImage, v.Image)
+		ctx.Export(OutUpstreams, v.Upstreams)
+	case PlatformAWS:
+		v, err := awsversion.NewVersion(ctx, component, &awsversion.VersionArgs{
+			Env:                         name.Env,
+			Version:                     name.Version,
+			AppPath:                     cfg.AppPath,
+			AppPort:                     cfg.AppPort,
+			Replicas:                    cfg.Replicas,
+			CPU:                         cfg.AWS.CPU,
+			Memory:                      cfg.AWS.Memory,
+			Environment:                 cfg.Environment,
+			HealthCheckPath:             cfg.HealthCheckPath,
+			Region:                      cfg.AWS.Region,
+			VPCID:                       refString(ref, envStack, OutVPCID),
+			SubnetIDs:                   refStrings(ref, envStack, OutSubnetIDs),
+			ClusterARN:                  refString(ref, envStack, OutClusterARN),
+			LoadBalancerSecurityGroupID: refString(ref, envStack, OutLBSecurityGroup),
+			ListenerARN:                 refString(ref, envStack, OutListenerARN),
+			RepositoryURL:               refString(ref, envStack, OutRepositoryURL),
+			RepositoryARN:               refString(ref, envStack, OutRepositoryARN),
+			RegistryID:                  refString(ref, envStack, OutRegistryID),
+			LogGroupName:                refString(ref, envStack, OutLogGroupName),
+			LogGroupARN:                 refString(ref, envStack, OutLogGroupARN),
+		})
+		if err != nil {
+			return err
+		}
+		ctx.Export(OutImage, v.Image)
+		ctx.Export(OutTargetGroupARN, v.TargetGroupARN)
+	}
+	return nil
+}
+
+// checkBuildContext makes sure the app's build context exists before any
+// resource is planned, so that a wrong path is a clear error, not a failed build.
+func checkBuildContext(appPath string) error {
+	info, err := os.Stat(appPath)
+	if err != nil || !info.IsDir() {
+		wd, _ := os.Getwd()
+		return fmt.Errorf("%s: %q is not a directory (relative to %s); point it at the app's Docker build context", KeyAppPath, appPath, wd)
+	}
+	if _, err := os.Stat(filepath.Join(appPath, "Dockerfile")); err != nil {
+		return fmt.Errorf("%s: %q has no Dockerfile; add one or point %s at the app's build context", KeyAppPath, appPath, KeyAppPath)
+	}
+	return nil
+}
+
+// refString reads a string output of another stack, failing with a message
+// that names the stack and the output when it is missing.
+func refString(ref *pulumi.StackReference, stack StackName, key string) pulumi.StringOutput {
+	return ref.GetOutput(pulumi.String(key)).ApplyT(func(v any) (string, error) {
+		s, ok := v.(string)
+		if !ok || s == "" {
+			return "", missingOutput(stack, key)
+		}
+		return s, nil
+	}).(pulumi.StringOutput)
+}
+
+// refStrings reads a list-of-strings output of another stack.
+func refStrings(ref *pulumi.StackReference, stack StackName, key string) pulumi.StringArrayOutput {
+	return ref.GetOutput(pulumi.String(key)).ApplyT(func(v any) ([]string, error) {
+		list, ok := v.([]any)
+		if !ok || len(list) == 0 {
+			return nil, missingOutput(stack, key)
+		}
+		out := make([]string, len(list))
+		for i, x := range list {
+			s, ok := x.(string)
+			if !ok {
+				return nil, missingOutput(stack, key)
+			}
+			out[i] = s
+		}
+		return out, nil
+	}).(pulumi.StringArrayOutput)
+}
+
+func missingOutput(stack StackName, key string) error {
+	if stack.IsVersion() {
+		return fmt.Errorf("version stack %s has no output %q: it does not exist, has not been deployed, or runs on another platform; deploy it with: pulumi up -s %s --config-file Pulumi.%s.yaml", stack, key, stack, stack.Env)
+	}
+	return fmt.Errorf("env stack %s has no output %q: it does not exist, has not been deployed, or runs on another platform; deploy it with: pulumi up -s %s", stack, key, stack)
+}
