@@ -1,0 +1,294 @@
+// Package simcloud is a simulated cloud for engine tests: in-process Pulumi
+// resource providers for the "aws" and "docker" packages that the real
+// Pulumi engine attaches to through PULUMI_DEBUG_PROVIDERS. The providers
+// keep what they create in a Cloud that tests can read (the inventory),
+// change behind the engine's back (drift) and make fail or slow (faults).
+package simcloud
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/tokens"
+)
+
+// Resource is one thing that exists in the simulated cloud.
+type Resource struct {
+	// ID is the provider's physical ID.
+	ID string
+	// Type is the Pulumi type token, such as "aws:lb/listener:Listener".
+	Type string
+	// Name is the logical name Pulumi created it under.
+	Name string
+	// Inputs are the properties it was created or last updated with.
+	Inputs resource.PropertyMap
+	// Outputs are its current state, inputs plus computed properties.
+	Outputs resource.PropertyMap
+}
+
+// Op is one call the engine made that changed the cloud.
+type Op struct {
+	// Kind is "create", "update" or "delete".
+	Kind string
+	// Type and Name identify the resource.
+	Type, Name string
+	// ID is the physical ID acted on.
+	ID string
+	// At is when the operation finished.
+	At time.Time
+}
+
+// Fault makes matching operations fail or slow down.
+type Fault struct {
+	// Kind is "create", "update" or "delete"; empty matches any.
+	Kind string
+	// Type is a type token; empty matches any.
+	Type string
+	// NameContains matches logical names holding it; empty matches any.
+	NameContains string
+	// Delay is added before the operation.
+	Delay time.Duration
+	// Err, when set, fails the operation with this message.
+	Err string
+	// Times is how many operations it affects; 0 means every one.
+	Times int
+
+	used int
+}
+
+func (f *Fault) matches(kind, typ, name string) bool {
+	return (f.Kind == "" || f.Kind == kind) &&
+		(f.Type == "" || f.Type == typ) &&
+		(f.NameContains == "" || strings.Contains(name, f.NameContains)) &&
+		(f.Times == 0 || f.used < f.Times)
+}
+
+// Cloud is the simulated cloud shared by the providers of one test.
+type Cloud struct {
+	mu        sync.Mutex
+	resources map[string]*Resource
+	seq       int
+	faults    []*Fault
+	ops       []Op
+}
+
+// New returns an empty cloud.
+func New() *Cloud {
+	return &Cloud{resources: map[string]*Resource{}}
+}
+
+// Inventory returns every resource that exists, sorted by type and name.
+func (c *Cloud) Inventory() []Resource {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]Resource, 0, len(c.resources))
+	for _, r := range c.resources {
+		out = append(out, Resource{ID: r.ID, Type: r.Type, Name: r.Name, Inputs: r.Inputs.Copy(), Outputs: r.Outputs.Copy()})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Type != out[j].Type {
+			return out[i].Type < out[j].Type
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out
+}
+
+// Find returns the resources of one type whose logical name contains nameContains.
+func (c *Cloud) Find(typ, nameContains string) []Resource {
+	var out []Resource
+	for _, r := range c.Inventory() {
+		if r.Type == typ && strings.Contains(r.Name, nameContains) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Ops returns the changing operations so far, in order.
+func (c *Cloud) Ops() []Op {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]Op(nil), c.ops...)
+}
+
+// Inject adds a fault.
+func (c *Cloud) Inject(f Fault) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.faults = append(c.faults, &f)
+}
+
+// ClearFaults removes every fault.
+func (c *Cloud) ClearFaults() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.faults = nil
+}
+
+// Drift changes a property of a resource behind the engine's back, as a
+// hand-made change in a console would.
+func (c *Cloud) Drift(id, key string, value any) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, ok := c.resources[id]
+	if !ok {
+		return fmt.Errorf("no resource %s", id)
+	}
+	v := resource.NewPropertyValue(value)
+	r.Inputs[resource.PropertyKey(key)] = v
+	r.Outputs[resource.PropertyKey(key)] = v
+	return nil
+}
+
+// Remove deletes a resource behind the engine's back.
+func (c *Cloud) Remove(id string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.resources[id]; !ok {
+		return fmt.Errorf("no resource %s", id)
+	}
+	delete(c.resources, id)
+	return nil
+}
+
+// fault applies the first matching fault: it waits, then returns its error.
+func (c *Cloud) fault(kind, typ, name string) error {
+	c.mu.Lock()
+	var hit *Fault
+	for _, f := range c.faults {
+		if f.matches(kind, typ, name) {
+			f.used++
+			hit = f
+			break
+		}
+	}
+	c.mu.Unlock()
+	if hit == nil {
+		return nil
+	}
+	time.Sleep(hit.Delay)
+	if hit.Err != "" {
+		return fmt.Errorf("%s", hit.Err)
+	}
+	return nil
+}
+
+func (c *Cloud) create(typ, name string, inputs resource.PropertyMap) (*Resource, error) {
+	if err := c.fault("create", typ, name); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n, ok := inputs["name"]; ok && n.IsString() && autoNamed[typ] {
+		for _, r := range c.resources {
+			if r.Type == typ && r.Inputs["name"].IsString() && r.Inputs["name"].StringValue() == n.StringValue() {
+				return nil, fmt.Errorf("a %s named %q already exists", typ, n.StringValue())
+			}
+		}
+	}
+	c.seq++
+	id := fmt.Sprintf("%s-%06d", shortType(typ), c.seq)
+	r := &Resource{ID: id, Type: typ, Name: name, Inputs: inputs.Copy()}
+	r.Outputs = computeOutputs(r, false)
+	c.resources[id] = r
+	c.ops = append(c.ops, Op{Kind: "create", Type: typ, Name: name, ID: id, At: time.Now()})
+	return r, nil
+}
+
+func (c *Cloud) update(id, typ, name string, inputs resource.PropertyMap) (*Resource, error) {
+	if err := c.fault("update", typ, name); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, ok := c.resources[id]
+	if !ok {
+		return nil, fmt.Errorf("%s %s does not exist", typ, id)
+	}
+	r.Inputs = inputs.Copy()
+	r.Outputs = computeOutputs(r, false)
+	c.ops = append(c.ops, Op{Kind: "update", Type: typ, Name: name, ID: id, At: time.Now()})
+	return r, nil
+}
+
+func (c *Cloud) delete(id, typ, name string) error {
+	if err := c.fault("delete", typ, name); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.resources, id)
+	c.ops = append(c.ops, Op{Kind: "delete", Type: typ, Name: name, ID: id, At: time.Now()})
+	return nil
+}
+
+func (c *Cloud) read(id string) (*Resource, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, ok := c.resources[id]
+	if !ok {
+		return nil, false
+	}
+	return &Resource{ID: r.ID, Type: r.Type, Name: r.Name, Inputs: r.Inputs.Copy(), Outputs: r.Outputs.Copy()}, true
+}
+
+func shortType(typ string) string {
+	t := tokens.Type(typ)
+	return strings.ToLower(string(t.Name()))
+}
+
+const (
+	account = "123456789012"
+	region  = "eu-west-1"
+)
+
+// computeOutputs returns a resource's state: its inputs plus the properties
+// the real provider computes. With unknown set (a preview of a create) the
+// computed properties are unknown.
+func computeOutputs(r *Resource, unknown bool) resource.PropertyMap {
+	out := r.Inputs.Copy()
+	set := func(k string, v any) {
+		if unknown {
+			out[resource.PropertyKey(k)] = resource.MakeComputed(resource.NewProperty(""))
+			return
+		}
+		out[resource.PropertyKey(k)] = resource.NewPropertyValue(v)
+	}
+	str := func(k string) string {
+		if v, ok := r.Inputs[resource.PropertyKey(k)]; ok && v.IsString() {
+			return v.StringValue()
+		}
+		return ""
+	}
+	if strings.HasPrefix(r.Type, "aws:") {
+		set("arn", fmt.Sprintf("arn:aws:%s:%s:%s:%s/%s", strings.Split(strings.TrimPrefix(r.Type, "aws:"), "/")[0], region, account, shortType(r.Type), r.ID))
+		set("tagsAll", out["tags"].Mappable())
+	}
+	switch r.Type {
+	case "aws:lb/loadBalancer:LoadBalancer":
+		set("dnsName", str("name")+"-"+r.ID+"."+region+".elb.amazonaws.com")
+	case "aws:ecr/repository:Repository":
+		set("repositoryUrl", fmt.Sprintf("%s.dkr.ecr.%s.amazonaws.com/%s", account, region, str("name")))
+		set("registryId", account)
+	case "aws:cloudwatch/logGroup:LogGroup":
+		set("arn", fmt.Sprintf("arn:aws:logs:%s:%s:log-group:%s", region, account, str("name")))
+	case "docker:index/image:Image":
+		set("repoDigest", str("imageName")+"@sha256:"+digest(r.Inputs))
+	case "docker:index/remoteImage:RemoteImage":
+		set("imageId", "sha256:"+digest(r.Inputs))
+		set("repoDigest", str("name")+"@sha256:"+digest(r.Inputs))
+	}
+	return out
+}
+
+func digest(m resource.PropertyMap) string {
+	h := sha256.Sum256([]byte(fmt.Sprint(m.Mappable())))
+	return hex.EncodeToString(h[:])
+}
