@@ -5,9 +5,11 @@ BIN := $(CURDIR)/.bin
 PULUMI_VERSION := v3.274.1
 PULUMI := $(BIN)/pulumi/bin/pulumi
 
-.PHONY: test unit vet build tools
+.PHONY: test unit engine vet build tools
 
-test: vet unit
+# Everything CI checks: formatting and vet, unit and mock tests, then the
+# engine tests, which need the Pulumi CLI (built on first use).
+test: vet unit engine
 
 build:
 	$(GO) build ./...
@@ -18,8 +20,11 @@ vet:
 	cd app && $(GO) vet ./...
 
 unit:
-	$(GO) test ./...
+	$(GO) test ./stacks/... ./components/... ./cmd/... ./internal/...
 	cd app && $(GO) test ./...
+
+engine: tools
+	PHOENIX_PULUMI_ROOT=$(BIN)/pulumi $(GO) test -timeout 30m ./tests/...
 
 # The Pulumi CLI, built from the Go module proxy with its version set at link
 # time, kept under .bin/ (git-ignored) and reused when present.

@@ -7,11 +7,13 @@ package harness
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
@@ -155,8 +157,27 @@ func SetConfig(ctx context.Context, s auto.Stack, config map[string]string) erro
 		}
 	}
 	all := auto.ConfigMap{}
+	structured := map[string]any{}
 	for k, v := range config {
+		// Objects and lists are set as structured values, as
+		// `pulumi config set --path` or a YAML file would hold them.
+		var obj any
+		if strings.HasPrefix(v, "{") || strings.HasPrefix(v, "[") {
+			if err := json.Unmarshal([]byte(v), &obj); err == nil {
+				structured[k] = map[string]any{"value": v, "objectValue": obj, "secret": false}
+				continue
+			}
+		}
 		all[k] = auto.ConfigValue{Value: v}
+	}
+	if len(structured) > 0 {
+		b, err := json.Marshal(structured)
+		if err != nil {
+			return err
+		}
+		if err := s.SetAllConfigJson(ctx, string(b), nil); err != nil {
+			return err
+		}
 	}
 	if len(all) == 0 {
 		return nil

@@ -1,0 +1,282 @@
+package tests
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/phoenix-iac/phoenix/stacks"
+	"github.com/phoenix-iac/phoenix/tests/harness"
+	"github.com/phoenix-iac/phoenix/tests/simcloud"
+)
+
+// TestChangingAnExistingVersionPlansReplacements shows the stack
+// transformation at work in the real engine: on an existing version stack,
+// changes the real provider would apply in place (a target group's health
+// check, a service's task count, a container's restart policy) are planned
+// as create-replacement before delete-replaced, never as updates.
+func TestChangingAnExistingVersionPlansReplacements(t *testing.T) {
+	tests := []struct {
+		platform string
+		change   []string
+		want     []string // types that must be replaced
+	}{
+		{"aws", []string{stacks.KeyHealthCheckPath, "/ready", stacks.KeyReplicas, "3"},
+			[]string{"aws:lb/targetGroup:TargetGroup", "aws:ecs/service:Service"}},
+		{"docker", []string{stacks.KeyEnvironment, `{"LOG_LEVEL":"debug"}`},
+			[]string{"docker:index/container:Container"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.platform, func(t *testing.T) {
+			ctx := ctxFor(t)
+			h := harness.New(t)
+			up(t, ctx, h.Stack(ctx, "dev", harness.Config(tt.platform)))
+			v1 := h.Stack(ctx, "dev.v1", harness.Config(tt.platform))
+			up(t, ctx, v1)
+
+			if err := harness.SetConfig(ctx, v1, harness.Config(tt.platform, tt.change...)); err != nil {
+				t.Fatal(err)
+			}
+			_, steps, err := harness.Preview(ctx, v1)
+			if err != nil {
+				t.Fatalf("preview: %v", err)
+			}
+			changes := steps.Changes()
+			if len(changes) == 0 {
+				t.Fatal("the engine planned no change")
+			}
+			replaced := map[string]int{}
+			for _, s := range changes {
+				switch s.Op {
+				case "replace", "create-replacement", "delete-replaced":
+					replaced[s.Type]++
+				default:
+					t.Errorf("planned %s; a version stack may only be replaced", s)
+				}
+			}
+			for _, typ := range tt.want {
+				if replaced[typ] == 0 {
+					t.Errorf("no replacement of %s planned; plan:\n%s", typ, changes)
+				}
+			}
+			// Create-before-delete: every replaced resource has its
+			// create-replacement planned and no delete-before-replace.
+			ops := changes.Ops()
+			if ops["create-replacement"] == 0 || ops["create-replacement"] != ops["delete-replaced"] {
+				t.Errorf("got %v, want paired create-replacement and delete-replaced steps", ops)
+			}
+		})
+	}
+}
+
+// TestCutOverChangesOnlyThePointer moves live from v1 to v2 and checks that
+// the engine changed exactly the traffic pointer: on AWS one update of the
+// listener; on Docker one replacement of the config writer (the Docker
+// provider cannot change a container in place; Caddy itself is untouched).
+func TestCutOverChangesOnlyThePointer(t *testing.T) {
+	for _, platform := range platforms {
+		t.Run(platform, func(t *testing.T) {
+			ctx := ctxFor(t)
+			h := harness.New(t)
+			cfg := harness.Config(platform)
+			env := h.Stack(ctx, "dev", cfg)
+			up(t, ctx, env)
+			up(t, ctx, h.Stack(ctx, "dev.v1", cfg))
+			up(t, ctx, h.Stack(ctx, "dev.v2", cfg))
+
+			// v1 live, v2 on the candidate route.
+			if err := harness.SetConfig(ctx, env, harness.Config(platform, stacks.KeyLive, "v1", stacks.KeyCandidate, "v2")); err != nil {
+				t.Fatal(err)
+			}
+			up(t, ctx, env)
+			before := h.Cloud.Inventory()
+			opsBefore := len(h.Cloud.Ops())
+
+			// Cut-over: live := v2.
+			if err := harness.SetConfig(ctx, env, harness.Config(platform, stacks.KeyLive, "v2", stacks.KeyCandidate, "v2")); err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			res, steps := up(t, ctx, env)
+			t.Logf("cut-over up on %s took %s", platform, time.Since(start).Round(time.Millisecond))
+
+			changes := steps.Changes()
+			summary := *res.Summary.ResourceChanges
+			switch platform {
+			case "aws":
+				if len(changes) != 1 || changes[0].Op != "update" || changes[0].Type != pointerType[platform] {
+					t.Fatalf("cut-over steps:\n%s\nwant exactly one update of the listener", changes)
+				}
+				if summary["update"] != 1 || summary["create"]+summary["delete"]+summary["replace"] != 0 {
+					t.Errorf("engine summary %v, want exactly one update", summary)
+				}
+			case "docker":
+				for _, s := range changes {
+					if s.Type != pointerType[platform] || !strings.HasSuffix(s.Name, "-pointer") {
+						t.Errorf("cut-over touched %s; only the pointer may change", s)
+					}
+				}
+				if summary["replace"] != 1 || summary["update"]+summary["create"]+summary["delete"] != 0 {
+					t.Errorf("engine summary %v, want exactly one replacement (of the pointer)", summary)
+				}
+			}
+
+			// In the cloud: only the pointer changed.
+			ops := h.Cloud.Ops()[opsBefore:]
+			for _, op := range ops {
+				if op.Type != pointerType[platform] {
+					t.Errorf("the cloud saw %s of %s %s during the cut-over", op.Kind, op.Type, op.Name)
+				}
+			}
+			after := idsOf(h.Cloud.Inventory(), "")
+			for _, r := range before {
+				if r.Type == pointerType[platform] && (strings.HasSuffix(r.Name, "-pointer") || strings.HasSuffix(r.Name, "-listener")) {
+					continue
+				}
+				now, ok := after[r.ID]
+				if !ok || !now.Outputs.DeepEquals(r.Outputs) {
+					t.Errorf("%s %s changed during the cut-over", r.Type, r.Name)
+				}
+			}
+
+			// Rollback: live := v1, again only the pointer.
+			if err := harness.SetConfig(ctx, env, harness.Config(platform, stacks.KeyLive, "v1", stacks.KeyCandidate, "v2")); err != nil {
+				t.Fatal(err)
+			}
+			res, steps = up(t, ctx, env)
+			for _, s := range steps.Changes() {
+				if s.Type != pointerType[platform] {
+					t.Errorf("rollback touched %s", s)
+				}
+			}
+			if n := len(steps.Changes()); n == 0 {
+				t.Error("rollback changed nothing")
+			}
+		})
+	}
+}
+
+// TestRefreshSeesDrift changes and deletes resources behind the engine's
+// back and checks that refresh notices both.
+func TestRefreshSeesDrift(t *testing.T) {
+	ctx := ctxFor(t)
+	h := harness.New(t)
+	env := h.Stack(ctx, "dev", harness.Config("aws"))
+	up(t, ctx, env)
+
+	res, _, err := harness.Refresh(ctx, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := *res.Summary.ResourceChanges; got["update"]+got["delete"] != 0 {
+		t.Fatalf("refresh of an untouched stack reported %v", got)
+	}
+
+	repo := h.Cloud.Find("aws:ecr/repository:Repository", "")[0]
+	if err := h.Cloud.Drift(repo.ID, "imageTagMutability", "MUTABLE"); err != nil {
+		t.Fatal(err)
+	}
+	logs := h.Cloud.Find("aws:cloudwatch/logGroup:LogGroup", "")[0]
+	if err := h.Cloud.Remove(logs.ID); err != nil {
+		t.Fatal(err)
+	}
+	res, _, err = harness.Refresh(ctx, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := *res.Summary.ResourceChanges
+	if got["update"] != 1 || got["delete"] != 1 {
+		t.Errorf("refresh after drift reported %v, want 1 update (the repository) and 1 delete (the log group)", got)
+	}
+	// The next preview wants to put both back.
+	_, steps, err := harness.Preview(ctx, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops := steps.Changes().Ops()
+	if ops["update"] != 1 || ops["create"] != 1 {
+		t.Errorf("preview after refresh planned %v, want the repository updated and the log group created", ops)
+	}
+}
+
+// TestDestroyEmptiesTheCloud destroys versions first, then the env, and
+// checks the simulated cloud is empty.
+func TestDestroyEmptiesTheCloud(t *testing.T) {
+	for _, platform := range platforms {
+		t.Run(platform, func(t *testing.T) {
+			ctx := ctxFor(t)
+			h := harness.New(t)
+			cfg := harness.Config(platform)
+			env := h.Stack(ctx, "dev", cfg)
+			up(t, ctx, env)
+			v1 := h.Stack(ctx, "dev.v1", cfg)
+			up(t, ctx, v1)
+			if err := harness.SetConfig(ctx, env, harness.Config(platform, stacks.KeyLive, "v1")); err != nil {
+				t.Fatal(err)
+			}
+			up(t, ctx, env)
+			if len(h.Cloud.Inventory()) == 0 {
+				t.Fatal("nothing was created")
+			}
+			// The env goes last: its pointer references v1, but v1's
+			// resources do not depend on the pointer.
+			if err := harness.SetConfig(ctx, env, cfg); err != nil {
+				t.Fatal(err)
+			}
+			up(t, ctx, env)
+			if _, _, err := harness.Destroy(ctx, v1); err != nil {
+				t.Fatalf("destroy v1: %v", err)
+			}
+			if left := h.Cloud.Find("", ""); len(left) != 0 {
+				t.Fatalf("Find with an empty type matched %d", len(left))
+			}
+			for _, r := range h.Cloud.Inventory() {
+				if strings.Contains(r.Name, "v1") {
+					t.Errorf("%s %s of v1 survived its destroy", r.Type, r.Name)
+				}
+			}
+			if _, _, err := harness.Destroy(ctx, env); err != nil {
+				t.Fatalf("destroy env: %v", err)
+			}
+			if inv := h.Cloud.Inventory(); len(inv) != 0 {
+				for _, r := range inv {
+					t.Errorf("left in the cloud: %s %s", r.Type, r.Name)
+				}
+			}
+		})
+	}
+}
+
+// TestFailedCreateLeavesAConsistentStack makes the cloud refuse one create
+// and checks that the engine reports it, records what was created, and that
+// the next up finishes the job without touching what already exists.
+func TestFailedCreateLeavesAConsistentStack(t *testing.T) {
+	ctx := ctxFor(t)
+	h := harness.New(t)
+	cfg := harness.Config("aws")
+	up(t, ctx, h.Stack(ctx, "dev", cfg))
+	v1 := h.Stack(ctx, "dev.v1", cfg)
+
+	h.Cloud.Inject(simcloud.Fault{Kind: "create", Type: "aws:ecs/service:Service", Err: "simulated: service quota exceeded", Times: 1})
+	_, _, err := harness.Up(ctx, v1)
+	if err == nil || !strings.Contains(err.Error(), "service quota exceeded") {
+		t.Fatalf("got %v, want the injected failure", err)
+	}
+	if len(h.Cloud.Find("aws:ecs/service:Service", "v1")) != 0 {
+		t.Fatal("the failed service exists in the cloud")
+	}
+	created := idsOf(h.Cloud.Inventory(), "v1")
+	if len(created) == 0 {
+		t.Fatal("nothing of v1 was created before the failure")
+	}
+
+	res, steps := up(t, ctx, v1)
+	if got := *res.Summary.ResourceChanges; got["create"] != 1 {
+		t.Errorf("second up: %v, want exactly the service created; steps:\n%s", got, steps.Changes())
+	}
+	for id := range created {
+		if _, ok := idsOf(h.Cloud.Inventory(), "v1")[id]; !ok {
+			t.Errorf("%s was recreated or deleted by the second up", id)
+		}
+	}
+}
