@@ -173,7 +173,7 @@ func envStack(ctx *pulumi.Context, name StackName, cfg *Config) error {
 }
 
 func versionStack(ctx *pulumi.Context, name StackName, cfg *Config) error {
-	if err := checkBuildContext(cfg.AppPath); err != nil {
+	if err := checkBuildContext(ctx.RootDirectory(), cfg.AppPath); err != nil {
 		return err
 	}
 	envStack := name.EnvStack()
@@ -237,14 +237,23 @@ func versionStack(ctx *pulumi.Context, name StackName, cfg *Config) error {
 }
 
 // checkBuildContext makes sure the app's build context exists before any
-// resource is planned, so that a wrong path is a clear error, not a failed build.
-func checkBuildContext(appPath string) error {
-	info, err := os.Stat(appPath)
-	if err != nil || !info.IsDir() {
-		wd, _ := os.Getwd()
-		return fmt.Errorf("%s: %q is not a directory (relative to %s); point it at the app's Docker build context", KeyAppPath, appPath, wd)
+// resource is planned, so that a wrong path is a clear error, not a failed
+// build. A relative path is relative to the project directory (root); the
+// resources keep it relative, so that the same version planned on another
+// machine plans the same inputs.
+func checkBuildContext(root, appPath string) error {
+	if root == "" {
+		root, _ = os.Getwd()
 	}
-	if _, err := os.Stat(filepath.Join(appPath, "Dockerfile")); err != nil {
+	p := appPath
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(root, p)
+	}
+	info, err := os.Stat(p)
+	if err != nil || !info.IsDir() {
+		return fmt.Errorf("%s: %q is not a directory (relative to %s); point it at the app's Docker build context", KeyAppPath, appPath, root)
+	}
+	if _, err := os.Stat(filepath.Join(p, "Dockerfile")); err != nil {
 		return fmt.Errorf("%s: %q has no Dockerfile; add one or point %s at the app's build context", KeyAppPath, appPath, KeyAppPath)
 	}
 	return nil

@@ -1,0 +1,155 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/phoenix-iac/phoenix/internal/iostreams"
+	"github.com/phoenix-iac/phoenix/internal/orchestrator"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// testFactory is a Factory whose orchestrator must not be reached.
+func testFactory(t *testing.T) (*Factory, *iostreams.IOStreams) {
+	io, _, _, _ := iostreams.Test()
+	f := NewFactory(io)
+	f.Getenv = func(string) string { return "" }
+	f.Orchestrator = func(context.Context, *GlobalOptions) (*orchestrator.Orchestrator, error) {
+		t.Fatal("the command reached the orchestrator")
+		return nil, nil
+	}
+	return f, io
+}
+
+func TestHelpGolden(t *testing.T) {
+	for _, verb := range []string{"", "deploy", "rollback", "status", "history", "gc", "destroy", "version", "unlock"} {
+		name := verb
+		if name == "" {
+			name = "phoenix"
+		}
+		t.Run(name, func(t *testing.T) {
+			f, io := testFactory(t)
+			args := []string{"--help"}
+			if verb != "" {
+				args = []string{verb, "--help"}
+			}
+			if code := Main(context.Background(), args, f); code != 0 {
+				t.Fatalf("exit %d", code)
+			}
+			got := io.Out.(interface{ String() string }).String()
+			path := filepath.Join("testdata", "help", name+".txt")
+			if *update {
+				os.MkdirAll(filepath.Dir(path), 0o755)
+				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (go test -update creates it)", err)
+			}
+			if got != string(want) {
+				t.Errorf("help differs from %s (go test -update rewrites it):\n%s", path, got)
+			}
+		})
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"deploy"}, "--env is required"},
+		{[]string{"deploy", "--env", "Prod"}, "--env: env name"},
+		{[]string{"deploy", "--env", "dev", "--version", "a.b"}, "--version: version"},
+		{[]string{"deploy", "--env", "dev", "--canary", "50,10"}, "steps must increase"},
+		{[]string{"deploy", "--env", "dev", "--canary", "0"}, "from 1 to 99"},
+		{[]string{"deploy", "--env", "dev", "--canary", "ten"}, "from 1 to 99"},
+		{[]string{"deploy", "--env", "dev", "--gate-count", "0"}, "--gate-count must be 1 or more"},
+		{[]string{"deploy", "--env", "dev", "--bogus"}, "unknown flag: --bogus"},
+		{[]string{"deploy", "dev"}, "takes no arguments"},
+		{[]string{"rollback", "--env", "dev", "--to", "-x"}, "--to: version"},
+		{[]string{"gc", "--env", "dev", "--keep", "-5"}, "--keep must be 0 or more"},
+		{[]string{"status"}, "--env is required"},
+		{[]string{"destroy", "--env", "dev"}, "pass --yes"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			f, io := testFactory(t)
+			code := Main(context.Background(), tt.args, f)
+			errOut := io.ErrOut.(interface{ String() string }).String()
+			if code != ExitUsage {
+				t.Errorf("exit %d, want %d; stderr: %s", code, ExitUsage, errOut)
+			}
+			if !strings.Contains(errOut, tt.want) {
+				t.Errorf("stderr %q does not contain %q", errOut, tt.want)
+			}
+			if strings.Contains(errOut, "goroutine") || strings.Contains(errOut, "panic") {
+				t.Errorf("stderr holds a stack trace: %s", errOut)
+			}
+		})
+	}
+}
+
+func TestNoPassphraseWithoutTerminal(t *testing.T) {
+	io, _, _, errOut := iostreams.Test()
+	f := NewFactory(io)
+	f.Getenv = func(string) string { return "" }
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "Pulumi.yaml"), []byte("name: phoenix\nruntime: go\n"), 0o644)
+	code := Main(context.Background(), []string{"status", "--env", "dev", "--project", dir}, f)
+	if code != ExitUsage || !strings.Contains(errOut.String(), "PULUMI_CONFIG_PASSPHRASE") {
+		t.Errorf("exit %d, stderr %q; want a usage error naming PULUMI_CONFIG_PASSPHRASE", code, errOut)
+	}
+}
+
+func TestNotAProjectDirectory(t *testing.T) {
+	io, _, _, errOut := iostreams.Test()
+	f := NewFactory(io)
+	code := Main(context.Background(), []string{"version", "--env", "dev", "--project", t.TempDir()}, f)
+	if code != ExitUsage || !strings.Contains(errOut.String(), "holds no Pulumi.yaml") {
+		t.Errorf("exit %d, stderr %q", code, errOut)
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	tests := []struct {
+		err  error
+		want int
+	}{
+		{nil, ExitOK},
+		{errors.New("boom"), ExitError},
+		{&orchestrator.ImmutableError{Stack: "dev.v1"}, ExitImmutable},
+		{&orchestrator.GateError{Err: errors.New("x")}, ExitGate},
+		{&orchestrator.DriftError{}, ExitGate},
+		{&orchestrator.NotFoundError{What: "x"}, ExitNotFound},
+		{context.Canceled, ExitCancelled},
+	}
+	for _, tt := range tests {
+		if got := exitCode(tt.err); got != tt.want {
+			t.Errorf("exitCode(%v) = %d, want %d", tt.err, got, tt.want)
+		}
+	}
+}
+
+func TestVersionCommandOnTheRepository(t *testing.T) {
+	f, io := testFactory(t)
+	root, _ := filepath.Abs("../..")
+	code := Main(context.Background(), []string{"version", "--env", "dev", "--project", root}, f)
+	out := strings.TrimSpace(io.Out.(interface{ String() string }).String())
+	if code != 0 || len(out) != 8 {
+		t.Fatalf("exit %d, output %q; want an 8-digit version", code, out)
+	}
+	f2, io2 := testFactory(t)
+	Main(context.Background(), []string{"version", "--env", "dev", "--project", root}, f2)
+	if again := strings.TrimSpace(io2.Out.(interface{ String() string }).String()); again != out {
+		t.Errorf("version changed between two runs: %s, %s", out, again)
+	}
+}

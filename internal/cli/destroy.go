@@ -1,0 +1,64 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// DestroyOptions are the options of phoenix destroy.
+type DestroyOptions struct {
+	Global *GlobalOptions
+	Env    string
+	Yes    bool
+	Wait   time.Duration
+}
+
+func newDestroyCmd(f *Factory, g *GlobalOptions, runF func(context.Context, *DestroyOptions) error) *cobra.Command {
+	opts := &DestroyOptions{Global: g}
+	cmd := &cobra.Command{
+		Use:   "destroy --env ENV",
+		Short: "Destroy an env: every version, then the env stack",
+		Long: `Destroy points the env's traffic at nothing, destroys every version stack,
+then the env stack, and removes the stacks. It asks for the env's name as
+confirmation on a terminal; elsewhere --yes is required.`,
+		Example: `  phoenix destroy --env dev
+  phoenix destroy --env pr-123 --yes`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := requireEnv(opts.Env); err != nil {
+				return err
+			}
+			if !opts.Yes {
+				if !f.IO.CanPrompt() {
+					return usagef("destroy removes env %s and all its versions; there is no terminal to confirm on, so pass --yes", opts.Env)
+				}
+				fmt.Fprintf(f.IO.ErrOut, "This destroys env %s and every version of it. Type the env name to confirm: ", opts.Env)
+				answer, err := f.IO.ReadSecret()
+				fmt.Fprintln(f.IO.ErrOut)
+				if err != nil || answer != opts.Env {
+					return usagef("not confirmed; nothing was destroyed")
+				}
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			o, err := f.Orchestrator(cmd.Context(), opts.Global)
+			if err != nil {
+				return err
+			}
+			res, err := o.DestroyEnv(cmd.Context(), opts.Env, opts.Wait)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(f.IO.Out, "env %s destroyed: versions %s and the env stack\n", res.Env, list(res.Versions))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&opts.Env, "env", "", "the env (required)")
+	cmd.Flags().BoolVar(&opts.Yes, "yes", false, "confirm without asking")
+	cmd.Flags().DurationVar(&opts.Wait, "wait", 0, "wait this long for another phoenix command on the env to finish")
+	return cmd
+}

@@ -1,0 +1,68 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/phoenix-iac/phoenix/internal/lock"
+	"github.com/phoenix-iac/phoenix/internal/orchestrator"
+)
+
+// Exit codes. They are part of the CLI's interface (see `phoenix --help`).
+const (
+	ExitOK         = 0
+	ExitError      = 1 // anything else; the message says what
+	ExitUsage      = 2 // bad flags or arguments
+	ExitGate       = 3 // a deploy or rollback failed its health gate or drift check; live was left as it was
+	ExitImmutable  = 4 // an existing version stack would change
+	ExitLocked     = 5 // another phoenix command holds the env
+	ExitNotFound   = 6 // the env or version does not exist
+	ExitCancelled  = 130
+	exitCodesUsage = `Exit codes:
+  0  success
+  1  error (the message says what and what to do)
+  2  bad flags or arguments
+  3  a deploy or rollback failed its health gate or drift check; live traffic was left as it was
+  4  an existing version stack would change (versions are immutable)
+  5  another phoenix command holds the env (see --wait, phoenix unlock)
+  6  the env or version does not exist
+`
+)
+
+// usageError marks errors in how the command was called.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// exitCode maps an error to the process's exit code: the one place that does.
+func exitCode(err error) int {
+	var (
+		held      *lock.HeldError
+		immutable *orchestrator.ImmutableError
+		gate      *orchestrator.GateError
+		drift     *orchestrator.DriftError
+		notFound  *orchestrator.NotFoundError
+		usage     usageError
+	)
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.As(err, &usage):
+		return ExitUsage
+	case errors.As(err, &held):
+		return ExitLocked
+	case errors.As(err, &immutable):
+		return ExitImmutable
+	case errors.As(err, &gate), errors.As(err, &drift):
+		return ExitGate
+	case errors.As(err, &notFound):
+		return ExitNotFound
+	case errors.Is(err, context.Canceled):
+		return ExitCancelled
+	}
+	return ExitError
+}

@@ -1,0 +1,151 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/phoenix-iac/phoenix/internal/iostreams"
+	"github.com/phoenix-iac/phoenix/internal/orchestrator"
+	"github.com/phoenix-iac/phoenix/internal/pulumicli"
+)
+
+// GlobalOptions are the flags every command takes.
+type GlobalOptions struct {
+	// Project is the project directory; default the working directory.
+	Project string
+	// Backend is the Pulumi state backend URL.
+	Backend string
+	// SecretsProvider is used for new stacks; default passphrase.
+	SecretsProvider string
+}
+
+// Factory gives commands what they depend on, so that tests can replace it.
+type Factory struct {
+	IO *iostreams.IOStreams
+	// Getenv reads the environment.
+	Getenv func(string) string
+	// Orchestrator builds the orchestrator the global options describe.
+	Orchestrator func(ctx context.Context, g *GlobalOptions) (*orchestrator.Orchestrator, error)
+	// ProjectDir resolves the project directory.
+	ProjectDir func(g *GlobalOptions) (string, error)
+}
+
+// NewFactory returns the Factory of a real run on io.
+func NewFactory(io *iostreams.IOStreams) *Factory {
+	f := &Factory{IO: io, Getenv: os.Getenv}
+	f.ProjectDir = f.projectDir
+	f.Orchestrator = f.orchestrator
+	return f
+}
+
+func (f *Factory) projectDir(g *GlobalOptions) (string, error) {
+	dir := g.Project
+	if dir == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return "", err
+		}
+		dir = wd
+	}
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	if _, err := os.Stat(filepath.Join(dir, "Pulumi.yaml")); err != nil {
+		return "", usagef("%s holds no Pulumi.yaml: run phoenix from the Phoenix project directory or pass --project DIR", dir)
+	}
+	return dir, nil
+}
+
+// orchestrator builds the real orchestrator: the local file backend inside
+// the project unless another is named, passphrase secrets, and the Pulumi
+// CLI found or built by pulumicli.
+func (f *Factory) orchestrator(ctx context.Context, g *GlobalOptions) (*orchestrator.Orchestrator, error) {
+	dir, err := f.ProjectDir(g)
+	if err != nil {
+		return nil, err
+	}
+	env := map[string]string{"PULUMI_SKIP_UPDATE_CHECK": "true"}
+	backend := g.Backend
+	if backend == "" {
+		backend = f.Getenv("PULUMI_BACKEND_URL")
+	}
+	if backend == "" {
+		state := filepath.Join(dir, ".phoenix", "state")
+		if err := os.MkdirAll(state, 0o755); err != nil {
+			return nil, err
+		}
+		backend = "file://" + state
+	}
+	env["PULUMI_BACKEND_URL"] = backend
+
+	if g.SecretsProvider == "" || g.SecretsProvider == "passphrase" {
+		if f.Getenv("PULUMI_CONFIG_PASSPHRASE") == "" && f.Getenv("PULUMI_CONFIG_PASSPHRASE_FILE") == "" {
+			if !f.IO.CanPrompt() {
+				return nil, usagef("no passphrase for the stacks' secrets: set PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE (or use --secrets-provider)")
+			}
+			fmt.Fprint(f.IO.ErrOut, "Passphrase for the stacks' secrets: ")
+			pass, err := f.IO.ReadSecret()
+			fmt.Fprintln(f.IO.ErrOut)
+			if err != nil {
+				return nil, fmt.Errorf("reading the passphrase: %w", err)
+			}
+			env["PULUMI_CONFIG_PASSPHRASE"] = pass
+		}
+	}
+
+	pulumi, err := pulumicli.Find(ctx, dir, f.IO.ErrOut)
+	if err != nil {
+		return nil, err
+	}
+	opts := orchestrator.Options{
+		ProjectDir:      dir,
+		Pulumi:          pulumi,
+		EnvVars:         env,
+		SecretsProvider: g.SecretsProvider,
+		LockDir:         lockDir(dir, backend),
+		Log:             prefixWriter{f.IO},
+		Color:           "never",
+	}
+	if f.IO.ProgressEnabled() {
+		opts.Progress = f.IO.ErrOut
+	}
+	if f.IO.ColorEnabled() {
+		opts.Color = "always"
+	}
+	return orchestrator.New(opts)
+}
+
+// lockDir keeps env locks beside a file backend's state, so that everyone
+// sharing the state shares the locks; other backends lock per project copy.
+func lockDir(project, backend string) string {
+	if u, err := url.Parse(backend); err == nil && u.Scheme == "file" {
+		p := u.Path
+		if u.Host != "" && u.Host != "localhost" {
+			p = u.Host + p
+		}
+		if strings.HasPrefix(backend, "file://~") {
+			home, _ := os.UserHomeDir()
+			p = filepath.Join(home, strings.TrimPrefix(backend, "file://~"))
+		}
+		return filepath.Join(p, ".phoenix-locks")
+	}
+	return filepath.Join(project, ".phoenix", "locks")
+}
+
+// prefixWriter writes phoenix's own progress lines to stderr.
+type prefixWriter struct{ io *iostreams.IOStreams }
+
+func (w prefixWriter) Write(p []byte) (int, error) {
+	if _, err := fmt.Fprintf(w.io.ErrOut, "phoenix: %s", p); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+var errNoEnv = errors.New("--env is required: name the env, as in --env dev")

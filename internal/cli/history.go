@@ -1,0 +1,78 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/phoenix-iac/phoenix/internal/orchestrator"
+)
+
+// HistoryOptions are the options of phoenix history.
+type HistoryOptions struct {
+	Global *GlobalOptions
+	Env    string
+	JSON   bool
+}
+
+func newHistoryCmd(f *Factory, g *GlobalOptions, runF func(context.Context, *HistoryOptions) error) *cobra.Command {
+	opts := &HistoryOptions{Global: g}
+	cmd := &cobra.Command{
+		Use:   "history --env ENV",
+		Short: "List an env's cut-overs, canary steps and rollbacks",
+		Long: `History lists every traffic change phoenix made to the env, newest first:
+when, which operation, from which version to which, and who. It is read
+from the env stack's own update history.`,
+		Example: `  phoenix history --env prod
+  phoenix history --env prod --json`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := requireEnv(opts.Env); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			o, err := f.Orchestrator(cmd.Context(), opts.Global)
+			if err != nil {
+				return err
+			}
+			events, err := o.History(cmd.Context(), opts.Env)
+			if err != nil {
+				return err
+			}
+			if opts.JSON {
+				if events == nil {
+					events = []orchestrator.Event{}
+				}
+				return writeJSON(f.IO.Out, events)
+			}
+			return renderHistory(f.IO.Out, events)
+		},
+	}
+	cmd.Flags().StringVar(&opts.Env, "env", "", "the env (required)")
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
+	return cmd
+}
+
+func renderHistory(w io.Writer, events []orchestrator.Event) error {
+	if len(events) == 0 {
+		_, err := fmt.Fprintln(w, "no traffic changes yet")
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "UPDATE\tTIME\tOPERATION\tFROM\tTO\tWEIGHT\tBY\tRESULT")
+	for _, e := range events {
+		weight := "-"
+		if e.Weight > 0 {
+			weight = fmt.Sprintf("%d%%", e.Weight)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Update, e.Time.UTC().Format(time.RFC3339), e.Op,
+			orDash(e.From), orDash(e.To), weight, e.By, e.Result)
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,90 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/phoenix-iac/phoenix/internal/orchestrator"
+	"github.com/phoenix-iac/phoenix/stacks"
+)
+
+// RollbackOptions are the options of phoenix rollback.
+type RollbackOptions struct {
+	Global      *GlobalOptions
+	Env         string
+	To          string
+	Force       bool
+	GateCount   int
+	GateTimeout time.Duration
+	Wait        time.Duration
+	JSON        bool
+}
+
+func newRollbackCmd(f *Factory, g *GlobalOptions, runF func(context.Context, *RollbackOptions) error) *cobra.Command {
+	opts := &RollbackOptions{Global: g}
+	cmd := &cobra.Command{
+		Use:   "rollback --env ENV [--to VERSION]",
+		Short: "Send traffic back to a warm version",
+		Long: `Rollback points live traffic at the previous version (or --to VERSION),
+which must still exist warm. It first refreshes that version's stack and
+refuses if it has drifted, then probes it through the candidate route; the
+switch itself is one update of the env's traffic pointer. --force skips the
+drift check and the probe.`,
+		Example: `  phoenix rollback --env dev
+  phoenix rollback --env prod --to 8b1e0d4a
+  phoenix rollback --env prod --to 8b1e0d4a --force`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := requireEnv(opts.Env); err != nil {
+				return err
+			}
+			if opts.To != "" {
+				if err := stacks.ValidateVersion(opts.To); err != nil {
+					return usagef("--to: %v", err)
+				}
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return rollbackRun(cmd.Context(), f, opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&opts.Env, "env", "", "the env (required)")
+	fl.StringVar(&opts.To, "to", "", "the version to send traffic to (default: the previous live version)")
+	fl.BoolVar(&opts.Force, "force", false, "skip the drift check and the probe")
+	fl.IntVar(&opts.GateCount, "gate-count", 5, "consecutive good answers the probe needs")
+	fl.DurationVar(&opts.GateTimeout, "gate-timeout", time.Minute, "time the probe may take")
+	fl.DurationVar(&opts.Wait, "wait", 0, "wait this long for another phoenix command on the env to finish")
+	fl.BoolVar(&opts.JSON, "json", false, "print the result as JSON")
+	return cmd
+}
+
+func rollbackRun(ctx context.Context, f *Factory, opts *RollbackOptions) error {
+	o, err := f.Orchestrator(ctx, opts.Global)
+	if err != nil {
+		return err
+	}
+	res, err := o.Rollback(ctx, orchestrator.RollbackOptions{
+		Env: opts.Env, To: opts.To, Force: opts.Force, Wait: opts.Wait,
+		Gate: orchestrator.GateOptions{Need: opts.GateCount, Timeout: opts.GateTimeout},
+	})
+	if err != nil {
+		return err
+	}
+	if opts.JSON {
+		return writeJSON(f.IO.Out, res)
+	}
+	fmt.Fprintf(f.IO.Out, "env %s: live is now %s (was %s)\n", res.Env, res.To, orDash(res.From))
+	return nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}

@@ -1,0 +1,96 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/phoenix-iac/phoenix/stacks"
+)
+
+// Main runs the phoenix command line with args and returns the exit code.
+func Main(ctx context.Context, args []string, f *Factory) int {
+	cmd := NewRootCmd(f)
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(ctx)
+	if err != nil {
+		fmt.Fprintf(f.IO.ErrOut, "phoenix: %v\n", err)
+	}
+	return exitCode(err)
+}
+
+// NewRootCmd builds the command tree.
+func NewRootCmd(f *Factory) *cobra.Command {
+	g := &GlobalOptions{}
+	root := &cobra.Command{
+		Use:   "phoenix",
+		Short: "Immutable blue/green environments for Pulumi",
+		Long: `Phoenix deploys every change as a complete new version of an env: a new
+Pulumi stack <env>.<version> that is never updated. Traffic moves to it
+through the env stack's load balancer once it passes a health gate, and the
+previous version stays warm so that a rollback is one pointer flip.
+
+State lives in a local file backend inside the project (.phoenix/state)
+unless --backend or PULUMI_BACKEND_URL names another (s3://..., Pulumi
+Cloud). Secrets use a passphrase from PULUMI_CONFIG_PASSPHRASE(_FILE).
+
+` + exitCodesUsage,
+		Example: `  phoenix deploy --env dev                 # build, gate and promote the current code
+  phoenix deploy --env prod --canary 10,50 --step-wait 2m
+  phoenix status --env dev
+  phoenix rollback --env dev               # back to the previous version
+  phoenix gc --env dev --dry-run`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(f.IO.Out)
+	root.SetErr(f.IO.ErrOut)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usagef("%v (see phoenix %s --help)", err, c.Name())
+	})
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.Project, "project", "", "the project directory, holding Pulumi.yaml (default: the working directory)")
+	pf.StringVar(&g.Backend, "backend", "", "Pulumi state backend URL (default: $PULUMI_BACKEND_URL, else file://<project>/.phoenix/state)")
+	pf.StringVar(&g.SecretsProvider, "secrets-provider", "", "secrets provider for new stacks, passed to Pulumi (default: passphrase)")
+
+	root.AddCommand(
+		newVersionCmd(f, g, nil),
+		newDeployCmd(f, g, nil),
+		newRollbackCmd(f, g, nil),
+		newStatusCmd(f, g, nil),
+		newHistoryCmd(f, g, nil),
+		newGCCmd(f, g, nil),
+		newDestroyCmd(f, g, nil),
+		newUnlockCmd(f, g, nil),
+	)
+	root.CompletionOptions.DisableDefaultCmd = true
+	return root
+}
+
+// requireEnv checks the --env flag.
+func requireEnv(env string) error {
+	if env == "" {
+		return usageError{errNoEnv}
+	}
+	if err := stacks.ValidateEnv(env); err != nil {
+		return usagef("--env: %v", err)
+	}
+	return nil
+}
+
+// noArgs refuses positional arguments with a message that names the flags.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usagef("phoenix %s takes no arguments, got %q; use flags such as --env (see --help)", cmd.Name(), args)
+	}
+	return nil
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

@@ -1,0 +1,104 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/phoenix-iac/phoenix/internal/orchestrator"
+)
+
+// StatusOptions are the options of phoenix status.
+type StatusOptions struct {
+	Global *GlobalOptions
+	Env    string
+	JSON   bool
+}
+
+func newStatusCmd(f *Factory, g *GlobalOptions, runF func(context.Context, *StatusOptions) error) *cobra.Command {
+	opts := &StatusOptions{Global: g}
+	cmd := &cobra.Command{
+		Use:   "status --env ENV",
+		Short: "Show live, candidate and warm versions of an env",
+		Long: `Status shows where the env sends traffic (live, candidate and canary
+weight), the previous version a rollback would return to, and every warm
+version with its age.`,
+		Example: `  phoenix status --env dev
+  phoenix status --env dev --json | jq -r .live`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := requireEnv(opts.Env); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			o, err := f.Orchestrator(cmd.Context(), opts.Global)
+			if err != nil {
+				return err
+			}
+			st, err := o.Status(cmd.Context(), opts.Env)
+			if err != nil {
+				return err
+			}
+			if opts.JSON {
+				return writeJSON(f.IO.Out, st)
+			}
+			return renderStatus(f.IO.Out, st, time.Now())
+		},
+	}
+	cmd.Flags().StringVar(&opts.Env, "env", "", "the env (required)")
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
+	return cmd
+}
+
+func renderStatus(w io.Writer, st orchestrator.Status, now time.Time) error {
+	if !st.Deployed {
+		_, err := fmt.Fprintf(w, "env %s has not been deployed; deploy it with: phoenix deploy --env %s\n", st.Env, st.Env)
+		return err
+	}
+	fmt.Fprintf(w, "env %s (%s) at %s\n", st.Env, st.Platform, st.URL)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "live\t%s\n", orDash(st.Live))
+	cand := orDash(st.Candidate)
+	if st.Candidate != "" && st.CandidateWeight > 0 {
+		cand = fmt.Sprintf("%s (%d%% of traffic)", st.Candidate, st.CandidateWeight)
+	}
+	fmt.Fprintf(tw, "candidate\t%s\n", cand)
+	fmt.Fprintf(tw, "previous\t%s\n", orDash(st.Previous))
+	fmt.Fprintf(tw, "retention\t%d warm versions besides live, candidate and previous\n", st.Retention)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(st.Versions) == 0 {
+		_, err := fmt.Fprintln(w, "no version stacks")
+		return err
+	}
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "VERSION\tROLE\tAGE\tRESOURCES\tSTACK")
+	for _, v := range st.Versions {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", v.Version, v.Role, age(now, v.LastUpdate), v.Resources, v.Stack)
+	}
+	return tw.Flush()
+}
+
+func age(now, t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	d := now.Sub(t)
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
+}

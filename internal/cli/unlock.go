@@ -1,0 +1,61 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/phoenix-iac/phoenix/internal/lock"
+)
+
+// UnlockOptions are the options of phoenix unlock.
+type UnlockOptions struct {
+	Global *GlobalOptions
+	Env    string
+	Force  bool
+}
+
+func newUnlockCmd(f *Factory, g *GlobalOptions, runF func(context.Context, *UnlockOptions) error) *cobra.Command {
+	opts := &UnlockOptions{Global: g}
+	cmd := &cobra.Command{
+		Use:   "unlock --env ENV",
+		Short: "Clear an env lock left by a phoenix command that died",
+		Long: `Unlock removes an env's lock when the process that took it is gone (it
+checks, on the same host). --force removes it regardless: only do that when
+you know no phoenix command runs on the env.`,
+		Example: `  phoenix unlock --env dev`,
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := requireEnv(opts.Env); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			dir, err := f.ProjectDir(opts.Global)
+			if err != nil {
+				return err
+			}
+			backend := opts.Global.Backend
+			if backend == "" {
+				backend = f.Getenv("PULUMI_BACKEND_URL")
+			}
+			if backend == "" {
+				backend = (&url.URL{Scheme: "file", Path: filepath.Join(dir, ".phoenix", "state")}).String()
+			}
+			h, err := lock.Clear(lockDir(dir, backend), opts.Env, opts.Force)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(f.IO.Out, "cleared the lock of env %s held by phoenix %s (pid %d on %s since %s)\n",
+				opts.Env, h.Command, h.PID, h.Host, h.Since.Format("2006-01-02 15:04:05"))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&opts.Env, "env", "", "the env (required)")
+	cmd.Flags().BoolVar(&opts.Force, "force", false, "remove the lock even if its holder may still run")
+	return cmd
+}

@@ -1,0 +1,60 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/phoenix-iac/phoenix/internal/version"
+)
+
+// VersionOptions are the options of phoenix version.
+type VersionOptions struct {
+	Global *GlobalOptions
+	Env    string
+	JSON   bool
+}
+
+func newVersionCmd(f *Factory, g *GlobalOptions, runF func(context.Context, *VersionOptions) error) *cobra.Command {
+	opts := &VersionOptions{Global: g}
+	cmd := &cobra.Command{
+		Use:   "version --env ENV",
+		Short: "Print the version id a deploy of the env would use",
+		Long: `Print the version id of the env's current definition: a content hash of the
+app's build context (honouring .dockerignore), the program's own source and
+go.sum, and Pulumi.<env>.yaml minus the traffic keys. The same definition
+always gives the same id; any change to it gives a new one.`,
+		Example: `  phoenix version --env dev
+  phoenix version --env dev --json`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := requireEnv(opts.Env); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return versionRun(f, opts)
+		},
+	}
+	cmd.Flags().StringVar(&opts.Env, "env", "", "the env (required)")
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
+	return cmd
+}
+
+func versionRun(f *Factory, opts *VersionOptions) error {
+	dir, err := f.ProjectDir(opts.Global)
+	if err != nil {
+		return err
+	}
+	id, err := version.Compute(dir, opts.Env)
+	if err != nil {
+		return err
+	}
+	if opts.JSON {
+		return writeJSON(f.IO.Out, map[string]string{"env": opts.Env, "version": id, "stack": opts.Env + "." + id})
+	}
+	fmt.Fprintln(f.IO.Out, id)
+	return nil
+}

@@ -1,0 +1,116 @@
+// Package gate is the health gate of a deploy: a version passes when enough
+// consecutive requests through the load balancer are answered well by that
+// very version (its X-Phoenix-Version response header), within a timeout.
+package gate
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+)
+
+// VersionHeader is the response header naming the version that answered.
+const VersionHeader = "X-Phoenix-Version"
+
+// Probe describes one gate.
+type Probe struct {
+	// URL is requested, such as the env's URL plus "/healthz".
+	URL string
+	// Header is added to every request (the candidate route's header); optional.
+	Header http.Header
+	// Version must answer every request.
+	Version string
+	// Need is how many consecutive good answers pass the gate.
+	Need int
+	// Timeout bounds the whole gate.
+	Timeout time.Duration
+	// Interval is the pause between requests; default 200ms.
+	Interval time.Duration
+	// Client makes the requests; default a client with a 5 s timeout.
+	Client *http.Client
+	// Progress, when set, is told about each answer.
+	Progress func(good int, last string)
+}
+
+// Result is what a gate saw.
+type Result struct {
+	// Good is the number of consecutive good answers at the end.
+	Good int
+	// Requests is the number of requests made.
+	Requests int
+	// Last describes the last bad answer, if any.
+	Last string
+}
+
+// Run probes until Need consecutive good answers or the timeout.
+func (p Probe) Run(ctx context.Context) (Result, error) {
+	if p.Need <= 0 {
+		p.Need = 1
+	}
+	if p.Interval == 0 {
+		p.Interval = 200 * time.Millisecond
+	}
+	if p.Client == nil {
+		p.Client = &http.Client{Timeout: 5 * time.Second}
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
+	defer cancel()
+	var res Result
+	for {
+		res.Requests++
+		bad := p.once(ctx)
+		switch {
+		case bad == "":
+			res.Good++
+		case ctx.Err() != nil:
+			// Cut off by the timeout: the answer before says more.
+			res.Good = 0
+		default:
+			res.Good, res.Last = 0, bad
+		}
+		if p.Progress != nil {
+			p.Progress(res.Good, res.Last)
+		}
+		if res.Good >= p.Need {
+			return res, nil
+		}
+		select {
+		case <-ctx.Done():
+			last := res.Last
+			if last == "" {
+				last = "no bad answer, but too few good ones"
+			}
+			return res, fmt.Errorf("version %s did not pass the health gate within %s: %d of %d consecutive good answers from %s; last problem: %s",
+				p.Version, p.Timeout, res.Good, p.Need, p.URL, last)
+		case <-time.After(p.Interval):
+		}
+	}
+}
+
+// once makes one request and returns "" when it was good, else why not.
+func (p Probe) once(ctx context.Context) string {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.URL, nil)
+	if err != nil {
+		return err.Error()
+	}
+	for k, vs := range p.Header {
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
+	}
+	resp, err := p.Client.Do(req)
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Sprintf("status %s", resp.Status)
+	}
+	if got := resp.Header.Get(VersionHeader); got != p.Version {
+		return fmt.Sprintf("answered by version %q, not %q", got, p.Version)
+	}
+	return ""
+}

@@ -1,0 +1,60 @@
+package gate
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestGate(t *testing.T) {
+	var n atomic.Int64
+	tests := []struct {
+		name    string
+		handler http.HandlerFunc
+		wantErr string
+	}{
+		{"healthy candidate passes", func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("X-Phoenix-Route") != "candidate" {
+				w.Header().Set(VersionHeader, "live")
+			} else {
+				w.Header().Set(VersionHeader, "v2")
+			}
+		}, ""},
+		{"answers from another version fail", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set(VersionHeader, "v1")
+		}, `answered by version "v1", not "v2"`},
+		{"errors fail", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set(VersionHeader, "v2")
+			w.WriteHeader(http.StatusBadGateway)
+		}, "status 502"},
+		{"a flapping version never gets enough in a row", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set(VersionHeader, "v2")
+			if n.Add(1)%3 == 0 {
+				w.WriteHeader(http.StatusServiceUnavailable)
+			}
+		}, "consecutive good answers"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ts := httptest.NewServer(tt.handler)
+			defer ts.Close()
+			res, err := Probe{
+				URL: ts.URL, Header: http.Header{"X-Phoenix-Route": {"candidate"}}, Version: "v2",
+				Need: 5, Timeout: 500 * time.Millisecond, Interval: 5 * time.Millisecond,
+			}.Run(context.Background())
+			if tt.wantErr == "" {
+				if err != nil || res.Good != 5 {
+					t.Fatalf("got %+v, %v; want a pass", res, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("got %v, want an error containing %q", err, tt.wantErr)
+			}
+		})
+	}
+}

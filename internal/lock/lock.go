@@ -1,0 +1,164 @@
+// Package lock keeps two phoenix commands from changing one env at once. A
+// lock is a file created exclusively in a directory shared by everyone who
+// deploys the env (next to the file backend's state); it records who holds
+// it and since when, so that the refusal can say so. A lock left behind by a
+// process that died on this host is recognised as stale.
+package lock
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/user"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// Holder says who holds a lock.
+type Holder struct {
+	// Command is the phoenix command holding it, such as "deploy".
+	Command string `json:"command"`
+	// User and Host say who runs it, where.
+	User string `json:"user"`
+	Host string `json:"host"`
+	// PID is the holding process.
+	PID int `json:"pid"`
+	// Since is when it was taken.
+	Since time.Time `json:"since"`
+}
+
+// HeldError is returned when someone else holds the lock.
+type HeldError struct {
+	Env    string
+	Holder Holder
+	// Stale is true when the holder is a process of this host that no
+	// longer runs: the lock can be cleared safely.
+	Stale bool
+}
+
+func (e *HeldError) Error() string {
+	h := e.Holder
+	msg := fmt.Sprintf("env %s is locked by %q (pid %d, %s@%s) since %s",
+		e.Env, "phoenix "+h.Command, h.PID, h.User, h.Host, h.Since.Format(time.RFC3339))
+	if e.Stale {
+		return msg + "; that process is gone: clear the stale lock with: phoenix unlock --env " + e.Env
+	}
+	return msg + "; wait for it to finish or pass --wait"
+}
+
+// Lock is a held lock.
+type Lock struct {
+	path string
+}
+
+// Options tune Acquire.
+type Options struct {
+	// Wait is how long to wait for a held lock; 0 refuses at once.
+	Wait time.Duration
+	// Poll is the interval between tries while waiting; default 500ms.
+	Poll time.Duration
+	// Now returns the time; default time.Now.
+	Now func() time.Time
+}
+
+// Acquire takes the lock of env in dir for command.
+func Acquire(dir, env, command string, opts Options) (*Lock, error) {
+	if opts.Poll == 0 {
+		opts.Poll = 500 * time.Millisecond
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating the lock directory: %w", err)
+	}
+	path := filepath.Join(dir, env+".lock")
+	deadline := opts.Now().Add(opts.Wait)
+	for {
+		err := create(path, command, opts.Now())
+		if err == nil {
+			return &Lock{path: path}, nil
+		}
+		if !errors.Is(err, os.ErrExist) {
+			return nil, fmt.Errorf("locking env %s: %w", env, err)
+		}
+		h, rerr := read(path)
+		if errors.Is(rerr, os.ErrNotExist) {
+			continue // released between our two calls
+		}
+		if rerr != nil {
+			return nil, fmt.Errorf("env %s is locked but its lock file %s is unreadable (%v); remove it if no phoenix command runs", env, path, rerr)
+		}
+		held := &HeldError{Env: env, Holder: h, Stale: stale(h)}
+		if held.Stale || !opts.Now().Before(deadline) {
+			return nil, held
+		}
+		time.Sleep(opts.Poll)
+	}
+}
+
+// Release gives the lock back.
+func (l *Lock) Release() error {
+	if err := os.Remove(l.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("releasing lock: %w", err)
+	}
+	return nil
+}
+
+// Clear removes the lock of env if it is stale, or unconditionally with
+// force, and returns the holder it removed.
+func Clear(dir, env string, force bool) (Holder, error) {
+	path := filepath.Join(dir, env+".lock")
+	h, err := read(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return Holder{}, fmt.Errorf("env %s is not locked", env)
+	}
+	if err == nil && !force && !stale(h) {
+		return h, &HeldError{Env: env, Holder: h}
+	}
+	if err := os.Remove(path); err != nil {
+		return h, err
+	}
+	return h, nil
+}
+
+func create(path, command string, now time.Time) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	host, _ := os.Hostname()
+	name := "unknown"
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
+	err = json.NewEncoder(f).Encode(Holder{Command: command, User: name, Host: host, PID: os.Getpid(), Since: now.UTC()})
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+	}
+	return err
+}
+
+func read(path string) (Holder, error) {
+	var h Holder
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return h, err
+	}
+	return h, json.Unmarshal(b, &h)
+}
+
+// stale reports whether h is a process of this host that no longer runs.
+func stale(h Holder) bool {
+	host, _ := os.Hostname()
+	if h.Host != host || h.PID <= 0 {
+		return false
+	}
+	err := syscall.Kill(h.PID, 0)
+	return errors.Is(err, syscall.ESRCH)
+}

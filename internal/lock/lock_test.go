@@ -1,0 +1,96 @@
+package lock
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestAcquireRefusesASecondHolder(t *testing.T) {
+	dir := t.TempDir()
+	l, err := Acquire(dir, "dev", "deploy", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Acquire(dir, "dev", "rollback", Options{})
+	var held *HeldError
+	if !errors.As(err, &held) {
+		t.Fatalf("got %v, want a HeldError", err)
+	}
+	if held.Holder.Command != "deploy" || held.Holder.PID != os.Getpid() || held.Stale {
+		t.Errorf("got holder %+v stale=%v", held.Holder, held.Stale)
+	}
+	if !strings.Contains(err.Error(), `"phoenix deploy"`) || !strings.Contains(err.Error(), "--wait") {
+		t.Errorf("message %q does not name the holder and the way out", err)
+	}
+	// Another env is independent.
+	other, err := Acquire(dir, "prod", "deploy", Options{})
+	if err != nil {
+		t.Fatalf("locking another env: %v", err)
+	}
+	other.Release()
+	if err := l.Release(); err != nil {
+		t.Fatal(err)
+	}
+	l2, err := Acquire(dir, "dev", "rollback", Options{})
+	if err != nil {
+		t.Fatalf("after release: %v", err)
+	}
+	l2.Release()
+}
+
+func TestAcquireWaits(t *testing.T) {
+	dir := t.TempDir()
+	l, err := Acquire(dir, "dev", "deploy", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		l.Release()
+	}()
+	l2, err := Acquire(dir, "dev", "gc", Options{Wait: 5 * time.Second, Poll: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("waiting for the lock: %v", err)
+	}
+	l2.Release()
+}
+
+func TestStaleLockIsRecognisedAndCleared(t *testing.T) {
+	dir := t.TempDir()
+	// A process that has exited holds the lock.
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	body := `{"command":"deploy","user":"x","host":"` + host + `","pid":` + strconv.Itoa(cmd.Process.Pid) + `,"since":"2026-11-25T10:00:00Z"}`
+	if err := os.WriteFile(filepath.Join(dir, "dev.lock"), []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Acquire(dir, "dev", "deploy", Options{Wait: time.Minute})
+	var held *HeldError
+	if !errors.As(err, &held) || !held.Stale {
+		t.Fatalf("got %v, want a stale HeldError at once", err)
+	}
+	if !strings.Contains(err.Error(), "phoenix unlock --env dev") {
+		t.Errorf("message %q does not say how to clear it", err)
+	}
+	if _, err := Clear(dir, "dev", false); err != nil {
+		t.Fatalf("clearing a stale lock: %v", err)
+	}
+	l, err := Acquire(dir, "dev", "deploy", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A live holder is not cleared without force.
+	if _, err := Clear(dir, "dev", false); err == nil {
+		t.Error("cleared a lock held by a running process")
+	}
+	l.Release()
+}

@@ -1,0 +1,222 @@
+package orchestrator
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+
+	"github.com/phoenix-iac/phoenix/components/caddyconfig"
+	"github.com/phoenix-iac/phoenix/internal/gate"
+	"github.com/phoenix-iac/phoenix/stacks"
+)
+
+// GateOptions tune a health gate.
+type GateOptions struct {
+	// Need is the number of consecutive good answers; default 5.
+	Need int
+	// Timeout bounds the gate; default 2 minutes.
+	Timeout time.Duration
+	// Interval is the pause between probes; default 200ms.
+	Interval time.Duration
+	// Path is probed; default the env's health check path, /healthz.
+	Path string
+}
+
+// DeployOptions describe one deploy.
+type DeployOptions struct {
+	// Env is the env to deploy. Required.
+	Env string
+	// Version is the version id. Required (the CLI computes it).
+	Version string
+	// Canary lists traffic percentages to step through before promotion.
+	Canary []int
+	// StepWait is the pause after each canary step.
+	StepWait time.Duration
+	// Gate tunes the health gates.
+	Gate GateOptions
+	// KeepFailed keeps a version stack that failed to deploy or its gate.
+	KeepFailed bool
+	// Wait is how long to wait for the env lock; 0 refuses at once.
+	Wait time.Duration
+}
+
+// DeployResult says what a deploy did.
+type DeployResult struct {
+	Env      string `json:"env"`
+	Version  string `json:"version"`
+	Previous string `json:"previous,omitempty"`
+	// Created is false when the version stack already existed.
+	Created bool `json:"created"`
+	// NoOp is true when the version was already live: nothing changed.
+	NoOp bool   `json:"noOp"`
+	URL  string `json:"url"`
+}
+
+// Deploy creates the version stack unless it exists, makes it the
+// candidate, gates it, and promotes it. On any failure live is left as it
+// was, the candidate route is cleared and the version stack destroyed
+// (unless KeepFailed).
+func (o *Orchestrator) Deploy(ctx context.Context, opts DeployOptions) (DeployResult, error) {
+	name := stacks.StackName{Env: opts.Env, Version: opts.Version}
+	res := DeployResult{Env: opts.Env, Version: opts.Version}
+	if err := stacks.ValidateEnv(opts.Env); err != nil {
+		return res, err
+	}
+	if err := stacks.ValidateVersion(opts.Version); err != nil {
+		return res, err
+	}
+	for _, w := range opts.Canary {
+		if w <= 0 || w >= 100 {
+			return res, fmt.Errorf("canary step %d%% is not between 1 and 99", w)
+		}
+	}
+	l, err := o.lock(opts.Env, "deploy", opts.Wait)
+	if err != nil {
+		return res, err
+	}
+	defer l.Release()
+
+	env, envStack, err := o.ensureEnv(ctx, opts.Env)
+	if err != nil {
+		return res, err
+	}
+	t0 := env.Traffic
+	res.Previous, res.URL = t0.Live, env.URL
+
+	names, err := o.stackNames(ctx)
+	if err != nil {
+		return res, err
+	}
+	if _, exists := names[name.String()]; exists {
+		s, err := o.selectStack(ctx, name)
+		if err != nil {
+			return res, err
+		}
+		o.logf("version stack %s exists: checking that it is unchanged", name)
+		if err := o.writeVersionConfig(name); err != nil {
+			return res, err
+		}
+		if err := o.checkUnchanged(ctx, s); err != nil {
+			return res, err
+		}
+		if t0.Live == opts.Version {
+			o.logf("version %s is already live in env %s: nothing to do", opts.Version, opts.Env)
+			res.NoOp = true
+			return res, nil
+		}
+	} else {
+		o.logf("creating version stack %s", name)
+		s, err := o.createStack(ctx, name)
+		if err != nil {
+			return res, err
+		}
+		if _, err := s.Up(ctx, o.upOpts()...); err != nil {
+			return res, o.failed(ctx, opts, name, envStack, t0, false, true, fmt.Errorf("deploying version stack %s: %w", name, err))
+		}
+		res.Created = true
+	}
+
+	// Candidate: reachable through the candidate route only.
+	o.logf("routing %s as the candidate of env %s", opts.Version, opts.Env)
+	cand := Traffic{Live: t0.Live, Candidate: opts.Version}
+	if _, err := o.setTraffic(ctx, envStack, opts.Env, cand, trafficNote{Op: "candidate", From: t0.Live, To: opts.Version}); err != nil {
+		return res, o.failed(ctx, opts, name, envStack, t0, true, res.Created, fmt.Errorf("routing the candidate: %w", err))
+	}
+	if err := o.gate(ctx, env.URL, opts.Version, opts.Gate); err != nil {
+		return res, o.failed(ctx, opts, name, envStack, t0, true, res.Created, err)
+	}
+
+	// Canary steps, only when something is live to share traffic with.
+	if t0.Live != "" && t0.Live != opts.Version {
+		for _, w := range opts.Canary {
+			o.logf("canary: %d%% of env %s traffic to %s", w, opts.Env, opts.Version)
+			step := Traffic{Live: t0.Live, Candidate: opts.Version, CandidateWeight: w}
+			if _, err := o.setTraffic(ctx, envStack, opts.Env, step, trafficNote{Op: "canary", From: t0.Live, To: opts.Version}); err != nil {
+				return res, o.failed(ctx, opts, name, envStack, t0, true, res.Created, fmt.Errorf("canary step %d%%: %w", w, err))
+			}
+			select {
+			case <-ctx.Done():
+				return res, o.failed(ctx, opts, name, envStack, t0, true, res.Created, ctx.Err())
+			case <-time.After(opts.StepWait):
+			}
+			if err := o.gate(ctx, env.URL, opts.Version, opts.Gate); err != nil {
+				return res, o.failed(ctx, opts, name, envStack, t0, true, res.Created, fmt.Errorf("after the %d%% canary step: %w", w, err))
+			}
+		}
+	}
+
+	// Promote: one update of the traffic pointer.
+	o.logf("promoting %s to live in env %s (previous: %s)", opts.Version, opts.Env, dash(t0.Live))
+	live := Traffic{Live: opts.Version, Candidate: opts.Version}
+	if _, err := o.setTraffic(ctx, envStack, opts.Env, live, trafficNote{Op: "promote", From: t0.Live, To: opts.Version}); err != nil {
+		return res, o.failed(ctx, opts, name, envStack, t0, true, res.Created, fmt.Errorf("promoting: %w", err))
+	}
+	return res, nil
+}
+
+// failed restores the traffic that was there before the deploy, with the
+// candidate route cleared, destroys the new version stack unless asked to
+// keep it, and returns err with what was done.
+func (o *Orchestrator) failed(ctx context.Context, opts DeployOptions, name stacks.StackName, envStack auto.Stack, t0 Traffic, routed, created bool, err error) error {
+	// Cleanup must run even when ctx was cancelled (Ctrl-C).
+	cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
+	defer cancel()
+	var notes []string
+	if routed {
+		restore := Traffic{Live: t0.Live}
+		if _, rerr := o.setTraffic(cleanup, envStack, opts.Env, restore, trafficNote{Op: "clear", From: opts.Version, To: t0.Live}); rerr != nil {
+			notes = append(notes, fmt.Sprintf("restoring traffic failed too (%v): run phoenix rollback --env %s --to %s --force", rerr, opts.Env, dash(t0.Live)))
+		} else {
+			notes = append(notes, fmt.Sprintf("live is still %s and the candidate route is cleared", dash(t0.Live)))
+		}
+	} else {
+		notes = append(notes, fmt.Sprintf("live is still %s", dash(t0.Live)))
+	}
+	switch {
+	case !created:
+		notes = append(notes, fmt.Sprintf("version stack %s existed before this deploy and was kept", name))
+	case opts.KeepFailed:
+		notes = append(notes, fmt.Sprintf("version stack %s was kept (--keep-failed); inspect it, then remove it with phoenix gc", name))
+	default:
+		if derr := o.destroyVersion(cleanup, name); derr != nil {
+			notes = append(notes, fmt.Sprintf("destroying %s failed too (%v): run phoenix gc --env %s", name, derr, opts.Env))
+		} else {
+			notes = append(notes, fmt.Sprintf("version stack %s was destroyed (pass --keep-failed to keep it)", name))
+		}
+	}
+	return fmt.Errorf("deploy of %s failed: %w\n%s", name, err, strings.Join(notes, "\n"))
+}
+
+// gate probes the candidate route until the version answers well.
+func (o *Orchestrator) gate(ctx context.Context, url, version string, g GateOptions) error {
+	if url == "" {
+		return &GateError{Version: version, Err: fmt.Errorf("the env stack has no url output to probe")}
+	}
+	if g.Need == 0 {
+		g.Need = 5
+	}
+	if g.Timeout == 0 {
+		g.Timeout = 2 * time.Minute
+	}
+	if g.Path == "" {
+		g.Path = "/healthz"
+	}
+	o.logf("health gate: %d consecutive good answers from %s within %s", g.Need, version, g.Timeout)
+	_, err := gate.Probe{
+		URL:      strings.TrimRight(url, "/") + g.Path,
+		Header:   http.Header{caddyconfig.RouteHeader: {caddyconfig.RouteCandidate}},
+		Version:  version,
+		Need:     g.Need,
+		Timeout:  g.Timeout,
+		Interval: g.Interval,
+		Client:   o.opts.HTTPClient,
+	}.Run(ctx)
+	if err != nil {
+		return &GateError{Version: version, Err: err}
+	}
+	return nil
+}

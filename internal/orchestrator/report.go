@@ -1,0 +1,163 @@
+package orchestrator
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+
+	"github.com/phoenix-iac/phoenix/stacks"
+)
+
+// Status is the state of an env.
+type Status struct {
+	Env             string        `json:"env"`
+	Deployed        bool          `json:"deployed"`
+	Platform        string        `json:"platform,omitempty"`
+	URL             string        `json:"url,omitempty"`
+	Live            string        `json:"live,omitempty"`
+	Candidate       string        `json:"candidate,omitempty"`
+	CandidateWeight int           `json:"candidateWeight"`
+	Previous        string        `json:"previous,omitempty"`
+	Retention       int           `json:"retention"`
+	Versions        []VersionInfo `json:"versions"`
+}
+
+// Status reports an env: its traffic and its versions.
+func (o *Orchestrator) Status(ctx context.Context, env string) (Status, error) {
+	st := Status{Env: env, Versions: []VersionInfo{}}
+	if err := stacks.ValidateEnv(env); err != nil {
+		return st, err
+	}
+	es, envStack, err := o.envState(ctx, env)
+	if err != nil {
+		return st, err
+	}
+	versions, err := o.versions(ctx, env)
+	if err != nil {
+		return st, err
+	}
+	st.Deployed, st.Platform, st.URL, st.Retention = es.Exists, es.Platform, es.URL, es.Retention
+	st.Live, st.CandidateWeight = es.Traffic.Live, es.Traffic.CandidateWeight
+	if es.Traffic.Candidate != es.Traffic.Live {
+		st.Candidate = es.Traffic.Candidate
+	}
+	if es.Exists {
+		hist, err := o.history(ctx, envStack)
+		if err != nil {
+			return st, err
+		}
+		st.Previous = previousOf(hist, st.Live)
+	}
+	for i := range versions {
+		switch versions[i].Version {
+		case st.Live:
+			versions[i].Role = "live"
+		case st.Candidate:
+			versions[i].Role = "candidate"
+		case st.Previous:
+			versions[i].Role = "previous"
+		}
+	}
+	if versions != nil {
+		st.Versions = versions
+	}
+	return st, nil
+}
+
+// Event is one traffic change in an env's history.
+type Event struct {
+	// Update is the env stack's update number.
+	Update int       `json:"update"`
+	Time   time.Time `json:"time"`
+	// Op is create, candidate, canary, promote, rollback or clear.
+	Op     string `json:"op"`
+	From   string `json:"from,omitempty"`
+	To     string `json:"to,omitempty"`
+	Weight int    `json:"weight,omitempty"`
+	By     string `json:"by"`
+	Result string `json:"result"`
+}
+
+// History lists an env's traffic changes, newest first.
+func (o *Orchestrator) History(ctx context.Context, env string) ([]Event, error) {
+	if err := stacks.ValidateEnv(env); err != nil {
+		return nil, err
+	}
+	es, envStack, err := o.envState(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	if envStack.Name() == "" && !es.Exists {
+		return nil, &NotFoundError{What: fmt.Sprintf("env %s has not been deployed; deploy it with: phoenix deploy --env %s", env, env)}
+	}
+	return o.history(ctx, envStack)
+}
+
+func (o *Orchestrator) history(ctx context.Context, s auto.Stack) ([]Event, error) {
+	updates, err := s.History(ctx, 0, 0)
+	if err != nil {
+		return nil, fmt.Errorf("reading the history of %s: %w", s.Name(), err)
+	}
+	var out []Event
+	// History is newest first. The file backend numbers no updates, so
+	// they are numbered here, oldest = 1.
+	for i, u := range updates {
+		// The Automation API passes the message quoted; it comes back so.
+		msg := strings.Trim(u.Message, `"`)
+		if !strings.HasPrefix(msg, notePrefix) || u.Kind != "update" {
+			continue
+		}
+		fields := strings.Fields(strings.TrimPrefix(msg, notePrefix))
+		if len(fields) == 0 {
+			continue
+		}
+		number := u.Version
+		if number == 0 {
+			number = len(updates) - i
+		}
+		e := Event{Update: number, Op: fields[0], Result: u.Result}
+		for _, f := range fields[1:] {
+			k, v, _ := strings.Cut(f, "=")
+			if v == "-" {
+				v = ""
+			}
+			switch k {
+			case "from":
+				e.From = v
+			case "to":
+				e.To = v
+			case "weight":
+				e.Weight, _ = strconv.Atoi(v)
+			case "by":
+				e.By = v
+			}
+		}
+		if t, err := time.Parse(time.RFC3339, u.StartTime); err == nil {
+			e.Time = t
+		} else if t, err := time.Parse("2006-01-02T15:04:05.000Z", u.StartTime); err == nil {
+			e.Time = t
+		}
+		out = append(out, e)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Update > out[j].Update })
+	return out, nil
+}
+
+// previousOf returns the version that was live before live, from the
+// newest successful promotion or rollback to live.
+func previousOf(hist []Event, live string) string {
+	for _, e := range hist {
+		if e.Result != "" && e.Result != "succeeded" {
+			continue
+		}
+		if (e.Op == "promote" || e.Op == "rollback") && e.To == live && e.From != live {
+			return e.From
+		}
+	}
+	return ""
+}

@@ -1,0 +1,116 @@
+package orchestrator
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/phoenix-iac/phoenix/stacks"
+)
+
+// RollbackOptions describe one rollback.
+type RollbackOptions struct {
+	// Env is the env to roll back. Required.
+	Env string
+	// To is the version to send traffic to; default the previous live version.
+	To string
+	// Force skips the drift check and the probe.
+	Force bool
+	// Gate tunes the probe through the candidate route.
+	Gate GateOptions
+	// Wait is how long to wait for the env lock.
+	Wait time.Duration
+}
+
+// RollbackResult says what a rollback did.
+type RollbackResult struct {
+	Env  string `json:"env"`
+	From string `json:"from"`
+	To   string `json:"to"`
+}
+
+// Rollback points live back at a warm version. Unless forced it first checks
+// that the version stack has not drifted and answers through the candidate
+// route; the final switch is one update of the traffic pointer.
+func (o *Orchestrator) Rollback(ctx context.Context, opts RollbackOptions) (RollbackResult, error) {
+	res := RollbackResult{Env: opts.Env, To: opts.To}
+	if err := stacks.ValidateEnv(opts.Env); err != nil {
+		return res, err
+	}
+	l, err := o.lock(opts.Env, "rollback", opts.Wait)
+	if err != nil {
+		return res, err
+	}
+	defer l.Release()
+
+	env, envStack, err := o.envState(ctx, opts.Env)
+	if err != nil {
+		return res, err
+	}
+	if !env.Exists {
+		return res, &NotFoundError{What: fmt.Sprintf("env %s has not been deployed; deploy it first with: phoenix deploy --env %s", opts.Env, opts.Env)}
+	}
+	res.From = env.Traffic.Live
+	versions, err := o.versions(ctx, opts.Env)
+	if err != nil {
+		return res, err
+	}
+	if res.To == "" {
+		hist, err := o.history(ctx, envStack)
+		if err != nil {
+			return res, err
+		}
+		res.To = previousOf(hist, env.Traffic.Live)
+		if res.To == "" {
+			return res, &NotFoundError{What: fmt.Sprintf("env %s has no previous version to roll back to; name one with --to (warm versions: %s)",
+				opts.Env, warmList(versions, env.Traffic.Live))}
+		}
+	} else if err := stacks.ValidateVersion(res.To); err != nil {
+		return res, err
+	}
+	if res.To == env.Traffic.Live {
+		return res, fmt.Errorf("version %s is already live in env %s", res.To, opts.Env)
+	}
+	found := false
+	for _, v := range versions {
+		found = found || (v.Version == res.To && v.Resources > 0)
+	}
+	if !found {
+		return res, &NotFoundError{What: fmt.Sprintf("version %s.%s does not exist; warm versions: %s", opts.Env, res.To, warmList(versions, env.Traffic.Live))}
+	}
+
+	if !opts.Force {
+		name := stacks.StackName{Env: opts.Env, Version: res.To}
+		o.logf("checking %s for drift", name)
+		s, err := o.selectStack(ctx, name)
+		if err != nil {
+			return res, err
+		}
+		if err := o.refreshUnchanged(ctx, s); err != nil {
+			return res, err
+		}
+		o.logf("probing %s through the candidate route", name)
+		probe := Traffic{Live: env.Traffic.Live, Candidate: res.To}
+		if _, err := o.setTraffic(ctx, envStack, opts.Env, probe, trafficNote{Op: "candidate", From: env.Traffic.Live, To: res.To}); err != nil {
+			return res, fmt.Errorf("routing %s as candidate: %w", res.To, err)
+		}
+		if err := o.gate(ctx, env.URL, res.To, opts.Gate); err != nil {
+			restore := env.Traffic
+			if _, rerr := o.setTraffic(ctx, envStack, opts.Env, restore, trafficNote{Op: "clear", From: res.To, To: env.Traffic.Live}); rerr != nil {
+				return res, fmt.Errorf("%w; restoring the candidate route failed too: %v", err, rerr)
+			}
+			return res, fmt.Errorf("%w; live is still %s", err, dash(env.Traffic.Live))
+		}
+	}
+
+	o.logf("rolling env %s back from %s to %s", opts.Env, dash(res.From), res.To)
+	to := Traffic{Live: res.To, Candidate: res.To}
+	if opts.Force {
+		// Leave the candidate route alone: exactly one pointer change.
+		to.Candidate = env.Traffic.Candidate
+	}
+	if _, err := o.setTraffic(ctx, envStack, opts.Env, to, trafficNote{Op: "rollback", From: res.From, To: res.To}); err != nil {
+		return res, fmt.Errorf("switching traffic to %s: %w", res.To, err)
+	}
+	return res, nil
+}

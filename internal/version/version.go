@@ -1,0 +1,219 @@
+// Package version computes the version id of an env: a content hash of
+// everything that defines one complete version, so that the same definition
+// always gets the same id and any relevant change a new one. It covers
+//   - the app's Docker build context, honouring its .dockerignore;
+//   - the program's own source (Pulumi.yaml, main.go, go.mod, go.sum and the
+//     non-test Go files of stacks/ and components/);
+//   - the env's config file, Pulumi.<env>.yaml, minus the traffic keys.
+package version
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/moby/patternmatcher"
+	"github.com/moby/patternmatcher/ignorefile"
+	"golang.org/x/mod/sumdb/dirhash"
+	"gopkg.in/yaml.v3"
+
+	"github.com/phoenix-iac/phoenix/stacks"
+)
+
+// Length is the number of hex digits of a computed version id.
+const Length = 8
+
+// programFiles and programDirs are the program's own source, relative to
+// the project directory.
+var (
+	programFiles = []string{"Pulumi.yaml", "main.go", "go.mod", "go.sum"}
+	programDirs  = []string{"stacks", "components"}
+)
+
+// Input is one file that goes into the hash, under a name that says where it
+// comes from ("app/main.go", "program/stacks/name.go", "config/Pulumi.dev.yaml").
+type Input struct {
+	Name string
+	open func() (io.ReadCloser, error)
+}
+
+// Compute returns the version id of env in the project at dir.
+func Compute(dir, env string) (string, error) {
+	inputs, err := Inputs(dir, env)
+	if err != nil {
+		return "", err
+	}
+	return Hash(inputs)
+}
+
+// Hash hashes inputs with the Go module tree hash (dirhash.Hash1) and returns
+// its first Length hex digits.
+func Hash(inputs []Input) (string, error) {
+	names := make([]string, len(inputs))
+	byName := make(map[string]Input, len(inputs))
+	for i, in := range inputs {
+		names[i] = in.Name
+		byName[in.Name] = in
+	}
+	h1, err := dirhash.Hash1(names, func(name string) (io.ReadCloser, error) { return byName[name].open() })
+	if err != nil {
+		return "", fmt.Errorf("hashing the version: %w", err)
+	}
+	sum, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(h1, "h1:"))
+	if err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(sum)[:Length], nil
+}
+
+// Inputs lists what defines a version of env, in the project at dir.
+func Inputs(dir, env string) ([]Input, error) {
+	if err := stacks.ValidateEnv(env); err != nil {
+		return nil, err
+	}
+	configFile := filepath.Join(dir, "Pulumi."+env+".yaml")
+	config, appPath, err := versionConfig(configFile)
+	if err != nil {
+		return nil, err
+	}
+	inputs := []Input{{Name: "config/Pulumi." + env + ".yaml", open: bytesOpener(config)}}
+
+	for _, f := range programFiles {
+		p := filepath.Join(dir, f)
+		if _, err := os.Stat(p); err != nil {
+			return nil, fmt.Errorf("%s is missing: run phoenix from the project directory (the one holding Pulumi.yaml)", p)
+		}
+		inputs = append(inputs, Input{Name: "program/" + f, open: fileOpener(p)})
+	}
+	for _, d := range programDirs {
+		err := filepath.WalkDir(filepath.Join(dir, d), func(p string, e fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if e.IsDir() && e.Name() == "testdata" {
+				return filepath.SkipDir
+			}
+			if e.IsDir() || !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") {
+				return nil
+			}
+			rel, _ := filepath.Rel(dir, p)
+			inputs = append(inputs, Input{Name: "program/" + filepath.ToSlash(rel), open: fileOpener(p)})
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("reading the program's source: %w", err)
+		}
+	}
+
+	appDir := appPath
+	if !filepath.IsAbs(appDir) {
+		appDir = filepath.Join(dir, appPath)
+	}
+	app, err := buildContext(appDir)
+	if err != nil {
+		return nil, err
+	}
+	return append(inputs, app...), nil
+}
+
+// versionConfig reads an env's config file and returns it, canonically
+// encoded and without the traffic keys, and the app path it names.
+func versionConfig(path string) ([]byte, string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil, "", fmt.Errorf("%s does not exist: every env has a config file; copy Pulumi.dev.yaml to start one", path)
+		}
+		return nil, "", err
+	}
+	var file struct {
+		Config map[string]any `yaml:"config"`
+	}
+	if err := yaml.Unmarshal(b, &file); err != nil {
+		return nil, "", fmt.Errorf("%s is not valid YAML: %w", path, err)
+	}
+	for _, k := range stacks.TrafficKeys {
+		delete(file.Config, k)
+	}
+	appPath := "app"
+	if v, ok := file.Config[stacks.KeyAppPath].(string); ok && v != "" {
+		appPath = v
+	}
+	// encoding/json sorts map keys: the same settings always encode the same.
+	canonical, err := json.Marshal(file.Config)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", path, err)
+	}
+	return canonical, appPath, nil
+}
+
+// buildContext lists the files Docker would send as the build context of
+// dir: everything not excluded by its .dockerignore.
+func buildContext(dir string) ([]Input, error) {
+	info, err := os.Stat(dir)
+	if err != nil || !info.IsDir() {
+		return nil, fmt.Errorf("the app build context %s is not a directory; set phoenix:appPath in the env's config file", dir)
+	}
+	var patterns []string
+	if f, err := os.Open(filepath.Join(dir, ".dockerignore")); err == nil {
+		patterns, err = ignorefile.ReadAll(f)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("reading %s/.dockerignore: %w", dir, err)
+		}
+	}
+	pm, err := patternmatcher.New(patterns)
+	if err != nil {
+		return nil, fmt.Errorf("%s/.dockerignore: %w", dir, err)
+	}
+	var inputs []Input
+	err = filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		if rel == "." {
+			return nil
+		}
+		rel = filepath.ToSlash(rel)
+		excluded, err := pm.MatchesOrParentMatches(rel)
+		if err != nil {
+			return err
+		}
+		if e.IsDir() {
+			// A directory is skipped only when nothing under it can be
+			// re-included by an exclusion pattern.
+			if excluded && !pm.Exclusions() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if excluded || !e.Type().IsRegular() {
+			return nil
+		}
+		inputs = append(inputs, Input{Name: "app/" + rel, open: fileOpener(p)})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading the app build context: %w", err)
+	}
+	if len(inputs) == 0 {
+		return nil, fmt.Errorf("the app build context %s is empty after .dockerignore", dir)
+	}
+	return inputs, nil
+}
+
+func fileOpener(p string) func() (io.ReadCloser, error) {
+	return func() (io.ReadCloser, error) { return os.Open(p) }
+}
+
+func bytesOpener(b []byte) func() (io.ReadCloser, error) {
+	return func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+}

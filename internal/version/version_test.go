@@ -1,0 +1,123 @@
+package version
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// project writes a minimal Phoenix project into a temp dir.
+func project(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	files := map[string]string{
+		"Pulumi.yaml":             "name: phoenix\nruntime: go\n",
+		"main.go":                 "package main\n",
+		"go.mod":                  "module x\n",
+		"go.sum":                  "",
+		"stacks/program.go":       "package stacks\n",
+		"stacks/program_test.go":  "package stacks // test\n",
+		"components/a/a.go":       "package a\n",
+		"components/a/testdata/x": "golden\n",
+		"app/Dockerfile":          "FROM scratch\n",
+		"app/main.go":             "package main\n",
+		"app/.dockerignore":       "*.md\nbuild/\n",
+		"app/README.md":           "docs\n",
+		"app/build/out.bin":       "binary\n",
+		"Pulumi.dev.yaml":         "config:\n  phoenix:platform: docker\n  phoenix:replicas: \"2\"\n",
+	}
+	for name, body := range files {
+		write(t, filepath.Join(dir, name), body)
+	}
+	return dir
+}
+
+func write(t *testing.T, p, body string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustCompute(t *testing.T, dir string) string {
+	t.Helper()
+	v, err := Compute(dir, "dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func TestComputeIsStableAndSensitive(t *testing.T) {
+	dir := project(t)
+	base := mustCompute(t, dir)
+	if len(base) != Length {
+		t.Fatalf("got version %q, want %d hex digits", base, Length)
+	}
+	if again := mustCompute(t, dir); again != base {
+		t.Fatalf("same inputs gave %s then %s", base, again)
+	}
+
+	tests := []struct {
+		name    string
+		change  func(dir string)
+		changes bool
+	}{
+		{"app source", func(d string) { write(t, filepath.Join(d, "app/main.go"), "package main // v2\n") }, true},
+		{"new app file", func(d string) { write(t, filepath.Join(d, "app/static/index.html"), "<p>") }, true},
+		{"program source", func(d string) { write(t, filepath.Join(d, "stacks/program.go"), "package stacks // v2\n") }, true},
+		{"go.sum", func(d string) { write(t, filepath.Join(d, "go.sum"), "x v1 h1:abc\n") }, true},
+		{"env config", func(d string) {
+			write(t, filepath.Join(d, "Pulumi.dev.yaml"), "config:\n  phoenix:platform: docker\n  phoenix:replicas: \"3\"\n")
+		}, true},
+		{"traffic keys", func(d string) {
+			write(t, filepath.Join(d, "Pulumi.dev.yaml"), "config:\n  phoenix:platform: docker\n  phoenix:replicas: \"2\"\n  phoenix:live: abc\n  phoenix:candidateWeight: \"10\"\n")
+		}, false},
+		{"config key order and comments", func(d string) {
+			write(t, filepath.Join(d, "Pulumi.dev.yaml"), "# dev\nconfig:\n  phoenix:replicas: \"2\"\n  phoenix:platform: docker\n")
+		}, false},
+		{"dockerignored file", func(d string) { write(t, filepath.Join(d, "app/CHANGES.md"), "notes\n") }, false},
+		{"dockerignored dir", func(d string) { write(t, filepath.Join(d, "app/build/more.bin"), "x\n") }, false},
+		{"program test file", func(d string) { write(t, filepath.Join(d, "stacks/program_test.go"), "package stacks // t2\n") }, false},
+		{"golden file", func(d string) { write(t, filepath.Join(d, "components/a/testdata/x"), "new\n") }, false},
+		{"another env's config", func(d string) { write(t, filepath.Join(d, "Pulumi.prod.yaml"), "config: {}\n") }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := project(t)
+			tt.change(dir)
+			got := mustCompute(t, dir)
+			if changed := got != base; changed != tt.changes {
+				t.Errorf("version changed: %v (%s -> %s), want %v", changed, base, got, tt.changes)
+			}
+		})
+	}
+}
+
+func TestComputeRefuses(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(dir string)
+		env   string
+		want  string
+	}{
+		{"missing env file", func(string) {}, "prod", "Pulumi.prod.yaml does not exist"},
+		{"bad env name", func(string) {}, "Prod", "lowercase"},
+		{"missing app", func(d string) { os.RemoveAll(filepath.Join(d, "app")) }, "dev", "not a directory"},
+		{"not a project", func(d string) { os.Remove(filepath.Join(d, "go.sum")) }, "dev", "project directory"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := project(t)
+			tt.setup(dir)
+			_, err := Compute(dir, tt.env)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("got %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+}

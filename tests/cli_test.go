@@ -1,0 +1,398 @@
+package tests
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/phoenix-iac/phoenix/internal/cli"
+	"github.com/phoenix-iac/phoenix/internal/iostreams"
+	"github.com/phoenix-iac/phoenix/internal/lock"
+	"github.com/phoenix-iac/phoenix/internal/orchestrator"
+	"github.com/phoenix-iac/phoenix/tests/harness"
+)
+
+// cliEnv is a project directory with an env "dev" on the docker platform,
+// the engine harness, and the fake load balancer the env's URL points at.
+type cliEnv struct {
+	t       *testing.T
+	h       *harness.Harness
+	lb      *fakeLB
+	project string
+	lockDir string
+}
+
+func newCLIEnv(t *testing.T, extraConfig ...string) *cliEnv {
+	t.Helper()
+	h := harness.New(t)
+	lb := startFakeLB(t, h.Cloud)
+	project := t.TempDir()
+	b, err := os.ReadFile(filepath.Join(h.Root, "Pulumi.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(project, "Pulumi.yaml"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := &cliEnv{t: t, h: h, lb: lb, project: project, lockDir: filepath.Join(h.Dir(), "locks")}
+	c.writeConfig(extraConfig...)
+	return c
+}
+
+// writeConfig writes Pulumi.dev.yaml: docker, the sample app, the fake LB's port.
+func (c *cliEnv) writeConfig(extra ...string) {
+	c.t.Helper()
+	lines := []string{
+		"config:",
+		"  phoenix:platform: docker",
+		fmt.Sprintf("  phoenix:appPath: %s", filepath.Join(c.h.Root, "app")),
+		fmt.Sprintf("  phoenix:port: %q", fmt.Sprint(c.lb.port)),
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		lines = append(lines, fmt.Sprintf("  %s: %q", extra[i], extra[i+1]))
+	}
+	if err := os.WriteFile(filepath.Join(c.project, "Pulumi.dev.yaml"), []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func (c *cliEnv) factory(io *iostreams.IOStreams) *cli.Factory {
+	f := cli.NewFactory(io)
+	env := map[string]string{"PULUMI_CONFIG_PASSPHRASE": c.h.Env["PULUMI_CONFIG_PASSPHRASE"]}
+	f.Getenv = func(k string) string { return env[k] }
+	f.Orchestrator = func(ctx context.Context, g *cli.GlobalOptions) (*orchestrator.Orchestrator, error) {
+		dir, err := f.ProjectDir(g)
+		if err != nil {
+			return nil, err
+		}
+		return orchestrator.New(orchestrator.Options{
+			ProjectDir: dir, Pulumi: c.h.Pulumi, EnvVars: c.h.Env, LockDir: c.lockDir,
+			Log: io.ErrOut, User: "tester",
+		})
+	}
+	return f
+}
+
+type result struct {
+	code        int
+	out, errOut string
+}
+
+func (r result) String() string { return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.out, r.errOut) }
+
+// run runs phoenix with args in the project.
+func (c *cliEnv) run(args ...string) result {
+	c.t.Helper()
+	io, _, out, errOut := iostreams.Test()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	code := cli.Main(ctx, append(args, "--project", c.project), c.factory(io))
+	return result{code, out.String(), errOut.String()}
+}
+
+// must runs phoenix and fails the test unless it exits 0.
+func (c *cliEnv) must(args ...string) result {
+	c.t.Helper()
+	r := c.run(args...)
+	if r.code != 0 {
+		c.t.Fatalf("phoenix %s: %s", strings.Join(args, " "), r)
+	}
+	return r
+}
+
+func (c *cliEnv) deploy(version string, extra ...string) result {
+	c.t.Helper()
+	return c.must(append([]string{"deploy", "--env", "dev", "--version", version, "--gate-count", "3", "--gate-timeout", "5s"}, extra...)...)
+}
+
+func (c *cliEnv) status() orchestrator.Status {
+	c.t.Helper()
+	var st orchestrator.Status
+	r := c.must("status", "--env", "dev", "--json")
+	if err := json.Unmarshal([]byte(r.out), &st); err != nil {
+		c.t.Fatalf("status --json: %v\n%s", err, r.out)
+	}
+	return st
+}
+
+func (c *cliEnv) history() []orchestrator.Event {
+	c.t.Helper()
+	var ev []orchestrator.Event
+	r := c.must("history", "--env", "dev", "--json")
+	if err := json.Unmarshal([]byte(r.out), &ev); err != nil {
+		c.t.Fatalf("history --json: %v\n%s", err, r.out)
+	}
+	return ev
+}
+
+func (c *cliEnv) versionsInCloud() map[string]bool {
+	out := map[string]bool{}
+	for _, r := range c.h.Cloud.Find("docker:index/container:Container", "dev-") {
+		if strings.HasSuffix(r.Name, "-lb") || strings.HasSuffix(r.Name, "-pointer") {
+			continue
+		}
+		parts := strings.Split(r.Name, "-")
+		if len(parts) >= 3 {
+			out[parts[1]] = true
+		}
+	}
+	return out
+}
+
+func TestCLIDeployPromotesAndIsIdempotent(t *testing.T) {
+	c := newCLIEnv(t)
+	r := c.deploy("v1")
+	if !strings.Contains(r.out, "v1 is live in env dev") {
+		t.Errorf("deploy output: %s", r)
+	}
+	st := c.status()
+	if st.Live != "v1" || st.Candidate != "" || !st.Deployed {
+		t.Fatalf("after deploy: %+v", st)
+	}
+	if !c.versionsInCloud()["v1"] {
+		t.Fatal("v1's containers are not in the cloud")
+	}
+
+	// The same definition again changes nothing.
+	updates := len(c.history())
+	ops := len(c.h.Cloud.Ops())
+	r = c.deploy("v1")
+	if !strings.Contains(r.out, "already live") {
+		t.Errorf("second deploy of v1: %s", r)
+	}
+	if got := len(c.h.Cloud.Ops()); got != ops {
+		t.Errorf("a no-op deploy made %d changes in the cloud", got-ops)
+	}
+	if got := len(c.history()); got != updates {
+		t.Errorf("a no-op deploy made %d traffic changes", got-updates)
+	}
+
+	// A second version: promoted, v1 kept warm as previous.
+	c.deploy("v2", "--json")
+	st = c.status()
+	if st.Live != "v2" || st.Previous != "v1" {
+		t.Fatalf("after deploying v2: live %q previous %q, want v2 and v1", st.Live, st.Previous)
+	}
+	if !c.versionsInCloud()["v1"] {
+		t.Error("v1 is no longer warm")
+	}
+	hist := c.history()
+	if len(hist) == 0 || hist[0].Op != "promote" || hist[0].From != "v1" || hist[0].To != "v2" || hist[0].By != "tester" {
+		t.Errorf("newest history entry %+v, want promote v1 -> v2 by tester", hist)
+	}
+	if r := c.must("status", "--env", "dev"); !strings.Contains(r.out, "live       v2") || !strings.Contains(r.out, "previous   v1") {
+		t.Errorf("status:\n%s", r.out)
+	}
+}
+
+func TestCLIGateFailureKeepsLive(t *testing.T) {
+	c := newCLIEnv(t)
+	c.deploy("v1")
+	c.lb.breakVersion("v2")
+
+	r := c.run("deploy", "--env", "dev", "--version", "v2", "--gate-count", "3", "--gate-timeout", "2s")
+	if r.code != cli.ExitGate {
+		t.Fatalf("deploy of a broken version: %s\nwant exit %d", r, cli.ExitGate)
+	}
+	for _, want := range []string{"did not pass the health gate", "live is still v1", "dev.v2 was destroyed"} {
+		if !strings.Contains(r.errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.errOut)
+		}
+	}
+	st := c.status()
+	if st.Live != "v1" || st.Candidate != "" {
+		t.Errorf("after a failed gate: live %q candidate %q, want v1 and none", st.Live, st.Candidate)
+	}
+	if c.versionsInCloud()["v2"] {
+		t.Error("the failed version's containers are still in the cloud")
+	}
+	for _, v := range st.Versions {
+		if v.Version == "v2" {
+			t.Error("the failed version's stack still exists")
+		}
+	}
+
+	// --keep-failed keeps it for inspection.
+	r = c.run("deploy", "--env", "dev", "--version", "v2", "--gate-count", "3", "--gate-timeout", "2s", "--keep-failed")
+	if r.code != cli.ExitGate || !strings.Contains(r.errOut, "was kept (--keep-failed)") {
+		t.Fatalf("deploy --keep-failed: %s", r)
+	}
+	if !c.versionsInCloud()["v2"] {
+		t.Error("--keep-failed did not keep v2")
+	}
+	if st := c.status(); st.Live != "v1" {
+		t.Errorf("live is %q, want v1", st.Live)
+	}
+}
+
+func TestCLIRefusesToChangeAnExistingVersion(t *testing.T) {
+	c := newCLIEnv(t)
+	c.deploy("v1")
+	ops := len(c.h.Cloud.Ops())
+	// Same version id, different definition: the preview plans changes.
+	c.writeConfig("phoenix:replicas", "3")
+	r := c.run("deploy", "--env", "dev", "--version", "v1")
+	if r.code != cli.ExitImmutable || !strings.Contains(r.errOut, "versions are immutable") {
+		t.Fatalf("deploy over a changed version: %s\nwant exit %d", r, cli.ExitImmutable)
+	}
+	if got := len(c.h.Cloud.Ops()); got != ops {
+		t.Errorf("the refused deploy made %d changes in the cloud", got-ops)
+	}
+}
+
+func TestCLIRollback(t *testing.T) {
+	c := newCLIEnv(t)
+	c.deploy("v1")
+	c.deploy("v2")
+
+	// Refused: a version that does not exist; nothing changes.
+	ops := len(c.h.Cloud.Ops())
+	r := c.run("rollback", "--env", "dev", "--to", "v9")
+	if r.code != cli.ExitNotFound || !strings.Contains(r.errOut, "dev.v9 does not exist; warm versions: v1") {
+		t.Fatalf("rollback to a missing version: %s", r)
+	}
+	if len(c.h.Cloud.Ops()) != ops {
+		t.Error("a refused rollback changed the cloud")
+	}
+
+	// Back to the previous version, verified.
+	r = c.must("rollback", "--env", "dev", "--gate-count", "3", "--gate-timeout", "5s")
+	if !strings.Contains(r.out, "live is now v1 (was v2)") {
+		t.Errorf("rollback output: %s", r)
+	}
+	if st := c.status(); st.Live != "v1" || st.Previous != "v2" {
+		t.Errorf("after rollback: live %q previous %q, want v1 and v2", st.Live, st.Previous)
+	}
+	if h := c.history(); h[0].Op != "rollback" || h[0].From != "v2" || h[0].To != "v1" {
+		t.Errorf("newest history entry %+v, want rollback v2 -> v1", h[0])
+	}
+
+	// Refused: a version that drifted (a container changed by hand).
+	v2 := c.h.Cloud.Find("docker:index/container:Container", "dev-v2-0")[0]
+	if err := c.h.Cloud.Drift(v2.ID, "restart", "no"); err != nil {
+		t.Fatal(err)
+	}
+	r = c.run("rollback", "--env", "dev", "--to", "v2")
+	if r.code != cli.ExitGate || !strings.Contains(r.errOut, "dev.v2 has drifted") {
+		t.Fatalf("rollback to a drifted version: %s", r)
+	}
+	if st := c.status(); st.Live != "v1" {
+		t.Fatalf("a refused rollback moved live to %q", st.Live)
+	}
+
+	// Forced: only the traffic pointer changes in the cloud.
+	ops = len(c.h.Cloud.Ops())
+	c.must("rollback", "--env", "dev", "--to", "v2", "--force")
+	for _, op := range c.h.Cloud.Ops()[ops:] {
+		if !strings.HasSuffix(op.Name, "-pointer") {
+			t.Errorf("forced rollback: %s of %s %s", op.Kind, op.Type, op.Name)
+		}
+	}
+	if st := c.status(); st.Live != "v2" {
+		t.Errorf("live %q, want v2", st.Live)
+	}
+
+	// Refused: a version whose stack was destroyed.
+	c.must("gc", "--env", "dev", "--keep", "0")
+	c.deploy("v3")
+	c.deploy("v4")
+	c.must("gc", "--env", "dev", "--keep", "0")
+	r = c.run("rollback", "--env", "dev", "--to", "v2")
+	if r.code != cli.ExitNotFound {
+		t.Errorf("rollback to a destroyed version: %s", r)
+	}
+}
+
+func TestCLIGCKeepsLiveCandidateAndPrevious(t *testing.T) {
+	c := newCLIEnv(t)
+	for _, v := range []string{"v1", "v2", "v3", "v4"} {
+		c.deploy(v)
+	}
+	// v5 failed its gate and was kept: it is the newest warm version.
+	c.lb.breakVersion("v5")
+	if r := c.run("deploy", "--env", "dev", "--version", "v5", "--gate-timeout", "1s", "--keep-failed"); r.code != cli.ExitGate {
+		t.Fatalf("deploy v5: %s", r)
+	}
+
+	r := c.must("gc", "--env", "dev", "--keep", "1", "--dry-run", "--json")
+	var plan orchestrator.GCResult
+	if err := json.Unmarshal([]byte(r.out), &plan); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(plan.Destroyed, ",") != "v2,v1" {
+		t.Errorf("dry run would destroy %v, want v2 and v1 (keeping live v4, previous v3, and the newest other, v5)", plan.Destroyed)
+	}
+	if !c.versionsInCloud()["v1"] {
+		t.Fatal("the dry run destroyed something")
+	}
+	c.must("gc", "--env", "dev", "--keep", "1")
+	got := c.versionsInCloud()
+	for v, want := range map[string]bool{"v1": false, "v2": false, "v3": true, "v4": true, "v5": true} {
+		if got[v] != want {
+			t.Errorf("after gc: %s in cloud %v, want %v", v, got[v], want)
+		}
+	}
+}
+
+func TestCLIConcurrentDeploysAreRefused(t *testing.T) {
+	c := newCLIEnv(t)
+	c.deploy("v1")
+
+	// Another deploy holds the env.
+	l, err := lock.Acquire(c.lockDir, "dev", "deploy", lock.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	r := c.run("deploy", "--env", "dev", "--version", "v2")
+	if r.code != cli.ExitLocked || !strings.Contains(r.errOut, `locked by "phoenix deploy"`) {
+		t.Fatalf("deploy while locked: %s", r)
+	}
+	if time.Since(start) > 30*time.Second {
+		t.Errorf("refusing took %s; it should be at once", time.Since(start))
+	}
+	l.Release()
+
+	// Two deploys at once: one wins, the other is refused.
+	results := make(chan result, 2)
+	for _, v := range []string{"v2", "v3"} {
+		go func() {
+			io, _, out, errOut := iostreams.Test()
+			code := cli.Main(context.Background(), []string{"deploy", "--env", "dev", "--version", v, "--gate-count", "2", "--project", c.project}, c.factory(io))
+			results <- result{code, out.String(), errOut.String()}
+		}()
+	}
+	a, b := <-results, <-results
+	codes := map[int]int{a.code: 1}
+	codes[b.code]++
+	if codes[0] != 1 || codes[cli.ExitLocked] != 1 {
+		t.Errorf("two concurrent deploys: %s\n---\n%s\nwant one success and one exit %d", a, b, cli.ExitLocked)
+	}
+}
+
+func TestCLIDestroy(t *testing.T) {
+	c := newCLIEnv(t)
+	c.deploy("v1")
+	c.deploy("v2")
+	if r := c.run("destroy", "--env", "dev"); r.code != cli.ExitUsage || !strings.Contains(r.errOut, "pass --yes") {
+		t.Fatalf("destroy without a terminal or --yes: %s", r)
+	}
+	if len(c.h.Cloud.Inventory()) == 0 {
+		t.Fatal("the refused destroy destroyed")
+	}
+	c.must("destroy", "--env", "dev", "--yes")
+	for _, r := range c.h.Cloud.Inventory() {
+		t.Errorf("left in the cloud: %s %s", r.Type, r.Name)
+	}
+	if _, err := os.Stat(filepath.Join(c.project, "Pulumi.dev.yaml")); err != nil {
+		t.Errorf("destroy removed the env's own config file: %v", err)
+	}
+	if st := c.status(); st.Deployed || len(st.Versions) != 0 {
+		t.Errorf("after destroy: %+v", st)
+	}
+}

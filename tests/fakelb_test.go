@@ -1,0 +1,157 @@
+package tests
+
+import (
+	"encoding/json"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/phoenix-iac/phoenix/components/caddyconfig"
+	"github.com/phoenix-iac/phoenix/tests/simcloud"
+)
+
+// fakeLB plays the docker platform's load balancer for CLI tests, where no
+// Docker engine runs: it routes each request by the Caddy config that the
+// env stack's traffic pointer holds in the simulated cloud, exactly as
+// written, and answers as the app of the chosen version would (its
+// X-Phoenix-Version header), provided that version's containers exist.
+type fakeLB struct {
+	cloud *simcloud.Cloud
+	srv   *http.Server
+	port  int
+	n     atomic.Uint64
+
+	mu     sync.Mutex
+	broken map[string]bool
+}
+
+func startFakeLB(t *testing.T, cloud *simcloud.Cloud) *fakeLB {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lb := &fakeLB{cloud: cloud, port: ln.Addr().(*net.TCPAddr).Port, broken: map[string]bool{}}
+	lb.srv = &http.Server{Handler: lb}
+	go lb.srv.Serve(ln)
+	t.Cleanup(func() { lb.srv.Close() })
+	return lb
+}
+
+// breakVersion makes a version's app answer 503 on every request.
+func (lb *fakeLB) breakVersion(v string) {
+	lb.mu.Lock()
+	defer lb.mu.Unlock()
+	lb.broken[v] = true
+}
+
+type lbRoute struct {
+	Match  []map[string]map[string][]string `json:"match"`
+	Handle []struct {
+		Handler       string `json:"handler"`
+		StatusCode    int    `json:"status_code"`
+		Upstreams     []struct{ Dial string }
+		LoadBalancing struct {
+			SelectionPolicy struct {
+				Weights []int `json:"weights"`
+			} `json:"selection_policy"`
+		} `json:"load_balancing"`
+	} `json:"handle"`
+}
+
+func (lb *fakeLB) routes() ([]lbRoute, bool) {
+	for _, c := range lb.cloud.Find("docker:index/container:Container", "-pointer") {
+		content := c.Inputs["uploads"].ArrayValue()[0].ObjectValue()["content"].StringValue()
+		var cfg struct {
+			Apps struct {
+				HTTP struct {
+					Servers map[string]struct {
+						Routes []lbRoute `json:"routes"`
+					} `json:"servers"`
+				} `json:"http"`
+			} `json:"apps"`
+		}
+		if err := json.Unmarshal([]byte(content), &cfg); err != nil {
+			return nil, false
+		}
+		return cfg.Apps.HTTP.Servers["phoenix"].Routes, true
+	}
+	return nil, false
+}
+
+func (lb *fakeLB) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	routes, ok := lb.routes()
+	if !ok {
+		http.Error(w, "no load balancer config", http.StatusBadGateway)
+		return
+	}
+	for _, rt := range routes {
+		if len(rt.Match) > 0 {
+			want := rt.Match[0]["header"][caddyconfig.RouteHeader]
+			if len(want) == 0 || r.Header.Get(caddyconfig.RouteHeader) != want[0] {
+				continue
+			}
+		}
+		h := rt.Handle[0]
+		if h.Handler == "static_response" {
+			w.WriteHeader(h.StatusCode)
+			return
+		}
+		dial := lb.pick(h.Upstreams, h.LoadBalancing.SelectionPolicy.Weights)
+		lb.answer(w, dial)
+		return
+	}
+	http.NotFound(w, r)
+}
+
+// pick chooses an upstream, by weight when there are weights.
+func (lb *fakeLB) pick(ups []struct{ Dial string }, weights []int) string {
+	n := lb.n.Add(1)
+	if len(weights) != len(ups) {
+		return ups[n%uint64(len(ups))].Dial
+	}
+	total := 0
+	for _, w := range weights {
+		total += w
+	}
+	at := int(n % uint64(total))
+	for i, w := range weights {
+		if at < w {
+			return ups[i].Dial
+		}
+		at -= w
+	}
+	return ups[0].Dial
+}
+
+// answer replies as the app of the version behind dial ("dev-v1-0:8080").
+func (lb *fakeLB) answer(w http.ResponseWriter, dial string) {
+	host, _, _ := strings.Cut(dial, ":")
+	i := strings.LastIndexByte(host, '-')
+	if i < 0 {
+		http.Error(w, "bad upstream "+dial, http.StatusBadGateway)
+		return
+	}
+	if _, err := strconv.Atoi(host[i+1:]); err != nil {
+		http.Error(w, "bad upstream "+dial, http.StatusBadGateway)
+		return
+	}
+	env, version, _ := strings.Cut(host[:i], "-")
+	if len(lb.cloud.Find("docker:index/container:Container", env+"-"+version+"-")) == 0 {
+		http.Error(w, "upstream "+dial+" does not exist", http.StatusBadGateway)
+		return
+	}
+	lb.mu.Lock()
+	broken := lb.broken[version]
+	lb.mu.Unlock()
+	w.Header().Set("X-Phoenix-Version", version)
+	if broken {
+		http.Error(w, "unhealthy", http.StatusServiceUnavailable)
+		return
+	}
+	w.Write([]byte("ok\n"))
+}
