@@ -83,7 +83,9 @@ type result struct {
 	out, errOut string
 }
 
-func (r result) String() string { return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.out, r.errOut) }
+func (r result) String() string {
+	return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.out, r.errOut)
+}
 
 // run runs phoenix with args in the project.
 func (c *cliEnv) run(args ...string) result {
