@@ -4,6 +4,7 @@ GO ?= go
 BIN := $(CURDIR)/.bin
 PULUMI_VERSION := v3.274.1
 PULUMI := $(BIN)/pulumi/bin/pulumi
+CADDY := $(BIN)/caddy
 
 .PHONY: test unit engine vet build tools
 
@@ -24,11 +25,15 @@ unit:
 	cd app && $(GO) test ./...
 
 engine: tools
-	PHOENIX_PULUMI_ROOT=$(BIN)/pulumi $(GO) test -timeout 30m ./tests/...
+	PHOENIX_PULUMI_ROOT=$(BIN)/pulumi PHOENIX_CADDY=$(CADDY) $(GO) test -timeout 30m ./tests/...
 
 # The Pulumi CLI, built from the Go module proxy with its version set at link
-# time, kept under .bin/ (git-ignored) and reused when present.
-tools: $(PULUMI)
+# time, and Caddy for the data-plane tests, kept under .bin/ (git-ignored)
+# and reused when present.
+tools: $(PULUMI) $(CADDY)
+
+$(CADDY): tools/caddy/go.mod tools/caddy/go.sum
+	cd tools/caddy && $(GO) build -o $(CADDY) github.com/caddyserver/caddy/v2/cmd/caddy
 
 $(PULUMI): tools/pulumi/go.mod tools/pulumi/go.sum
 	cd tools/pulumi && $(GO) build -o $(PULUMI) \
