@@ -20,14 +20,14 @@ import (
 // cliEnv is a project directory with an env "dev" on the docker platform,
 // the engine harness, and the fake load balancer the env's URL points at.
 type cliEnv struct {
-	t       *testing.T
+	t       testing.TB
 	h       *harness.Harness
 	lb      *fakeLB
 	project string
 	lockDir string
 }
 
-func newCLIEnv(t *testing.T, extraConfig ...string) *cliEnv {
+func newCLIEnv(t testing.TB, extraConfig ...string) *cliEnv {
 	t.Helper()
 	h := harness.New(t)
 	lb := startFakeLB(t, h.Cloud)
@@ -147,6 +147,7 @@ func (c *cliEnv) versionsInCloud() map[string]bool {
 }
 
 func TestCLIDeployPromotesAndIsIdempotent(t *testing.T) {
+	t.Parallel()
 	c := newCLIEnv(t)
 	r := c.deploy("v1")
 	if !strings.Contains(r.out, "v1 is live in env dev") {
@@ -193,6 +194,7 @@ func TestCLIDeployPromotesAndIsIdempotent(t *testing.T) {
 }
 
 func TestCLIGateFailureKeepsLive(t *testing.T) {
+	t.Parallel()
 	c := newCLIEnv(t)
 	c.deploy("v1")
 	c.lb.breakVersion("v2")
@@ -233,6 +235,7 @@ func TestCLIGateFailureKeepsLive(t *testing.T) {
 }
 
 func TestCLIRefusesToChangeAnExistingVersion(t *testing.T) {
+	t.Parallel()
 	c := newCLIEnv(t)
 	c.deploy("v1")
 	ops := len(c.h.Cloud.Ops())
@@ -248,6 +251,7 @@ func TestCLIRefusesToChangeAnExistingVersion(t *testing.T) {
 }
 
 func TestCLIRollback(t *testing.T) {
+	t.Parallel()
 	c := newCLIEnv(t)
 	c.deploy("v1")
 	c.deploy("v2")
@@ -311,6 +315,7 @@ func TestCLIRollback(t *testing.T) {
 }
 
 func TestCLIGCKeepsLiveCandidateAndPrevious(t *testing.T) {
+	t.Parallel()
 	c := newCLIEnv(t)
 	for _, v := range []string{"v1", "v2", "v3", "v4"} {
 		c.deploy(v)
@@ -342,6 +347,7 @@ func TestCLIGCKeepsLiveCandidateAndPrevious(t *testing.T) {
 }
 
 func TestCLIConcurrentDeploysAreRefused(t *testing.T) {
+	t.Parallel()
 	c := newCLIEnv(t)
 	c.deploy("v1")
 
@@ -378,6 +384,7 @@ func TestCLIConcurrentDeploysAreRefused(t *testing.T) {
 }
 
 func TestCLIDestroy(t *testing.T) {
+	t.Parallel()
 	c := newCLIEnv(t)
 	c.deploy("v1")
 	c.deploy("v2")

@@ -25,13 +25,13 @@ var pointerType = map[string]string{
 	"aws":    "aws:lb/listener:Listener",
 }
 
-func ctxFor(t *testing.T) context.Context {
+func ctxFor(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	t.Cleanup(cancel)
 	return ctx
 }
 
-func up(t *testing.T, ctx context.Context, s auto.Stack) (auto.UpResult, harness.Steps) {
+func up(t testing.TB, ctx context.Context, s auto.Stack) (auto.UpResult, harness.Steps) {
 	t.Helper()
 	res, steps, err := harness.Up(ctx, s)
 	if err != nil {
@@ -61,6 +61,7 @@ func idsOf(inv []simcloud.Resource, s string) map[string]simcloud.Resource {
 }
 
 func TestEnvAndVersionStacks(t *testing.T) {
+	t.Parallel()
 	for _, platform := range platforms {
 		t.Run(platform, func(t *testing.T) {
 			ctx := ctxFor(t)

@@ -29,7 +29,7 @@ type fakeLB struct {
 	broken map[string]bool
 }
 
-func startFakeLB(t *testing.T, cloud *simcloud.Cloud) *fakeLB {
+func startFakeLB(t testing.TB, cloud *simcloud.Cloud) *fakeLB {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 // check, a service's task count, a container's restart policy) are planned
 // as create-replacement before delete-replaced, never as updates.
 func TestChangingAnExistingVersionPlansReplacements(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		platform string
 		change   []string
@@ -74,6 +75,7 @@ func TestChangingAnExistingVersionPlansReplacements(t *testing.T) {
 // listener; on Docker one replacement of the config writer (the Docker
 // provider cannot change a container in place; Caddy itself is untouched).
 func TestCutOverChangesOnlyThePointer(t *testing.T) {
+	t.Parallel()
 	for _, platform := range platforms {
 		t.Run(platform, func(t *testing.T) {
 			ctx := ctxFor(t)
@@ -159,6 +161,7 @@ func TestCutOverChangesOnlyThePointer(t *testing.T) {
 // TestRefreshSeesDrift changes and deletes resources behind the engine's
 // back and checks that refresh notices both.
 func TestRefreshSeesDrift(t *testing.T) {
+	t.Parallel()
 	ctx := ctxFor(t)
 	h := harness.New(t)
 	env := h.Stack(ctx, "dev", harness.Config("aws"))
@@ -202,6 +205,7 @@ func TestRefreshSeesDrift(t *testing.T) {
 // TestDestroyEmptiesTheCloud destroys versions first, then the env, and
 // checks the simulated cloud is empty.
 func TestDestroyEmptiesTheCloud(t *testing.T) {
+	t.Parallel()
 	for _, platform := range platforms {
 		t.Run(platform, func(t *testing.T) {
 			ctx := ctxFor(t)
@@ -251,6 +255,7 @@ func TestDestroyEmptiesTheCloud(t *testing.T) {
 // and checks that the engine reports it, records what was created, and that
 // the next up finishes the job without touching what already exists.
 func TestFailedCreateLeavesAConsistentStack(t *testing.T) {
+	t.Parallel()
 	ctx := ctxFor(t)
 	h := harness.New(t)
 	cfg := harness.Config("aws")
