@@ -5,12 +5,14 @@ BIN := $(CURDIR)/.bin
 PULUMI_VERSION := v3.274.1
 PULUMI := $(BIN)/pulumi/bin/pulumi
 CADDY := $(BIN)/caddy
+ACTIONLINT := $(BIN)/actionlint
 
-.PHONY: test unit engine vet build tools
+.PHONY: test unit engine vet lint build tools
 
-# Everything CI checks: formatting and vet, unit and mock tests, then the
-# engine tests, which need the Pulumi CLI (built on first use).
-test: vet unit engine
+# Everything CI checks: formatting and vet, the workflows' lint, unit and
+# mock tests, then the engine and data-plane tests, which need the Pulumi
+# CLI and Caddy (built on first use).
+test: vet lint unit engine
 
 build:
 	$(GO) build ./...
@@ -19,6 +21,14 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt would change:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
 	cd app && $(GO) vet ./...
+
+# actionlint also runs shellcheck on the workflows' scripts when it is
+# installed (.ci/run installs it).
+lint: $(ACTIONLINT)
+	$(ACTIONLINT)
+
+$(ACTIONLINT): tools/actionlint/go.mod tools/actionlint/go.sum
+	cd tools/actionlint && $(GO) build -o $(ACTIONLINT) github.com/rhysd/actionlint/cmd/actionlint
 
 unit:
 	$(GO) test ./stacks/... ./components/... ./cmd/... ./internal/...

@@ -74,6 +74,9 @@ type Config struct {
 	Replicas int
 	// Environment holds extra environment variables for the app.
 	Environment map[string]string
+	// EnvironmentSecret is true when phoenix:environment is (or holds) a
+	// secret: then the variables are kept encrypted in state and previews.
+	EnvironmentSecret bool
 	// HealthCheckPath is the app's health endpoint.
 	HealthCheckPath string
 	// HealthCheckCommand is the container health check of the docker
@@ -142,7 +145,12 @@ type Getter func(key string) (string, bool)
 
 // LoadConfig reads and validates the stack's configuration.
 func LoadConfig(ctx *pulumi.Context) (*Config, error) {
-	return ParseConfig(ctx.GetConfig)
+	c, err := ParseConfig(ctx.GetConfig)
+	if err != nil {
+		return nil, err
+	}
+	c.EnvironmentSecret = ctx.IsConfigSecret(KeyEnvironment)
+	return c, nil
 }
 
 // ParseConfig reads and validates configuration from get. Every problem is

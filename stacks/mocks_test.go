@@ -139,6 +139,8 @@ type fixture struct {
 	config map[string]string
 	// versions holds the outputs of version stacks by version id.
 	versions map[string]map[string]any
+	// secret lists the config keys that are secrets.
+	secret []string
 }
 
 // awsEnvOutputs are the env stack outputs a version stack of the aws platform reads.
@@ -188,6 +190,8 @@ func (f fixture) run(t *testing.T) (*cloud, error) {
 		t.Fatal(err)
 	}
 	t.Setenv(pulumi.EnvConfig, string(b))
+	secret, _ := json.Marshal(append([]string{}, f.secret...))
+	t.Setenv(pulumi.EnvConfigSecretKeys, string(secret))
 	err = pulumi.RunErr(Program, pulumi.WithMocks("phoenix", f.stack, c))
 	return c, err
 }

@@ -190,14 +190,15 @@ func versionStack(ctx *pulumi.Context, name StackName, cfg *Config) error {
 	switch cfg.Platform {
 	case PlatformDocker:
 		v, err := dockerversion.NewVersion(ctx, component, &dockerversion.VersionArgs{
-			Env:         name.Env,
-			Version:     name.Version,
-			AppPath:     cfg.AppPath,
-			AppPort:     cfg.AppPort,
-			Replicas:    cfg.Replicas,
-			Environment: cfg.Environment,
-			HealthCheck: cfg.HealthCheckCommand,
-			NetworkName: refString(ref, envStack, OutNetworkName),
+			Env:               name.Env,
+			Version:           name.Version,
+			AppPath:           cfg.AppPath,
+			AppPort:           cfg.AppPort,
+			Replicas:          cfg.Replicas,
+			Environment:       cfg.Environment,
+			EnvironmentSecret: cfg.EnvironmentSecret,
+			HealthCheck:       cfg.HealthCheckCommand,
+			NetworkName:       refString(ref, envStack, OutNetworkName),
 		})
 		if err != nil {
 			return err
@@ -214,6 +215,7 @@ func versionStack(ctx *pulumi.Context, name StackName, cfg *Config) error {
 			CPU:                         cfg.AWS.CPU,
 			Memory:                      cfg.AWS.Memory,
 			Environment:                 cfg.Environment,
+			EnvironmentSecret:           cfg.EnvironmentSecret,
 			HealthCheckPath:             cfg.HealthCheckPath,
 			Region:                      cfg.AWS.Region,
 			VPCID:                       refString(ref, envStack, OutVPCID),

@@ -474,3 +474,35 @@ func TestEnvStackRefusesMissingVersion(t *testing.T) {
 		t.Fatalf("got %v, want an error naming the version stack dev.nothere", err)
 	}
 }
+
+// TestSecretEnvironmentStaysSecret: an app environment set with
+// `pulumi config set --secret` must reach the resources as a secret, so that
+// state and previews keep it encrypted.
+func TestSecretEnvironmentStaysSecret(t *testing.T) {
+	for platform, base := range platformConfigs {
+		t.Run(platform, func(t *testing.T) {
+			cfg := map[string]string{KeyEnvironment: `{"DB_PASSWORD":"hunter2"}`}
+			for k, v := range base {
+				cfg[k] = v
+			}
+			c := fixture{stack: "dev." + testVersion, config: cfg, secret: []string{KeyEnvironment}}.mustRun(t)
+			var inputs []resource.PropertyValue
+			switch platform {
+			case "docker":
+				for _, r := range c.ofType("docker:index/container:Container") {
+					inputs = append(inputs, r.Inputs["envs"])
+				}
+			case "aws":
+				inputs = append(inputs, c.one(t, "aws:ecs/taskDefinition:TaskDefinition").Inputs["containerDefinitions"])
+			}
+			if len(inputs) == 0 {
+				t.Fatal("no resource carries the environment")
+			}
+			for _, v := range inputs {
+				if !v.ContainsSecrets() {
+					t.Errorf("the environment reaches a resource in plain text: %v", v)
+				}
+			}
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -18,32 +19,42 @@ func BenchmarkRollback(b *testing.B) {
 	for _, warm := range []int{2, 50} {
 		b.Run(fmt.Sprintf("warm=%d", warm), func(b *testing.B) {
 			c := newCLIEnv(b)
-			ctx := ctxFor(b)
+			ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
+			defer cancel()
 			cfg := harness.Config("docker", stacks.KeyPort, fmt.Sprint(c.lb.port))
 			start := time.Now()
+			c.deploy("va")
 			// Warm versions beyond the two the CLI deploys.
 			for i := range warm - 2 {
 				up(b, ctx, c.h.Stack(ctx, fmt.Sprintf("dev.w%d", i), cfg))
 			}
-			c.deploy("va")
 			c.deploy("vb")
 			b.Logf("set up %d warm versions in %s", warm, time.Since(start).Round(time.Second))
 
-			targets := []string{"va", "vb"}
+			// Each rollback goes to the version that is not live.
+			live := "vb"
+			other := func() string {
+				if live == "va" {
+					live = "vb"
+				} else {
+					live = "va"
+				}
+				return live
+			}
 			b.Run("rollback-force", func(b *testing.B) {
-				for i := range b.N {
-					c.must("rollback", "--env", "dev", "--to", targets[i%2], "--force")
+				for range b.N {
+					c.must("rollback", "--env", "dev", "--to", other(), "--force")
 				}
 			})
 			b.Run("rollback-verified", func(b *testing.B) {
-				for i := range b.N {
-					c.must("rollback", "--env", "dev", "--to", targets[(i+1)%2], "--gate-count", "3")
+				for range b.N {
+					c.must("rollback", "--env", "dev", "--to", other(), "--gate-count", "3")
 				}
 			})
 			env := c.h.Stack(ctx, "dev", cfg)
 			b.Run("bare-pulumi-up", func(b *testing.B) {
-				for i := range b.N {
-					v := targets[i%2]
+				for range b.N {
+					v := other()
 					if err := harness.SetConfig(ctx, env, harness.Config("docker", stacks.KeyPort, fmt.Sprint(c.lb.port), stacks.KeyLive, v, stacks.KeyCandidate, v)); err != nil {
 						b.Fatal(err)
 					}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -39,7 +40,8 @@ func newCLIEnv(t testing.TB, extraConfig ...string) *cliEnv {
 	if err := os.WriteFile(filepath.Join(project, "Pulumi.yaml"), b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c := &cliEnv{t: t, h: h, lb: lb, project: project, lockDir: filepath.Join(h.Dir(), "locks")}
+	// Locks live beside the file backend's state, where phoenix unlock looks.
+	c := &cliEnv{t: t, h: h, lb: lb, project: project, lockDir: filepath.Join(h.Dir(), "state", ".phoenix-locks")}
 	c.writeConfig(extraConfig...)
 	return c
 }
@@ -54,6 +56,10 @@ func (c *cliEnv) writeConfig(extra ...string) {
 		fmt.Sprintf("  phoenix:port: %q", fmt.Sprint(c.lb.port)),
 	}
 	for i := 0; i+1 < len(extra); i += 2 {
+		if strings.HasPrefix(extra[i+1], "{") {
+			lines = append(lines, fmt.Sprintf("  %s: %s", extra[i], extra[i+1])) // a YAML flow mapping
+			continue
+		}
 		lines = append(lines, fmt.Sprintf("  %s: %q", extra[i], extra[i+1]))
 	}
 	if err := os.WriteFile(filepath.Join(c.project, "Pulumi.dev.yaml"), []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
@@ -63,7 +69,10 @@ func (c *cliEnv) writeConfig(extra ...string) {
 
 func (c *cliEnv) factory(io *iostreams.IOStreams) *cli.Factory {
 	f := cli.NewFactory(io)
-	env := map[string]string{"PULUMI_CONFIG_PASSPHRASE": c.h.Env["PULUMI_CONFIG_PASSPHRASE"]}
+	env := map[string]string{
+		"PULUMI_CONFIG_PASSPHRASE": c.h.Env["PULUMI_CONFIG_PASSPHRASE"],
+		"PULUMI_BACKEND_URL":       c.h.Env["PULUMI_BACKEND_URL"],
+	}
 	f.Getenv = func(k string) string { return env[k] }
 	f.Orchestrator = func(ctx context.Context, g *cli.GlobalOptions) (*orchestrator.Orchestrator, error) {
 		dir, err := f.ProjectDir(g)
@@ -364,7 +373,24 @@ func TestCLIConcurrentDeploysAreRefused(t *testing.T) {
 	if time.Since(start) > 30*time.Second {
 		t.Errorf("refusing took %s; it should be at once", time.Since(start))
 	}
+	if r := c.run("unlock", "--env", "dev"); r.code != cli.ExitLocked {
+		t.Errorf("unlock of a lock whose holder runs: %s", r)
+	}
 	l.Release()
+
+	// A lock left by a process that died is recognised and cleared.
+	host, _ := os.Hostname()
+	stale := fmt.Sprintf(`{"command":"gc","user":"x","host":%q,"pid":%d,"since":"2026-11-25T10:00:00Z"}`, host, deadPID(t))
+	if err := os.WriteFile(filepath.Join(c.lockDir, "dev.lock"), []byte(stale), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = c.run("deploy", "--env", "dev", "--version", "v2")
+	if r.code != cli.ExitLocked || !strings.Contains(r.errOut, "phoenix unlock --env dev") {
+		t.Fatalf("deploy with a stale lock: %s", r)
+	}
+	if r := c.must("unlock", "--env", "dev"); !strings.Contains(r.out, "cleared the lock of env dev held by phoenix gc") {
+		t.Errorf("unlock: %s", r)
+	}
 
 	// Two deploys at once: one wins, the other is refused.
 	results := make(chan result, 2)
@@ -381,6 +407,15 @@ func TestCLIConcurrentDeploysAreRefused(t *testing.T) {
 	if codes[0] != 1 || codes[cli.ExitLocked] != 1 {
 		t.Errorf("two concurrent deploys: %s\n---\n%s\nwant one success and one exit %d", a, b, cli.ExitLocked)
 	}
+}
+
+// deadPID returns the pid of a process that has exited.
+func deadPID(t *testing.T) int {
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd.Process.Pid
 }
 
 func TestCLIDestroy(t *testing.T) {

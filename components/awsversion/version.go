@@ -46,6 +46,10 @@ type VersionArgs struct {
 	Memory int
 	// Environment holds extra environment variables. Optional.
 	Environment map[string]string
+	// EnvironmentSecret keeps the container definitions encrypted in state.
+	// Optional. (ECS still shows plain environment variables to anyone who
+	// may describe the task definition: real secrets belong in Secrets Manager.)
+	EnvironmentSecret bool
 	// HealthCheckPath is the target group's health check path. Optional; default /healthz.
 	HealthCheckPath string
 	// Region is the AWS region, for the log driver. Required.
@@ -173,6 +177,9 @@ func NewVersion(ctx *pulumi.Context, name string, args *VersionArgs, opts ...pul
 	containers := pulumi.All(image.RepoDigest, a.LogGroupName).ApplyT(func(xs []any) (string, error) {
 		return ContainerDefinitions(a, xs[0].(string), xs[1].(string))
 	}).(pulumi.StringOutput)
+	if a.EnvironmentSecret {
+		containers = pulumi.ToSecret(containers).(pulumi.StringOutput)
+	}
 	task, err := ecs.NewTaskDefinition(ctx, name+"-task", &ecs.TaskDefinitionArgs{
 		Family:                  pulumi.String(a.Env + "-" + a.Version),
 		Cpu:                     pulumi.String(fmt.Sprint(a.CPU)),

@@ -26,6 +26,8 @@ type VersionArgs struct {
 	Replicas int
 	// Environment holds extra environment variables. Optional.
 	Environment map[string]string
+	// EnvironmentSecret keeps the variables encrypted in state. Optional.
+	EnvironmentSecret bool
 	// HealthCheck is the container health check command, in Docker's
 	// form (["CMD", ...] or ["CMD-SHELL", "..."]). Required.
 	HealthCheck []string
@@ -91,6 +93,11 @@ func NewVersion(ctx *pulumi.Context, name string, args *VersionArgs, opts ...pul
 		envs = append(envs, pulumi.String(k+"="+args.Environment[k]))
 	}
 
+	var envInput pulumi.StringArrayInput = envs
+	if args.EnvironmentSecret {
+		envInput = pulumi.ToSecret(envs).(pulumi.StringArrayOutput)
+	}
+
 	var upstreams pulumi.StringArray
 	for i := range replicas {
 		// The alias is the replica's stable DNS name on the env network; it
@@ -98,7 +105,7 @@ func NewVersion(ctx *pulumi.Context, name string, args *VersionArgs, opts ...pul
 		alias := fmt.Sprintf("%s-%s-%d", args.Env, args.Version, i)
 		if _, err := docker.NewContainer(ctx, fmt.Sprintf("%s-%d", name, i), &docker.ContainerArgs{
 			Image: image.ImageName,
-			Envs:  envs,
+			Envs:  envInput,
 			NetworksAdvanced: docker.ContainerNetworksAdvancedArray{docker.ContainerNetworksAdvancedArgs{
 				Name:    args.NetworkName,
 				Aliases: pulumi.StringArray{pulumi.String(alias)},

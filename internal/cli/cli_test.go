@@ -28,7 +28,7 @@ func testFactory(t *testing.T) (*Factory, *iostreams.IOStreams) {
 }
 
 func TestHelpGolden(t *testing.T) {
-	for _, verb := range []string{"", "deploy", "rollback", "status", "history", "gc", "destroy", "version", "unlock"} {
+	for _, verb := range []string{"", "deploy", "rollback", "status", "history", "gc", "destroy", "version", "unlock", "preview"} {
 		name := verb
 		if name == "" {
 			name = "phoenix"

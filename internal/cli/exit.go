@@ -27,6 +27,7 @@ const (
   4  an existing version stack would change (versions are immutable)
   5  another phoenix command holds the env (see --wait, phoenix unlock)
   6  the env or version does not exist
+  7  phoenix preview found violations of the immutability rules
 `
 )
 
@@ -47,12 +48,15 @@ func exitCode(err error) int {
 		drift     *orchestrator.DriftError
 		notFound  *orchestrator.NotFoundError
 		usage     usageError
+		viol      violationsError
 	)
 	switch {
 	case err == nil:
 		return ExitOK
 	case errors.As(err, &usage):
 		return ExitUsage
+	case errors.As(err, &viol):
+		return ExitViolations
 	case errors.As(err, &held):
 		return ExitLocked
 	case errors.As(err, &immutable):

@@ -63,6 +63,7 @@ Cloud). Secrets use a passphrase from PULUMI_CONFIG_PASSPHRASE(_FILE).
 		newStatusCmd(f, g, nil),
 		newHistoryCmd(f, g, nil),
 		newGCCmd(f, g, nil),
+		newPreviewCmd(f, g, nil),
 		newDestroyCmd(f, g, nil),
 		newUnlockCmd(f, g, nil),
 	)

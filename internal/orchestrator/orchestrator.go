@@ -288,16 +288,12 @@ type EnvState struct {
 
 // envState reads an env stack's outputs.
 func (o *Orchestrator) envState(ctx context.Context, env string) (EnvState, auto.Stack, error) {
-	names, err := o.stackNames(ctx)
-	if err != nil {
-		return EnvState{}, auto.Stack{}, err
-	}
-	if _, ok := names[env]; !ok {
+	s, err := o.selectStack(ctx, stacks.StackName{Env: env})
+	if auto.IsSelectStack404Error(err) {
 		return EnvState{}, auto.Stack{}, nil
 	}
-	s, err := o.selectStack(ctx, stacks.StackName{Env: env})
 	if err != nil {
-		return EnvState{}, auto.Stack{}, err
+		return EnvState{}, auto.Stack{}, fmt.Errorf("selecting env stack %s: %w", env, err)
 	}
 	outs, err := s.Outputs(ctx)
 	if err != nil {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+
 	"github.com/phoenix-iac/phoenix/stacks"
 )
 
@@ -51,9 +53,14 @@ func (o *Orchestrator) Rollback(ctx context.Context, opts RollbackOptions) (Roll
 		return res, &NotFoundError{What: fmt.Sprintf("env %s has not been deployed; deploy it first with: phoenix deploy --env %s", opts.Env, opts.Env)}
 	}
 	res.From = env.Traffic.Live
-	versions, err := o.versions(ctx, opts.Env)
-	if err != nil {
-		return res, err
+	// The warm versions are listed only for messages: listing every stack
+	// costs time that grows with their number.
+	warm := func() string {
+		versions, err := o.versions(ctx, opts.Env)
+		if err != nil {
+			return "unknown (" + err.Error() + ")"
+		}
+		return warmList(versions, env.Traffic.Live)
 	}
 	if res.To == "" {
 		hist, err := o.history(ctx, envStack)
@@ -63,7 +70,7 @@ func (o *Orchestrator) Rollback(ctx context.Context, opts RollbackOptions) (Roll
 		res.To = previousOf(hist, env.Traffic.Live)
 		if res.To == "" {
 			return res, &NotFoundError{What: fmt.Sprintf("env %s has no previous version to roll back to; name one with --to (warm versions: %s)",
-				opts.Env, warmList(versions, env.Traffic.Live))}
+				opts.Env, warm())}
 		}
 	} else if err := stacks.ValidateVersion(res.To); err != nil {
 		return res, err
@@ -71,21 +78,22 @@ func (o *Orchestrator) Rollback(ctx context.Context, opts RollbackOptions) (Roll
 	if res.To == env.Traffic.Live {
 		return res, fmt.Errorf("version %s is already live in env %s", res.To, opts.Env)
 	}
-	found := false
-	for _, v := range versions {
-		found = found || (v.Version == res.To && v.Resources > 0)
+	name := stacks.StackName{Env: opts.Env, Version: res.To}
+	s, err := o.selectStack(ctx, name)
+	if auto.IsSelectStack404Error(err) {
+		return res, &NotFoundError{What: fmt.Sprintf("version %s does not exist; warm versions: %s", name, warm())}
 	}
-	if !found {
-		return res, &NotFoundError{What: fmt.Sprintf("version %s.%s does not exist; warm versions: %s", opts.Env, res.To, warmList(versions, env.Traffic.Live))}
+	if err != nil {
+		return res, err
+	}
+	if outs, err := s.Outputs(ctx); err != nil {
+		return res, err
+	} else if len(outs) == 0 {
+		return res, &NotFoundError{What: fmt.Sprintf("version %s has never been deployed (or was destroyed); warm versions: %s", name, warm())}
 	}
 
 	if !opts.Force {
-		name := stacks.StackName{Env: opts.Env, Version: res.To}
 		o.logf("checking %s for drift", name)
-		s, err := o.selectStack(ctx, name)
-		if err != nil {
-			return res, err
-		}
 		if err := o.refreshUnchanged(ctx, s); err != nil {
 			return res, err
 		}

@@ -1,0 +1,321 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/phoenix-iac/phoenix/internal/orchestrator"
+	"github.com/phoenix-iac/phoenix/internal/version"
+	"github.com/phoenix-iac/phoenix/stacks"
+)
+
+// MaxMarkdown is the size limit of a preview rendered for a pull-request
+// comment (GitHub refuses comments over 65,536 characters).
+const MaxMarkdown = 60000
+
+// ExitViolations is the exit code of a preview that found violations.
+const ExitViolations = 7
+
+// violationsError makes preview exit with ExitViolations after printing.
+type violationsError struct{ n int }
+
+func (e violationsError) Error() string {
+	return fmt.Sprintf("%d violation(s) of the immutability rules; see the report", e.n)
+}
+
+// PreviewOptions are the options of phoenix preview.
+type PreviewOptions struct {
+	Global  *GlobalOptions
+	Env     string
+	Version string
+	Format  string
+	Output  string
+}
+
+func newPreviewCmd(f *Factory, g *GlobalOptions, runF func(context.Context, *PreviewOptions) error) *cobra.Command {
+	opts := &PreviewOptions{Global: g}
+	cmd := &cobra.Command{
+		Use:   "preview --env ENV",
+		Short: "Show what a deploy would do, for a pull request",
+		Long: `Preview plans a deploy of the current definition without changing anything
+(no stack is left behind): the version stack (new, or existing and expected
+unchanged) and the env stack's cut-over. Every planned step is classified,
+and violations of the immutability rules come first: any change to an
+existing version stack, deletion or replacement of the env's edge, target
+group names over 32 characters, more than 5 target groups in one forward,
+explicit names that would collide during create-before-delete, and secrets
+in plain text in Pulumi.<env>.yaml.
+
+--format markdown renders a pull-request comment (under 60,000 characters,
+with a note when details are cut). Exit code 0 when clean, 7 when there are
+violations, 1 on errors.`,
+		Example: `  phoenix preview --env dev
+  phoenix preview --env prod --format markdown --output preview.md
+  phoenix preview --env prod --format json | jq .violations`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := requireEnv(opts.Env); err != nil {
+				return err
+			}
+			switch opts.Format {
+			case "text", "markdown", "json":
+			default:
+				return usagef("--format %q: use text, markdown or json", opts.Format)
+			}
+			if opts.Version != "" {
+				if err := stacks.ValidateVersion(opts.Version); err != nil {
+					return usagef("--version: %v", err)
+				}
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return previewRun(cmd.Context(), f, opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&opts.Env, "env", "", "the env (required)")
+	fl.StringVar(&opts.Version, "version", "", "preview this version id instead of the computed one")
+	fl.StringVar(&opts.Format, "format", "text", "output format: text, markdown or json")
+	fl.StringVar(&opts.Output, "output", "", "write the report to this file instead of standard output")
+	return cmd
+}
+
+func previewRun(ctx context.Context, f *Factory, opts *PreviewOptions) error {
+	v := opts.Version
+	if v == "" {
+		dir, err := f.ProjectDir(opts.Global)
+		if err != nil {
+			return err
+		}
+		if v, err = version.Compute(dir, opts.Env); err != nil {
+			return err
+		}
+	}
+	o, err := f.Orchestrator(ctx, opts.Global)
+	if err != nil {
+		return err
+	}
+	plan, err := o.Preview(ctx, opts.Env, v)
+	if err != nil {
+		return err
+	}
+	var out io.Writer = f.IO.Out
+	if opts.Output != "" {
+		file, err := os.Create(opts.Output)
+		if err != nil {
+			return err
+		}
+		defer file.Close()
+		out = file
+	}
+	if err := RenderPlan(out, plan, opts.Format); err != nil {
+		return err
+	}
+	if n := len(plan.Violations); n > 0 {
+		return violationsError{n}
+	}
+	return nil
+}
+
+// RenderPlan writes plan in format: text, markdown or json.
+func RenderPlan(w io.Writer, p orchestrator.Plan, format string) error {
+	switch format {
+	case "json":
+		return writeJSON(w, maskPlan(p))
+	case "markdown":
+		_, err := io.WriteString(w, Markdown(p))
+		return err
+	default:
+		return renderPlanText(w, p)
+	}
+}
+
+var opOrder = []string{"create", "update", "replace", "delete"}
+
+func summary(p orchestrator.Plan) string {
+	var parts []string
+	for _, sp := range p.Stacks {
+		var counts []string
+		for _, op := range opOrder {
+			if n := sp.Counts[op]; n > 0 {
+				counts = append(counts, fmt.Sprintf("%d to %s", n, op))
+			}
+		}
+		if len(counts) == 0 {
+			counts = []string{"no changes"}
+		}
+		state := "new"
+		if sp.Exists {
+			state = "existing"
+		}
+		parts = append(parts, fmt.Sprintf("%s (%s %s stack): %s", sp.Stack, state, sp.Kind, strings.Join(counts, ", ")))
+	}
+	move := fmt.Sprintf("traffic %s → %s", orDash(p.From), p.To)
+	if p.From == p.To {
+		move = fmt.Sprintf("traffic stays on %s", p.To)
+	}
+	return fmt.Sprintf("version %s of env %s: %s; %s", p.Version, p.Env, move, strings.Join(parts, "; "))
+}
+
+func renderPlanText(w io.Writer, p orchestrator.Plan) error {
+	fmt.Fprintln(w, summary(p))
+	if len(p.Violations) > 0 {
+		fmt.Fprintf(w, "\n%d violation(s):\n", len(p.Violations))
+		for _, v := range p.Violations {
+			fmt.Fprintf(w, "  [%s] %s %s\n", v.Rule, v.Resource, v.Message)
+		}
+	}
+	for _, sp := range p.Stacks {
+		if len(sp.Steps) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "\n%s:\n", sp.Stack)
+		for _, s := range sp.Steps {
+			fmt.Fprintf(w, "  %-8s %s %s", s.Op, s.Type, s.Name)
+			if len(s.Diffs) > 0 {
+				fmt.Fprintf(w, " (%s)", strings.Join(s.Diffs, ", "))
+			}
+			fmt.Fprintln(w)
+		}
+	}
+	_, err := fmt.Fprintln(w)
+	return err
+}
+
+// Markdown renders the plan for a pull-request comment: the summary line,
+// violations first, a table per stack, and collapsible per-resource details
+// with secrets masked, cut to MaxMarkdown characters.
+func Markdown(p orchestrator.Plan) string {
+	p = maskPlan(p)
+	var head strings.Builder
+	status := "✅ no violations"
+	if n := len(p.Violations); n > 0 {
+		status = fmt.Sprintf("❌ %d violation(s)", n)
+	}
+	fmt.Fprintf(&head, "### Phoenix preview: env `%s`, version `%s`\n\n", p.Env, p.Version)
+	fmt.Fprintf(&head, "**%s** · %s\n\n", status, mdEscape(summary(p)))
+	if len(p.Violations) > 0 {
+		head.WriteString("#### Violations\n\n| rule | resource | problem |\n|---|---|---|\n")
+		for _, v := range p.Violations {
+			fmt.Fprintf(&head, "| `%s` | %s | %s |\n", v.Rule, mdCode(v.Resource), mdEscape(v.Message))
+		}
+		head.WriteString("\n")
+	}
+	for _, sp := range p.Stacks {
+		state := "new"
+		if sp.Exists {
+			state = "existing"
+		}
+		fmt.Fprintf(&head, "#### `%s` (%s %s stack)\n\n| create | update | replace | delete | unchanged |\n|---|---|---|---|---|\n", sp.Stack, state, sp.Kind)
+		fmt.Fprintf(&head, "| %d | %d | %d | %d | %d |\n\n", sp.Counts["create"], sp.Counts["update"], sp.Counts["replace"], sp.Counts["delete"], sp.Counts["same"])
+	}
+	var details []string
+	for _, sp := range p.Stacks {
+		for _, s := range sp.Steps {
+			var b strings.Builder
+			fmt.Fprintf(&b, "<details><summary><code>%s</code> %s <code>%s</code></summary>\n\n", s.Op, htmlEscape(s.Type), htmlEscape(s.Name))
+			if len(s.Diffs) > 0 {
+				fmt.Fprintf(&b, "Changed: %s\n\n", mdCode(strings.Join(s.Diffs, ", ")))
+			}
+			if len(s.Inputs) > 0 {
+				js, _ := json.MarshalIndent(s.Inputs, "", "  ")
+				fmt.Fprintf(&b, "```json\n%s\n```\n", strings.ReplaceAll(string(js), "```", "'''"))
+			}
+			b.WriteString("\n</details>\n")
+			details = append(details, b.String())
+		}
+	}
+	out := head.String()
+	if len(details) > 0 {
+		out += "#### Resources\n\n"
+	}
+	for i, d := range details {
+		note := fmt.Sprintf("\n> Cut to fit a comment: %d more resource details omitted; run `phoenix preview --env %s` to see them.\n", len(details)-i, p.Env)
+		if len(out)+len(d)+len(note) > MaxMarkdown {
+			out += note
+			break
+		}
+		out += d
+	}
+	return out
+}
+
+// maskPlan replaces values of secret-looking inputs with "[secret]".
+func maskPlan(p orchestrator.Plan) orchestrator.Plan {
+	out := p
+	out.Stacks = make([]orchestrator.StackPlan, len(p.Stacks))
+	for i, sp := range p.Stacks {
+		sp2 := sp
+		sp2.Steps = make([]orchestrator.Step, len(sp.Steps))
+		for j, s := range sp.Steps {
+			s.Inputs, _ = mask(s.Inputs, "").(map[string]any)
+			sp2.Steps[j] = s
+		}
+		out.Stacks[i] = sp2
+	}
+	return out
+}
+
+func mask(v any, key string) any {
+	switch x := v.(type) {
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		m := make(map[string]any, len(x))
+		for _, k := range keys {
+			m[k] = mask(x[k], k)
+		}
+		return m
+	case []any:
+		l := make([]any, len(x))
+		for i, e := range x {
+			l[i] = mask(e, key)
+		}
+		return l
+	case string:
+		if secretish(key) && x != "" {
+			return "[secret]"
+		}
+		// Environment lists: NAME=value.
+		if name, _, ok := strings.Cut(x, "="); ok && secretish(name) && !strings.ContainsAny(name, " /") {
+			return name + "=[secret]"
+		}
+	}
+	return v
+}
+
+func secretish(key string) bool {
+	k := strings.ToLower(key)
+	for _, w := range []string{"password", "secret", "token", "apikey", "api_key", "privatekey", "private_key", "credential"} {
+		if strings.Contains(k, w) {
+			return true
+		}
+	}
+	return false
+}
+
+func mdEscape(s string) string {
+	return strings.NewReplacer("|", "\\|", "\n", " ", "<", "&lt;", ">", "&gt;").Replace(s)
+}
+
+func mdCode(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "`" + strings.ReplaceAll(s, "`", "'") + "`"
+}
+
+func htmlEscape(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+}

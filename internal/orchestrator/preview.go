@@ -1,0 +1,307 @@
+package orchestrator
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/events"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
+	"gopkg.in/yaml.v3"
+
+	"github.com/phoenix-iac/phoenix/stacks"
+)
+
+// Step is one step the engine plans.
+type Step struct {
+	Op   string `json:"op"`
+	Type string `json:"type"`
+	Name string `json:"name"`
+	// Diffs are the properties that change.
+	Diffs []string `json:"diffs,omitempty"`
+	// Inputs are the resource's planned inputs, secrets masked.
+	Inputs map[string]any `json:"inputs,omitempty"`
+	old    map[string]any
+}
+
+// StackPlan is the plan for one stack.
+type StackPlan struct {
+	Stack string `json:"stack"`
+	// Kind is "version" or "env".
+	Kind string `json:"kind"`
+	// Exists is false for a stack the plan would create.
+	Exists bool           `json:"exists"`
+	Counts map[string]int `json:"counts"`
+	Steps  []Step         `json:"steps"`
+}
+
+// Violation is a planned step or setting that breaks a Phoenix rule.
+type Violation struct {
+	// Rule names the rule: immutable-version, edge-replaced, edge-deleted,
+	// target-group-name, forward-target-groups, name-collision, plain-secret.
+	Rule     string `json:"rule"`
+	Stack    string `json:"stack,omitempty"`
+	Resource string `json:"resource,omitempty"`
+	Message  string `json:"message"`
+}
+
+// Plan is what a deploy of the current definition would do.
+type Plan struct {
+	Env        string      `json:"env"`
+	Version    string      `json:"version"`
+	From       string      `json:"from"`
+	To         string      `json:"to"`
+	Stacks     []StackPlan `json:"stacks"`
+	Violations []Violation `json:"violations"`
+}
+
+// Preview plans a deploy of version to env without changing anything: it
+// previews the version stack (a new one is created for the preview and
+// removed after it) and the env stack's cut-over.
+func (o *Orchestrator) Preview(ctx context.Context, env, version string) (Plan, error) {
+	p := Plan{Env: env, Version: version, To: version, Violations: []Violation{}}
+	if err := stacks.ValidateEnv(env); err != nil {
+		return p, err
+	}
+	if err := stacks.ValidateVersion(version); err != nil {
+		return p, err
+	}
+	p.Violations = append(p.Violations, o.plainSecrets(env)...)
+
+	es, envStack, err := o.envState(ctx, env)
+	if err != nil {
+		return p, err
+	}
+	p.From = es.Traffic.Live
+	names, err := o.stackNames(ctx)
+	if err != nil {
+		return p, err
+	}
+	name := stacks.StackName{Env: env, Version: version}
+	_, versionExists := names[name.String()]
+
+	// The version stack.
+	if es.Exists || versionExists {
+		var s auto.Stack
+		if versionExists {
+			// Preview it with the env's config as it is now, as a deploy would.
+			if err := o.writeVersionConfig(name); err != nil {
+				return p, err
+			}
+			s, err = o.selectStack(ctx, name)
+		} else {
+			s, err = o.createStack(ctx, name)
+		}
+		if err != nil {
+			return p, err
+		}
+		steps, perr := o.previewSteps(ctx, s)
+		if !versionExists {
+			if rerr := o.removeStack(ctx, name); rerr != nil && perr == nil {
+				perr = rerr
+			}
+			_ = os.Remove(o.versionConfigPath(name))
+		}
+		if perr != nil {
+			return p, perr
+		}
+		p.Stacks = append(p.Stacks, planOf(name.String(), "version", versionExists, steps))
+	} else {
+		p.Stacks = append(p.Stacks, StackPlan{Stack: name.String(), Kind: "version", Counts: map[string]int{}, Steps: []Step{}})
+	}
+
+	// The env stack: its cut-over when the version exists already, else its
+	// own changes (the edge) with the traffic as it is.
+	if es.Exists {
+		t := es.Traffic
+		if versionExists {
+			t = Traffic{Live: version, Candidate: version}
+		}
+		path, err := o.envConfigFile(env, t)
+		if err != nil {
+			return p, err
+		}
+		steps, err := o.previewSteps(ctx, envStack, optpreview.ConfigFile(path))
+		if err != nil {
+			return p, err
+		}
+		p.Stacks = append(p.Stacks, planOf(env, "env", true, steps))
+	} else {
+		p.Stacks = append(p.Stacks, StackPlan{Stack: env, Kind: "env", Counts: map[string]int{"create": 0}, Steps: []Step{}})
+	}
+	p.Violations = append(p.Violations, violations(p)...)
+	return p, nil
+}
+
+func (o *Orchestrator) versionConfigPath(name stacks.StackName) string {
+	return o.opts.ProjectDir + string(os.PathSeparator) + "Pulumi." + name.String() + ".yaml"
+}
+
+// previewSteps previews a stack and returns the planned steps.
+func (o *Orchestrator) previewSteps(ctx context.Context, s auto.Stack, opts ...optpreview.Option) ([]Step, error) {
+	ch := make(chan events.EngineEvent)
+	done := make(chan []Step, 1)
+	go func() {
+		var steps []Step
+		for e := range ch {
+			if e.ResourcePreEvent == nil {
+				continue
+			}
+			md := e.ResourcePreEvent.Metadata
+			if strings.HasPrefix(md.Type, "pulumi:") {
+				continue
+			}
+			st := Step{Op: string(md.Op), Type: md.Type, Name: md.URN[strings.LastIndex(md.URN, "::")+2:], Diffs: md.Diffs}
+			if md.New != nil {
+				st.Inputs = md.New.Inputs
+			}
+			if md.Old != nil {
+				st.old = md.Old.Inputs
+			}
+			steps = append(steps, st)
+		}
+		done <- steps
+	}()
+	_, err := s.Preview(ctx, append(opts, optpreview.EventStreams(ch), optpreview.SuppressProgress(), optpreview.SuppressOutputs())...)
+	steps := <-done
+	if err != nil {
+		return nil, fmt.Errorf("previewing %s: %w", s.Name(), err)
+	}
+	return steps, nil
+}
+
+func planOf(stack, kind string, exists bool, steps []Step) StackPlan {
+	sp := StackPlan{Stack: stack, Kind: kind, Exists: exists, Counts: map[string]int{}, Steps: []Step{}}
+	for _, s := range steps {
+		switch s.Op {
+		case "same", "read":
+			sp.Counts["same"]++
+			continue
+		case "create-replacement", "delete-replaced":
+			continue // counted once, as the replace step
+		}
+		sp.Counts[s.Op]++
+		sp.Steps = append(sp.Steps, s)
+	}
+	sort.SliceStable(sp.Steps, func(i, j int) bool { return sp.Steps[i].Name < sp.Steps[j].Name })
+	return sp
+}
+
+// isPointer reports whether a step is the env's traffic pointer, which a
+// cut-over is allowed to change.
+func isPointer(s Step) bool {
+	return s.Type == "aws:lb/listener:Listener" && strings.HasSuffix(s.Name, "-listener") ||
+		s.Type == "aws:lb/listenerRule:ListenerRule" && strings.HasSuffix(s.Name, "-candidate") ||
+		s.Type == "docker:index/container:Container" && strings.HasSuffix(s.Name, "-pointer")
+}
+
+func violations(p Plan) []Violation {
+	var out []Violation
+	for _, sp := range p.Stacks {
+		for _, s := range sp.Steps {
+			res := s.Type + " " + s.Name
+			switch {
+			case sp.Kind == "version" && sp.Exists && s.Op != "same":
+				out = append(out, Violation{Rule: "immutable-version", Stack: sp.Stack, Resource: res,
+					Message: fmt.Sprintf("%s of a resource of the existing version stack %s: versions are never changed; a change must produce a new version", s.Op, sp.Stack)})
+			case sp.Kind == "env" && (s.Op == "delete") && !isPointer(s):
+				out = append(out, Violation{Rule: "edge-deleted", Stack: sp.Stack, Resource: res,
+					Message: "deletes a long-lived edge resource of the env"})
+			case sp.Kind == "env" && s.Op == "replace" && !isPointer(s):
+				out = append(out, Violation{Rule: "edge-replaced", Stack: sp.Stack, Resource: res,
+					Message: fmt.Sprintf("replaces a long-lived edge resource of the env (changed: %s)", strings.Join(s.Diffs, ", "))})
+			}
+			if s.Type == "aws:lb/targetGroup:TargetGroup" {
+				if n, _ := s.Inputs["name"].(string); len(n) > 32 {
+					out = append(out, Violation{Rule: "target-group-name", Stack: sp.Stack, Resource: res,
+						Message: fmt.Sprintf("target group name %q is %d characters; the ALB limit is 32", n, len(n))})
+				}
+			}
+			if s.Type == "aws:lb/listener:Listener" {
+				if n := forwardTargetGroups(s.Inputs); n > 5 {
+					out = append(out, Violation{Rule: "forward-target-groups", Stack: sp.Stack, Resource: res,
+						Message: fmt.Sprintf("a forward action with %d target groups; the ALB allows 5", n)})
+				}
+			}
+			if s.Op == "replace" {
+				if n, ok := s.Inputs["name"].(string); ok && n != "" && s.old["name"] == n {
+					out = append(out, Violation{Rule: "name-collision", Stack: sp.Stack, Resource: res,
+						Message: fmt.Sprintf("replaced with create-before-delete under the same explicit name %q: the new one cannot be created while the old exists", n)})
+				}
+			}
+		}
+	}
+	return out
+}
+
+func forwardTargetGroups(inputs map[string]any) int {
+	actions, _ := inputs["defaultActions"].([]any)
+	max := 0
+	for _, a := range actions {
+		m, _ := a.(map[string]any)
+		fwd, _ := m["forward"].(map[string]any)
+		tgs, _ := fwd["targetGroups"].([]any)
+		if len(tgs) > max {
+			max = len(tgs)
+		}
+	}
+	return max
+}
+
+var secretKey = regexp.MustCompile(`(?i)(password|passwd|secret|token|api[_-]?key|private[_-]?key|credential)`)
+
+// plainSecrets finds config values whose names say they are secret but
+// that are stored in plain text in the env's config file.
+func (o *Orchestrator) plainSecrets(env string) []Violation {
+	b, err := os.ReadFile(o.envConfigPath(env))
+	if err != nil {
+		return nil
+	}
+	var file struct {
+		Config map[string]any `yaml:"config"`
+	}
+	if yaml.Unmarshal(b, &file) != nil {
+		return nil
+	}
+	var out []Violation
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			if _, secure := x["secure"]; secure && len(x) == 1 {
+				return
+			}
+			keys := make([]string, 0, len(x))
+			for k := range x {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				walk(path+"."+k, x[k])
+			}
+		case string:
+			if secretKey.MatchString(path) && x != "" {
+				key := strings.TrimPrefix(path, ".")
+				set := fmt.Sprintf("pulumi config set --secret -s %s %s <value>", env, key)
+				if strings.Contains(key, ".") {
+					set = fmt.Sprintf("pulumi config set --secret --path -s %s '%s' <value>", env, key)
+				}
+				out = append(out, Violation{Rule: "plain-secret", Stack: env,
+					Message: fmt.Sprintf("%s in Pulumi.%s.yaml looks like a secret but is plain text; set it with: %s", key, env, set)})
+			}
+		}
+	}
+	keys := make([]string, 0, len(file.Config))
+	for k := range file.Config {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		walk("."+k, file.Config[k])
+	}
+	return out
+}

@@ -1,0 +1,61 @@
+package tests
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/phoenix-iac/phoenix/internal/cli"
+	"github.com/phoenix-iac/phoenix/internal/orchestrator"
+)
+
+func TestCLIPreview(t *testing.T) {
+	t.Parallel()
+	c := newCLIEnv(t)
+	c.deploy("v1")
+	ops := len(c.h.Cloud.Ops())
+	stacksBefore := c.status().Versions
+
+	// A new version: creates only, and the cut-over described.
+	r := c.run("preview", "--env", "dev", "--version", "v2", "--format", "json")
+	if r.code != 0 {
+		t.Fatalf("preview of a new version: %s", r)
+	}
+	var plan orchestrator.Plan
+	if err := json.Unmarshal([]byte(r.out), &plan); err != nil {
+		t.Fatalf("%v\n%s", err, r.out)
+	}
+	if plan.From != "v1" || plan.To != "v2" || len(plan.Violations) != 0 {
+		t.Errorf("plan %+v", plan)
+	}
+	if v := plan.Stacks[0]; v.Stack != "dev.v2" || v.Exists || v.Counts["create"] < 3 || len(v.Counts) > 2 {
+		t.Errorf("version stack plan %+v, want only creates", v)
+	}
+	// Nothing left behind, nothing changed.
+	if got := len(c.h.Cloud.Ops()); got != ops {
+		t.Errorf("preview changed the cloud %d times", got-ops)
+	}
+	if after := c.status().Versions; len(after) != len(stacksBefore) {
+		t.Errorf("preview left stacks behind: %+v", after)
+	}
+
+	// The markdown comment says the same in ten seconds.
+	r = c.run("preview", "--env", "dev", "--version", "v2", "--format", "markdown")
+	if r.code != 0 || !strings.Contains(r.out, "✅ no violations") || !strings.Contains(r.out, "traffic v1 → v2") {
+		t.Errorf("markdown preview: %s", r)
+	}
+
+	// An edited existing version: every change is a violation, exit 7.
+	c.writeConfig("phoenix:replicas", "3")
+	r = c.run("preview", "--env", "dev", "--version", "v1", "--format", "text")
+	if r.code != cli.ExitViolations || !strings.Contains(r.out, "[immutable-version]") {
+		t.Errorf("preview of an edited existing version: %s\nwant exit %d and immutable-version", r, cli.ExitViolations)
+	}
+
+	// A secret in plain text in the env's config file.
+	c.writeConfig("phoenix:environment", `{"DB_PASSWORD":"hunter2"}`)
+	r = c.run("preview", "--env", "dev", "--version", "v3", "--format", "markdown")
+	if r.code != cli.ExitViolations || !strings.Contains(r.out, "`plain-secret`") || strings.Contains(r.out, "hunter2") {
+		t.Errorf("preview with a plain secret: %s", r)
+	}
+}
