@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/phoenix-iac/phoenix/internal/orchestrator"
-	"github.com/phoenix-iac/phoenix/internal/version"
 	"github.com/phoenix-iac/phoenix/stacks"
 )
 
@@ -105,15 +104,9 @@ func parseCanary(s string) ([]int, error) {
 }
 
 func deployRun(ctx context.Context, f *Factory, opts *DeployOptions) error {
-	v := opts.Version
-	if v == "" {
-		dir, err := f.ProjectDir(opts.Global)
-		if err != nil {
-			return err
-		}
-		if v, err = version.Compute(dir, opts.Env); err != nil {
-			return err
-		}
+	v, err := resolveVersion(f, opts.Global, opts.Env, opts.Version)
+	if err != nil {
+		return err
 	}
 	canary, _ := parseCanary(opts.Canary)
 	o, err := f.Orchestrator(ctx, opts.Global)

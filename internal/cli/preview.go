@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/phoenix-iac/phoenix/internal/orchestrator"
-	"github.com/phoenix-iac/phoenix/internal/version"
 	"github.com/phoenix-iac/phoenix/stacks"
 )
 
@@ -89,15 +88,9 @@ violations, 1 on errors.`,
 }
 
 func previewRun(ctx context.Context, f *Factory, opts *PreviewOptions) error {
-	v := opts.Version
-	if v == "" {
-		dir, err := f.ProjectDir(opts.Global)
-		if err != nil {
-			return err
-		}
-		if v, err = version.Compute(dir, opts.Env); err != nil {
-			return err
-		}
+	v, err := resolveVersion(f, opts.Global, opts.Env, opts.Version)
+	if err != nil {
+		return err
 	}
 	o, err := f.Orchestrator(ctx, opts.Global)
 	if err != nil {

@@ -58,3 +58,16 @@ func versionRun(f *Factory, opts *VersionOptions) error {
 	fmt.Fprintln(f.IO.Out, id)
 	return nil
 }
+
+// resolveVersion returns override when set, else the version id computed
+// from the project.
+func resolveVersion(f *Factory, g *GlobalOptions, env, override string) (string, error) {
+	if override != "" {
+		return override, nil
+	}
+	dir, err := f.ProjectDir(g)
+	if err != nil {
+		return "", err
+	}
+	return version.Compute(dir, env)
+}
