@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
 	"github.com/phoenix-iac/phoenix/internal/cli"
 	"github.com/phoenix-iac/phoenix/internal/iostreams"
 	"github.com/phoenix-iac/phoenix/internal/lock"
@@ -26,6 +28,8 @@ type cliEnv struct {
 	lb      *fakeLB
 	project string
 	lockDir string
+	// program replaces stacks.Program when set, to plant a change.
+	program pulumi.RunFunc
 }
 
 func newCLIEnv(t testing.TB, extraConfig ...string) *cliEnv {
@@ -81,7 +85,7 @@ func (c *cliEnv) factory(io *iostreams.IOStreams) *cli.Factory {
 		}
 		return orchestrator.New(orchestrator.Options{
 			ProjectDir: dir, Pulumi: c.h.Pulumi, EnvVars: c.h.Env, LockDir: c.lockDir,
-			Log: io.ErrOut, User: "tester",
+			Log: io.ErrOut, User: "tester", Program: c.program,
 		})
 	}
 	return f
@@ -320,6 +324,25 @@ func TestCLIRollback(t *testing.T) {
 	r = c.run("rollback", "--env", "dev", "--to", "v2")
 	if r.code != cli.ExitNotFound {
 		t.Errorf("rollback to a destroyed version: %s", r)
+	}
+}
+
+func TestCLICanarySteps(t *testing.T) {
+	t.Parallel()
+	c := newCLIEnv(t)
+	c.deploy("v1")
+	c.deploy("v2", "--canary", "10,50", "--step-wait", "100ms")
+	var steps []string
+	for _, e := range c.history() {
+		if e.To == "v2" {
+			steps = append([]string{fmt.Sprintf("%s:%d", e.Op, e.Weight)}, steps...)
+		}
+	}
+	if got, want := strings.Join(steps, " "), "candidate:0 canary:10 canary:50 promote:0"; got != want {
+		t.Errorf("traffic steps %q, want %q", got, want)
+	}
+	if st := c.status(); st.Live != "v2" || st.CandidateWeight != 0 {
+		t.Errorf("after the canary: %+v", st)
 	}
 }
 

@@ -5,8 +5,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/lb"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
 	"github.com/phoenix-iac/phoenix/internal/cli"
 	"github.com/phoenix-iac/phoenix/internal/orchestrator"
+	"github.com/phoenix-iac/phoenix/stacks"
 )
 
 func TestCLIPreview(t *testing.T) {
@@ -57,5 +61,36 @@ func TestCLIPreview(t *testing.T) {
 	r = c.run("preview", "--env", "dev", "--version", "v3", "--format", "markdown")
 	if r.code != cli.ExitViolations || !strings.Contains(r.out, "`plain-secret`") || strings.Contains(r.out, "hunter2") {
 		t.Errorf("preview with a plain secret: %s", r)
+	}
+}
+
+// TestCLIPreviewPlantedLongName plants a target group whose name is over
+// the ALB limit into the program (names from config are validated before
+// this could happen) and checks that preview reports it with exit 7.
+func TestCLIPreviewPlantedLongName(t *testing.T) {
+	t.Parallel()
+	c := newCLIEnv(t)
+	c.deploy("v1")
+	c.program = func(ctx *pulumi.Context) error {
+		if err := stacks.Program(ctx); err != nil {
+			return err
+		}
+		name, _ := stacks.ParseStackName(ctx.Stack())
+		if !name.IsVersion() {
+			return nil
+		}
+		_, err := lb.NewTargetGroup(ctx, "dev-"+name.Version+"-extra", &lb.TargetGroupArgs{
+			Name:     pulumi.String("dev-" + name.Version + "-a-target-group-name-too-long"),
+			Port:     pulumi.Int(8080),
+			Protocol: pulumi.String("HTTP"),
+		})
+		return err
+	}
+	r := c.run("preview", "--env", "dev", "--version", "v2", "--format", "text")
+	if r.code != cli.ExitViolations || !strings.Contains(r.out, "[target-group-name]") {
+		t.Fatalf("preview with a long target group name: %s\nwant exit %d and target-group-name", r, cli.ExitViolations)
+	}
+	if len(c.h.Cloud.Find("aws:lb/targetGroup:TargetGroup", "")) != 0 {
+		t.Error("preview created the target group")
 	}
 }
