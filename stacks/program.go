@@ -78,7 +78,8 @@ func envStack(ctx *pulumi.Context, name StackName, cfg *Config) error {
 	switch cfg.Platform {
 	case PlatformDocker:
 		edge, err := dockeredge.NewEdge(ctx, env, &dockeredge.EdgeArgs{
-			CaddyImage: pulumi.String(cfg.Docker.CaddyImage),
+			Env:        env,
+			CaddyImage: cfg.Docker.CaddyImage,
 			Port:       pulumi.Int(cfg.Docker.Port),
 		})
 		if err != nil {
@@ -86,7 +87,7 @@ func envStack(ctx *pulumi.Context, name StackName, cfg *Config) error {
 		}
 		args := &dockertraffic.TrafficArgs{
 			Env:              env,
-			Image:            edge.CaddyImageID,
+			Image:            edge.Image,
 			ConfigVolumeName: edge.ConfigVolumeName,
 			HealthCheckPath:  cfg.HealthCheckPath,
 			CandidateWeight:  t.CandidateWeight,

@@ -449,7 +449,7 @@ func TestDockerPointerWritesTheRenderedCaddyConfig(t *testing.T) {
 				t.Fatal("no pointer container")
 			}
 			spec := tt.want
-			spec.Env, spec.Listen, spec.HealthPath = "dev", ":8080", "/healthz"
+			spec.Env, spec.Listen, spec.HealthPath = "dev", caddyconfig.InheritedListener, "/healthz"
 			want, err := caddyconfig.Render(spec)
 			if err != nil {
 				t.Fatal(err)
@@ -504,5 +504,41 @@ func TestSecretEnvironmentStaysSecret(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDockerLoadBalancerOwnsItsSocket: Caddy runs under phoenix-lb, built on
+// the pinned Caddy image, and the config listens on the inherited socket.
+func TestDockerLoadBalancerOwnsItsSocket(t *testing.T) {
+	c := fixture{stack: "dev", config: map[string]string{KeyPlatform: "docker", KeyPort: "9090"}}.mustRun(t)
+	img := c.one(t, "docker:index/image:Image")
+	if got := str(img.Inputs, "build", "context"); got != "lb" {
+		t.Errorf("load balancer image built from %q, want lb", got)
+	}
+	if got := str(img.Inputs, "build", "args", "CADDY_IMAGE"); got != DefaultCaddyImage {
+		t.Errorf("load balancer image based on %q, want %s", got, DefaultCaddyImage)
+	}
+	var lbc *registered
+	for _, r := range c.ofType("docker:index/container:Container") {
+		if strings.HasSuffix(r.Name, "-lb") {
+			lbc = &r
+		}
+	}
+	if lbc == nil {
+		t.Fatal("no load balancer container")
+	}
+	if got := strings.Join(strs(lbc.Inputs["command"]), " "); got != "-listen :8080 -config /etc/phoenix/caddy.json" {
+		t.Errorf("load balancer command %q", got)
+	}
+	ports := mapAt(lbc.Inputs, "ports")
+	if str(ports, "internal") != "8080" || str(ports, "external") != "9090" {
+		t.Errorf("load balancer ports %v, want 8080 published on 9090", ports)
+	}
+	for _, r := range c.ofType("docker:index/container:Container") {
+		if strings.HasSuffix(r.Name, "-pointer") && !strings.Contains(str(r.Inputs, "uploads", "content"), `"listen": [
+            "fd/3"
+          ]`) {
+			t.Errorf("the pointer's config does not listen on the inherited socket:\n%s", str(r.Inputs, "uploads", "content"))
+		}
 	}
 }

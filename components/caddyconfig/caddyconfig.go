@@ -18,6 +18,12 @@ const (
 	RouteCandidate = "candidate"
 )
 
+// InheritedListener is the listen address of a socket Caddy inherits as
+// file descriptor 3. Caddy keeps such a socket across config reloads; with
+// an address it binds, it opens a new SO_REUSEPORT socket for each config
+// and closes the old one, which resets connections still queued on it.
+const InheritedListener = "fd/3"
+
 // Pool is one version's upstreams.
 type Pool struct {
 	// Version is the version id the upstreams serve.

@@ -2,11 +2,15 @@
 // engine: the env's network, the Caddy load balancer and the volume that
 // holds Caddy's configuration. Caddy runs with --watch, so a new
 // configuration written to the volume (see dockertraffic) is loaded
-// gracefully without restarting Caddy.
+// gracefully without restarting Caddy. It runs under phoenix-lb (lb/), which
+// owns the listening socket and hands it to Caddy as fd 3: Caddy binds a new
+// SO_REUSEPORT socket for every config it loads and closes the old one,
+// resetting connections queued on it, unless it inherits the socket.
 package dockeredge
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -22,10 +26,16 @@ const (
 	ListenPort = 8080
 )
 
+// LauncherContext is the Docker build context of the load balancer image,
+// relative to the project directory.
+const LauncherContext = "lb"
+
 // EdgeArgs configures an Edge.
 type EdgeArgs struct {
-	// CaddyImage is the Caddy image, pinned. Required.
-	CaddyImage pulumi.StringInput
+	// Env is the env name, used in the image name. Required.
+	Env string
+	// CaddyImage is the pinned Caddy image the load balancer image is built on. Required.
+	CaddyImage string
 	// Port is the host port the load balancer publishes. Required.
 	Port pulumi.IntInput
 }
@@ -38,15 +48,16 @@ type Edge struct {
 	NetworkName pulumi.StringOutput `pulumi:"networkName"`
 	// ConfigVolumeName is the volume Caddy reads its configuration from.
 	ConfigVolumeName pulumi.StringOutput `pulumi:"configVolumeName"`
-	// CaddyImageID is the pulled Caddy image, also used to write the config.
-	CaddyImageID pulumi.StringOutput `pulumi:"caddyImageId"`
+	// Image is the load balancer image (Caddy plus phoenix-lb), also used
+	// to write the config.
+	Image pulumi.StringOutput `pulumi:"image"`
 	// URL is where the env answers on the host.
 	URL pulumi.StringOutput `pulumi:"url"`
 }
 
 // NewEdge creates the edge of an env.
 func NewEdge(ctx *pulumi.Context, name string, args *EdgeArgs, opts ...pulumi.ResourceOption) (*Edge, error) {
-	if args == nil || args.CaddyImage == nil || args.Port == nil {
+	if args == nil || args.CaddyImage == "" || args.Port == nil || args.Env == "" {
 		return nil, fmt.Errorf("dockeredge %s: CaddyImage and Port are required", name)
 	}
 	e := &Edge{}
@@ -65,20 +76,27 @@ func NewEdge(ctx *pulumi.Context, name string, args *EdgeArgs, opts ...pulumi.Re
 	if err != nil {
 		return nil, err
 	}
-	caddy, err := docker.NewRemoteImage(ctx, name+"-caddy", &docker.RemoteImageArgs{
-		Name:        args.CaddyImage,
-		KeepLocally: pulumi.Bool(true),
+	tag := args.CaddyImage[strings.LastIndexAny(args.CaddyImage, ":@")+1:]
+	image, err := docker.NewImage(ctx, name+"-lb", &docker.ImageArgs{
+		ImageName: pulumi.Sprintf("phoenix-lb-%s:%s", args.Env, tag),
+		Build: &docker.DockerBuildArgs{
+			Context: pulumi.String(LauncherContext),
+			Args:    pulumi.StringMap{"CADDY_IMAGE": pulumi.String(args.CaddyImage)},
+		},
+		SkipPush: pulumi.Bool(true),
 	}, parent)
 	if err != nil {
 		return nil, err
 	}
-	// Caddy waits for its first configuration (written by the traffic
-	// pointer) and then watches the file: a cut-over is a file write that
-	// Caddy reloads gracefully, never a restart of this container.
-	start := fmt.Sprintf("until [ -s %[1]s ]; do sleep 0.2; done; exec caddy run --config %[1]s --watch", ConfigFile)
+	// phoenix-lb waits for the first configuration (written by the traffic
+	// pointer), then runs Caddy watching the file: a cut-over is a file
+	// write that Caddy reloads gracefully, never a restart of this container.
 	if _, err := docker.NewContainer(ctx, name+"-lb", &docker.ContainerArgs{
-		Image:   caddy.ImageId,
-		Command: pulumi.StringArray{pulumi.String("sh"), pulumi.String("-c"), pulumi.String(start)},
+		Image: image.ImageName,
+		Command: pulumi.StringArray{
+			pulumi.String("-listen"), pulumi.Sprintf(":%d", ListenPort),
+			pulumi.String("-config"), pulumi.String(ConfigFile),
+		},
 		Ports: docker.ContainerPortArray{docker.ContainerPortArgs{
 			Internal: pulumi.Int(ListenPort),
 			External: args.Port,
@@ -98,12 +116,12 @@ func NewEdge(ctx *pulumi.Context, name string, args *EdgeArgs, opts ...pulumi.Re
 
 	e.NetworkName = network.Name
 	e.ConfigVolumeName = volume.Name
-	e.CaddyImageID = caddy.ImageId
+	e.Image = image.ImageName
 	e.URL = pulumi.Sprintf("http://localhost:%d", args.Port)
 	if err := ctx.RegisterResourceOutputs(e, pulumi.Map{
 		"networkName":      e.NetworkName,
 		"configVolumeName": e.ConfigVolumeName,
-		"caddyImageId":     e.CaddyImageID,
+		"image":            e.Image,
 		"url":              e.URL,
 	}); err != nil {
 		return nil, err

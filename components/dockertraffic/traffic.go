@@ -28,7 +28,7 @@ type Upstreams struct {
 type TrafficArgs struct {
 	// Env is the env name, used in messages. Required.
 	Env string
-	// Image is the image the writer runs; the Caddy image, which has a shell. Required.
+	// Image is the image the writer runs: the load balancer image, which has a shell. Required.
 	Image pulumi.StringInput
 	// ConfigVolumeName is the volume Caddy watches. Required.
 	ConfigVolumeName pulumi.StringInput
@@ -70,8 +70,8 @@ func NewTraffic(ctx *pulumi.Context, name string, args *TrafficArgs, opts ...pul
 	write := fmt.Sprintf("cp %[1]s %[2]s/.caddy.json.tmp && mv -f %[2]s/.caddy.json.tmp %[3]s && exec tail -f /dev/null",
 		uploadPath, dockeredge.ConfigDir, dockeredge.ConfigFile)
 	if _, err := docker.NewContainer(ctx, name+"-pointer", &docker.ContainerArgs{
-		Image:   args.Image,
-		Command: pulumi.StringArray{pulumi.String("sh"), pulumi.String("-c"), pulumi.String(write)},
+		Image:       args.Image,
+		Entrypoints: pulumi.StringArray{pulumi.String("sh"), pulumi.String("-c"), pulumi.String(write)},
 		Uploads: docker.ContainerUploadArray{docker.ContainerUploadArgs{
 			File:    pulumi.String(uploadPath),
 			Content: config,
@@ -107,7 +107,7 @@ func RenderConfig(args *TrafficArgs) pulumi.StringOutput {
 	return pulumi.All(live, cand).ApplyT(func(xs []any) (string, error) {
 		spec := caddyconfig.Spec{
 			Env:             args.Env,
-			Listen:          fmt.Sprintf(":%d", dockeredge.ListenPort),
+			Listen:          caddyconfig.InheritedListener, // the socket phoenix-lb binds
 			HealthPath:      args.HealthCheckPath,
 			CandidateWeight: args.CandidateWeight,
 		}

@@ -80,6 +80,18 @@ func buildApp(t testing.TB) string {
 	return appPath
 }
 
+// buildLauncher compiles phoenix-lb (lb/), the docker platform's launcher.
+func buildLauncher(t testing.TB) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "phoenix-lb")
+	cmd := exec.Command("go", "build", "-o", out, ".")
+	cmd.Dir = filepath.Join(repoRoot(), "lb")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building phoenix-lb: %v\n%s", err, b)
+	}
+	return out
+}
+
 // replica is one running app process.
 type replica struct {
 	addr string
@@ -137,7 +149,8 @@ func pool(v string, rs []*replica) *caddyconfig.Pool {
 
 // lb is a running Caddy and the file it watches.
 type lb struct {
-	listen string
+	listen string // as Caddy's config names it
+	addr   string // where clients connect
 	config string
 	cmd    *exec.Cmd
 }
@@ -145,10 +158,12 @@ type lb struct {
 func startCaddy(t testing.TB, spec caddyconfig.Spec) *lb {
 	t.Helper()
 	dir := t.TempDir()
-	l := &lb{listen: fmt.Sprintf("127.0.0.1:%d", freePort(t)), config: filepath.Join(dir, "caddy.json")}
+	// Caddy runs under phoenix-lb, the docker platform's launcher, which
+	// binds the socket and hands it to Caddy as fd 3.
+	port := freePort(t)
+	l := &lb{listen: caddyconfig.InheritedListener, addr: fmt.Sprintf("127.0.0.1:%d", port), config: filepath.Join(dir, "caddy.json")}
 	l.write(t, spec)
-	l.cmd = exec.Command(caddyBinary(t), "run", "--config", l.config, "--watch")
-	l.cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
+	l.cmd = exec.Command(buildLauncher(t), "-listen", l.addr, "-config", l.config, "-caddy", caddyBinary(t))
 	logf, err := os.Create(filepath.Join(dir, "caddy.log"))
 	if err != nil {
 		t.Fatal(err)
@@ -166,7 +181,7 @@ func startCaddy(t testing.TB, spec caddyconfig.Spec) *lb {
 			t.Logf("caddy log (last 4000 bytes):\n%s", tail(string(b), 4000))
 		}
 	})
-	waitListening(t, l.listen)
+	waitListening(t, l.addr)
 	return l
 }
 
@@ -280,7 +295,7 @@ func TestZeroDowntimeCutOvers(t *testing.T) {
 	v4 := startVersion(t, "v4", 2, false)
 
 	l := startCaddy(t, caddyconfig.Spec{Live: pool("v1", v1)})
-	url := "http://" + l.listen + "/"
+	url := "http://" + l.addr + "/"
 	waitFor(t, url, "v1")
 
 	const workers = 16
@@ -367,7 +382,12 @@ func TestZeroDowntimeCutOvers(t *testing.T) {
 		if s.err != "" || s.status != http.StatusOK {
 			failed++
 			if failed <= 10 {
-				t.Errorf("request at %s failed: status %d %s", s.at.Format("15:04:05.000"), s.status, s.err)
+				cur, _ := stepAt(s.at)
+				name := "start"
+				if cur != nil {
+					name = fmt.Sprintf("%s, %s after it began", cur.name, s.at.Sub(cur.at).Round(time.Millisecond))
+				}
+				t.Errorf("request at %s failed during %q: status %d %s", s.at.Format("15:04:05.000"), name, s.status, s.err)
 			}
 			continue
 		}
