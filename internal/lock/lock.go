@@ -124,24 +124,32 @@ func Clear(dir, env string, force bool) (Holder, error) {
 	return h, nil
 }
 
+// create takes the lock: it writes the holder to a temporary file and
+// links it to path, which fails if path exists. The lock file so appears
+// with its content complete, and a reader never sees it half written.
 func create(path, command string, now time.Time) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return err
-	}
 	host, _ := os.Hostname()
 	name := "unknown"
 	if u, err := user.Current(); err == nil {
 		name = u.Username
 	}
-	err = json.NewEncoder(f).Encode(Holder{Command: command, User: name, Host: host, PID: os.Getpid(), Since: now.UTC()})
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
+	b, err := json.Marshal(Holder{Command: command, User: name, Host: host, PID: os.Getpid(), Since: now.UTC()})
 	if err != nil {
-		os.Remove(path)
+		return err
 	}
-	return err
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".lock-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(append(b, '\n')); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Link(tmp.Name(), path)
 }
 
 func read(path string) (Holder, error) {

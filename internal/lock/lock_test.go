@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -93,4 +94,42 @@ func TestStaleLockIsRecognisedAndCleared(t *testing.T) {
 		t.Error("cleared a lock held by a running process")
 	}
 	l.Release()
+}
+
+// TestRacingAcquiresSeeACompleteHolder: many commands racing for one env:
+// one wins, and every other is refused naming it; none sees a half-written
+// lock file.
+func TestRacingAcquiresSeeACompleteHolder(t *testing.T) {
+	for round := range 20 {
+		dir := t.TempDir()
+		const n = 8
+		var wg sync.WaitGroup
+		errs := make(chan error, n)
+		won := make(chan *Lock, n)
+		for range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				l, err := Acquire(dir, "dev", "deploy", Options{})
+				if err != nil {
+					errs <- err
+					return
+				}
+				won <- l
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		close(won)
+		if len(won) != 1 {
+			t.Fatalf("round %d: %d commands got the lock, want 1", round, len(won))
+		}
+		for err := range errs {
+			var held *HeldError
+			if !errors.As(err, &held) || held.Holder.Command != "deploy" {
+				t.Fatalf("round %d: a loser got %v, want a HeldError naming the winner", round, err)
+			}
+		}
+		(<-won).Release()
+	}
 }
