@@ -87,15 +87,14 @@ func (o *Orchestrator) Deploy(ctx context.Context, opts DeployOptions) (DeployRe
 	t0 := env.Traffic
 	res.Previous, res.URL = t0.Live, env.URL
 
-	names, err := o.stackNames(ctx)
-	if err != nil {
-		return res, err
+	// Selecting the one stack costs the same with 2 or 200 versions;
+	// listing them all does not.
+	s, err := o.selectStack(ctx, name)
+	exists := err == nil
+	if err != nil && !auto.IsSelectStack404Error(err) {
+		return res, fmt.Errorf("selecting %s: %w", name, err)
 	}
-	if _, exists := names[name.String()]; exists {
-		s, err := o.selectStack(ctx, name)
-		if err != nil {
-			return res, err
-		}
+	if exists {
 		o.logf("version stack %s exists: checking that it is unchanged", name)
 		if err := o.writeVersionConfig(name); err != nil {
 			return res, err
@@ -110,8 +109,7 @@ func (o *Orchestrator) Deploy(ctx context.Context, opts DeployOptions) (DeployRe
 		}
 	} else {
 		o.logf("creating version stack %s", name)
-		s, err := o.createStack(ctx, name)
-		if err != nil {
+		if s, err = o.createStack(ctx, name); err != nil {
 			return res, err
 		}
 		if _, err := s.Up(ctx, o.upOpts()...); err != nil {
