@@ -3,6 +3,7 @@ package stacks
 import (
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -70,7 +71,7 @@ func (c *cloud) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 	case "docker:index/network:Network", "docker:index/volume:Volume", "docker:index/container:Container":
 		set("name", args.Name)
 	case "docker:index/remoteImage:RemoteImage":
-		set("imageId", "sha256:caddy")
+		set("imageId", "sha256:"+args.Inputs["name"].StringValue())
 	case "docker:index/image:Image":
 		set("repoDigest", args.Inputs["imageName"].StringValue()+"@sha256:abc")
 	}
@@ -181,7 +182,13 @@ func (f fixture) run(t *testing.T) (*cloud, error) {
 	for v, outs := range f.versions {
 		c.stacks["organization/phoenix/"+name.Env+"."+v] = outs
 	}
-	cfg := map[string]string{KeyAppPath: "../app"}
+	// The project directory is the repository's root, where app/ and lb/ are.
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(pulumi.EnvPulumiRootDirectory, root)
+	cfg := map[string]string{KeyAppPath: "app"}
 	for k, v := range f.config {
 		cfg[k] = v
 	}

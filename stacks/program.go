@@ -77,9 +77,14 @@ func envStack(ctx *pulumi.Context, name StackName, cfg *Config) error {
 
 	switch cfg.Platform {
 	case PlatformDocker:
+		tag, err := dockeredge.LauncherTag(rootDir(ctx), cfg.Docker.CaddyImage)
+		if err != nil {
+			return err
+		}
 		edge, err := dockeredge.NewEdge(ctx, env, &dockeredge.EdgeArgs{
 			Env:        env,
 			CaddyImage: cfg.Docker.CaddyImage,
+			ImageTag:   tag,
 			Port:       pulumi.Int(cfg.Docker.Port),
 		})
 		if err != nil {
@@ -174,7 +179,7 @@ func envStack(ctx *pulumi.Context, name StackName, cfg *Config) error {
 }
 
 func versionStack(ctx *pulumi.Context, name StackName, cfg *Config) error {
-	if err := checkBuildContext(ctx.RootDirectory(), cfg.AppPath); err != nil {
+	if err := checkBuildContext(rootDir(ctx), cfg.AppPath); err != nil {
 		return err
 	}
 	envStack := name.EnvStack()
@@ -239,15 +244,22 @@ func versionStack(ctx *pulumi.Context, name StackName, cfg *Config) error {
 	return nil
 }
 
+// rootDir is the project directory: where Pulumi.yaml is, and what the
+// Docker provider resolves relative build contexts against.
+func rootDir(ctx *pulumi.Context) string {
+	if root := ctx.RootDirectory(); root != "" {
+		return root
+	}
+	wd, _ := os.Getwd()
+	return wd
+}
+
 // checkBuildContext makes sure the app's build context exists before any
 // resource is planned, so that a wrong path is a clear error, not a failed
 // build. A relative path is relative to the project directory (root); the
 // resources keep it relative, so that the same version planned on another
 // machine plans the same inputs.
 func checkBuildContext(root, appPath string) error {
-	if root == "" {
-		root, _ = os.Getwd()
-	}
 	p := appPath
 	if !filepath.IsAbs(p) {
 		p = filepath.Join(root, p)

@@ -1,6 +1,7 @@
 package stacks
 
 import (
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -20,7 +21,7 @@ var platformConfigs = map[string]map[string]string{
 // wantVersionTypes are the custom resources each platform's version stack must hold.
 var wantVersionTypes = map[string][]string{
 	"docker": {
-		"docker:index/image:Image",
+		"docker:index/remoteImage:RemoteImage",
 		"docker:index/container:Container",
 	},
 	"aws": {
@@ -511,12 +512,18 @@ func TestSecretEnvironmentStaysSecret(t *testing.T) {
 // the pinned Caddy image, and the config listens on the inherited socket.
 func TestDockerLoadBalancerOwnsItsSocket(t *testing.T) {
 	c := fixture{stack: "dev", config: map[string]string{KeyPlatform: "docker", KeyPort: "9090"}}.mustRun(t)
-	img := c.one(t, "docker:index/image:Image")
+	img := c.one(t, "docker:index/remoteImage:RemoteImage")
 	if got := str(img.Inputs, "build", "context"); got != "lb" {
 		t.Errorf("load balancer image built from %q, want lb", got)
 	}
-	if got := str(img.Inputs, "build", "args", "CADDY_IMAGE"); got != DefaultCaddyImage {
+	if got := str(img.Inputs, "build", "buildArgs", "CADDY_IMAGE"); got != DefaultCaddyImage {
 		t.Errorf("load balancer image based on %q, want %s", got, DefaultCaddyImage)
+	}
+	if got := str(img.Inputs, "name"); !regexp.MustCompile(`^phoenix-lb-dev:[0-9a-f]{12}$`).MatchString(got) {
+		t.Errorf("load balancer image named %q, want phoenix-lb-dev:<12 hex digits of its content>", got)
+	}
+	if !img.Inputs["keepLocally"].IsBool() || !img.Inputs["keepLocally"].BoolValue() {
+		t.Errorf("load balancer image is not kept locally: %v", img.Inputs["keepLocally"])
 	}
 	var lbc *registered
 	for _, r := range c.ofType("docker:index/container:Container") {
@@ -526,6 +533,9 @@ func TestDockerLoadBalancerOwnsItsSocket(t *testing.T) {
 	}
 	if lbc == nil {
 		t.Fatal("no load balancer container")
+	}
+	if got, want := str(lbc.Inputs, "image"), "sha256:"+str(img.Inputs, "name"); got != want {
+		t.Errorf("load balancer container runs image %q, want the built image's id %q", got, want)
 	}
 	if got := strings.Join(strs(lbc.Inputs["command"]), " "); got != "-listen :8080 -config /etc/phoenix/caddy.json" {
 		t.Errorf("load balancer command %q", got)
@@ -539,6 +549,36 @@ func TestDockerLoadBalancerOwnsItsSocket(t *testing.T) {
             "fd/3"
           ]`) {
 			t.Errorf("the pointer's config does not listen on the inherited socket:\n%s", str(r.Inputs, "uploads", "content"))
+		}
+	}
+}
+
+// TestDockerVersionRunsItsOwnImage: a docker version builds its image
+// locally (RemoteImage with a build, tag = version, kept when the version is
+// destroyed), its replicas run that very image, and their creation does not
+// wait for health: the health gate decides, within --gate-timeout.
+func TestDockerVersionRunsItsOwnImage(t *testing.T) {
+	c := fixture{stack: "dev." + testVersion, config: map[string]string{KeyPlatform: "docker"}}.mustRun(t)
+	img := c.one(t, "docker:index/remoteImage:RemoteImage")
+	if got, want := str(img.Inputs, "name"), "phoenix-dev:"+testVersion; got != want {
+		t.Errorf("image named %q, want %q", got, want)
+	}
+	if got := str(img.Inputs, "build", "context"); got != "app" {
+		t.Errorf("image built from %q, want the relative app path", got)
+	}
+	if !img.Inputs["keepLocally"].IsBool() || !img.Inputs["keepLocally"].BoolValue() {
+		t.Errorf("image not kept locally: %v", img.Inputs["keepLocally"])
+	}
+	replicas := c.ofType("docker:index/container:Container")
+	if len(replicas) != 2 {
+		t.Fatalf("got %d replicas, want 2", len(replicas))
+	}
+	for _, r := range replicas {
+		if got, want := str(r.Inputs, "image"), "sha256:phoenix-dev:"+testVersion; got != want {
+			t.Errorf("%s runs image %q, want the built image's id %q", r.Name, got, want)
+		}
+		if w, ok := r.Inputs["wait"]; ok && w.IsBool() && w.BoolValue() {
+			t.Errorf("%s waits for health at creation; the health gate is the one gate", r.Name)
 		}
 	}
 }

@@ -9,11 +9,15 @@
 package dockeredge
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
-	"strings"
+	"path/filepath"
 
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/phoenix-iac/phoenix/internal/buildcontext"
 )
 
 // Paths and ports inside the Caddy container.
@@ -30,12 +34,27 @@ const (
 // relative to the project directory.
 const LauncherContext = "lb"
 
+// LauncherTag returns the tag of the load balancer image built from the
+// launcher context under root on caddyImage: a digest of both.
+func LauncherTag(root, caddyImage string) (string, error) {
+	d, err := buildcontext.Digest(filepath.Join(root, LauncherContext))
+	if err != nil {
+		return "", fmt.Errorf("the load balancer's %w", err)
+	}
+	sum := sha256.Sum256([]byte(d + "\n" + caddyImage))
+	return hex.EncodeToString(sum[:])[:12], nil
+}
+
 // EdgeArgs configures an Edge.
 type EdgeArgs struct {
 	// Env is the env name, used in the image name. Required.
 	Env string
 	// CaddyImage is the pinned Caddy image the load balancer image is built on. Required.
 	CaddyImage string
+	// ImageTag tags the load balancer image. Required: a digest of what the
+	// image is built from (see LauncherTag), so that a change to lb/ or to
+	// the Caddy image builds a new image and replaces the load balancer.
+	ImageTag string
 	// Port is the host port the load balancer publishes. Required.
 	Port pulumi.IntInput
 }
@@ -48,8 +67,8 @@ type Edge struct {
 	NetworkName pulumi.StringOutput `pulumi:"networkName"`
 	// ConfigVolumeName is the volume Caddy reads its configuration from.
 	ConfigVolumeName pulumi.StringOutput `pulumi:"configVolumeName"`
-	// Image is the load balancer image (Caddy plus phoenix-lb), also used
-	// to write the config.
+	// Image is the id of the load balancer image (Caddy plus phoenix-lb),
+	// also used to write the config.
 	Image pulumi.StringOutput `pulumi:"image"`
 	// URL is where the env answers on the host.
 	URL pulumi.StringOutput `pulumi:"url"`
@@ -57,8 +76,8 @@ type Edge struct {
 
 // NewEdge creates the edge of an env.
 func NewEdge(ctx *pulumi.Context, name string, args *EdgeArgs, opts ...pulumi.ResourceOption) (*Edge, error) {
-	if args == nil || args.CaddyImage == "" || args.Port == nil || args.Env == "" {
-		return nil, fmt.Errorf("dockeredge %s: CaddyImage and Port are required", name)
+	if args == nil || args.CaddyImage == "" || args.ImageTag == "" || args.Port == nil || args.Env == "" {
+		return nil, fmt.Errorf("dockeredge %s: Env, CaddyImage, ImageTag and Port are required", name)
 	}
 	e := &Edge{}
 	if err := ctx.RegisterComponentResource("phoenix:docker:Edge", name, e, opts...); err != nil {
@@ -76,14 +95,13 @@ func NewEdge(ctx *pulumi.Context, name string, args *EdgeArgs, opts ...pulumi.Re
 	if err != nil {
 		return nil, err
 	}
-	tag := args.CaddyImage[strings.LastIndexAny(args.CaddyImage, ":@")+1:]
-	image, err := docker.NewImage(ctx, name+"-lb", &docker.ImageArgs{
-		ImageName: pulumi.Sprintf("phoenix-lb-%s:%s", args.Env, tag),
-		Build: &docker.DockerBuildArgs{
-			Context: pulumi.String(LauncherContext),
-			Args:    pulumi.StringMap{"CADDY_IMAGE": pulumi.String(args.CaddyImage)},
+	image, err := docker.NewRemoteImage(ctx, name+"-lb", &docker.RemoteImageArgs{
+		Name: pulumi.Sprintf("phoenix-lb-%s:%s", args.Env, args.ImageTag),
+		Build: &docker.RemoteImageBuildArgs{
+			Context:   pulumi.String(LauncherContext),
+			BuildArgs: pulumi.StringMap{"CADDY_IMAGE": pulumi.String(args.CaddyImage)},
 		},
-		SkipPush: pulumi.Bool(true),
+		KeepLocally: pulumi.Bool(true),
 	}, parent)
 	if err != nil {
 		return nil, err
@@ -92,7 +110,7 @@ func NewEdge(ctx *pulumi.Context, name string, args *EdgeArgs, opts ...pulumi.Re
 	// pointer), then runs Caddy watching the file: a cut-over is a file
 	// write that Caddy reloads gracefully, never a restart of this container.
 	if _, err := docker.NewContainer(ctx, name+"-lb", &docker.ContainerArgs{
-		Image: image.ImageName,
+		Image: image.ImageId,
 		Command: pulumi.StringArray{
 			pulumi.String("-listen"), pulumi.Sprintf(":%d", ListenPort),
 			pulumi.String("-config"), pulumi.String(ConfigFile),
@@ -116,7 +134,7 @@ func NewEdge(ctx *pulumi.Context, name string, args *EdgeArgs, opts ...pulumi.Re
 
 	e.NetworkName = network.Name
 	e.ConfigVolumeName = volume.Name
-	e.Image = image.ImageName
+	e.Image = image.ImageId
 	e.URL = pulumi.Sprintf("http://localhost:%d", args.Port)
 	if err := ctx.RegisterResourceOutputs(e, pulumi.Map{
 		"networkName":      e.NetworkName,

@@ -41,6 +41,8 @@ type Version struct {
 
 	// Image is the local image reference, tagged with the version.
 	Image pulumi.StringOutput `pulumi:"image"`
+	// ImageID is the built image's id, which the replicas run.
+	ImageID pulumi.StringOutput `pulumi:"imageId"`
 	// Upstreams are the replicas' host:port addresses on the env network.
 	Upstreams pulumi.StringArrayOutput `pulumi:"upstreams"`
 }
@@ -68,12 +70,16 @@ func NewVersion(ctx *pulumi.Context, name string, args *VersionArgs, opts ...pul
 	}
 	parent := pulumi.Parent(v)
 
-	image, err := docker.NewImage(ctx, name+"-image", &docker.ImageArgs{
-		ImageName: pulumi.String(ImageName(args.Env, args.Version)),
-		Build: &docker.DockerBuildArgs{
+	// A local build, never pushed: RemoteImage with a build is what the
+	// Docker provider offers for that. The image stays when the version is
+	// destroyed (KeepLocally), so that destroying one version never removes
+	// layers that another shares.
+	image, err := docker.NewRemoteImage(ctx, name+"-image", &docker.RemoteImageArgs{
+		Name: pulumi.String(ImageName(args.Env, args.Version)),
+		Build: &docker.RemoteImageBuildArgs{
 			Context: pulumi.String(args.AppPath),
 		},
-		SkipPush: pulumi.Bool(true),
+		KeepLocally: pulumi.Bool(true),
 	}, parent)
 	if err != nil {
 		return nil, err
@@ -104,7 +110,7 @@ func NewVersion(ctx *pulumi.Context, name string, args *VersionArgs, opts ...pul
 		// holds the version, so versions never share one.
 		alias := fmt.Sprintf("%s-%s-%d", args.Env, args.Version, i)
 		if _, err := docker.NewContainer(ctx, fmt.Sprintf("%s-%d", name, i), &docker.ContainerArgs{
-			Image: image.ImageName,
+			Image: image.ImageId,
 			Envs:  envInput,
 			NetworksAdvanced: docker.ContainerNetworksAdvancedArray{docker.ContainerNetworksAdvancedArgs{
 				Name:    args.NetworkName,
@@ -117,20 +123,24 @@ func NewVersion(ctx *pulumi.Context, name string, args *VersionArgs, opts ...pul
 				Retries:     pulumi.Int(3),
 				StartPeriod: pulumi.String("5s"),
 			},
-			// Creation waits until the container reports healthy.
-			Wait:        pulumi.Bool(true),
-			WaitTimeout: pulumi.Int(60),
-			Restart:     pulumi.String("unless-stopped"),
+			// No Wait: whether a version is healthy is for phoenix's health
+			// gate to decide, through the load balancer and within
+			// --gate-timeout, so that an unhealthy version fails the gate
+			// (exit 3) instead of the stack's up. Caddy sends requests only
+			// to replicas that pass its own health checks.
+			Restart: pulumi.String("unless-stopped"),
 		}, parent); err != nil {
 			return nil, err
 		}
 		upstreams = append(upstreams, pulumi.Sprintf("%s:%d", alias, args.AppPort))
 	}
 
-	v.Image = image.ImageName
+	v.Image = image.Name
+	v.ImageID = image.ImageId
 	v.Upstreams = upstreams.ToStringArrayOutput()
 	if err := ctx.RegisterResourceOutputs(v, pulumi.Map{
 		"image":     v.Image,
+		"imageId":   v.ImageID,
 		"upstreams": v.Upstreams,
 	}); err != nil {
 		return nil, err

@@ -1,7 +1,8 @@
 // Package version computes the version id of an env: a content hash of
 // everything that defines one complete version, so that the same definition
 // always gets the same id and any relevant change a new one. It covers
-//   - the app's Docker build context, honouring its .dockerignore;
+//   - the app's Docker build context as Docker sends it: what its
+//     .dockerignore lets through, and the Dockerfile always;
 //   - the program's own source (Pulumi.yaml, main.go, go.mod, go.sum and the
 //     non-test Go files of stacks/ and components/);
 //   - the env's config file, Pulumi.<env>.yaml, minus the traffic keys.
@@ -19,11 +20,10 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/moby/patternmatcher"
-	"github.com/moby/patternmatcher/ignorefile"
 	"golang.org/x/mod/sumdb/dirhash"
 	"gopkg.in/yaml.v3"
 
+	"github.com/phoenix-iac/phoenix/internal/buildcontext"
 	"github.com/phoenix-iac/phoenix/stacks"
 )
 
@@ -155,57 +155,15 @@ func versionConfig(path string) ([]byte, string, error) {
 }
 
 // buildContext lists the files Docker would send as the build context of
-// dir: everything not excluded by its .dockerignore.
+// dir (the Dockerfile included), under "app/".
 func buildContext(dir string) ([]Input, error) {
-	info, err := os.Stat(dir)
-	if err != nil || !info.IsDir() {
-		return nil, fmt.Errorf("the app build context %s is not a directory; set phoenix:appPath in the env's config file", dir)
-	}
-	var patterns []string
-	if f, err := os.Open(filepath.Join(dir, ".dockerignore")); err == nil {
-		patterns, err = ignorefile.ReadAll(f)
-		f.Close()
-		if err != nil {
-			return nil, fmt.Errorf("reading %s/.dockerignore: %w", dir, err)
-		}
-	}
-	pm, err := patternmatcher.New(patterns)
+	files, err := buildcontext.Files(dir)
 	if err != nil {
-		return nil, fmt.Errorf("%s/.dockerignore: %w", dir, err)
+		return nil, fmt.Errorf("the app's %w; set phoenix:appPath in the env's config file", err)
 	}
-	var inputs []Input
-	err = filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		if rel == "." {
-			return nil
-		}
-		rel = filepath.ToSlash(rel)
-		excluded, err := pm.MatchesOrParentMatches(rel)
-		if err != nil {
-			return err
-		}
-		if e.IsDir() {
-			// A directory is skipped only when nothing under it can be
-			// re-included by an exclusion pattern.
-			if excluded && !pm.Exclusions() {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if excluded || !e.Type().IsRegular() {
-			return nil
-		}
-		inputs = append(inputs, Input{Name: "app/" + rel, open: fileOpener(p)})
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("reading the app build context: %w", err)
-	}
-	if len(inputs) == 0 {
-		return nil, fmt.Errorf("the app build context %s is empty after .dockerignore", dir)
+	inputs := make([]Input, len(files))
+	for i, f := range files {
+		inputs[i] = Input{Name: "app/" + f.Rel, open: fileOpener(f.Path)}
 	}
 	return inputs, nil
 }

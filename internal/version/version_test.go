@@ -68,6 +68,14 @@ func TestComputeIsStableAndSensitive(t *testing.T) {
 		changes bool
 	}{
 		{"app source", func(d string) { write(t, filepath.Join(d, "app/main.go"), "package main // v2\n") }, true},
+		{"Dockerfile, though .dockerignore excludes it", func(d string) {
+			write(t, filepath.Join(d, "app/.dockerignore"), "*.md\nbuild/\nDockerfile\n")
+			base2 := mustCompute(t, d)
+			write(t, filepath.Join(d, "app/Dockerfile"), "FROM busybox\n")
+			if mustCompute(t, d) == base2 {
+				t.Error("a Dockerfile change kept the version")
+			}
+		}, true},
 		{"new app file", func(d string) { write(t, filepath.Join(d, "app/static/index.html"), "<p>") }, true},
 		{"program source", func(d string) { write(t, filepath.Join(d, "stacks/program.go"), "package stacks // v2\n") }, true},
 		{"go.sum", func(d string) { write(t, filepath.Join(d, "go.sum"), "x v1 h1:abc\n") }, true},
