@@ -113,7 +113,7 @@ func deployRun(ctx context.Context, f *Factory, opts *DeployOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := o.EnsurePlugins(ctx, opts.Env); err != nil {
+	if err := o.Preflight(ctx, opts.Env); err != nil {
 		return err
 	}
 	fmt.Fprintf(f.IO.ErrOut, "phoenix: deploying %s.%s\n", opts.Env, v)

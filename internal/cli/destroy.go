@@ -49,6 +49,9 @@ confirmation on a terminal; elsewhere --yes is required.`,
 			if err != nil {
 				return err
 			}
+			if err := o.Preflight(cmd.Context(), opts.Env); err != nil {
+				return err
+			}
 			res, err := o.DestroyEnv(cmd.Context(), opts.Env, opts.Wait)
 			if err != nil {
 				return err

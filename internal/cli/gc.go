@@ -46,6 +46,11 @@ live, candidate or previous version, and keeps the newest --keep others
 			if err != nil {
 				return err
 			}
+			if !opts.DryRun {
+				if err := o.Preflight(cmd.Context(), opts.Env); err != nil {
+					return err
+				}
+			}
 			res, err := o.GC(cmd.Context(), orchestrator.GCOptions{Env: opts.Env, Keep: opts.Keep, DryRun: opts.DryRun, Wait: opts.Wait})
 			if opts.JSON && err == nil {
 				return writeJSON(f.IO.Out, res)

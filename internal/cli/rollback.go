@@ -68,6 +68,9 @@ func rollbackRun(ctx context.Context, f *Factory, opts *RollbackOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := o.Preflight(ctx, opts.Env); err != nil {
+		return err
+	}
 	res, err := o.Rollback(ctx, orchestrator.RollbackOptions{
 		Env: opts.Env, To: opts.To, Force: opts.Force, Wait: opts.Wait,
 		Gate: orchestrator.GateOptions{Need: opts.GateCount, Timeout: opts.GateTimeout},

@@ -2,9 +2,13 @@ package orchestrator
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"strings"
+	"time"
 
+	"github.com/phoenix-iac/phoenix/internal/dockerengine"
 	"github.com/phoenix-iac/phoenix/stacks"
 )
 
@@ -14,26 +18,74 @@ const (
 	DockerPluginVersion = "4.10.0"
 )
 
-// EnsurePlugins installs the provider plugins env's platform needs, once.
-// Packages served by PULUMI_DEBUG_PROVIDERS need none.
-func (o *Orchestrator) EnsurePlugins(ctx context.Context, env string) error {
+// Preflight makes sure that env's platform can be used before any command
+// changes anything: the provider plugins it needs are installed (once), and
+// on the docker platform the Docker engine answers. Packages served by
+// PULUMI_DEBUG_PROVIDERS need neither.
+func (o *Orchestrator) Preflight(ctx context.Context, env string) error {
+	platform, err := o.envPlatform(env)
+	if err != nil {
+		return err
+	}
+	if err := o.ensurePlugins(ctx, platform); err != nil {
+		return err
+	}
+	if platform != string(stacks.PlatformDocker) || o.attached("docker") {
+		return nil
+	}
+	host := dockerengine.Host(o.getenv)
+	err = dockerengine.Ping(ctx, host, o.getenv("DOCKER_TLS_VERIFY") != "", 10*time.Second)
+	var unchecked *dockerengine.ErrUnchecked
+	if errors.As(err, &unchecked) {
+		o.logf("%v", err)
+		return nil
+	}
+	return err
+}
+
+// getenv reads a variable the Pulumi CLI and its plugins will see.
+func (o *Orchestrator) getenv(key string) string {
+	if v, ok := o.opts.EnvVars[key]; ok {
+		return v
+	}
+	return os.Getenv(key)
+}
+
+// attached tells whether pkg's provider is served by PULUMI_DEBUG_PROVIDERS.
+func (o *Orchestrator) attached(pkg string) bool {
+	for _, a := range strings.Split(o.opts.EnvVars["PULUMI_DEBUG_PROVIDERS"], ",") {
+		if name, _, _ := strings.Cut(a, ":"); name == pkg {
+			return true
+		}
+	}
+	return false
+}
+
+// envPlatform reads env's platform from its config file.
+func (o *Orchestrator) envPlatform(env string) (string, error) {
 	platform := string(stacks.PlatformDocker)
 	doc, err := o.readEnvConfig(env)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if cfg := mapValue(doc.Content[0], "config"); cfg != nil {
 		if v := mapValue(cfg, stacks.KeyPlatform); v != nil && v.Value != "" {
 			platform = v.Value
 		}
 	}
+	return platform, nil
+}
+
+// ensurePlugins installs the provider plugins platform needs, once.
+func (o *Orchestrator) ensurePlugins(ctx context.Context, platform string) error {
 	need := map[string]string{"docker": DockerPluginVersion}
 	if platform == string(stacks.PlatformAWS) {
 		need["aws"] = AWSPluginVersion
 	}
-	for _, attached := range strings.Split(o.opts.EnvVars["PULUMI_DEBUG_PROVIDERS"], ",") {
-		pkg, _, _ := strings.Cut(attached, ":")
-		delete(need, pkg)
+	for pkg := range need {
+		if o.attached(pkg) {
+			delete(need, pkg)
+		}
 	}
 	if len(need) == 0 {
 		return nil
