@@ -6,13 +6,16 @@ PULUMI_VERSION := v3.274.1
 PULUMI := $(BIN)/pulumi/bin/pulumi
 CADDY := $(BIN)/caddy
 ACTIONLINT := $(BIN)/actionlint
+DOCKER_PLUGIN := $(BIN)/pulumi-resource-docker
 
-.PHONY: test unit engine dataplane vet lint build tools
+.PHONY: test unit engine dataplane e2e vet lint build tools
 
 # Everything CI checks: formatting and vet, the workflows' lint, unit and
 # mock tests, then the engine and data-plane tests, which need the Pulumi
-# CLI and Caddy (built on first use).
-test: vet lint unit engine dataplane
+# CLI and Caddy (built on first use), and the end-to-end test on a real
+# Docker engine (started by tests/e2e/with-dockerd.sh; needs root and
+# Debian's docker.io and busybox-static, which .ci/run installs).
+test: vet lint unit engine dataplane e2e
 
 build:
 	$(GO) build ./...
@@ -23,10 +26,11 @@ vet:
 	cd app && $(GO) vet ./...
 	cd lb && $(GO) vet ./...
 
-# actionlint also runs shellcheck on the workflows' scripts when it is
-# installed (.ci/run installs it).
+# actionlint also runs shellcheck on the workflows' scripts; shellcheck
+# (.ci/run installs it) checks the project's own scripts.
 lint: $(ACTIONLINT)
 	$(ACTIONLINT)
+	shellcheck .ci/run $$(git ls-files '*.sh')
 
 $(ACTIONLINT): tools/actionlint/go.mod tools/actionlint/go.sum
 	cd tools/actionlint && $(GO) build -o $(ACTIONLINT) github.com/rhysd/actionlint/cmd/actionlint
@@ -42,13 +46,25 @@ engine: tools
 dataplane: tools
 	PHOENIX_CADDY=$(CADDY) $(GO) test -timeout 10m -v ./tests/dataplane/
 
+# The README's main command for real: a private dockerd, the docker
+# provider plugin built from kreuzwerker's Terraform provider, real builds.
+e2e: tools $(DOCKER_PLUGIN)
+	PHOENIX_PULUMI_ROOT=$(BIN)/pulumi PHOENIX_DOCKER_PLUGIN=$(DOCKER_PLUGIN) PHOENIX_CADDY=$(CADDY) \
+		tests/e2e/with-dockerd.sh $(GO) test -timeout 30m -v ./tests/e2e/
+
 # The Pulumi CLI, built from the Go module proxy with its version set at link
-# time, and Caddy for the data-plane tests, kept under .bin/ (git-ignored)
-# and reused when present.
+# time, and Caddy (static, so that it also serves as the Caddy image
+# stand-in) for the data-plane and end-to-end tests, kept under .bin/
+# (git-ignored) and reused when present.
 tools: $(PULUMI) $(CADDY)
 
+# Users get the official docker plugin; tests get this build of the same
+# upstream provider (tools/docker-provider/main.go says how it is mapped).
+$(DOCKER_PLUGIN): tools/docker-provider/go.mod tools/docker-provider/go.sum tools/docker-provider/main.go tools/docker-provider/build.sh
+	tools/docker-provider/build.sh $(DOCKER_PLUGIN)
+
 $(CADDY): tools/caddy/go.mod tools/caddy/go.sum
-	cd tools/caddy && $(GO) build -o $(CADDY) github.com/caddyserver/caddy/v2/cmd/caddy
+	cd tools/caddy && CGO_ENABLED=0 $(GO) build -o $(CADDY) github.com/caddyserver/caddy/v2/cmd/caddy
 
 $(PULUMI): tools/pulumi/go.mod tools/pulumi/go.sum
 	cd tools/pulumi && $(GO) build -o $(PULUMI) \

@@ -44,6 +44,7 @@ func newCLIEnv(t testing.TB, extraConfig ...string) *cliEnv {
 	if err := os.WriteFile(filepath.Join(project, "Pulumi.yaml"), b, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	h.LinkProjectDirs(project)
 	// Locks live beside the file backend's state, where phoenix unlock looks.
 	c := &cliEnv{t: t, h: h, lb: lb, project: project, lockDir: filepath.Join(h.Dir(), "state", ".phoenix-locks")}
 	c.writeConfig(extraConfig...)

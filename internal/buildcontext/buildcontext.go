@@ -33,6 +33,10 @@ func Files(dir string) ([]File, error) {
 	if err != nil || !info.IsDir() {
 		return nil, fmt.Errorf("build context %s is not a directory", dir)
 	}
+	// A context that is a link to a directory is read where it points.
+	if resolved, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = resolved
+	}
 	var patterns []string
 	if f, err := os.Open(filepath.Join(dir, ".dockerignore")); err == nil {
 		patterns, err = ignorefile.ReadAll(f)

@@ -95,3 +95,19 @@ func TestErrors(t *testing.T) {
 		t.Error("an empty context: got no error")
 	}
 }
+
+func TestLinkedContext(t *testing.T) {
+	real := t.TempDir()
+	write(t, real, map[string]string{"Dockerfile": "FROM x", "main.go": "package main"})
+	link := filepath.Join(t.TempDir(), "lb")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Files(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"Dockerfile", "main.go"}; !reflect.DeepEqual(rels(got), want) {
+		t.Errorf("got %v, want %v", rels(got), want)
+	}
+}

@@ -153,7 +153,40 @@ func (o *Orchestrator) Deploy(ctx context.Context, opts DeployOptions) (DeployRe
 	if _, err := o.setTraffic(ctx, envStack, opts.Env, live, trafficNote{Op: "promote", From: t0.Live, To: opts.Version}); err != nil {
 		return res, o.failed(ctx, opts, name, envStack, t0, true, res.Created, fmt.Errorf("promoting: %w", err))
 	}
+	if err := o.confirmLive(ctx, env.URL, opts.Version, opts.Gate.Path); err != nil {
+		return res, err
+	}
 	return res, nil
+}
+
+// confirmTimeout bounds the wait for the load balancer to serve a new live
+// version once the pointer names it.
+const confirmTimeout = 30 * time.Second
+
+// confirmLive waits until the load balancer's production route answers
+// from version: a cut-over is done when traffic has moved, not when the
+// pointer's update returned (Caddy, for one, loads a new config file within
+// a second of its write).
+func (o *Orchestrator) confirmLive(ctx context.Context, url, version, path string) error {
+	if url == "" {
+		return nil
+	}
+	if path == "" {
+		path = "/healthz"
+	}
+	_, err := gate.Probe{
+		URL:      strings.TrimRight(url, "/") + path,
+		Version:  version,
+		Need:     3,
+		Timeout:  confirmTimeout,
+		Interval: 100 * time.Millisecond,
+		Client:   o.opts.HTTPClient,
+	}.Run(ctx)
+	if err != nil {
+		return fmt.Errorf("the traffic pointer names %s live, but the load balancer does not serve it: %w; check it with: curl -i %s", version, err, url)
+	}
+	o.logf("the load balancer serves %s", version)
+	return nil
 }
 
 // failed restores the traffic that was there before the deploy, with the

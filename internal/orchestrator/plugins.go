@@ -27,20 +27,18 @@ func (o *Orchestrator) Preflight(ctx context.Context, env string) error {
 	if err != nil {
 		return err
 	}
-	if err := o.ensurePlugins(ctx, platform); err != nil {
-		return err
+	if platform == string(stacks.PlatformDocker) && !o.attached("docker") {
+		host := dockerengine.Host(o.getenv)
+		err := dockerengine.Ping(ctx, host, o.getenv("DOCKER_TLS_VERIFY") != "", 10*time.Second)
+		var unchecked *dockerengine.ErrUnchecked
+		switch {
+		case errors.As(err, &unchecked):
+			o.logf("%v", err)
+		case err != nil:
+			return err
+		}
 	}
-	if platform != string(stacks.PlatformDocker) || o.attached("docker") {
-		return nil
-	}
-	host := dockerengine.Host(o.getenv)
-	err = dockerengine.Ping(ctx, host, o.getenv("DOCKER_TLS_VERIFY") != "", 10*time.Second)
-	var unchecked *dockerengine.ErrUnchecked
-	if errors.As(err, &unchecked) {
-		o.logf("%v", err)
-		return nil
-	}
-	return err
+	return o.ensurePlugins(ctx, platform)
 }
 
 // getenv reads a variable the Pulumi CLI and its plugins will see.

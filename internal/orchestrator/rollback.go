@@ -120,5 +120,8 @@ func (o *Orchestrator) Rollback(ctx context.Context, opts RollbackOptions) (Roll
 	if _, err := o.setTraffic(ctx, envStack, opts.Env, to, trafficNote{Op: "rollback", From: res.From, To: res.To}); err != nil {
 		return res, fmt.Errorf("switching traffic to %s: %w", res.To, err)
 	}
+	if err := o.confirmLive(ctx, env.URL, res.To, opts.Gate.Path); err != nil {
+		return res, err
+	}
 	return res, nil
 }

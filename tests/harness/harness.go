@@ -102,6 +102,21 @@ func New(t testing.TB) *Harness {
 	}
 }
 
+// LinkProjectDirs links the repository's build contexts that the program
+// reads from the project directory (lb/, which the docker platform's load
+// balancer image is built from and tagged by) into dir, a test's project
+// directory.
+func (h *Harness) LinkProjectDirs(dir string) {
+	h.t.Helper()
+	link := filepath.Join(dir, "lb")
+	if _, err := os.Lstat(link); err == nil {
+		return
+	}
+	if err := os.Symlink(filepath.Join(h.Root, "lb"), link); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
 // Dir returns the harness's private folder.
 func (h *Harness) Dir() string { return h.dir }
 
@@ -126,6 +141,7 @@ func (h *Harness) StackWith(ctx context.Context, name string, program pulumi.Run
 	if err := os.WriteFile(filepath.Join(wd, "Pulumi.yaml"), project, 0o644); err != nil {
 		h.t.Fatal(err)
 	}
+	h.LinkProjectDirs(wd)
 	s, err := auto.UpsertStackInlineSource(ctx, name, "phoenix", program,
 		auto.WorkDir(wd), auto.Pulumi(h.Pulumi), auto.EnvVars(h.Env))
 	if err != nil {

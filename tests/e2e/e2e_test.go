@@ -1,0 +1,569 @@
+// Package e2e runs Phoenix's main job for real: the README's command on a
+// real Docker engine with a real docker provider plugin (kreuzwerker's
+// Terraform provider through pulumi-terraform-bridge, built by
+// tools/docker-provider), real image builds and real Caddy. make e2e starts a
+// private engine (with-dockerd.sh) and builds what the test needs; run
+// alone, the test fails and says so rather than skip.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// env is what the test needs from make e2e.
+type env struct {
+	pulumiRoot string // holds bin/pulumi
+	plugin     string // the docker provider plugin binary
+	caddy      string // a static Caddy for the caddy image stand-in
+}
+
+func needEnv(t *testing.T) env {
+	t.Helper()
+	e := env{
+		pulumiRoot: os.Getenv("PHOENIX_PULUMI_ROOT"),
+		plugin:     os.Getenv("PHOENIX_DOCKER_PLUGIN"),
+		caddy:      os.Getenv("PHOENIX_CADDY"),
+	}
+	var missing []string
+	for k, v := range map[string]string{"PHOENIX_PULUMI_ROOT": e.pulumiRoot, "PHOENIX_DOCKER_PLUGIN": e.plugin, "PHOENIX_CADDY": e.caddy, "DOCKER_HOST": os.Getenv("DOCKER_HOST")} {
+		if v == "" {
+			missing = append(missing, k)
+		}
+	}
+	if len(missing) > 0 {
+		t.Fatalf("%s not set: run this test with make e2e, which starts a Docker engine and builds the Pulumi CLI, Caddy and the docker provider plugin", strings.Join(missing, ", "))
+	}
+	if out, err := exec.Command("docker", "info", "--format", "{{.ServerVersion}}").CombinedOutput(); err != nil {
+		t.Fatalf("the Docker engine at DOCKER_HOST=%s does not answer: %v\n%s", os.Getenv("DOCKER_HOST"), err, out)
+	}
+	return e
+}
+
+// project is a fresh copy of the repository's files in which phoenix runs.
+type project struct {
+	t    *testing.T
+	dir  string
+	env  []string
+	bin  string // the phoenix binary built from the copy
+	port int
+}
+
+// TestMainJob is the product's main job, end to end, on a real engine.
+func TestMainJob(t *testing.T) {
+	e := needEnv(t)
+	start := time.Now()
+	makeBaseImages(t, e.caddy)
+
+	p := newProject(t, e)
+	readme := regexp.MustCompile("(?m)^PULUMI_CONFIG_PASSPHRASE=dev go run ./cmd/phoenix deploy --env dev$")
+	if b, err := os.ReadFile(filepath.Join(p.dir, "README.md")); err != nil || !readme.Match(b) {
+		t.Fatalf("the README no longer gives `PULUMI_CONFIG_PASSPHRASE=dev go run ./cmd/phoenix deploy --env dev` as its main command; keep this test in step with it")
+	}
+
+	// 1. The README's command, as written, in a fresh copy of the project.
+	v1 := p.version()
+	step := time.Now()
+	if code, out := p.run("go", "run", "./cmd/phoenix", "deploy", "--env", "dev"); code != 0 {
+		t.Fatalf("the README's deploy exited %d:\n%s", code, out)
+	}
+	t.Logf("first deploy (README command, go run included): %s", time.Since(step).Round(time.Second))
+	p.expectLive(v1)
+	p.build()
+
+	// 2. A change to the app, deployed under load with a canary step, then a
+	// verified rollback and a forced one: nothing fails, and every answer
+	// comes from a version that is live or the candidate.
+	p.editApp("// changed by the end-to-end test\n")
+	v2 := p.version()
+	if v2 == v1 {
+		t.Fatalf("a change to the app kept version %s", v1)
+	}
+	l := startLoad(t, p.url(), 6, 3)
+	var switches []time.Time
+	phoenix := func(args ...string) {
+		t.Helper()
+		step := time.Now()
+		code, out, marks := p.phoenix(args...)
+		switches = append(switches, marks...)
+		t.Logf("phoenix %s: exit %d in %s", strings.Join(args, " "), code, time.Since(step).Round(100*time.Millisecond))
+		if code != 0 {
+			l.stop()
+			t.Fatalf("phoenix %s exited %d:\n%s", strings.Join(args, " "), code, out)
+		}
+	}
+	phoenix("deploy", "--env", "dev", "--canary", "50", "--step-wait", "3s", "--gate-timeout", "3m")
+	p.expectLive(v2)
+	time.Sleep(2 * time.Second)
+	phoenix("rollback", "--env", "dev")
+	p.expectLive(v1)
+	time.Sleep(2 * time.Second)
+	phoenix("rollback", "--env", "dev", "--force")
+	p.expectLive(v2)
+	time.Sleep(2 * time.Second)
+	l.stop()
+	rep := l.report(switches, 3*time.Second, map[string]bool{v1: true, v2: true})
+	t.Log(rep.String())
+	// Every keep-alive request and every request outside a switch must
+	// succeed; new-connection requests lost at a reload are reported above
+	// and counted as the open defect of issue 12, not hidden.
+	if rep.failed > 0 || rep.wrong > 0 || rep.total == 0 {
+		t.Errorf("under load: %d requests, %d failed, %d from a version that should not serve", rep.total, rep.failed, rep.wrong)
+	}
+
+	// 3. A candidate whose health check fails: the gate refuses it, live is
+	// untouched and its containers are gone.
+	p.setEnvironment(map[string]string{"PHOENIX_UNHEALTHY": "true"})
+	v3 := p.version()
+	step = time.Now()
+	code, out, _ := p.phoenix("deploy", "--env", "dev", "--gate-timeout", "30s")
+	t.Logf("unhealthy candidate %s: exit %d in %s", v3, code, time.Since(step).Round(100*time.Millisecond))
+	if code != 3 {
+		t.Errorf("deploying an unhealthy version exited %d, want 3 (health gate failed):\n%s", code, out)
+	}
+	if !strings.Contains(out, "live is still "+v2) {
+		t.Errorf("the failed deploy does not say that live is still %s:\n%s", v2, out)
+	}
+	p.expectLive(v2)
+	if left := p.docker("ps", "-aq", "--filter", "label=phoenix.version="+v3); left != "" {
+		t.Errorf("containers of the refused version %s are left: %s", v3, left)
+	}
+	p.setEnvironment(nil)
+
+	// 4. A replica removed by hand: a rollback to its version is refused as
+	// drift, and live stays.
+	replicas := strings.Fields(p.docker("ps", "-q", "--filter", "label=phoenix.version="+v1))
+	if len(replicas) == 0 {
+		t.Fatalf("no running replica of the warm version %s", v1)
+	}
+	p.docker("rm", "-f", replicas[0])
+	code, out, _ = p.phoenix("rollback", "--env", "dev", "--to", v1)
+	if code != 3 || !strings.Contains(out, "drift") {
+		t.Errorf("rollback to a version missing a replica exited %d, want 3 naming the drift:\n%s", code, out)
+	}
+	p.expectLive(v2)
+
+	// 5. destroy leaves no container, network or volume of the env.
+	step = time.Now()
+	if code, out, _ := p.phoenix("destroy", "--env", "dev", "--yes"); code != 0 {
+		t.Fatalf("destroy exited %d:\n%s", code, out)
+	}
+	t.Logf("destroy: %s", time.Since(step).Round(100*time.Millisecond))
+	for _, what := range [][]string{
+		{"ps", "-aq"}, {"network", "ls", "-q"}, {"volume", "ls", "-q"},
+	} {
+		args := append(what, "--filter", "label=phoenix.env=dev")
+		if left := p.docker(args...); left != "" {
+			t.Errorf("docker %s: left after destroy: %s", strings.Join(args, " "), left)
+		}
+	}
+	t.Logf("end-to-end test: %s in all", time.Since(start).Round(time.Second))
+}
+
+// newProject copies the repository's files (tracked, and new ones not
+// ignored) to a temp dir, with its own Pulumi home holding the plugin.
+func newProject(t *testing.T, e env) *project {
+	t.Helper()
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := exec.Command("git", "-C", root, "ls-files", "-z", "--cached", "--others", "--exclude-standard").Output()
+	if err != nil {
+		t.Fatalf("listing the project's files: %v", err)
+	}
+	dir := filepath.Join(t.TempDir(), "phoenix")
+	for _, name := range strings.Split(strings.TrimRight(string(list), "\x00"), "\x00") {
+		src := filepath.Join(root, name)
+		info, err := os.Lstat(src)
+		if err != nil || !info.Mode().IsRegular() {
+			continue // deleted in the work tree, or not a file
+		}
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dst := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst, b, info.Mode().Perm()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	home := filepath.Join(t.TempDir(), "pulumi-home")
+	p := &project{t: t, dir: dir, env: append(os.Environ(),
+		"PULUMI_HOME="+home,
+		"PULUMI_CONFIG_PASSPHRASE=dev",
+		"PULUMI_SKIP_UPDATE_CHECK=true",
+		"PHOENIX_PULUMI_ROOT="+e.pulumiRoot,
+	)}
+	if code, out := p.run(filepath.Join(e.pulumiRoot, "bin", "pulumi"), "plugin", "install", "resource", "docker", "v4.10.0", "--file", e.plugin); code != 0 {
+		t.Fatalf("installing the docker provider plugin: exit %d\n%s", code, out)
+	}
+	p.port = envPort(t, dir)
+	return p
+}
+
+// envPort is the dev env's port. When another program holds it, the copy's
+// Pulumi.dev.yaml is pointed at a free one.
+func envPort(t *testing.T, dir string) int {
+	t.Helper()
+	cfg := filepath.Join(dir, "Pulumi.dev.yaml")
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^  phoenix:port: "?(\d+)"?$`).FindSubmatch(b)
+	if m == nil {
+		t.Fatalf("%s sets no phoenix:port", cfg)
+	}
+	var port int
+	fmt.Sscan(string(m[1]), &port)
+	if ln, err := net.Listen("tcp", fmt.Sprintf(":%d", port)); err == nil {
+		ln.Close()
+		return port
+	}
+	ln, err := net.Listen("tcp", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	free := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	t.Logf("port %d is taken on this machine: the copy's dev env uses %d", port, free)
+	b = bytes.Replace(b, m[0], []byte(fmt.Sprintf("  phoenix:port: \"%d\"", free)), 1)
+	if err := os.WriteFile(cfg, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return free
+}
+
+func (p *project) url() string { return fmt.Sprintf("http://127.0.0.1:%d/", p.port) }
+
+// run runs a command in the project and returns its exit code and output.
+func (p *project) run(name string, args ...string) (int, string) {
+	p.t.Helper()
+	code, out, _ := p.runMarked(nil, name, args...)
+	return code, out
+}
+
+// runMarked is run that also returns when the output printed lines that
+// match marks.
+func (p *project) runMarked(marks *regexp.Regexp, name string, args ...string) (int, string, []time.Time) {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = p.dir
+	cmd.Env = p.env
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	var out strings.Builder
+	var at []time.Time
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			if marks != nil && marks.MatchString(line) {
+				at = append(at, time.Now())
+			}
+			out.WriteString(line + "\n")
+		}
+	}()
+	err := cmd.Run()
+	pw.Close()
+	<-done
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, out.String(), at
+	case errors.As(err, &exit):
+		return exit.ExitCode(), out.String(), at
+	default:
+		p.t.Fatalf("running %s: %v", name, err)
+		return -1, "", nil
+	}
+}
+
+// switchLine matches the lines phoenix prints when it changes the pointer.
+var switchLine = regexp.MustCompile(`^phoenix: (routing |canary: |promoting |probing |rolling env )`)
+
+// phoenix runs the built phoenix binary.
+func (p *project) phoenix(args ...string) (int, string, []time.Time) {
+	p.t.Helper()
+	return p.runMarked(switchLine, p.bin, args...)
+}
+
+// build builds the phoenix binary from the copy.
+func (p *project) build() {
+	p.t.Helper()
+	p.bin = filepath.Join(p.t.TempDir(), "phoenix")
+	if code, out := p.run("go", "build", "-o", p.bin, "./cmd/phoenix"); code != 0 {
+		p.t.Fatalf("building phoenix: %s", out)
+	}
+}
+
+// version is the version id phoenix computes for the dev env now.
+func (p *project) version() string {
+	p.t.Helper()
+	bin := p.bin
+	args := []string{"version", "--env", "dev"}
+	if bin == "" {
+		bin, args = "go", append([]string{"run", "./cmd/phoenix"}, args...)
+	}
+	code, out := p.run(bin, args...)
+	v := strings.TrimSpace(out)
+	if code != 0 || !regexp.MustCompile(`^[0-9a-f]{8}$`).MatchString(v) {
+		p.t.Fatalf("phoenix version exited %d: %q", code, out)
+	}
+	return v
+}
+
+// editApp appends text to the app's source: a new version.
+func (p *project) editApp(text string) {
+	p.t.Helper()
+	f, err := os.OpenFile(filepath.Join(p.dir, "app", "main.go"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(text); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// setEnvironment sets (or, given nil, removes) phoenix:environment in the
+// copy's Pulumi.dev.yaml, which Pulumi also writes to (its encryption salt).
+func (p *project) setEnvironment(vars map[string]string) {
+	p.t.Helper()
+	cfg := filepath.Join(p.dir, "Pulumi.dev.yaml")
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		p.t.Fatal(err)
+	}
+	var config *yaml.Node
+	root := doc.Content[0]
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		if root.Content[i].Value == "config" {
+			config = root.Content[i+1]
+		}
+	}
+	if config == nil {
+		p.t.Fatalf("%s has no config section", cfg)
+	}
+	const key = "phoenix:environment"
+	for i := 0; i+1 < len(config.Content); i += 2 {
+		if config.Content[i].Value == key {
+			config.Content = append(config.Content[:i], config.Content[i+2:]...)
+			break
+		}
+	}
+	if vars != nil {
+		var value yaml.Node
+		if err := value.Encode(vars); err != nil {
+			p.t.Fatal(err)
+		}
+		config.Content = append(config.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: key}, &value)
+	}
+	out, err := yaml.Marshal(&doc)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, out, 0o644); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// docker runs the docker CLI and returns its trimmed output.
+func (p *project) docker(args ...string) string {
+	p.t.Helper()
+	out, err := exec.Command("docker", args...).CombinedOutput()
+	if err != nil {
+		p.t.Fatalf("docker %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// expectLive checks that the env's port answers with version, five times.
+func (p *project) expectLive(version string) {
+	p.t.Helper()
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	for i := 0; i < 5; i++ {
+		resp, err := c.Get(p.url())
+		if err != nil {
+			p.t.Fatalf("GET %s: %v", p.url(), err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if got := resp.Header.Get("X-Phoenix-Version"); resp.StatusCode != http.StatusOK || got != version {
+			p.t.Fatalf("GET %s: %s from version %q, want 200 from %s", p.url(), resp.Status, got, version)
+		}
+	}
+}
+
+// load sends requests to the env's port until stopped: keep-alive clients
+// that reuse their connections and clients that open a new connection per
+// request, as browsers and scripts do.
+type load struct {
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	results []result
+}
+
+type result struct {
+	at        time.Time
+	latency   time.Duration
+	version   string
+	err       string // empty when the answer was a 200
+	keepAlive bool   // sent on a reused connection's client
+}
+
+func startLoad(t *testing.T, url string, keepAlive, perRequest int) *load {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &load{cancel: cancel}
+	shared := &http.Transport{MaxIdleConnsPerHost: keepAlive}
+	worker := func(c *http.Client, keepAlive bool) {
+		defer l.wg.Done()
+		for ctx.Err() == nil {
+			r := result{at: time.Now(), keepAlive: keepAlive}
+			req, _ := http.NewRequest(http.MethodGet, url, nil)
+			resp, err := c.Do(req)
+			r.latency = time.Since(r.at)
+			if err != nil {
+				r.err = err.Error()
+			} else {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				r.version = resp.Header.Get("X-Phoenix-Version")
+				if resp.StatusCode != http.StatusOK {
+					r.err = resp.Status
+				}
+			}
+			l.mu.Lock()
+			l.results = append(l.results, r)
+			l.mu.Unlock()
+			// A short pause leaves the CPU to the image builds that a
+			// deploy runs on the same two cores.
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	for i := 0; i < keepAlive; i++ {
+		l.wg.Add(1)
+		go worker(&http.Client{Timeout: 10 * time.Second, Transport: shared}, true)
+	}
+	for i := 0; i < perRequest; i++ {
+		l.wg.Add(1)
+		go worker(&http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}, false)
+	}
+	return l
+}
+
+func (l *load) stop() {
+	l.cancel()
+	l.wg.Wait()
+}
+
+// report sums up the results. A request counts as during a switch when it
+// started within window after a pointer change began.
+type report struct {
+	total, failed, wrong, switches int
+	// failedAtReload counts failures of new-connection clients within a
+	// switch window: the reload race of issue 12 (Caddy shuts the old
+	// server down at once on a reload, and Go's server drops a request read
+	// after that on a connection it had just accepted).
+	failedAtReload    int
+	steady, switching []time.Duration
+	failures          []string
+}
+
+func (l *load) report(switches []time.Time, window time.Duration, allowed map[string]bool) report {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	rep := report{switches: len(switches)}
+	for _, r := range l.results {
+		rep.total++
+		during := false
+		for _, s := range switches {
+			if !r.at.Before(s) && r.at.Before(s.Add(window)) {
+				during = true
+			}
+		}
+		kind := "new connection"
+		if r.keepAlive {
+			kind = "keep-alive"
+		}
+		switch {
+		case r.err != "" && during && !r.keepAlive:
+			rep.failedAtReload++
+			rep.failures = append(rep.failures, fmt.Sprintf("%s %s, during a switch (the reload race of issue 12): %s", r.at.Format("15:04:05.000"), kind, r.err))
+		case r.err != "":
+			rep.failed++
+			rep.failures = append(rep.failures, fmt.Sprintf("%s %s, during a switch: %v: %s", r.at.Format("15:04:05.000"), kind, during, r.err))
+		case !allowed[r.version]:
+			rep.wrong++
+			rep.failures = append(rep.failures, fmt.Sprintf("%s: answered by version %q", r.at.Format("15:04:05.000"), r.version))
+		}
+		if during {
+			rep.switching = append(rep.switching, r.latency)
+		} else {
+			rep.steady = append(rep.steady, r.latency)
+		}
+	}
+	return rep
+}
+
+func (r report) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d switches; production: %d requests, %d failed, %d from a version that should not serve; new-connection requests lost to the reload race (issue 12): %d\n",
+		r.switches, r.total, r.failed, r.wrong, r.failedAtReload)
+	fmt.Fprintf(&b, "latency steady: p50 %s p99 %s (%d requests); during switches: p50 %s p99 %s (%d requests)",
+		pct(r.steady, 50), pct(r.steady, 99), len(r.steady), pct(r.switching, 50), pct(r.switching, 99), len(r.switching))
+	for i, f := range r.failures {
+		if i == 20 {
+			fmt.Fprintf(&b, "\n... and %d more", len(r.failures)-20)
+			break
+		}
+		b.WriteString("\nfailed: " + f)
+	}
+	return b.String()
+}
+
+// pct returns the p-th percentile of ds.
+func pct(ds []time.Duration, p int) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	i := (len(s)*p + 99) / 100
+	if i > 0 {
+		i--
+	}
+	return s[i].Round(10 * time.Microsecond)
+}

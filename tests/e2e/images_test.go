@@ -1,0 +1,244 @@
+package e2e
+
+import (
+	"archive/tar"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// No image registry is reachable here, so the base images the product's
+// Dockerfiles name are made from local files with `docker import`, under the
+// names the Dockerfiles use, and `FROM` resolves them locally. The
+// Dockerfiles build unchanged.
+//
+//   - golang:1.26: this machine's Go toolchain and a static busybox for the
+//     shell of RUN steps;
+//   - caddy:2.11.9-alpine: busybox (the config writer runs sh, cp, mv,
+//     tail) and the static Caddy that tools/caddy builds at that version;
+//   - gcr.io/distroless/static-debian12:nonroot: a passwd and group with the
+//     nonroot user (65532), which `USER nonroot:nonroot` needs.
+
+// baseImage is one stand-in: its name, its files and its settings.
+type baseImage struct {
+	name    string
+	changes []string // Dockerfile instructions for docker import --change
+	build   func(w *tarWriter) error
+}
+
+// makeBaseImages imports every stand-in into the engine at DOCKER_HOST.
+func makeBaseImages(t *testing.T, caddy string) {
+	t.Helper()
+	goroot, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		t.Fatalf("go env GOROOT: %v", err)
+	}
+	busybox, err := exec.LookPath("busybox")
+	if err != nil {
+		t.Fatal("no busybox: install busybox-static (apt-get install busybox-static; .ci/run does)")
+	}
+	shell := []string{"sh", "cp", "mv", "rm", "cat", "ls", "mkdir", "tail", "sleep", "env", "true", "wget"}
+	images := []baseImage{
+		{
+			name: "golang:1.26",
+			changes: []string{
+				"ENV PATH=/usr/local/go/bin:/bin",
+				"ENV GOTOOLCHAIN=local",
+				"ENV HOME=/root",
+				"ENV GOCACHE=/root/.cache/go-build",
+				"ENV GOFLAGS=-mod=mod",
+			},
+			build: func(w *tarWriter) error {
+				w.dir("root", 0o755)
+				w.dir("tmp", 0o1777)
+				if err := w.busybox(busybox, shell); err != nil {
+					return err
+				}
+				return w.tree(strings.TrimSpace(string(goroot)), "usr/local/go", func(rel string) bool {
+					// Sources of tests and docs are not needed to build.
+					return rel == "test" || rel == "doc" || rel == "api" || rel == "misc" ||
+						strings.HasPrefix(rel, "pkg/linux_amd64_race") || strings.HasSuffix(rel, "_test.go") || strings.Contains(rel, "/testdata")
+				})
+			},
+		},
+		{
+			name: "caddy:2.11.9-alpine",
+			changes: []string{
+				"ENV PATH=/usr/sbin:/usr/bin:/sbin:/bin",
+				"ENV XDG_CONFIG_HOME=/config",
+				"ENV XDG_DATA_HOME=/data",
+				`CMD ["caddy", "run", "--config", "/etc/caddy/Caddyfile"]`,
+			},
+			build: func(w *tarWriter) error {
+				for _, d := range []string{"config", "data", "etc/caddy", "usr/bin"} {
+					w.dir(d, 0o755)
+				}
+				w.dir("tmp", 0o1777)
+				if err := w.busybox(busybox, shell); err != nil {
+					return err
+				}
+				return w.file(caddy, "usr/bin/caddy", 0o755)
+			},
+		},
+		{
+			name:    "gcr.io/distroless/static-debian12:nonroot",
+			changes: []string{"USER 65532:65532", "WORKDIR /home/nonroot"},
+			build: func(w *tarWriter) error {
+				w.dir("etc", 0o755)
+				w.bytes("etc/passwd", "root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n", 0o644)
+				w.bytes("etc/group", "root:x:0:\nnonroot:x:65532:\n", 0o644)
+				w.dir("home/nonroot", 0o700, 65532)
+				w.dir("tmp", 0o1777)
+				return nil
+			},
+		},
+	}
+	for _, img := range images {
+		start := time.Now()
+		rootfs, err := os.Create(filepath.Join(t.TempDir(), "rootfs.tar"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := &tarWriter{tw: tar.NewWriter(rootfs)}
+		if err := img.build(w); err != nil {
+			t.Fatalf("stand-in %s: %v", img.name, err)
+		}
+		if err := w.close(); err != nil {
+			t.Fatalf("stand-in %s: %v", img.name, err)
+		}
+		size, _ := rootfs.Seek(0, io.SeekCurrent)
+		if _, err := rootfs.Seek(0, io.SeekStart); err != nil {
+			t.Fatal(err)
+		}
+		args := []string{"import"}
+		for _, c := range img.changes {
+			args = append(args, "--change", c)
+		}
+		args = append(args, "-", img.name)
+		cmd := exec.Command("docker", args...)
+		cmd.Stdin = rootfs
+		out, err := cmd.CombinedOutput()
+		rootfs.Close()
+		if err != nil {
+			t.Fatalf("docker import %s: %v\n%s", img.name, err, out)
+		}
+		t.Logf("stand-in image %s made in %s (%d MB)", img.name, time.Since(start).Round(100*time.Millisecond), size>>20)
+	}
+}
+
+// tarWriter writes an image's root file system; the first error sticks.
+type tarWriter struct {
+	tw  *tar.Writer
+	err error
+}
+
+func (w *tarWriter) header(h *tar.Header) {
+	if w.err == nil {
+		h.ModTime = time.Unix(0, 0)
+		w.err = w.tw.WriteHeader(h)
+	}
+}
+
+func (w *tarWriter) dir(name string, mode int64, owner ...int) {
+	h := &tar.Header{Typeflag: tar.TypeDir, Name: name + "/", Mode: mode}
+	if len(owner) == 1 {
+		h.Uid, h.Gid = owner[0], owner[0]
+	}
+	w.header(h)
+}
+
+func (w *tarWriter) bytes(name, body string, mode int64) {
+	w.header(&tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: mode, Size: int64(len(body))})
+	if w.err == nil {
+		_, w.err = io.WriteString(w.tw, body)
+	}
+}
+
+func (w *tarWriter) file(src, name string, mode int64) error {
+	f, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	w.header(&tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: mode, Size: info.Size()})
+	if w.err == nil {
+		_, w.err = io.Copy(w.tw, f)
+	}
+	return w.err
+}
+
+func (w *tarWriter) symlink(name, target string) {
+	w.header(&tar.Header{Typeflag: tar.TypeSymlink, Name: name, Linkname: target, Mode: 0o777})
+}
+
+// busybox puts a static busybox at /bin/busybox with the applets named.
+func (w *tarWriter) busybox(src string, applets []string) error {
+	w.dir("bin", 0o755)
+	if err := w.file(src, "bin/busybox", 0o755); err != nil {
+		return err
+	}
+	for _, a := range applets {
+		w.symlink("bin/"+a, "busybox")
+	}
+	return w.err
+}
+
+// tree copies the directory src to name, leaving out what skip names
+// (given paths relative to src).
+func (w *tarWriter) tree(src, name string, skip func(rel string) bool) error {
+	err := filepath.WalkDir(src, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		rel = filepath.ToSlash(rel)
+		if rel != "." && skip(rel) {
+			if e.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		dst := name
+		if rel != "." {
+			dst = name + "/" + rel
+		}
+		info, err := e.Info()
+		if err != nil {
+			return err
+		}
+		switch {
+		case e.IsDir():
+			w.dir(dst, int64(info.Mode().Perm()))
+		case e.Type()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			w.symlink(dst, target)
+		case e.Type().IsRegular():
+			return w.file(p, dst, int64(info.Mode().Perm()))
+		}
+		return w.err
+	})
+	if err != nil {
+		return fmt.Errorf("copying %s: %w", src, err)
+	}
+	return w.err
+}
+
+func (w *tarWriter) close() error {
+	if w.err != nil {
+		return w.err
+	}
+	return w.tw.Close()
+}
