@@ -20,8 +20,34 @@ import (
 )
 
 // Program is the Phoenix Pulumi program. The stack name decides what it
-// builds: "<env>" is the env stack, "<env>.<version>" a version stack.
+// builds: "<env>" is the env stack, "<env>.<version>" a version stack. The
+// project directory, against which build contexts are resolved, is the one
+// Pulumi names (ctx.RootDirectory), else the working directory.
 func Program(ctx *pulumi.Context) error {
+	root := ctx.RootDirectory()
+	if root == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return err
+		}
+		root = wd
+	}
+	return run(ctx, root)
+}
+
+// ProgramIn returns Program for the project in dir. The Automation API runs
+// inline programs without naming a project directory, so the CLI names it.
+func ProgramIn(dir string) pulumi.RunFunc {
+	return func(ctx *pulumi.Context) error {
+		root := ctx.RootDirectory()
+		if root == "" {
+			root = dir
+		}
+		return run(ctx, root)
+	}
+}
+
+func run(ctx *pulumi.Context, root string) error {
 	name, err := ParseStackName(ctx.Stack())
 	if err != nil {
 		return err
@@ -35,9 +61,9 @@ func Program(ctx *pulumi.Context) error {
 		return err
 	}
 	if name.IsVersion() {
-		err = versionStack(ctx, name, cfg)
+		err = versionStack(ctx, root, name, cfg)
 	} else {
-		err = envStack(ctx, name, cfg)
+		err = envStack(ctx, root, name, cfg)
 	}
 	if err != nil {
 		return err
@@ -51,7 +77,7 @@ func StackReferenceName(ctx *pulumi.Context, stack StackName) string {
 	return fmt.Sprintf("%s/%s/%s", ctx.Organization(), ctx.Project(), stack)
 }
 
-func envStack(ctx *pulumi.Context, name StackName, cfg *Config) error {
+func envStack(ctx *pulumi.Context, root string, name StackName, cfg *Config) error {
 	env := name.Env
 	t := cfg.Traffic
 	refs := map[string]*pulumi.StackReference{}
@@ -77,7 +103,7 @@ func envStack(ctx *pulumi.Context, name StackName, cfg *Config) error {
 
 	switch cfg.Platform {
 	case PlatformDocker:
-		tag, err := dockeredge.LauncherTag(rootDir(ctx), cfg.Docker.CaddyImage)
+		tag, err := dockeredge.LauncherTag(root, cfg.Docker.CaddyImage)
 		if err != nil {
 			return err
 		}
@@ -178,8 +204,8 @@ func envStack(ctx *pulumi.Context, name StackName, cfg *Config) error {
 	return nil
 }
 
-func versionStack(ctx *pulumi.Context, name StackName, cfg *Config) error {
-	if err := checkBuildContext(rootDir(ctx), cfg.AppPath); err != nil {
+func versionStack(ctx *pulumi.Context, root string, name StackName, cfg *Config) error {
+	if err := checkBuildContext(root, cfg.AppPath); err != nil {
 		return err
 	}
 	envStack := name.EnvStack()
@@ -242,16 +268,6 @@ func versionStack(ctx *pulumi.Context, name StackName, cfg *Config) error {
 		ctx.Export(OutTargetGroupARN, v.TargetGroupARN)
 	}
 	return nil
-}
-
-// rootDir is the project directory: where Pulumi.yaml is, and what the
-// Docker provider resolves relative build contexts against.
-func rootDir(ctx *pulumi.Context) string {
-	if root := ctx.RootDirectory(); root != "" {
-		return root
-	}
-	wd, _ := os.Getwd()
-	return wd
 }
 
 // checkBuildContext makes sure the app's build context exists before any

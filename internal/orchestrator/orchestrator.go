@@ -45,7 +45,7 @@ type Options struct {
 	EnvVars map[string]string
 	// SecretsProvider for new stacks; empty means passphrase.
 	SecretsProvider string
-	// Program is the Pulumi program; default stacks.Program.
+	// Program is the Pulumi program; default stacks.Program for ProjectDir.
 	Program pulumi.RunFunc
 	// LockDir holds the env locks. Required.
 	LockDir string
@@ -78,7 +78,7 @@ func New(opts Options) (*Orchestrator, error) {
 		return nil, fmt.Errorf("%s holds no Pulumi.yaml: run phoenix from the project directory or pass --project", opts.ProjectDir)
 	}
 	if opts.Program == nil {
-		opts.Program = stacks.Program
+		opts.Program = stacks.ProgramIn(opts.ProjectDir)
 	}
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = &http.Client{Timeout: 5 * time.Second}

@@ -102,6 +102,9 @@ func New(t testing.TB) *Harness {
 	}
 }
 
+// workDir is the project directory of stack name.
+func (h *Harness) workDir(name string) string { return filepath.Join(h.dir, "work", name) }
+
 // LinkProjectDirs links the repository's build contexts that the program
 // reads from the project directory (lb/, which the docker platform's load
 // balancer image is built from and tagged by) into dir, a test's project
@@ -124,13 +127,13 @@ func (h *Harness) Dir() string { return h.dir }
 // directory of its own holding the project's Pulumi.yaml, and sets config.
 func (h *Harness) Stack(ctx context.Context, name string, config map[string]string) auto.Stack {
 	h.t.Helper()
-	return h.StackWith(ctx, name, stacks.Program, config)
+	return h.StackWith(ctx, name, stacks.ProgramIn(h.workDir(name)), config)
 }
 
 // StackWith is Stack with another program, for tests that plant a change.
 func (h *Harness) StackWith(ctx context.Context, name string, program pulumi.RunFunc, config map[string]string) auto.Stack {
 	h.t.Helper()
-	wd := filepath.Join(h.dir, "work", name)
+	wd := h.workDir(name)
 	if err := os.MkdirAll(wd, 0o755); err != nil {
 		h.t.Fatal(err)
 	}
