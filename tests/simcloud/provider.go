@@ -218,11 +218,12 @@ func (p *provider) Diff(_ context.Context, req *pulumirpc.DiffRequest) (*pulumir
 		return &pulumirpc.DiffResponse{Changes: pulumirpc.DiffResponse_DIFF_NONE, HasDetailedDiff: true}, nil
 	}
 	return &pulumirpc.DiffResponse{
-		Changes:         pulumirpc.DiffResponse_DIFF_SOME,
-		Diffs:           diffs,
-		Replaces:        replaces,
-		DetailedDiff:    detailed,
-		HasDetailedDiff: true,
+		Changes:             pulumirpc.DiffResponse_DIFF_SOME,
+		Diffs:               diffs,
+		Replaces:            replaces,
+		DeleteBeforeReplace: len(replaces) > 0 && deleteBeforeReplace[typ],
+		DetailedDiff:        detailed,
+		HasDetailedDiff:     true,
 	}, nil
 }
 

@@ -31,6 +31,14 @@ var forceNew = map[string][]string{
 	"docker:index/container:Container":                    {"*"},
 }
 
+// deleteBeforeReplace lists the types whose real provider removes a
+// resource before it creates its replacement: pulumi-docker marks
+// docker_container so (a container's name and host ports cannot be held
+// twice).
+var deleteBeforeReplace = map[string]bool{
+	"docker:index/container:Container": true,
+}
+
 // updatable lists properties of "*" types that the provider does update in place.
 var updatable = map[string][]string{
 	"aws:ecs/taskDefinition:TaskDefinition": {"tags", "tagsAll", "skipDestroy"},
