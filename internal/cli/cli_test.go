@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -77,6 +78,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"deploy", "dev"}, "takes no arguments"},
 		{[]string{"rollback", "--env", "dev", "--to", "-x"}, "--to: version"},
 		{[]string{"gc", "--env", "dev", "--keep", "-5"}, "--keep must be 0 or more"},
+		{[]string{"gc", "--env", "dev", "--keep", "-1"}, "--keep must be 0 or more"},
 		{[]string{"status"}, "--env is required"},
 		{[]string{"destroy", "--env", "dev"}, "pass --yes"},
 	}
@@ -129,6 +131,8 @@ func TestExitCodes(t *testing.T) {
 		{&orchestrator.ImmutableError{Stack: "dev.v1"}, ExitImmutable},
 		{&orchestrator.GateError{Err: errors.New("x")}, ExitGate},
 		{&orchestrator.DriftError{}, ExitGate},
+		{&orchestrator.DeployError{Err: errors.New("deploying version stack dev.v1: exit status 255")}, ExitGate},
+		{fmt.Errorf("x: %w", &orchestrator.DeployError{Err: &orchestrator.GateError{Err: errors.New("y")}}), ExitGate},
 		{&orchestrator.NotFoundError{What: "x"}, ExitNotFound},
 		{context.Canceled, ExitCancelled},
 	}
@@ -136,6 +140,23 @@ func TestExitCodes(t *testing.T) {
 		if got := exitCode(tt.err); got != tt.want {
 			t.Errorf("exitCode(%v) = %d, want %d", tt.err, got, tt.want)
 		}
+	}
+}
+
+// TestInterruptedExits130: Ctrl-C cancels the command's context; however
+// the failure is reported (the Automation API wraps no context.Canceled),
+// phoenix exits 130.
+func TestInterruptedExits130(t *testing.T) {
+	f, io := testFactory(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	f.Orchestrator = func(context.Context, *GlobalOptions) (*orchestrator.Orchestrator, error) {
+		cancel() // the interrupt arrives while the command runs
+		return nil, errors.New("failed to run update: exit status 255")
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "Pulumi.yaml"), []byte("name: phoenix\nruntime: go\n"), 0o644)
+	if code := Main(ctx, []string{"status", "--env", "dev", "--project", dir}, f); code != ExitCancelled {
+		t.Errorf("exit %d, want %d; stderr: %s", code, ExitCancelled, io.ErrOut)
 	}
 }
 

@@ -14,7 +14,7 @@ const (
 	ExitOK         = 0
 	ExitError      = 1 // anything else; the message says what
 	ExitUsage      = 2 // bad flags or arguments
-	ExitGate       = 3 // a deploy or rollback failed its health gate or drift check; live was left as it was
+	ExitGate       = 3 // a deploy failed (its version stack, gate or canary step) or a rollback failed its drift check or probe; live was left as it was
 	ExitImmutable  = 4 // an existing version stack would change
 	ExitLocked     = 5 // another phoenix command holds the env
 	ExitNotFound   = 6 // the env or version does not exist
@@ -23,7 +23,8 @@ const (
   0  success
   1  error (the message says what and what to do)
   2  bad flags or arguments
-  3  a deploy or rollback failed its health gate or drift check; live traffic was left as it was
+  3  a deploy failed (its version stack's up, health gate or a canary step), or a
+     rollback failed its drift check or probe; live traffic was left as it was
   4  an existing version stack would change (versions are immutable)
   5  another phoenix command holds the env (see --wait, phoenix unlock)
   6  the env or version does not exist
@@ -45,6 +46,7 @@ func exitCode(err error) int {
 		held      *lock.HeldError
 		immutable *orchestrator.ImmutableError
 		gate      *orchestrator.GateError
+		deploy    *orchestrator.DeployError
 		drift     *orchestrator.DriftError
 		notFound  *orchestrator.NotFoundError
 		usage     usageError
@@ -61,7 +63,7 @@ func exitCode(err error) int {
 		return ExitLocked
 	case errors.As(err, &immutable):
 		return ExitImmutable
-	case errors.As(err, &gate), errors.As(err, &drift):
+	case errors.As(err, &gate), errors.As(err, &drift), errors.As(err, &deploy):
 		return ExitGate
 	case errors.As(err, &notFound):
 		return ExitNotFound

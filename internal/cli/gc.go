@@ -36,7 +36,8 @@ live, candidate or previous version, and keeps the newest --keep others
 			if err := requireEnv(opts.Env); err != nil {
 				return err
 			}
-			if opts.Keep < -1 {
+			// -1 is the default (the env's retention), never a value to give.
+			if cmd.Flags().Changed("keep") && opts.Keep < 0 {
 				return usagef("--keep must be 0 or more, got %d", opts.Keep)
 			}
 			if runF != nil {

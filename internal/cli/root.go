@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 
@@ -18,6 +19,11 @@ func Main(ctx context.Context, args []string, f *Factory) int {
 	err := cmd.ExecuteContext(ctx)
 	if err != nil {
 		fmt.Fprintf(f.IO.ErrOut, "phoenix: %v\n", err)
+	}
+	// An interrupted command fails however the Pulumi CLI reported it (the
+	// Automation API's errors wrap no context.Canceled): it exits 130.
+	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
+		return ExitCancelled
 	}
 	return exitCode(err)
 }

@@ -219,7 +219,7 @@ func (o *Orchestrator) failed(ctx context.Context, opts DeployOptions, name stac
 			notes = append(notes, fmt.Sprintf("version stack %s was destroyed (pass --keep-failed to keep it)", name))
 		}
 	}
-	return fmt.Errorf("deploy of %s failed: %w\n%s", name, err, strings.Join(notes, "\n"))
+	return &DeployError{Err: fmt.Errorf("deploy of %s failed: %w\n%s", name, err, strings.Join(notes, "\n"))}
 }
 
 // gate probes the candidate route until the version answers well.

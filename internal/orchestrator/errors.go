@@ -38,3 +38,13 @@ type NotFoundError struct {
 }
 
 func (e *NotFoundError) Error() string { return e.What }
+
+// DeployError is returned when a deploy failed before the new version took
+// production traffic (its version stack's up, routing it as the candidate,
+// a canary step, the promotion): live was left as it was.
+type DeployError struct {
+	Err error
+}
+
+func (e *DeployError) Error() string { return e.Err.Error() }
+func (e *DeployError) Unwrap() error { return e.Err }
