@@ -38,6 +38,7 @@ const (
 	KeyCandidate        = "phoenix:candidate"
 	KeyCandidateWeight  = "phoenix:candidateWeight"
 	KeyPort             = "phoenix:port"
+	KeyListenAddress    = "phoenix:listenAddress"
 	KeyCaddyImage       = "phoenix:caddyImage"
 	KeyVPCCIDR          = "phoenix:vpcCidr"
 	KeyAZCount          = "phoenix:azCount"
@@ -114,6 +115,9 @@ func (t Traffic) Canary() bool {
 type DockerConfig struct {
 	// Port is the host port Caddy publishes.
 	Port int
+	// ListenAddress is the host address the port is published on:
+	// 127.0.0.1 unless the env is meant to be reached from other machines.
+	ListenAddress string
 	// CaddyImage is the Caddy image reference, pinned to a tag or digest.
 	CaddyImage string
 }
@@ -172,8 +176,9 @@ func ParseConfig(get Getter) (*Config, error) {
 			CandidateWeight: p.intRange(KeyCandidateWeight, 0, 0, 100),
 		},
 		Docker: DockerConfig{
-			Port:       p.intRange(KeyPort, 8080, 1, 65535),
-			CaddyImage: p.image(KeyCaddyImage, DefaultCaddyImage),
+			Port:          p.intRange(KeyPort, 8080, 1, 65535),
+			ListenAddress: p.ip(KeyListenAddress, "127.0.0.1"),
+			CaddyImage:    p.image(KeyCaddyImage, DefaultCaddyImage),
 		},
 	}
 	if c.Traffic.CandidateWeight > 0 && (c.Traffic.Candidate == "" || c.Traffic.Live == "") {
@@ -352,6 +357,18 @@ func (p *parser) image(key, def string) string {
 	}
 	if !imagePattern.MatchString(v) || strings.HasSuffix(v, ":latest") {
 		p.fail(key, v, "use an image pinned to a tag other than latest or to a digest, such as "+def)
+		return def
+	}
+	return v
+}
+
+func (p *parser) ip(key, def string) string {
+	v, ok := p.lookup(key)
+	if !ok {
+		return def
+	}
+	if net.ParseIP(v) == nil {
+		p.fail(key, v, "use an IP address of this host: 127.0.0.1 (this machine only), 0.0.0.0 (every interface) or one interface's address")
 		return def
 	}
 	return v

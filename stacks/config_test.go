@@ -30,7 +30,7 @@ func TestParseConfigDefaults(t *testing.T) {
 		HealthCheckPath:    "/healthz",
 		HealthCheckCommand: DefaultHealthCheckCommand,
 		Retention:          2,
-		Docker:             DockerConfig{Port: 8080, CaddyImage: DefaultCaddyImage},
+		Docker:             DockerConfig{Port: 8080, ListenAddress: "127.0.0.1", CaddyImage: DefaultCaddyImage},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("got %+v, want %+v", c, want)
@@ -88,6 +88,7 @@ func TestParseConfigRefuses(t *testing.T) {
 		{"port not a number", with(nil, KeyAppPort, "http"), KeyAppPort, "whole number from 1 to 65535"},
 		{"port out of range", with(nil, KeyAppPort, "70000"), KeyAppPort, "whole number from 1 to 65535"},
 		{"no replicas", with(nil, KeyReplicas, "0"), KeyReplicas, "from 1 to 100"},
+		{"listen address not an IP", with(nil, KeyListenAddress, "localhost"), KeyListenAddress, "IP address of this host"},
 		{"negative retention", with(nil, KeyRetention, "-1"), KeyRetention, "from 0 to 100"},
 		{"relative health path", with(nil, KeyHealthCheckPath, "healthz"), KeyHealthCheckPath, "absolute URL path"},
 		{"health command not CMD", with(nil, KeyHealthCheck, `["curl","x"]`), KeyHealthCheck, "CMD or CMD-SHELL"},

@@ -108,10 +108,11 @@ func envStack(ctx *pulumi.Context, root string, name StackName, cfg *Config) err
 			return err
 		}
 		edge, err := dockeredge.NewEdge(ctx, env, &dockeredge.EdgeArgs{
-			Env:        env,
-			CaddyImage: cfg.Docker.CaddyImage,
-			ImageTag:   tag,
-			Port:       pulumi.Int(cfg.Docker.Port),
+			Env:           env,
+			CaddyImage:    cfg.Docker.CaddyImage,
+			ImageTag:      tag,
+			ListenAddress: cfg.Docker.ListenAddress,
+			Port:          pulumi.Int(cfg.Docker.Port),
 		})
 		if err != nil {
 			return err

@@ -544,6 +544,17 @@ func TestDockerLoadBalancerOwnsItsSocket(t *testing.T) {
 	if str(ports, "internal") != "8080" || str(ports, "external") != "9090" {
 		t.Errorf("load balancer ports %v, want 8080 published on 9090", ports)
 	}
+	if got := str(ports, "ip"); got != "127.0.0.1" {
+		t.Errorf("load balancer published on %q, want 127.0.0.1 by default (this machine only)", got)
+	}
+	wide := fixture{stack: "dev", config: map[string]string{KeyPlatform: "docker", KeyListenAddress: "0.0.0.0"}}.mustRun(t)
+	for _, r := range wide.ofType("docker:index/container:Container") {
+		if strings.HasSuffix(r.Name, "-lb") {
+			if got := str(mapAt(r.Inputs, "ports"), "ip"); got != "0.0.0.0" {
+				t.Errorf("with phoenix:listenAddress 0.0.0.0, published on %q", got)
+			}
+		}
+	}
 	for _, r := range c.ofType("docker:index/container:Container") {
 		if strings.HasSuffix(r.Name, "-pointer") && !strings.Contains(str(r.Inputs, "uploads", "content"), `"listen": [
             "fd/3"

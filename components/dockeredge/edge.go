@@ -12,6 +12,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"path/filepath"
 
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
@@ -57,6 +58,10 @@ type EdgeArgs struct {
 	ImageTag string
 	// Port is the host port the load balancer publishes. Required.
 	Port pulumi.IntInput
+	// ListenAddress is the host address Port is published on. Optional;
+	// default 127.0.0.1, so that a laptop does not serve its env to the
+	// network it is on.
+	ListenAddress string
 }
 
 // Edge is the long-lived part of an env on Docker.
@@ -78,6 +83,10 @@ type Edge struct {
 func NewEdge(ctx *pulumi.Context, name string, args *EdgeArgs, opts ...pulumi.ResourceOption) (*Edge, error) {
 	if args == nil || args.CaddyImage == "" || args.ImageTag == "" || args.Port == nil || args.Env == "" {
 		return nil, fmt.Errorf("dockeredge %s: Env, CaddyImage, ImageTag and Port are required", name)
+	}
+	listen := args.ListenAddress
+	if listen == "" {
+		listen = "127.0.0.1"
 	}
 	e := &Edge{}
 	if err := ctx.RegisterComponentResource("phoenix:docker:Edge", name, e, opts...); err != nil {
@@ -118,6 +127,7 @@ func NewEdge(ctx *pulumi.Context, name string, args *EdgeArgs, opts ...pulumi.Re
 		Ports: docker.ContainerPortArray{docker.ContainerPortArgs{
 			Internal: pulumi.Int(ListenPort),
 			External: args.Port,
+			Ip:       pulumi.String(listen),
 		}},
 		NetworksAdvanced: docker.ContainerNetworksAdvancedArray{docker.ContainerNetworksAdvancedArgs{
 			Name: network.Name,
@@ -135,7 +145,15 @@ func NewEdge(ctx *pulumi.Context, name string, args *EdgeArgs, opts ...pulumi.Re
 	e.NetworkName = network.Name
 	e.ConfigVolumeName = volume.Name
 	e.Image = image.ImageId
-	e.URL = pulumi.Sprintf("http://localhost:%d", args.Port)
+	// The URL is where phoenix probes the env from this machine.
+	host := "localhost"
+	if ip := net.ParseIP(listen); ip != nil && !ip.IsLoopback() && !ip.IsUnspecified() {
+		host = listen
+		if ip.To4() == nil {
+			host = "[" + listen + "]"
+		}
+	}
+	e.URL = pulumi.Sprintf("http://%s:%d", host, args.Port)
 	if err := ctx.RegisterResourceOutputs(e, pulumi.Map{
 		"networkName":      e.NetworkName,
 		"configVolumeName": e.ConfigVolumeName,
