@@ -160,6 +160,20 @@ func (c *cliEnv) versionsInCloud() map[string]bool {
 	return out
 }
 
+// TestCLIGateProbesTheHealthCheckPath: the gates probe the env's
+// phoenix:healthCheckPath, not a fixed /healthz.
+func TestCLIGateProbesTheHealthCheckPath(t *testing.T) {
+	t.Parallel()
+	c := newCLIEnv(t, "phoenix:healthCheckPath", "/ready")
+	c.deploy("v1")
+	c.deploy("v2")
+	c.must("rollback", "--env", "dev", "--gate-count", "3", "--gate-timeout", "5s")
+	got := c.lb.requests()
+	if got["/ready"] == 0 || got["/healthz"] != 0 {
+		t.Errorf("requests by path %v, want the gates on /ready only", got)
+	}
+}
+
 func TestCLIDeployPromotesAndIsIdempotent(t *testing.T) {
 	t.Parallel()
 	c := newCLIEnv(t)

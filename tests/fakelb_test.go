@@ -27,6 +27,7 @@ type fakeLB struct {
 
 	mu     sync.Mutex
 	broken map[string]bool
+	paths  map[string]int // requests per path
 }
 
 func startFakeLB(t testing.TB, cloud *simcloud.Cloud) *fakeLB {
@@ -35,7 +36,7 @@ func startFakeLB(t testing.TB, cloud *simcloud.Cloud) *fakeLB {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lb := &fakeLB{cloud: cloud, port: ln.Addr().(*net.TCPAddr).Port, broken: map[string]bool{}}
+	lb := &fakeLB{cloud: cloud, port: ln.Addr().(*net.TCPAddr).Port, broken: map[string]bool{}, paths: map[string]int{}}
 	lb.srv = &http.Server{Handler: lb}
 	go lb.srv.Serve(ln)
 	t.Cleanup(func() { lb.srv.Close() })
@@ -83,7 +84,21 @@ func (lb *fakeLB) routes() ([]lbRoute, bool) {
 	return nil, false
 }
 
+// requests returns how many requests each path got.
+func (lb *fakeLB) requests() map[string]int {
+	lb.mu.Lock()
+	defer lb.mu.Unlock()
+	out := map[string]int{}
+	for p, n := range lb.paths {
+		out[p] = n
+	}
+	return out
+}
+
 func (lb *fakeLB) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	lb.mu.Lock()
+	lb.paths[r.URL.Path]++
+	lb.mu.Unlock()
 	routes, ok := lb.routes()
 	if !ok {
 		http.Error(w, "no load balancer config", http.StatusBadGateway)

@@ -22,7 +22,8 @@ type GateOptions struct {
 	Timeout time.Duration
 	// Interval is the pause between probes; default 200ms.
 	Interval time.Duration
-	// Path is probed; default the env's health check path, /healthz.
+	// Path is probed; default the env's phoenix:healthCheckPath (/healthz
+	// unless set).
 	Path string
 }
 
@@ -74,6 +75,11 @@ func (o *Orchestrator) Deploy(ctx context.Context, opts DeployOptions) (DeployRe
 			return res, fmt.Errorf("canary step %d%% is not between 1 and 99", w)
 		}
 	}
+	path, err := o.gatePath(opts.Env, opts.Gate.Path)
+	if err != nil {
+		return res, err
+	}
+	opts.Gate.Path = path
 	l, err := o.lock(opts.Env, "deploy", opts.Wait)
 	if err != nil {
 		return res, err
@@ -157,6 +163,15 @@ func (o *Orchestrator) Deploy(ctx context.Context, opts DeployOptions) (DeployRe
 		return res, err
 	}
 	return res, nil
+}
+
+// gatePath is the path the gates probe: path when given, else the env's
+// phoenix:healthCheckPath.
+func (o *Orchestrator) gatePath(env, path string) (string, error) {
+	if path != "" {
+		return path, nil
+	}
+	return o.envSetting(env, stacks.KeyHealthCheckPath, "/healthz")
 }
 
 // confirmTimeout bounds the wait for the load balancer to serve a new live

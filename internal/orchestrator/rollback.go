@@ -39,6 +39,11 @@ func (o *Orchestrator) Rollback(ctx context.Context, opts RollbackOptions) (Roll
 	if err := stacks.ValidateEnv(opts.Env); err != nil {
 		return res, err
 	}
+	path, err := o.gatePath(opts.Env, opts.Gate.Path)
+	if err != nil {
+		return res, err
+	}
+	opts.Gate.Path = path
 	l, err := o.lock(opts.Env, "rollback", opts.Wait)
 	if err != nil {
 		return res, err
