@@ -65,8 +65,9 @@ func ParseStackName(s string) (StackName, error) {
 }
 
 // ValidateEnv checks an env name: 1 to 16 lowercase letters, digits and
-// dashes, starting with a letter, not ending with a dash. Names starting with
-// "internal-" are refused because AWS refuses load balancer names that do.
+// dashes, starting with a letter, not ending with a dash. "internal" and
+// names starting with "internal-" are refused: the env's AWS load balancer is
+// auto-named "<env>-alb-<suffix>", and AWS refuses names starting "internal-".
 func ValidateEnv(env string) error {
 	switch {
 	case env == "":
@@ -79,8 +80,8 @@ func ValidateEnv(env string) error {
 		return fmt.Errorf("env name %q must not end with a dash", env)
 	case strings.Contains(env, "--"):
 		return fmt.Errorf("env name %q must not hold two dashes in a row", env)
-	case strings.HasPrefix(env, "internal-"):
-		return fmt.Errorf("env name %q must not start with \"internal-\" (AWS reserves it for load balancer names)", env)
+	case env == "internal" || strings.HasPrefix(env, "internal-"):
+		return fmt.Errorf("env name %q must not be \"internal\" or start with \"internal-\" (AWS refuses load balancer names starting \"internal-\", and the env's is named after it)", env)
 	}
 	return nil
 }

@@ -45,6 +45,7 @@ func TestParseStackNameRefuses(t *testing.T) {
 		{"dev-", "must not end with a dash"},
 		{"dev--eu", "two dashes"},
 		{"internal-api", "internal-"},
+		{"internal", "internal"},
 		{"averyveryverylongenv", "the limit is 16"},
 		{"dev.", "version is empty"},
 		{".3f9a1c2e", "env name is empty"},
