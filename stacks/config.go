@@ -87,6 +87,10 @@ type Config struct {
 	Retention int
 	// Traffic is where the env stack sends requests.
 	Traffic Traffic
+	// TrafficGiven is false when none of the traffic keys is set at all (a
+	// plain `pulumi up` of the env stack): the env stack then keeps the
+	// traffic where it last put it. The phoenix CLI always sets all three.
+	TrafficGiven bool
 	// Docker holds the docker platform's settings.
 	Docker DockerConfig
 	// AWS holds the aws platform's settings.
@@ -180,6 +184,11 @@ func ParseConfig(get Getter) (*Config, error) {
 			ListenAddress: p.ip(KeyListenAddress, "127.0.0.1"),
 			CaddyImage:    p.image(KeyCaddyImage, DefaultCaddyImage),
 		},
+	}
+	for _, k := range TrafficKeys {
+		if _, ok := get(k); ok {
+			c.TrafficGiven = true
+		}
 	}
 	if c.Traffic.CandidateWeight > 0 && (c.Traffic.Candidate == "" || c.Traffic.Live == "") {
 		p.fail(KeyCandidateWeight, strconv.Itoa(c.Traffic.CandidateWeight),

@@ -3,6 +3,7 @@ package stacks
 import (
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -169,8 +170,16 @@ func TestPulumiYAMLDocumentsEveryKey(t *testing.T) {
 		return "", false
 	})
 	for k := range read {
-		if k == KeyAWSRegion {
-			continue // the AWS provider's key, documented in the file's comment
+		if k == KeyAWSRegion || slices.Contains(TrafficKeys, k) {
+			// The AWS provider's key, and the traffic keys, which must not
+			// get defaults: documented in the file's comment.
+			if !strings.Contains(string(b), "#   "+k) && k != KeyAWSRegion {
+				t.Errorf("Pulumi.yaml's comment does not document %s", k)
+			}
+			if _, declared := project.Config[k]; declared && k != KeyAWSRegion {
+				t.Errorf("Pulumi.yaml declares the traffic key %s: Pulumi would give it a default, and a plain pulumi up would move traffic", k)
+			}
+			continue
 		}
 		decl, ok := project.Config[k]
 		if !ok {
@@ -223,4 +232,29 @@ func TestPulumiYAMLDocumentsEveryKey(t *testing.T) {
 func toString(v any) string {
 	b, _ := yaml.Marshal(v)
 	return string(b)
+}
+
+// TestTrafficGiven tells a plain pulumi up (no traffic keys) from the CLI
+// saying "nothing live" (keys set, empty).
+func TestTrafficGiven(t *testing.T) {
+	tests := []struct {
+		name   string
+		config map[string]string
+		want   bool
+	}{
+		{"no traffic keys", nil, false},
+		{"live set", map[string]string{KeyLive: "v1"}, true},
+		{"set to none", map[string]string{KeyLive: "", KeyCandidate: "", KeyCandidateWeight: "0"}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := ParseConfig(getter(tt.config))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.TrafficGiven != tt.want {
+				t.Errorf("got TrafficGiven %v, want %v", c.TrafficGiven, tt.want)
+			}
+		})
+	}
 }

@@ -71,6 +71,40 @@ func run(ctx *pulumi.Context, root string) error {
 	return st.Err()
 }
 
+// lastTraffic reads the traffic an env stack last exported, from its own
+// outputs in the backend: a plain `pulumi up` of the env stack, which sets
+// no traffic keys, must leave the traffic where phoenix put it, not point
+// it at nothing. A stack that never exported any has nothing live.
+func lastTraffic(ctx *pulumi.Context, name StackName) (Traffic, error) {
+	self, err := pulumi.NewStackReference(ctx, StackReferenceName(ctx, name), nil)
+	if err != nil {
+		return Traffic{}, fmt.Errorf("reading env stack %s's last traffic: %w", name, err)
+	}
+	get := func(key string) (any, error) {
+		d, err := self.GetOutputDetails(key)
+		if err != nil {
+			return nil, fmt.Errorf("reading env stack %s's last traffic (%s): %w", name, key, err)
+		}
+		return d.Value, nil
+	}
+	var t Traffic
+	for key, dst := range map[string]*string{OutLive: &t.Live, OutCandidate: &t.Candidate} {
+		v, err := get(key)
+		if err != nil {
+			return t, err
+		}
+		*dst, _ = v.(string)
+	}
+	w, err := get(OutCandidateWeight)
+	if err != nil {
+		return t, err
+	}
+	if f, ok := w.(float64); ok {
+		t.CandidateWeight = int(f)
+	}
+	return t, nil
+}
+
 // StackReferenceName returns the fully qualified name of a stack of this
 // project, as a StackReference takes it.
 func StackReferenceName(ctx *pulumi.Context, stack StackName) string {
@@ -80,6 +114,13 @@ func StackReferenceName(ctx *pulumi.Context, stack StackName) string {
 func envStack(ctx *pulumi.Context, root string, name StackName, cfg *Config) error {
 	env := name.Env
 	t := cfg.Traffic
+	if !cfg.TrafficGiven {
+		kept, err := lastTraffic(ctx, name)
+		if err != nil {
+			return err
+		}
+		t = kept
+	}
 	refs := map[string]*pulumi.StackReference{}
 	versionRef := func(version string) (*pulumi.StackReference, error) {
 		if ref, ok := refs[version]; ok {

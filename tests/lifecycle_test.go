@@ -178,12 +178,15 @@ func TestRefreshSeesDrift(t *testing.T) {
 	env := h.Stack(ctx, "dev", harness.Config("aws"))
 	up(t, ctx, env)
 
-	res, _, err := harness.Refresh(ctx, env)
+	// The env stack's reference to its own last outputs (which keep the
+	// traffic on a plain up) reads new outputs after each update: that is
+	// not drift, as the orchestrator's drift check knows too.
+	_, steps, err := harness.Refresh(ctx, env)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := *res.Summary.ResourceChanges; got["update"]+got["delete"] != 0 {
-		t.Fatalf("refresh of an untouched stack reported %v", got)
+	if changes := steps.Changes(); len(changes) != 0 {
+		t.Fatalf("refresh of an untouched stack reported:\n%s", changes)
 	}
 
 	repo := h.Cloud.Find("aws:ecr/repository:Repository", "")[0]
@@ -194,16 +197,16 @@ func TestRefreshSeesDrift(t *testing.T) {
 	if err := h.Cloud.Remove(logs.ID); err != nil {
 		t.Fatal(err)
 	}
-	res, _, err = harness.Refresh(ctx, env)
+	_, steps, err = harness.Refresh(ctx, env)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := *res.Summary.ResourceChanges
+	got := steps.Changes().Ops()
 	if got["update"] != 1 || got["delete"] != 1 {
 		t.Errorf("refresh after drift reported %v, want 1 update (the repository) and 1 delete (the log group)", got)
 	}
 	// The next preview wants to put both back.
-	_, steps, err := harness.Preview(ctx, env)
+	_, steps, err = harness.Preview(ctx, env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,5 +297,54 @@ func TestFailedCreateLeavesAConsistentStack(t *testing.T) {
 		if _, ok := idsOf(h.Cloud.Inventory(), "v1")[id]; !ok {
 			t.Errorf("%s was recreated or deleted by the second up", id)
 		}
+	}
+}
+
+// TestPlainUpOfTheEnvKeepsTraffic: after a cut-over, `pulumi up` of the env
+// stack with the env's own config, which holds no traffic keys, changes
+// nothing (the pointer above all) and leaves live where it was.
+func TestPlainUpOfTheEnvKeepsTraffic(t *testing.T) {
+	t.Parallel()
+	for _, platform := range platforms {
+		t.Run(platform, func(t *testing.T) {
+			ctx := ctxFor(t)
+			h := harness.New(t)
+			env := h.Stack(ctx, "dev", harness.Config(platform))
+			up(t, ctx, env)
+			up(t, ctx, h.Stack(ctx, "dev.v1", harness.Config(platform)))
+			if err := harness.SetConfig(ctx, env, harness.Config(platform, stacks.KeyLive, "v1", stacks.KeyCandidate, "v1")); err != nil {
+				t.Fatal(err)
+			}
+			up(t, ctx, env)
+			opsBefore := len(h.Cloud.Ops())
+
+			// The user's own config: no traffic keys at all.
+			if err := harness.SetConfig(ctx, env, harness.Config(platform)); err != nil {
+				t.Fatal(err)
+			}
+			pre, err := env.Preview(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for op, n := range pre.ChangeSummary {
+				if op != "same" && op != "read" && n > 0 {
+					t.Errorf("preview of a plain up plans %d %s; want no change", n, op)
+				}
+			}
+			_, steps := up(t, ctx, env)
+			if changes := steps.Changes(); len(changes) != 0 {
+				t.Errorf("a plain up changed:\n%s", changes)
+			}
+			if ops := h.Cloud.Ops()[opsBefore:]; len(ops) != 0 {
+				t.Errorf("the cloud saw %d operations, the first %s of %s", len(ops), ops[0].Kind, ops[0].Name)
+			}
+			outs, err := env.Outputs(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if live := outs[stacks.OutLive].Value; live != "v1" {
+				t.Errorf("after a plain up live is %v, want v1", live)
+			}
+		})
 	}
 }

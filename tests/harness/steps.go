@@ -70,13 +70,22 @@ func (ss Steps) String() string {
 
 // collect gathers resource steps from an event stream until it closes.
 func collect(ch <-chan events.EngineEvent) <-chan Steps {
+	return collectFrom(ch, false)
+}
+
+// collectFrom collects steps from the engine's events: the steps it begins
+// or, with outcomes, what each step ended as (a refresh begins a "refresh"
+// of every resource and ends it as same, update or delete).
+func collectFrom(ch <-chan events.EngineEvent, outcomes bool) <-chan Steps {
 	done := make(chan Steps, 1)
 	go func() {
 		var steps Steps
 		for e := range ch {
 			var md *apitype.StepEventMetadata
 			switch {
-			case e.ResourcePreEvent != nil:
+			case outcomes && e.ResOutputsEvent != nil:
+				md = &e.ResOutputsEvent.Metadata
+			case !outcomes && e.ResourcePreEvent != nil:
 				md = &e.ResourcePreEvent.Metadata
 			case e.ResOpFailedEvent != nil:
 				continue
@@ -123,10 +132,11 @@ func Preview(ctx context.Context, s auto.Stack, opts ...optpreview.Option) (auto
 	return res, wait(done, err), err
 }
 
-// Refresh runs `pulumi refresh` and returns its result and steps.
+// Refresh runs `pulumi refresh` and returns its result and what each
+// resource's refresh ended as (same, update or delete).
 func Refresh(ctx context.Context, s auto.Stack, opts ...optrefresh.Option) (auto.RefreshResult, Steps, error) {
 	ch := make(chan events.EngineEvent)
-	done := collect(ch)
+	done := collectFrom(ch, true)
 	res, err := s.Refresh(ctx, append(opts, optrefresh.EventStreams(ch), optrefresh.SuppressProgress())...)
 	return res, wait(done, err), err
 }
