@@ -8,14 +8,24 @@ CADDY := $(BIN)/caddy
 ACTIONLINT := $(BIN)/actionlint
 DOCKER_PLUGIN := $(BIN)/pulumi-resource-docker
 
-.PHONY: test unit engine dataplane e2e vet lint build tools
+.PHONY: test repo unit engine dataplane e2e vet lint build tools
 
 # Everything CI checks: formatting and vet, the workflows' lint, unit and
 # mock tests, then the engine and data-plane tests, which need the Pulumi
 # CLI and Caddy (built on first use), and the end-to-end test on a real
 # Docker engine (started by tests/e2e/with-dockerd.sh; needs root and
 # Debian's docker.io and busybox-static, which .ci/run installs).
-test: vet lint unit engine dataplane e2e
+test: repo vet lint unit engine dataplane e2e
+
+# The repository itself: no tracked file over 1 MB (built binaries, state
+# and archives never belong in git), and every module as go mod tidy
+# leaves it.
+repo:
+	@big=$$(git ls-files -z | xargs -0 -r stat -c '%s %n' 2>/dev/null | awk '$$1 > 1048576 {print "  " $$2 " (" $$1 " bytes)"}'); \
+		test -z "$$big" || { echo "tracked files over 1 MB:"; echo "$$big"; exit 1; }
+	@for m in . app lb $$(ls -d tools/*/); do \
+		(cd $$m && $(GO) mod tidy -diff >/dev/null) || { echo "$$m: go.mod or go.sum is not tidy; run: (cd $$m && go mod tidy)"; exit 1; }; \
+	done
 
 build:
 	$(GO) build ./...
