@@ -544,6 +544,10 @@ func TestDockerLoadBalancerOwnsItsSocket(t *testing.T) {
 	if str(ports, "internal") != "8080" || str(ports, "external") != "9090" {
 		t.Errorf("load balancer ports %v, want 8080 published on 9090", ports)
 	}
+	sysctls := mapAt(lbc.Inputs, "sysctls")
+	if str(sysctls, "net.ipv4.tcp_migrate_req") != "1" || str(sysctls, "net.ipv4.tcp_syncookies") != "2" {
+		t.Errorf("load balancer sysctls %v, want tcp_migrate_req 1 and tcp_syncookies 2 (phoenix-lb's socket handover needs them)", sysctls)
+	}
 	if got := str(ports, "ip"); got != "127.0.0.1" {
 		t.Errorf("load balancer published on %q, want 127.0.0.1 by default (this machine only)", got)
 	}

@@ -18,11 +18,19 @@ const (
 	RouteCandidate = "candidate"
 )
 
-// InheritedListener is the listen address of a socket Caddy inherits as
-// file descriptor 3. Caddy keeps such a socket across config reloads; with
-// an address it binds, it opens a new SO_REUSEPORT socket for each config
-// and closes the old one, which resets connections still queued on it.
+// InheritedListener is the listen address of the socket Caddy inherits from
+// phoenix-lb (lb/). With an address it binds, Caddy opens a new SO_REUSEPORT
+// socket for each config and closes the old one, which resets connections
+// still queued on it. phoenix-lb maps this address to whichever of its two
+// sockets (fd 3 or fd 4) a config is loaded on.
 const InheritedListener = "fd/3"
+
+// ShutdownDelay is how long the servers of the previous config keep
+// serving after a new config is loaded, before they shut down. phoenix-lb
+// steers new connections to the new servers first, so the old ones only
+// finish what they have, and the first route below tells their keep-alive
+// clients to close; at the end of the delay they have nothing half-read.
+const ShutdownDelay = time.Second
 
 // Pool is one version's upstreams.
 type Pool struct {
@@ -61,7 +69,13 @@ func Render(spec Spec) ([]byte, error) {
 	if interval == 0 {
 		interval = time.Second
 	}
-	var routes []route
+	// While the servers of a previous config wait out ShutdownDelay, their
+	// responses close the connection, so that keep-alive clients reconnect
+	// to the new servers instead of being cut off at the shutdown.
+	routes := []route{{
+		Match:  []matcher{{Vars: map[string][]string{"{http.shutting_down}": {"true"}}}},
+		Handle: []handler{{Handler: "headers", Response: &headerOps{Set: map[string][]string{"Connection": {"close"}}}}},
+	}}
 	if spec.Candidate != nil {
 		routes = append(routes, route{
 			Match:    []matcher{{Header: map[string][]string{RouteHeader: {RouteCandidate}}}},
@@ -90,8 +104,9 @@ func Render(spec Spec) ([]byte, error) {
 		Admin: admin{Disabled: true},
 		Apps: apps{HTTP: httpApp{
 			// A reload lets in-flight requests finish on the old server.
-			GracePeriod: "10s",
-			Servers:     map[string]server{"phoenix": {Listen: []string{spec.Listen}, Routes: routes}},
+			GracePeriod:   "10s",
+			ShutdownDelay: ShutdownDelay.String(),
+			Servers:       map[string]server{"phoenix": {Listen: []string{spec.Listen}, Routes: routes}},
 		}},
 	}
 	return json.MarshalIndent(cfg, "", "  ")
@@ -198,8 +213,9 @@ type apps struct {
 }
 
 type httpApp struct {
-	GracePeriod string            `json:"grace_period,omitempty"`
-	Servers     map[string]server `json:"servers"`
+	GracePeriod   string            `json:"grace_period,omitempty"`
+	ShutdownDelay string            `json:"shutdown_delay,omitempty"`
+	Servers       map[string]server `json:"servers"`
 }
 
 type server struct {
@@ -215,6 +231,11 @@ type route struct {
 
 type matcher struct {
 	Header map[string][]string `json:"header,omitempty"`
+	Vars   map[string][]string `json:"vars,omitempty"`
+}
+
+type headerOps struct {
+	Set map[string][]string `json:"set,omitempty"`
 }
 
 type handler struct {
@@ -225,6 +246,7 @@ type handler struct {
 	StatusCode    int                 `json:"status_code,omitempty"`
 	Body          string              `json:"body,omitempty"`
 	Headers       map[string][]string `json:"headers,omitempty"`
+	Response      *headerOps          `json:"response,omitempty"`
 }
 
 type upstream struct {

@@ -143,7 +143,7 @@ func TestRenderBehaviour(t *testing.T) {
 	})
 	t.Run("the header route reaches only the candidate", func(t *testing.T) {
 		routes := decode(t, render(t, Spec{Live: pool("v1", 2), Candidate: pool("v2", 2)})).Apps.HTTP.Servers["phoenix"].Routes
-		first := routes[0]
+		first := routes[1] // after the shutting-down route
 		if got := first.Match[0]["header"][RouteHeader]; !slices.Equal(got, []string{RouteCandidate}) {
 			t.Fatalf("first route matches %v, want %s: %s", first.Match, RouteHeader, RouteCandidate)
 		}
@@ -157,11 +157,47 @@ func TestRenderBehaviour(t *testing.T) {
 	})
 	t.Run("no candidate answers 404 on the header route", func(t *testing.T) {
 		routes := decode(t, render(t, Spec{Live: pool("v1", 1)})).Apps.HTTP.Servers["phoenix"].Routes
-		h := routes[0].Handle[0]
+		h := routes[1].Handle[0]
 		if h.StatusCode != 404 || !strings.Contains(h.Body, "no candidate") {
 			t.Errorf("got %+v", h)
 		}
 	})
+}
+
+// TestRenderDrainsOldServers: after a load, the previous config's servers
+// keep serving for ShutdownDelay and close their keep-alive connections, so
+// that no request is cut off when they shut down.
+func TestRenderDrainsOldServers(t *testing.T) {
+	var cfg struct {
+		Apps struct {
+			HTTP struct {
+				ShutdownDelay string `json:"shutdown_delay"`
+				Servers       map[string]struct {
+					Routes []struct {
+						Match  []map[string]map[string][]string `json:"match"`
+						Handle []struct {
+							Handler  string                         `json:"handler"`
+							Response map[string]map[string][]string `json:"response"`
+						} `json:"handle"`
+						Terminal bool `json:"terminal"`
+					} `json:"routes"`
+				} `json:"servers"`
+			} `json:"http"`
+		} `json:"apps"`
+	}
+	if err := json.Unmarshal(render(t, Spec{Live: pool("v1", 1)}), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Apps.HTTP.ShutdownDelay; got != ShutdownDelay.String() {
+		t.Errorf("shutdown_delay %q, want %s", got, ShutdownDelay)
+	}
+	first := cfg.Apps.HTTP.Servers["phoenix"].Routes[0]
+	if got := first.Match[0]["vars"]["{http.shutting_down}"]; !slices.Equal(got, []string{"true"}) || first.Terminal {
+		t.Errorf("first route matches %v (terminal %v), want a non-terminal match on {http.shutting_down}", first.Match, first.Terminal)
+	}
+	if got := first.Handle[0].Response["set"]["Connection"]; first.Handle[0].Handler != "headers" || !slices.Equal(got, []string{"close"}) {
+		t.Errorf("first route handles %+v, want Connection: close set", first.Handle)
+	}
 }
 
 func TestSplitWeights(t *testing.T) {

@@ -1,11 +1,10 @@
 // Package dockeredge provides the long-lived edge of an env on a local Docker
 // engine: the env's network, the Caddy load balancer and the volume that
-// holds Caddy's configuration. Caddy runs with --watch, so a new
-// configuration written to the volume (see dockertraffic) is loaded
-// gracefully without restarting Caddy. It runs under phoenix-lb (lb/), which
-// owns the listening socket and hands it to Caddy as fd 3: Caddy binds a new
-// SO_REUSEPORT socket for every config it loads and closes the old one,
-// resetting connections queued on it, unless it inherits the socket.
+// holds Caddy's configuration. Caddy runs under phoenix-lb (lb/), which
+// watches the configuration that the traffic pointer writes to the volume
+// (see dockertraffic) and loads each new one into the running Caddy on a
+// fresh listening socket, so that no request is dropped at a cut-over (its
+// package comment says how); the container is never restarted for it.
 package dockeredge
 
 import (
@@ -30,6 +29,18 @@ const (
 	// ListenPort is the port Caddy listens on inside its container.
 	ListenPort = 8080
 )
+
+// LoadBalancerSysctls are the network settings of the load balancer's
+// container. phoenix-lb stops listening on one socket and starts on another
+// at each config load (see lb/main.go): tcp_migrate_req makes the kernel
+// move the connections queued on the old socket to the new one instead of
+// resetting them, and SYN cookies (always, 2) leave no half-open handshake
+// behind with the old socket, whose final ACK the new one would answer with
+// a reset.
+var LoadBalancerSysctls = map[string]string{
+	"net.ipv4.tcp_migrate_req": "1",
+	"net.ipv4.tcp_syncookies":  "2",
+}
 
 // LauncherContext is the Docker build context of the load balancer image,
 // relative to the project directory.
@@ -116,8 +127,8 @@ func NewEdge(ctx *pulumi.Context, name string, args *EdgeArgs, opts ...pulumi.Re
 		return nil, err
 	}
 	// phoenix-lb waits for the first configuration (written by the traffic
-	// pointer), then runs Caddy watching the file: a cut-over is a file
-	// write that Caddy reloads gracefully, never a restart of this container.
+	// pointer), then runs Caddy and loads every new one: a cut-over is a
+	// file write, never a restart of this container.
 	if _, err := docker.NewContainer(ctx, name+"-lb", &docker.ContainerArgs{
 		Image: image.ImageId,
 		Command: pulumi.StringArray{
@@ -137,6 +148,7 @@ func NewEdge(ctx *pulumi.Context, name string, args *EdgeArgs, opts ...pulumi.Re
 			ContainerPath: pulumi.String(ConfigDir),
 			ReadOnly:      pulumi.Bool(true),
 		}},
+		Sysctls: pulumi.ToStringMap(LoadBalancerSysctls),
 		Restart: pulumi.String("unless-stopped"),
 	}, parent); err != nil {
 		return nil, err

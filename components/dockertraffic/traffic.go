@@ -2,8 +2,8 @@
 // small writer container that puts the rendered Caddy configuration on the
 // config volume with an atomic rename. A cut-over or a rollback replaces
 // this writer (the Docker provider cannot update a container in place) and
-// nothing else; Caddy, which serves the traffic, keeps running and reloads
-// the file gracefully.
+// nothing else; Caddy, which serves the traffic, keeps running, and
+// phoenix-lb loads the new file into it without dropping a request.
 package dockertraffic
 
 import (

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/phoenix-iac/phoenix/components/caddyconfig"
+	"github.com/phoenix-iac/phoenix/components/dockeredge"
 	"github.com/phoenix-iac/phoenix/stacks"
 )
 
@@ -155,11 +156,33 @@ type lb struct {
 	cmd    *exec.Cmd
 }
 
+// setSysctls applies the load balancer container's network settings
+// (dockeredge.LoadBalancerSysctls), which phoenix-lb relies on, for the
+// test's duration.
+func setSysctls(t testing.TB) {
+	t.Helper()
+	for key, want := range dockeredge.LoadBalancerSysctls {
+		path := "/proc/sys/" + strings.ReplaceAll(key, ".", "/")
+		old, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("reading %s: %v (the kernel needs to be 5.14 or newer)", path, err)
+		}
+		if strings.TrimSpace(string(old)) == want {
+			continue
+		}
+		if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
+			t.Fatalf("setting %s=%s, as the docker platform does on its load balancer's container: %v; run the test as root, or run: sysctl -w %s=%s", key, want, err, key, want)
+		}
+		t.Cleanup(func() { os.WriteFile(path, old, 0o644) })
+	}
+}
+
 func startCaddy(t testing.TB, spec caddyconfig.Spec) *lb {
 	t.Helper()
+	setSysctls(t)
 	dir := t.TempDir()
 	// Caddy runs under phoenix-lb, the docker platform's launcher, which
-	// binds the socket and hands it to Caddy as fd 3.
+	// owns the listening sockets and loads each config (see lb/main.go).
 	port := freePort(t)
 	l := &lb{listen: caddyconfig.InheritedListener, addr: fmt.Sprintf("127.0.0.1:%d", port), config: filepath.Join(dir, "caddy.json")}
 	l.write(t, spec)
@@ -217,9 +240,12 @@ type sample struct {
 	version string
 	status  int
 	err     string
+	fresh   bool // sent on a new connection
 }
 
-// load sends requests from workers keep-alive clients until stopped.
+// load sends requests from workers clients until stopped: keep-alive
+// clients that reuse their connections, or clients that open a new
+// connection for every request.
 type load struct {
 	mu      sync.Mutex
 	samples []sample
@@ -228,13 +254,13 @@ type load struct {
 	header  http.Header
 }
 
-func startLoad(url string, workers int, header http.Header) *load {
+func startLoad(url string, workers int, header http.Header, newConnPerRequest bool) *load {
 	ld := &load{stop: make(chan struct{}), header: header}
 	for range workers {
 		ld.wg.Add(1)
 		go func() {
 			defer ld.wg.Done()
-			client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+			client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 4, DisableKeepAlives: newConnPerRequest}}
 			for {
 				select {
 				case <-ld.stop:
@@ -247,7 +273,7 @@ func startLoad(url string, workers int, header http.Header) *load {
 				}
 				start := time.Now()
 				resp, err := client.Do(req)
-				s := sample{at: start, latency: time.Since(start)}
+				s := sample{at: start, latency: time.Since(start), fresh: newConnPerRequest}
 				if err != nil {
 					s.err = err.Error()
 				} else {
@@ -300,8 +326,9 @@ func TestZeroDowntimeCutOvers(t *testing.T) {
 
 	const workers = 16
 	steady := 3 * time.Second
-	prod := startLoad(url, workers, nil)
-	cand := startLoad(url, 2, http.Header{caddyconfig.RouteHeader: {caddyconfig.RouteCandidate}})
+	prod := startLoad(url, workers, nil, false)
+	fresh := startLoad(url, 4, nil, true)
+	cand := startLoad(url, 2, http.Header{caddyconfig.RouteHeader: {caddyconfig.RouteCandidate}}, false)
 	time.Sleep(steady)
 	switchesStart := time.Now()
 
@@ -338,7 +365,7 @@ func TestZeroDowntimeCutOvers(t *testing.T) {
 	}
 	switchesEnd := time.Now()
 	time.Sleep(steady)
-	prodSamples, candSamples := prod.finish(), cand.finish()
+	prodSamples, candSamples := append(prod.finish(), fresh.finish()...), cand.finish()
 
 	// The step in force at time at, and the one before it: while Caddy
 	// reloads, either may answer.
@@ -387,7 +414,11 @@ func TestZeroDowntimeCutOvers(t *testing.T) {
 				if cur != nil {
 					name = fmt.Sprintf("%s, %s after it began", cur.name, s.at.Sub(cur.at).Round(time.Millisecond))
 				}
-				t.Errorf("request at %s failed during %q: status %d %s", s.at.Format("15:04:05.000"), name, s.status, s.err)
+				kind := "keep-alive"
+				if s.fresh {
+					kind = "new connection"
+				}
+				t.Errorf("request at %s (%s) failed during %q: status %d %s", s.at.Format("15:04:05.000"), kind, name, s.status, s.err)
 			}
 			continue
 		}
