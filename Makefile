@@ -15,7 +15,14 @@ DOCKER_PLUGIN := $(BIN)/pulumi-resource-docker
 # CLI and Caddy (built on first use), and the end-to-end test on a real
 # Docker engine (started by tests/e2e/with-dockerd.sh; needs root and
 # Debian's docker.io and busybox-static, which .ci/run installs).
-test: repo vet lint unit engine dataplane e2e
+TEST_STEPS := repo vet lint unit engine dataplane e2e
+
+test:
+	@for step in $(TEST_STEPS); do \
+		start=$$(date +%s); \
+		$(MAKE) --no-print-directory $$step || exit 1; \
+		echo "make test: $$step took $$(( $$(date +%s) - start )) s"; \
+	done
 
 # The repository itself: no tracked file over 1 MB (built binaries, state
 # and archives never belong in git), and every module as go mod tidy
