@@ -48,7 +48,7 @@ func build(ctx context.Context, projectDir, bin string, log io.Writer) error {
 	if _, err := exec.LookPath("go"); err != nil {
 		return fmt.Errorf("no Pulumi CLI found and no Go toolchain to build one: install Pulumi or Go")
 	}
-	fmt.Fprintf(log, "phoenix: no Pulumi CLI found; building Pulumi %s into %s (once; about 8 minutes on 2 cores)\n", Version, filepath.Dir(filepath.Dir(bin)))
+	fmt.Fprintf(log, "phoenix: no Pulumi CLI found; building Pulumi %s into %s (once; a few minutes)\n", Version, filepath.Dir(filepath.Dir(bin)))
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin,
 		"-ldflags", "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version="+Version,
 		"github.com/pulumi/pulumi/pkg/v3/cmd/pulumi")
