@@ -24,10 +24,16 @@ func newUnlockCmd(f *Factory, g *GlobalOptions, runF func(context.Context, *Unlo
 		Use:   "unlock --env ENV",
 		Short: "Clear an env lock left by a phoenix command that died",
 		Long: `Unlock removes an env's lock when the process that took it is gone (it
-checks, on the same host). --force removes it regardless: only do that when
-you know no phoenix command runs on the env.`,
-		Example: `  phoenix unlock --env dev`,
-		Args:    noArgs,
+checks, on the same host). Every phoenix command already takes over such a
+lock by itself, with a line naming the dead holder, so unlock is rarely
+needed for those.
+
+A holder on another host cannot be checked from here: its lock stays until
+that command ends. --force removes it regardless: only do that when you know
+no phoenix command runs on the env anywhere.`,
+		Example: `  phoenix unlock --env dev
+  phoenix unlock --env dev --force   # the holder's machine is gone`,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := requireEnv(opts.Env); err != nil {
 				return err

@@ -1,8 +1,13 @@
 // Package lock keeps two phoenix commands from changing one env at once. A
 // lock is a file created exclusively in a directory shared by everyone who
 // deploys the env (next to the file backend's state); it records who holds
-// it and since when, so that the refusal can say so. A lock left behind by a
-// process that died on this host is recognised as stale.
+// it and since when, so that the refusal can say so.
+//
+// A lock left behind by a process of this host that no longer runs (killed,
+// or its machine slept through a crash) is stale: Acquire takes it over and
+// says whose it was, so that the command that follows can repair what the
+// dead one left half done. A holder on another host, or one that still
+// runs, is refused: only `phoenix unlock --force` clears those.
 package lock
 
 import (
@@ -34,7 +39,7 @@ type HeldError struct {
 	Env    string
 	Holder Holder
 	// Stale is true when the holder is a process of this host that no
-	// longer runs: the lock can be cleared safely.
+	// longer runs. Acquire takes such locks over; Clear reports it.
 	Stale bool
 }
 
@@ -43,14 +48,17 @@ func (e *HeldError) Error() string {
 	msg := fmt.Sprintf("env %s is locked by %q (pid %d, %s@%s) since %s",
 		e.Env, "phoenix "+h.Command, h.PID, h.User, h.Host, h.Since.Format(time.RFC3339))
 	if e.Stale {
-		return msg + "; that process is gone: clear the stale lock with: phoenix unlock --env " + e.Env
+		return msg + "; that process is gone: the next phoenix command takes the lock over"
 	}
-	return msg + "; wait for it to finish or pass --wait"
+	return msg + "; wait for it to finish or pass --wait (if it runs nowhere any more, clear it with: phoenix unlock --env " + e.Env + " --force)"
 }
 
 // Lock is a held lock.
 type Lock struct {
 	path string
+	// TookOver names the dead holder whose stale lock this one replaced;
+	// nil when the lock was free.
+	TookOver *Holder
 }
 
 // Options tune Acquire.
@@ -91,12 +99,52 @@ func Acquire(dir, env, command string, opts Options) (*Lock, error) {
 		if rerr != nil {
 			return nil, fmt.Errorf("env %s is locked but its lock file %s is unreadable (%v); remove it if no phoenix command runs", env, path, rerr)
 		}
-		held := &HeldError{Env: env, Holder: h, Stale: stale(h)}
-		if held.Stale || !opts.Now().Before(deadline) {
-			return nil, held
+		if stale(h) {
+			l, err := takeOver(path, command, h, opts.Now())
+			if err != nil {
+				return nil, fmt.Errorf("taking over the stale lock of env %s: %w", env, err)
+			}
+			if l != nil {
+				return l, nil
+			}
+			continue // another command took it over first, or it was released
+		}
+		if !opts.Now().Before(deadline) {
+			return nil, &HeldError{Env: env, Holder: h}
 		}
 		time.Sleep(opts.Poll)
 	}
+}
+
+// takeOver replaces the stale lock at path, held by dead, with one of our
+// own. Two commands may find the same stale lock: an exclusive flock on a
+// file beside it serialises them, and the lock is re-read under it, so only
+// the first removes dead's lock; the second finds a live holder (or none)
+// and returns nil to try again.
+func takeOver(path, command string, dead Holder, now time.Time) (*Lock, error) {
+	guard, err := os.OpenFile(path+".takeover", os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	defer guard.Close()
+	if err := syscall.Flock(int(guard.Fd()), syscall.LOCK_EX); err != nil {
+		return nil, err
+	}
+	defer syscall.Flock(int(guard.Fd()), syscall.LOCK_UN)
+	h, err := read(path)
+	if err != nil || h.PID != dead.PID || h.Host != dead.Host || !h.Since.Equal(dead.Since) {
+		return nil, nil
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	if err := create(path, command, now); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	return &Lock{path: path, TookOver: &dead}, nil
 }
 
 // Release gives the lock back.
