@@ -137,9 +137,6 @@ func envStack(ctx *pulumi.Context, root string, name StackName, cfg *Config) err
 
 	ctx.Export(OutPlatform, pulumi.String(cfg.Platform))
 	ctx.Export(OutEnv, pulumi.String(env))
-	ctx.Export(OutLive, pulumi.String(t.Live))
-	ctx.Export(OutCandidate, pulumi.String(t.Candidate))
-	ctx.Export(OutCandidateWeight, pulumi.Int(t.CandidateWeight))
 	ctx.Export(OutRetention, pulumi.Int(cfg.Retention))
 
 	switch cfg.Platform {
@@ -182,9 +179,11 @@ func envStack(ctx *pulumi.Context, root string, name StackName, cfg *Config) err
 				return err
 			}
 		}
-		if _, err := dockertraffic.NewTraffic(ctx, env, args); err != nil {
+		traffic, err := dockertraffic.NewTraffic(ctx, env, args)
+		if err != nil {
 			return err
 		}
+		exportTraffic(ctx, traffic.Applied, t)
 		ctx.Export(OutURL, edge.URL)
 		ctx.Export(OutNetworkName, edge.NetworkName)
 	case PlatformAWS:
@@ -227,6 +226,7 @@ func envStack(ctx *pulumi.Context, root string, name StackName, cfg *Config) err
 		if err != nil {
 			return err
 		}
+		exportTraffic(ctx, traffic.Applied, t)
 		scheme := "http"
 		if cfg.AWS.CertificateARN != "" {
 			scheme = "https"
@@ -246,6 +246,28 @@ func envStack(ctx *pulumi.Context, root string, name StackName, cfg *Config) err
 	return nil
 }
 
+// A stack's outputs are saved together, and only when every one of them
+// resolves; an update that fails keeps the outputs of the last update that
+// succeeded (the engine carries them over). The outputs that phoenix reads
+// as facts therefore wait for the resources that make them true.
+
+// exportTraffic exports traffic t once the pointer applied it: after a
+// failed pointer update the env stack's outputs still name the traffic that
+// the load balancer serves, and after a failed first update the env stack
+// has no outputs at all, so it does not count as deployed.
+func exportTraffic(ctx *pulumi.Context, applied pulumi.StringOutput, t Traffic) {
+	ctx.Export(OutLive, applied.ApplyT(func(string) string { return t.Live }))
+	ctx.Export(OutCandidate, applied.ApplyT(func(string) string { return t.Candidate }))
+	ctx.Export(OutCandidateWeight, applied.ApplyT(func(string) int { return t.CandidateWeight }))
+}
+
+// exportComplete exports the version once all of its resources exist: a
+// version stack with the output is complete, one without it is not (its
+// first update failed or was interrupted).
+func exportComplete(ctx *pulumi.Context, complete pulumi.StringOutput, name StackName) {
+	ctx.Export(OutVersion, complete.ApplyT(func(string) string { return name.Version }))
+}
+
 func versionStack(ctx *pulumi.Context, root string, name StackName, cfg *Config) error {
 	if err := checkBuildContext(root, cfg.AppPath); err != nil {
 		return err
@@ -259,7 +281,6 @@ func versionStack(ctx *pulumi.Context, root string, name StackName, cfg *Config)
 
 	ctx.Export(OutPlatform, pulumi.String(cfg.Platform))
 	ctx.Export(OutEnv, pulumi.String(name.Env))
-	ctx.Export(OutVersion, pulumi.String(name.Version))
 
 	switch cfg.Platform {
 	case PlatformDocker:
@@ -277,6 +298,7 @@ func versionStack(ctx *pulumi.Context, root string, name StackName, cfg *Config)
 		if err != nil {
 			return err
 		}
+		exportComplete(ctx, v.Complete, name)
 		ctx.Export(OutImage, v.Image)
 		ctx.Export(OutUpstreams, v.Upstreams)
 	case PlatformAWS:
@@ -306,6 +328,7 @@ func versionStack(ctx *pulumi.Context, root string, name StackName, cfg *Config)
 		if err != nil {
 			return err
 		}
+		exportComplete(ctx, v.Complete, name)
 		ctx.Export(OutImage, v.Image)
 		ctx.Export(OutTargetGroupARN, v.TargetGroupARN)
 	}

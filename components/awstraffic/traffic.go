@@ -60,6 +60,10 @@ type Traffic struct {
 	// ListenerARN is the pointer listener, to which version stacks attach
 	// their own header rules.
 	ListenerARN pulumi.StringOutput `pulumi:"listenerArn"`
+	// Applied resolves once the listener and the candidate rule hold this
+	// update's actions; it never resolves when either failed. It is not an
+	// output of the component.
+	Applied pulumi.StringOutput
 }
 
 // NewTraffic creates the traffic pointer.
@@ -92,7 +96,7 @@ func NewTraffic(ctx *pulumi.Context, name string, args *TrafficArgs, opts ...pul
 	if err != nil {
 		return nil, err
 	}
-	if _, err := lb.NewListenerRule(ctx, name+"-candidate", &lb.ListenerRuleArgs{
+	candidate, err := lb.NewListenerRule(ctx, name+"-candidate", &lb.ListenerRuleArgs{
 		ListenerArn: listener.Arn,
 		Priority:    pulumi.Int(CandidateRulePriority),
 		Conditions: lb.ListenerRuleConditionArray{&lb.ListenerRuleConditionArgs{
@@ -102,11 +106,13 @@ func NewTraffic(ctx *pulumi.Context, name string, args *TrafficArgs, opts ...pul
 			},
 		}},
 		Actions: lb.ListenerRuleActionArray{CandidateAction(args)},
-	}, parent); err != nil {
+	}, parent)
+	if err != nil {
 		return nil, err
 	}
 
 	t.ListenerARN = listener.Arn
+	t.Applied = pulumi.All(listener.ID(), candidate.ID()).ApplyT(func([]any) string { return "applied" }).(pulumi.StringOutput)
 	if err := ctx.RegisterResourceOutputs(t, pulumi.Map{"listenerArn": listener.Arn}); err != nil {
 		return nil, err
 	}

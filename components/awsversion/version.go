@@ -88,6 +88,9 @@ type Version struct {
 	TargetGroupARN pulumi.StringOutput `pulumi:"targetGroupArn"`
 	// ServiceName is the ECS service.
 	ServiceName pulumi.StringOutput `pulumi:"serviceName"`
+	// Complete resolves once every resource of the version exists; it never
+	// resolves when one failed. It is not an output of the component.
+	Complete pulumi.StringOutput
 }
 
 // TargetGroupName returns the target group name of a version: "<env>-<version>".
@@ -160,10 +163,11 @@ func NewVersion(ctx *pulumi.Context, name string, args *VersionArgs, opts ...pul
 	if err != nil {
 		return nil, err
 	}
-	if _, err := iam.NewRolePolicy(ctx, name+"-execution", &iam.RolePolicyArgs{
+	execPolicy, err := iam.NewRolePolicy(ctx, name+"-execution", &iam.RolePolicyArgs{
 		Role:   execRole.ID(),
 		Policy: ExecutionPolicy(a.RepositoryARN, a.LogGroupARN, a.Version),
-	}, parent); err != nil {
+	}, parent)
+	if err != nil {
 		return nil, err
 	}
 	taskRole, err := iam.NewRole(ctx, name+"-task", &iam.RoleArgs{
@@ -286,7 +290,10 @@ func NewVersion(ctx *pulumi.Context, name string, args *VersionArgs, opts ...pul
 		WaitForSteadyState:            pulumi.Bool(true),
 		PropagateTags:                 pulumi.String("SERVICE"),
 		EnableEcsManagedTags:          pulumi.Bool(true),
-	}, parent, pulumi.DependsOn([]pulumi.Resource{rule}))
+	}, parent,
+		// The rule attaches the target group; the execution role's policy
+		// lets the first tasks pull their image and write their logs.
+		pulumi.DependsOn([]pulumi.Resource{rule, execPolicy}))
 	if err != nil {
 		return nil, err
 	}
@@ -294,6 +301,8 @@ func NewVersion(ctx *pulumi.Context, name string, args *VersionArgs, opts ...pul
 	v.Image = image.RepoDigest
 	v.TargetGroupARN = tg.Arn
 	v.ServiceName = svc.Name
+	// The service is created last: it depends on every other resource.
+	v.Complete = svc.ID().ToStringOutput()
 	if err := ctx.RegisterResourceOutputs(v, pulumi.Map{
 		"image":          v.Image,
 		"targetGroupArn": v.TargetGroupARN,

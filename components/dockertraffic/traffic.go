@@ -48,6 +48,10 @@ type Traffic struct {
 
 	// Config is the Caddy configuration the pointer wrote.
 	Config pulumi.StringOutput `pulumi:"config"`
+	// Applied resolves once the writer holding Config exists, that is once
+	// the configuration is on the volume; it never resolves when the writer
+	// failed. It is not an output of the component.
+	Applied pulumi.StringOutput
 }
 
 // uploadPath is where the configuration is uploaded inside the writer,
@@ -69,7 +73,7 @@ func NewTraffic(ctx *pulumi.Context, name string, args *TrafficArgs, opts ...pul
 	// Caddy never reads a half-written configuration.
 	write := fmt.Sprintf("cp %[1]s %[2]s/.caddy.json.tmp && mv -f %[2]s/.caddy.json.tmp %[3]s && exec tail -f /dev/null",
 		uploadPath, dockeredge.ConfigDir, dockeredge.ConfigFile)
-	if _, err := docker.NewContainer(ctx, name+"-pointer", &docker.ContainerArgs{
+	writer, err := docker.NewContainer(ctx, name+"-pointer", &docker.ContainerArgs{
 		Image:       args.Image,
 		Entrypoints: pulumi.StringArray{pulumi.String("sh"), pulumi.String("-c"), pulumi.String(write)},
 		Uploads: docker.ContainerUploadArray{docker.ContainerUploadArgs{
@@ -83,11 +87,13 @@ func NewTraffic(ctx *pulumi.Context, name string, args *TrafficArgs, opts ...pul
 		// An init process so that the writer stops at once when deleted.
 		Init:    pulumi.Bool(true),
 		Restart: pulumi.String("unless-stopped"),
-	}, pulumi.Parent(t)); err != nil {
+	}, pulumi.Parent(t))
+	if err != nil {
 		return nil, err
 	}
 
 	t.Config = config
+	t.Applied = writer.ID().ToStringOutput()
 	if err := ctx.RegisterResourceOutputs(t, pulumi.Map{"config": config}); err != nil {
 		return nil, err
 	}

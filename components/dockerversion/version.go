@@ -45,6 +45,9 @@ type Version struct {
 	ImageID pulumi.StringOutput `pulumi:"imageId"`
 	// Upstreams are the replicas' host:port addresses on the env network.
 	Upstreams pulumi.StringArrayOutput `pulumi:"upstreams"`
+	// Complete resolves once the image and every replica exist; it never
+	// resolves when one failed. It is not an output of the component.
+	Complete pulumi.StringOutput
 }
 
 // ImageName returns the local image reference of a version.
@@ -105,11 +108,12 @@ func NewVersion(ctx *pulumi.Context, name string, args *VersionArgs, opts ...pul
 	}
 
 	var upstreams pulumi.StringArray
+	created := []any{image.ID()}
 	for i := range replicas {
 		// The alias is the replica's stable DNS name on the env network; it
 		// holds the version, so versions never share one.
 		alias := fmt.Sprintf("%s-%s-%d", args.Env, args.Version, i)
-		if _, err := docker.NewContainer(ctx, fmt.Sprintf("%s-%d", name, i), &docker.ContainerArgs{
+		replica, err := docker.NewContainer(ctx, fmt.Sprintf("%s-%d", name, i), &docker.ContainerArgs{
 			Image: image.ImageId,
 			Envs:  envInput,
 			NetworksAdvanced: docker.ContainerNetworksAdvancedArray{docker.ContainerNetworksAdvancedArgs{
@@ -129,15 +133,18 @@ func NewVersion(ctx *pulumi.Context, name string, args *VersionArgs, opts ...pul
 			// (exit 3) instead of the stack's up. Caddy sends requests only
 			// to replicas that pass its own health checks.
 			Restart: pulumi.String("unless-stopped"),
-		}, parent); err != nil {
+		}, parent)
+		if err != nil {
 			return nil, err
 		}
+		created = append(created, replica.ID())
 		upstreams = append(upstreams, pulumi.Sprintf("%s:%d", alias, args.AppPort))
 	}
 
 	v.Image = image.Name
 	v.ImageID = image.ImageId
 	v.Upstreams = upstreams.ToStringArrayOutput()
+	v.Complete = pulumi.All(created...).ApplyT(func([]any) string { return "complete" }).(pulumi.StringOutput)
 	if err := ctx.RegisterResourceOutputs(v, pulumi.Map{
 		"image":     v.Image,
 		"imageId":   v.ImageID,
