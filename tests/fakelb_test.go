@@ -16,9 +16,11 @@ import (
 
 // fakeLB plays the docker platform's load balancer for CLI tests, where no
 // Docker engine runs: it routes each request by the Caddy config that the
-// env stack's traffic pointer holds in the simulated cloud, exactly as
-// written, and answers as the app of the chosen version would (its
-// X-Phoenix-Version header), provided that version's containers exist.
+// env stack's traffic pointer wrote, exactly as written, and answers as the
+// app of the chosen version would (its X-Phoenix-Version header), provided
+// that version's containers exist. As on Docker, where each pointer writes
+// the config file on the volume when it is created and the file stays when
+// it is deleted, the config is that of the pointer created last.
 type fakeLB struct {
 	cloud *simcloud.Cloud
 	srv   *http.Server
@@ -28,6 +30,7 @@ type fakeLB struct {
 	mu     sync.Mutex
 	broken map[string]bool
 	paths  map[string]int // requests per path
+	config string         // the config file on the volume; "" before any
 }
 
 func startFakeLB(t testing.TB, cloud *simcloud.Cloud) *fakeLB {
@@ -37,6 +40,15 @@ func startFakeLB(t testing.TB, cloud *simcloud.Cloud) *fakeLB {
 		t.Fatal(err)
 	}
 	lb := &fakeLB{cloud: cloud, port: ln.Addr().(*net.TCPAddr).Port, broken: map[string]bool{}, paths: map[string]int{}}
+	cloud.Watch(func(op simcloud.Op, r simcloud.Resource) {
+		if op.Kind != "create" || r.Type != "docker:index/container:Container" || !strings.HasSuffix(r.Name, "-pointer") {
+			return
+		}
+		content := r.Inputs["uploads"].ArrayValue()[0].ObjectValue()["content"].StringValue()
+		lb.mu.Lock()
+		lb.config = content
+		lb.mu.Unlock()
+	})
 	lb.srv = &http.Server{Handler: lb}
 	go lb.srv.Serve(ln)
 	t.Cleanup(func() { lb.srv.Close() })
@@ -65,23 +77,22 @@ type lbRoute struct {
 }
 
 func (lb *fakeLB) routes() ([]lbRoute, bool) {
-	for _, c := range lb.cloud.Find("docker:index/container:Container", "-pointer") {
-		content := c.Inputs["uploads"].ArrayValue()[0].ObjectValue()["content"].StringValue()
-		var cfg struct {
-			Apps struct {
-				HTTP struct {
-					Servers map[string]struct {
-						Routes []lbRoute `json:"routes"`
-					} `json:"servers"`
-				} `json:"http"`
-			} `json:"apps"`
-		}
-		if err := json.Unmarshal([]byte(content), &cfg); err != nil {
-			return nil, false
-		}
-		return cfg.Apps.HTTP.Servers["phoenix"].Routes, true
+	lb.mu.Lock()
+	content := lb.config
+	lb.mu.Unlock()
+	var cfg struct {
+		Apps struct {
+			HTTP struct {
+				Servers map[string]struct {
+					Routes []lbRoute `json:"routes"`
+				} `json:"servers"`
+			} `json:"http"`
+		} `json:"apps"`
 	}
-	return nil, false
+	if content == "" || json.Unmarshal([]byte(content), &cfg) != nil {
+		return nil, false
+	}
+	return cfg.Apps.HTTP.Servers["phoenix"].Routes, true
 }
 
 // requests returns how many requests each path got.

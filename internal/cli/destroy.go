@@ -56,7 +56,14 @@ confirmation on a terminal; elsewhere --yes is required.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(f.IO.Out, "env %s destroyed: versions %s and the env stack\n", res.Env, list(res.Versions))
+			switch {
+			case !res.EnvStack && len(res.Versions) == 0:
+				fmt.Fprintf(f.IO.Out, "env %s has no stacks: nothing to destroy (destroyed already, or never deployed)\n", res.Env)
+			case len(res.Versions) == 0:
+				fmt.Fprintf(f.IO.Out, "env %s destroyed: the env stack (it had no version stacks)\n", res.Env)
+			default:
+				fmt.Fprintf(f.IO.Out, "env %s destroyed: versions %s and the env stack\n", res.Env, list(res.Versions))
+			}
 			return nil
 		},
 	}

@@ -13,12 +13,13 @@ import (
 
 // GCOptions are the options of phoenix gc.
 type GCOptions struct {
-	Global *GlobalOptions
-	Env    string
-	Keep   int
-	DryRun bool
-	Wait   time.Duration
-	JSON   bool
+	Global  *GlobalOptions
+	Env     string
+	Keep    int
+	DryRun  bool
+	Orphans bool
+	Wait    time.Duration
+	JSON    bool
 }
 
 func newGCCmd(f *Factory, g *GlobalOptions, runF func(context.Context, *GCOptions) error) *cobra.Command {
@@ -28,9 +29,19 @@ func newGCCmd(f *Factory, g *GlobalOptions, runF func(context.Context, *GCOption
 		Short: "Destroy versions beyond retention",
 		Long: `Gc destroys the version stacks an env no longer needs. It never touches the
 live, candidate or previous version, and keeps the newest --keep others
-(default: the env's phoenix:retention).`,
+(default: the env's phoenix:retention). Incomplete versions (whose deploy
+failed or was interrupted) are always destroyed.
+
+With --orphans, gc instead looks in the cloud for what carries the env's
+labels (phoenix.env=ENV) but no stack of the env holds, such as a container
+whose create was interrupted, and removes it. On the docker platform it asks
+the Docker engine for containers, networks and volumes; on aws it is not
+available yet and says how to list by tag. Run it with --dry-run first:
+while it runs, nobody should run pulumi up by hand on the env's stacks.`,
 		Example: `  phoenix gc --env dev --dry-run
-  phoenix gc --env dev --keep 0`,
+  phoenix gc --env dev --keep 0
+  phoenix gc --env dev --orphans --dry-run
+  phoenix gc --env dev --orphans`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := requireEnv(opts.Env); err != nil {
@@ -40,6 +51,9 @@ live, candidate or previous version, and keeps the newest --keep others
 			if cmd.Flags().Changed("keep") && opts.Keep < 0 {
 				return usagef("--keep must be 0 or more, got %d", opts.Keep)
 			}
+			if opts.Orphans && cmd.Flags().Changed("keep") {
+				return usagef("--keep is about versions; --orphans removes only what no stack holds: give one of them")
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -47,10 +61,13 @@ live, candidate or previous version, and keeps the newest --keep others
 			if err != nil {
 				return err
 			}
-			if !opts.DryRun {
+			if !opts.DryRun || opts.Orphans {
 				if err := o.Preflight(cmd.Context(), opts.Env); err != nil {
 					return err
 				}
+			}
+			if opts.Orphans {
+				return gcOrphans(cmd.Context(), f, o, opts)
 			}
 			res, err := o.GC(cmd.Context(), orchestrator.GCOptions{Env: opts.Env, Keep: opts.Keep, DryRun: opts.DryRun, Wait: opts.Wait})
 			if opts.JSON && err == nil {
@@ -67,9 +84,37 @@ live, candidate or previous version, and keeps the newest --keep others
 	cmd.Flags().StringVar(&opts.Env, "env", "", "the env (required)")
 	cmd.Flags().IntVar(&opts.Keep, "keep", -1, "warm versions to keep besides live, candidate and previous (default: phoenix:retention)")
 	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "show what would be destroyed, destroy nothing")
+	cmd.Flags().BoolVar(&opts.Orphans, "orphans", false, "remove what carries the env's labels in the cloud but no stack holds")
 	cmd.Flags().DurationVar(&opts.Wait, "wait", 0, "wait this long for another phoenix command on the env to finish")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
 	return cmd
+}
+
+func gcOrphans(ctx context.Context, f *Factory, o *orchestrator.Orchestrator, opts *GCOptions) error {
+	res, err := o.GCOrphans(ctx, orchestrator.OrphansOptions{Env: opts.Env, DryRun: opts.DryRun, Wait: opts.Wait})
+	if opts.JSON {
+		if jerr := writeJSON(f.IO.Out, res); jerr != nil {
+			return jerr
+		}
+		return err
+	}
+	if err != nil && len(res.Removed) == 0 {
+		return err
+	}
+	if len(res.Orphans) == 0 {
+		fmt.Fprintf(f.IO.Out, "env %s: no orphans: everything with its labels is held by a stack\n", res.Env)
+		return err
+	}
+	verb := "removed"
+	shown := res.Removed
+	if res.DryRun {
+		verb, shown = "would remove", res.Orphans
+	}
+	fmt.Fprintf(f.IO.Out, "env %s: %d orphan(s); %s:\n", res.Env, len(res.Orphans), verb)
+	for _, x := range shown {
+		fmt.Fprintf(f.IO.Out, "  %s %s (%s) version %s\n", x.Kind, x.Name, x.ID, orDash(x.Version))
+	}
+	return err
 }
 
 func list(vs []string) string {

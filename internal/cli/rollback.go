@@ -81,6 +81,10 @@ func rollbackRun(ctx context.Context, f *Factory, opts *RollbackOptions) error {
 	if opts.JSON {
 		return writeJSON(f.IO.Out, res)
 	}
+	if res.NoOp {
+		fmt.Fprintf(f.IO.Out, "env %s: %s is already live: nothing changed\n", res.Env, res.To)
+		return nil
+	}
 	fmt.Fprintf(f.IO.Out, "env %s: live is now %s (was %s)\n", res.Env, res.To, orDash(res.From))
 	return nil
 }

@@ -1,10 +1,13 @@
-// Package dockerengine checks that the Docker engine the docker platform
-// will use answers, before phoenix changes anything. It finds the engine as
-// the Docker provider does: $DOCKER_HOST, else the default local socket.
+// Package dockerengine talks to the Docker engine that the docker platform
+// uses, over the engine's HTTP API: it checks that the engine answers before
+// phoenix changes anything, and lists and removes what carries phoenix's
+// labels (for gc --orphans). It finds the engine as the Docker provider
+// does: $DOCKER_HOST, else the default local socket.
 package dockerengine
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -33,49 +36,180 @@ func (e *ErrUnchecked) Error() string {
 	return fmt.Sprintf("the Docker engine at %s is not checked before use (only unix:// and plain tcp:// hosts are)", e.Host)
 }
 
+// Client is a connection to one engine.
+type Client struct {
+	host string
+	http *http.Client
+}
+
+// New returns a client of the engine at host. It returns an *ErrUnchecked
+// for hosts it cannot reach by itself (ssh://, TLS-protected tcp://).
+func New(host string, tlsVerify bool) (*Client, error) {
+	u, err := url.Parse(host)
+	if err != nil {
+		return nil, fmt.Errorf("DOCKER_HOST=%q is not an address such as unix:///var/run/docker.sock or tcp://127.0.0.1:2375", host)
+	}
+	var network, addr string
+	switch u.Scheme {
+	case "unix":
+		network, addr = "unix", u.Path
+	case "tcp":
+		if tlsVerify {
+			return nil, &ErrUnchecked{Host: host}
+		}
+		network, addr = "tcp", u.Host
+	default:
+		return nil, &ErrUnchecked{Host: host}
+	}
+	return &Client{host: host, http: &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, addr)
+		},
+	}}}, nil
+}
+
 // Ping asks the engine at host for its /_ping within timeout. It returns
 // nil when the engine answers OK, an *ErrUnchecked for hosts it cannot
 // check, and otherwise an error that says how to start an engine.
 func Ping(ctx context.Context, host string, tlsVerify bool, timeout time.Duration) error {
-	u, err := url.Parse(host)
-	if err != nil {
-		return fmt.Errorf("DOCKER_HOST=%q is not an address such as unix:///var/run/docker.sock or tcp://127.0.0.1:2375", host)
-	}
-	var dial func(ctx context.Context) (net.Conn, error)
-	switch u.Scheme {
-	case "unix":
-		dial = func(ctx context.Context) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", u.Path)
-		}
-	case "tcp":
-		if tlsVerify {
-			return &ErrUnchecked{Host: host}
-		}
-		dial = func(ctx context.Context) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "tcp", u.Host)
-		}
-	default:
-		return &ErrUnchecked{Host: host}
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	client := &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return dial(ctx) },
-	}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://docker/_ping", nil)
+	c, err := New(host, tlsVerify)
 	if err != nil {
 		return err
 	}
-	resp, err := client.Do(req)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	_, err = c.do(ctx, http.MethodGet, "/_ping", http.StatusOK)
+	return err
+}
+
+// do sends a request and returns the body of an answer with one of the
+// wanted statuses.
+func (c *Client) do(ctx context.Context, method, path string, want ...int) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, "http://docker"+path, nil)
 	if err != nil {
-		return notAnswering(host, err)
+		return nil, err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, notAnswering(c.host, err)
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
-	if resp.StatusCode != http.StatusOK {
-		return notAnswering(host, fmt.Errorf("/_ping answered %s %s", resp.Status, strings.TrimSpace(string(body))))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return nil, notAnswering(c.host, err)
 	}
-	return nil
+	for _, w := range want {
+		if resp.StatusCode == w {
+			return body, nil
+		}
+	}
+	if path == "/_ping" {
+		return nil, notAnswering(c.host, fmt.Errorf("/_ping answered %s %s", resp.Status, strings.TrimSpace(string(body))))
+	}
+	return nil, fmt.Errorf("the Docker engine at %s answered %s %s to %s %s", c.host, resp.Status, strings.TrimSpace(string(body)), method, path)
+}
+
+// Kinds of objects List and Remove handle, in the order they must be
+// removed: a container holds its network and volumes.
+const (
+	KindContainer = "container"
+	KindNetwork   = "network"
+	KindVolume    = "volume"
+)
+
+// Object is a container, network or volume.
+type Object struct {
+	Kind   string
+	ID     string // a container's or network's id; a volume's name
+	Name   string
+	Labels map[string]string
+}
+
+// List returns the containers (running or not), networks and volumes that
+// carry every label in labels.
+func (c *Client) List(ctx context.Context, labels map[string]string) ([]Object, error) {
+	var filter []string
+	for k, v := range labels {
+		filter = append(filter, k+"="+v)
+	}
+	f, err := json.Marshal(map[string][]string{"label": filter})
+	if err != nil {
+		return nil, err
+	}
+	q := "filters=" + url.QueryEscape(string(f))
+	var out []Object
+
+	body, err := c.do(ctx, http.MethodGet, "/containers/json?all=1&"+q, http.StatusOK)
+	if err != nil {
+		return nil, err
+	}
+	var containers []struct {
+		ID     string `json:"Id"`
+		Names  []string
+		Labels map[string]string
+	}
+	if err := json.Unmarshal(body, &containers); err != nil {
+		return nil, fmt.Errorf("listing containers: %w", err)
+	}
+	for _, x := range containers {
+		name := ""
+		if len(x.Names) > 0 {
+			name = strings.TrimPrefix(x.Names[0], "/")
+		}
+		out = append(out, Object{Kind: KindContainer, ID: x.ID, Name: name, Labels: x.Labels})
+	}
+
+	body, err = c.do(ctx, http.MethodGet, "/networks?"+q, http.StatusOK)
+	if err != nil {
+		return nil, err
+	}
+	var networks []struct {
+		ID     string `json:"Id"`
+		Name   string
+		Labels map[string]string
+	}
+	if err := json.Unmarshal(body, &networks); err != nil {
+		return nil, fmt.Errorf("listing networks: %w", err)
+	}
+	for _, x := range networks {
+		out = append(out, Object{Kind: KindNetwork, ID: x.ID, Name: x.Name, Labels: x.Labels})
+	}
+
+	body, err = c.do(ctx, http.MethodGet, "/volumes?"+q, http.StatusOK)
+	if err != nil {
+		return nil, err
+	}
+	var volumes struct {
+		Volumes []struct {
+			Name   string
+			Labels map[string]string
+		}
+	}
+	if err := json.Unmarshal(body, &volumes); err != nil {
+		return nil, fmt.Errorf("listing volumes: %w", err)
+	}
+	for _, x := range volumes.Volumes {
+		out = append(out, Object{Kind: KindVolume, ID: x.Name, Name: x.Name, Labels: x.Labels})
+	}
+	return out, nil
+}
+
+// Remove removes one object; a running container is stopped first. An
+// object that is already gone is not an error.
+func (c *Client) Remove(ctx context.Context, obj Object) error {
+	var path string
+	switch obj.Kind {
+	case KindContainer:
+		path = "/containers/" + url.PathEscape(obj.ID) + "?force=1"
+	case KindNetwork:
+		path = "/networks/" + url.PathEscape(obj.ID)
+	case KindVolume:
+		path = "/volumes/" + url.PathEscape(obj.ID)
+	default:
+		return fmt.Errorf("cannot remove a %q", obj.Kind)
+	}
+	_, err := c.do(ctx, http.MethodDelete, path, http.StatusOK, http.StatusNoContent, http.StatusNotFound)
+	return err
 }
 
 func notAnswering(host string, err error) error {

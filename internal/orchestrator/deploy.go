@@ -52,6 +52,10 @@ type DeployResult struct {
 	Previous string `json:"previous,omitempty"`
 	// Created is false when the version stack already existed.
 	Created bool `json:"created"`
+	// Resumed is true when the version stack existed but was incomplete
+	// (an earlier deploy of it failed or was interrupted) and this deploy
+	// finished it.
+	Resumed bool `json:"resumed,omitempty"`
 	// NoOp is true when the version was already live: nothing changed.
 	NoOp bool   `json:"noOp"`
 	URL  string `json:"url"`
@@ -100,28 +104,55 @@ func (o *Orchestrator) Deploy(ctx context.Context, opts DeployOptions) (DeployRe
 	if err != nil && !auto.IsSelectStack404Error(err) {
 		return res, fmt.Errorf("selecting %s: %w", name, err)
 	}
+	complete := false
 	if exists {
+		if complete, err = o.versionComplete(ctx, s); err != nil {
+			return res, err
+		}
+	}
+	switch {
+	case complete:
 		o.logf("version stack %s exists: checking that it is unchanged", name)
 		if err := o.writeVersionConfig(name); err != nil {
+			return res, err
+		}
+		if err := o.repair(ctx, s, name); err != nil {
 			return res, err
 		}
 		if err := o.checkUnchanged(ctx, s); err != nil {
 			return res, err
 		}
-		if t0.Live == opts.Version {
+		if err := o.markComplete(ctx, s); err != nil {
+			return res, err
+		}
+		if t0.Live == opts.Version && settled(t0) {
 			o.logf("version %s is already live in env %s: nothing to do", opts.Version, opts.Env)
 			res.NoOp = true
 			return res, nil
 		}
-	} else {
+	case exists:
+		// Not a version yet: its first up failed or was interrupted. It is
+		// finished now, as a new one would be created.
+		o.logf("version stack %s is incomplete (an earlier deploy of it failed or was interrupted): resuming it", name)
+		if err := o.writeVersionConfig(name); err != nil {
+			return res, err
+		}
+		if err := o.repair(ctx, s, name); err != nil {
+			return res, err
+		}
+		res.Created, res.Resumed = true, true
+		if err := o.upVersion(ctx, s, name); err != nil {
+			return res, o.failed(ctx, opts, name, envStack, t0, false, true, err)
+		}
+	default:
 		o.logf("creating version stack %s", name)
 		if s, err = o.createStack(ctx, name); err != nil {
 			return res, err
 		}
-		if _, err := s.Up(ctx, o.upOpts()...); err != nil {
-			return res, o.failed(ctx, opts, name, envStack, t0, false, true, fmt.Errorf("deploying version stack %s: %w", name, err))
-		}
 		res.Created = true
+		if err := o.upVersion(ctx, s, name); err != nil {
+			return res, o.failed(ctx, opts, name, envStack, t0, false, true, err)
+		}
 	}
 
 	// Candidate: reachable through the candidate route only.
@@ -163,6 +194,14 @@ func (o *Orchestrator) Deploy(ctx context.Context, opts DeployOptions) (DeployRe
 		return res, err
 	}
 	return res, nil
+}
+
+// upVersion runs a version stack's first up and marks it complete.
+func (o *Orchestrator) upVersion(ctx context.Context, s auto.Stack, name stacks.StackName) error {
+	if _, err := withStackLock(o, ctx, name, func() (auto.UpResult, error) { return s.Up(ctx, o.upOpts()...) }); err != nil {
+		return fmt.Errorf("deploying version stack %s: %w", name, err)
+	}
+	return o.markComplete(ctx, s)
 }
 
 // gatePath is the path the gates probe: path when given, else the env's
@@ -215,7 +254,7 @@ func (o *Orchestrator) failed(ctx context.Context, opts DeployOptions, name stac
 	if routed {
 		restore := Traffic{Live: t0.Live}
 		if _, rerr := o.setTraffic(cleanup, envStack, opts.Env, restore, trafficNote{Op: "clear", From: opts.Version, To: t0.Live}); rerr != nil {
-			notes = append(notes, fmt.Sprintf("restoring traffic failed too (%v): run phoenix rollback --env %s --to %s --force", rerr, opts.Env, dash(t0.Live)))
+			notes = append(notes, fmt.Sprintf("restoring traffic failed too (%v); %s", rerr, repairAdvice(opts.Env, t0.Live)))
 		} else {
 			notes = append(notes, fmt.Sprintf("live is still %s and the candidate route is cleared", dash(t0.Live)))
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optdestroy"
 
 	"github.com/phoenix-iac/phoenix/stacks"
@@ -56,6 +57,9 @@ func (o *Orchestrator) GC(ctx context.Context, opts GCOptions) (GCResult, error)
 		switch {
 		case v.Version != "" && protected[v.Version]:
 			res.Kept = append(res.Kept, v.Version)
+		case !v.Complete:
+			// Not a version: a deploy of it failed or was interrupted.
+			res.Destroyed = append(res.Destroyed, v.Version)
 		case warm < keep:
 			warm++
 			res.Kept = append(res.Kept, v.Version)
@@ -99,12 +103,15 @@ func (o *Orchestrator) DestroyEnv(ctx context.Context, env string, wait time.Dur
 	if err != nil {
 		return res, err
 	}
-	es, envStack, err := o.envState(ctx, env)
+	es, envStack, err := o.envForChange(ctx, env)
 	if err != nil {
 		return res, err
 	}
 	if envStack.Name() == "" && len(versions) == 0 {
-		return res, &NotFoundError{What: fmt.Sprintf("env %s has no stacks: nothing to destroy", env)}
+		// Destroyed already (a destroy run again after it was
+		// interrupted at its very end), or never deployed.
+		o.logf("env %s has no stacks: nothing to destroy", env)
+		return res, nil
 	}
 	// Traffic first: the pointer stops referencing the versions.
 	if es.Exists && (es.Traffic.Live != "" || es.Traffic.Candidate != "") {
@@ -127,7 +134,9 @@ func (o *Orchestrator) DestroyEnv(ctx context.Context, env string, wait time.Dur
 		if err != nil {
 			return res, err
 		}
-		if _, err := envStack.Destroy(ctx, o.destroyOpts(optdestroy.ConfigFile(path))...); err != nil {
+		if _, err := withStackLock(o, ctx, stacks.StackName{Env: env}, func() (auto.DestroyResult, error) {
+			return envStack.Destroy(ctx, o.destroyOpts(optdestroy.ConfigFile(path))...)
+		}); err != nil {
 			return res, fmt.Errorf("destroying env stack %s: %w", env, err)
 		}
 		if err := o.removeStack(ctx, stacks.StackName{Env: env}); err != nil {

@@ -319,10 +319,23 @@ func (o *Orchestrator) envState(ctx context.Context, env string) (EnvState, auto
 	}, s, nil
 }
 
-// ensureEnv creates or updates the env stack when it has never been
-// deployed, and returns its state.
-func (o *Orchestrator) ensureEnv(ctx context.Context, env string) (EnvState, auto.Stack, error) {
+// envForChange returns the env stack's state, after repairing what an
+// interrupted command left in it.
+func (o *Orchestrator) envForChange(ctx context.Context, env string) (EnvState, auto.Stack, error) {
 	st, s, err := o.envState(ctx, env)
+	if err != nil || s.Name() == "" {
+		return st, s, err
+	}
+	if err := o.repair(ctx, s, stacks.StackName{Env: env}); err != nil {
+		return st, s, err
+	}
+	return st, s, nil
+}
+
+// ensureEnv creates or updates the env stack when it has never been
+// deployed (or its first up failed), and returns its state.
+func (o *Orchestrator) ensureEnv(ctx context.Context, env string) (EnvState, auto.Stack, error) {
+	st, s, err := o.envForChange(ctx, env)
 	if err != nil || st.Exists {
 		return st, s, err
 	}
@@ -367,7 +380,9 @@ func (o *Orchestrator) setTraffic(ctx context.Context, s auto.Stack, env string,
 	if err != nil {
 		return auto.UpResult{}, err
 	}
-	return s.Up(ctx, o.upOpts(optup.ConfigFile(path), optup.Message(note.message(env, o.opts.User, t)))...)
+	return withStackLock(o, ctx, stacks.StackName{Env: env}, func() (auto.UpResult, error) {
+		return s.Up(ctx, o.upOpts(optup.ConfigFile(path), optup.Message(note.message(env, o.opts.User, t)))...)
+	})
 }
 
 // VersionInfo describes one version stack.
@@ -376,12 +391,19 @@ type VersionInfo struct {
 	Stack      string    `json:"stack"`
 	LastUpdate time.Time `json:"lastUpdate,omitempty"`
 	Resources  int       `json:"resources"`
-	Role       string    `json:"role"` // live, candidate, previous, warm
+	Role       string    `json:"role"` // live, candidate, previous, warm, incomplete
+	// Complete is false for a version stack whose first up failed or was
+	// interrupted: it is not a version that can take traffic.
+	Complete bool `json:"complete"`
 }
 
 // versions lists the version stacks of env, newest first.
 func (o *Orchestrator) versions(ctx context.Context, env string) ([]VersionInfo, error) {
 	names, err := o.stackNames(ctx)
+	if err != nil {
+		return nil, err
+	}
+	complete, err := o.completeStacks(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -391,7 +413,21 @@ func (o *Orchestrator) versions(ctx context.Context, env string) ([]VersionInfo,
 		if err != nil || sn.Env != env || !sn.IsVersion() {
 			continue
 		}
-		v := VersionInfo{Version: sn.Version, Stack: name, Role: "warm"}
+		v := VersionInfo{Version: sn.Version, Stack: name, Role: "warm", Complete: complete[name]}
+		if !v.Complete {
+			// Untagged: incomplete, or complete but interrupted before its
+			// tag was set, or deployed with a plain pulumi up.
+			s, err := o.selectStack(ctx, sn)
+			if err != nil {
+				return nil, fmt.Errorf("selecting %s: %w", sn, err)
+			}
+			if v.Complete, err = o.versionComplete(ctx, s); err != nil {
+				return nil, err
+			}
+		}
+		if !v.Complete {
+			v.Role = "incomplete"
+		}
 		if sum.ResourceCount != nil {
 			v.Resources = *sum.ResourceCount
 		}
@@ -412,7 +448,7 @@ func (o *Orchestrator) versions(ctx context.Context, env string) ([]VersionInfo,
 func warmList(vs []VersionInfo, except ...string) string {
 	var names []string
 	for _, v := range vs {
-		skip := v.Resources == 0
+		skip := v.Resources == 0 || !v.Complete
 		for _, e := range except {
 			skip = skip || v.Version == e
 		}
@@ -432,7 +468,12 @@ func (o *Orchestrator) destroyVersion(ctx context.Context, name stacks.StackName
 	if err != nil {
 		return err
 	}
-	if _, err := s.Destroy(ctx, o.destroyOpts()...); err != nil {
+	if err := o.repair(ctx, s, name); err != nil {
+		return err
+	}
+	if _, err := withStackLock(o, ctx, name, func() (auto.DestroyResult, error) {
+		return s.Destroy(ctx, o.destroyOpts()...)
+	}); err != nil {
 		return fmt.Errorf("destroying %s: %w", name, err)
 	}
 	if err := o.removeStack(ctx, name); err != nil {
@@ -469,15 +510,36 @@ func (o *Orchestrator) removeStack(ctx context.Context, name stacks.StackName) e
 	return nil
 }
 
-// lock takes the env's lock for command.
+// lock takes the env's lock for command, taking over the lock of a dead
+// holder on this host with a line that names it.
 func (o *Orchestrator) lock(env, command string, wait time.Duration) (*lock.Lock, error) {
-	return lock.Acquire(o.opts.LockDir, env, command, lock.Options{Wait: wait})
+	l, err := lock.Acquire(o.opts.LockDir, env, command, lock.Options{Wait: wait})
+	if err != nil {
+		return nil, err
+	}
+	if h := l.TookOver; h != nil {
+		o.logf("took over the lock of env %s from phoenix %s (pid %d, %s@%s, since %s), which is gone; anything it left half done is repaired on the way",
+			env, h.Command, h.PID, h.User, h.Host, h.Since.Format(time.RFC3339))
+	}
+	return l, nil
+}
+
+// stackNameOf returns the name of a stack that phoenix selected or created.
+func stackNameOf(s auto.Stack) stacks.StackName {
+	name := s.Name()
+	if i := strings.LastIndexByte(name, '/'); i >= 0 {
+		name = name[i+1:]
+	}
+	sn, _ := stacks.ParseStackName(name)
+	return sn
 }
 
 // checkUnchanged previews an existing version stack and fails when the
 // engine plans any change: a version stack is never updated.
 func (o *Orchestrator) checkUnchanged(ctx context.Context, s auto.Stack) error {
-	res, err := s.Preview(ctx, optpreview.SuppressProgress(), optpreview.SuppressOutputs())
+	res, err := withStackLock(o, ctx, stackNameOf(s), func() (auto.PreviewResult, error) {
+		return s.Preview(ctx, optpreview.SuppressProgress(), optpreview.SuppressOutputs())
+	})
 	if err != nil {
 		return fmt.Errorf("previewing %s: %w", s.Name(), err)
 	}
@@ -518,7 +580,9 @@ func (o *Orchestrator) refreshUnchanged(ctx context.Context, s auto.Stack) error
 		}
 		drifted <- out
 	}()
-	_, err := s.Refresh(ctx, optrefresh.SuppressProgress(), optrefresh.SuppressOutputs(), optrefresh.EventStreams(ch))
+	_, err := withStackLock(o, ctx, stackNameOf(s), func() (auto.RefreshResult, error) {
+		return s.Refresh(ctx, optrefresh.SuppressProgress(), optrefresh.SuppressOutputs(), optrefresh.EventStreams(ch))
+	})
 	var drift []string
 	select {
 	case drift = <-drifted:

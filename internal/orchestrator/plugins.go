@@ -53,7 +53,7 @@ func (o *Orchestrator) getenv(key string) string {
 
 // attached tells whether pkg's provider is served by PULUMI_DEBUG_PROVIDERS.
 func (o *Orchestrator) attached(pkg string) bool {
-	for _, a := range strings.Split(o.opts.EnvVars["PULUMI_DEBUG_PROVIDERS"], ",") {
+	for _, a := range strings.Split(o.getenv("PULUMI_DEBUG_PROVIDERS"), ",") {
 		if name, _, _ := strings.Cut(a, ":"); name == pkg {
 			return true
 		}

@@ -29,6 +29,23 @@ type RollbackResult struct {
 	Env  string `json:"env"`
 	From string `json:"from"`
 	To   string `json:"to"`
+	// NoOp is true when To was already live, alone: nothing changed.
+	NoOp bool `json:"noOp"`
+}
+
+// settled reports whether t sends all traffic to live and nothing else
+// (the candidate route, when set, names live too).
+func settled(t Traffic) bool {
+	return t.CandidateWeight == 0 && (t.Candidate == "" || t.Candidate == t.Live)
+}
+
+// repairAdvice names the command that puts env's traffic back on live
+// alone, or that clears the env when nothing was live.
+func repairAdvice(env, live string) string {
+	if live == "" {
+		return fmt.Sprintf("nothing was live; run the deploy again, or clear the env with: phoenix destroy --env %s", env)
+	}
+	return fmt.Sprintf("put all traffic back on %s with: phoenix rollback --env %s --to %s --force", live, env, live)
 }
 
 // Rollback points live back at a warm version. Unless forced it first checks
@@ -50,7 +67,7 @@ func (o *Orchestrator) Rollback(ctx context.Context, opts RollbackOptions) (Roll
 	}
 	defer l.Release()
 
-	env, envStack, err := o.envState(ctx, opts.Env)
+	env, envStack, err := o.envForChange(ctx, opts.Env)
 	if err != nil {
 		return res, err
 	}
@@ -81,7 +98,21 @@ func (o *Orchestrator) Rollback(ctx context.Context, opts RollbackOptions) (Roll
 		return res, err
 	}
 	if res.To == env.Traffic.Live {
-		return res, fmt.Errorf("version %s is already live in env %s", res.To, opts.Env)
+		if settled(env.Traffic) {
+			// A rollback re-run after it finished (or was killed after
+			// its switch) has nothing left to do.
+			o.logf("version %s is already live in env %s: nothing to do", res.To, opts.Env)
+			res.NoOp = true
+			return res, nil
+		}
+		// Live, with a candidate or canary beside it: a deploy or rollback
+		// that failed to restore the candidate route left it so. Rolling
+		// back to live sends all traffic to it and clears the rest.
+		o.logf("version %s is live in env %s beside candidate %s (%d%%): clearing the candidate", res.To, opts.Env, dash(env.Traffic.Candidate), env.Traffic.CandidateWeight)
+		if _, err := o.setTraffic(ctx, envStack, opts.Env, Traffic{Live: res.To, Candidate: res.To}, trafficNote{Op: "clear", From: env.Traffic.Candidate, To: res.To}); err != nil {
+			return res, fmt.Errorf("clearing the candidate of env %s: %w; run this command again", opts.Env, err)
+		}
+		return res, o.confirmLive(ctx, env.URL, res.To, opts.Gate.Path)
 	}
 	name := stacks.StackName{Env: opts.Env, Version: res.To}
 	s, err := o.selectStack(ctx, name)
@@ -91,10 +122,10 @@ func (o *Orchestrator) Rollback(ctx context.Context, opts RollbackOptions) (Roll
 	if err != nil {
 		return res, err
 	}
-	if outs, err := s.Outputs(ctx); err != nil {
+	if complete, err := o.versionComplete(ctx, s); err != nil {
 		return res, err
-	} else if len(outs) == 0 {
-		return res, &NotFoundError{What: fmt.Sprintf("version %s has never been deployed (or was destroyed); warm versions: %s", name, warm())}
+	} else if !complete {
+		return res, &NotFoundError{What: fmt.Sprintf("version %s is incomplete (its deploy failed or was interrupted): it cannot take traffic; warm versions: %s", name, warm())}
 	}
 
 	if !opts.Force {
@@ -110,7 +141,7 @@ func (o *Orchestrator) Rollback(ctx context.Context, opts RollbackOptions) (Roll
 		if err := o.gate(ctx, env.URL, res.To, opts.Gate); err != nil {
 			restore := env.Traffic
 			if _, rerr := o.setTraffic(ctx, envStack, opts.Env, restore, trafficNote{Op: "clear", From: res.To, To: env.Traffic.Live}); rerr != nil {
-				return res, fmt.Errorf("%w; restoring the candidate route failed too: %v", err, rerr)
+				return res, fmt.Errorf("%w; restoring the candidate route failed too (%v): %s", err, rerr, repairAdvice(opts.Env, env.Traffic.Live))
 			}
 			return res, fmt.Errorf("%w; live is still %s", err, dash(env.Traffic.Live))
 		}
@@ -123,7 +154,8 @@ func (o *Orchestrator) Rollback(ctx context.Context, opts RollbackOptions) (Roll
 		to.Candidate = env.Traffic.Candidate
 	}
 	if _, err := o.setTraffic(ctx, envStack, opts.Env, to, trafficNote{Op: "rollback", From: res.From, To: res.To}); err != nil {
-		return res, fmt.Errorf("switching traffic to %s: %w", res.To, err)
+		return res, fmt.Errorf("switching traffic to %s: %w\nlive is still %s; run this rollback again: phoenix rollback --env %s --to %s",
+			res.To, err, dash(res.From), opts.Env, res.To)
 	}
 	if err := o.confirmLive(ctx, env.URL, res.To, opts.Gate.Path); err != nil {
 		return res, err

@@ -77,6 +77,19 @@ func New(t testing.TB) *Harness {
 		t.Fatalf("starting simulated providers: %v", err)
 	}
 	t.Cleanup(stop)
+	// The simulated docker resources answer the Docker engine API too, for
+	// what phoenix asks the engine itself (gc --orphans). A short folder:
+	// a unix socket's path is limited to about 100 bytes.
+	sockDir, err := os.MkdirTemp("", "simdocker-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(sockDir) })
+	stopAPI, err := cloud.ServeDockerAPI(filepath.Join(sockDir, "docker.sock"))
+	if err != nil {
+		t.Fatalf("serving the simulated Docker engine API: %v", err)
+	}
+	t.Cleanup(stopAPI)
 
 	dir := t.TempDir()
 	for _, d := range []string{"state", "home", "work"} {
@@ -98,6 +111,7 @@ func New(t testing.TB) *Harness {
 			"PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
 			"PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK":    "true",
 			"PULUMI_DEBUG_PROVIDERS":                      debug,
+			"DOCKER_HOST":                                 "unix://" + filepath.Join(sockDir, "docker.sock"),
 		},
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -58,8 +59,10 @@ type Fault struct {
 	Err string
 	// Times is how many operations it affects; 0 means every one.
 	Times int
+	// After lets this many matching operations pass before it affects any.
+	After int
 
-	used int
+	used, passed int
 }
 
 func (f *Fault) matches(kind, typ, name string) bool {
@@ -76,6 +79,7 @@ type Cloud struct {
 	seq       int
 	faults    []*Fault
 	ops       []Op
+	watchers  []func(Op, Resource)
 }
 
 // New returns an empty cloud.
@@ -109,6 +113,25 @@ func (c *Cloud) Find(typ, nameContains string) []Resource {
 		}
 	}
 	return out
+}
+
+// Watch calls fn after every create and update, with the resource as it
+// then is. Tests use it to play what a resource does in the real cloud
+// when it is created, such as the docker pointer writing its file.
+func (c *Cloud) Watch(fn func(Op, Resource)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.watchers = append(c.watchers, fn)
+}
+
+func (c *Cloud) notify(op Op, r *Resource) {
+	c.mu.Lock()
+	ws := slices.Clone(c.watchers)
+	snap := Resource{ID: r.ID, Type: r.Type, Name: r.Name, Inputs: r.Inputs.Copy(), Outputs: r.Outputs.Copy()}
+	c.mu.Unlock()
+	for _, w := range ws {
+		w(op, snap)
+	}
 }
 
 // Ops returns the changing operations so far, in order.
@@ -158,12 +181,26 @@ func (c *Cloud) Remove(id string) error {
 	return nil
 }
 
+// Plant creates a resource behind the engine's back, as a create that an
+// engine began and was killed in would leave it, and returns it.
+func (c *Cloud) Plant(typ, name string, inputs resource.PropertyMap) (Resource, error) {
+	r, _, err := c.add(typ, name, inputs)
+	if err != nil {
+		return Resource{}, err
+	}
+	return *r, nil
+}
+
 // fault applies the first matching fault: it waits, then returns its error.
 func (c *Cloud) fault(kind, typ, name string) error {
 	c.mu.Lock()
 	var hit *Fault
 	for _, f := range c.faults {
 		if f.matches(kind, typ, name) {
+			if f.passed < f.After {
+				f.passed++
+				continue
+			}
 			f.used++
 			hit = f
 			break
@@ -184,12 +221,21 @@ func (c *Cloud) create(typ, name string, inputs resource.PropertyMap) (*Resource
 	if err := c.fault("create", typ, name); err != nil {
 		return nil, err
 	}
+	r, op, err := c.add(typ, name, inputs)
+	if err != nil {
+		return nil, err
+	}
+	c.notify(op, r)
+	return r, nil
+}
+
+func (c *Cloud) add(typ, name string, inputs resource.PropertyMap) (*Resource, Op, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if n, ok := inputs["name"]; ok && n.IsString() && autoNamed[typ] {
 		for _, r := range c.resources {
 			if r.Type == typ && r.Inputs["name"].IsString() && r.Inputs["name"].StringValue() == n.StringValue() {
-				return nil, fmt.Errorf("a %s named %q already exists", typ, n.StringValue())
+				return nil, Op{}, fmt.Errorf("a %s named %q already exists", typ, n.StringValue())
 			}
 		}
 	}
@@ -198,8 +244,9 @@ func (c *Cloud) create(typ, name string, inputs resource.PropertyMap) (*Resource
 	r := &Resource{ID: id, Type: typ, Name: name, Inputs: inputs.Copy()}
 	r.Outputs = computeOutputs(r, false)
 	c.resources[id] = r
-	c.ops = append(c.ops, Op{Kind: "create", Type: typ, Name: name, ID: id, At: time.Now()})
-	return r, nil
+	op := Op{Kind: "create", Type: typ, Name: name, ID: id, At: time.Now()}
+	c.ops = append(c.ops, op)
+	return r, op, nil
 }
 
 func (c *Cloud) update(id, typ, name string, inputs resource.PropertyMap) (*Resource, error) {
@@ -207,14 +254,17 @@ func (c *Cloud) update(id, typ, name string, inputs resource.PropertyMap) (*Reso
 		return nil, err
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	r, ok := c.resources[id]
 	if !ok {
+		c.mu.Unlock()
 		return nil, fmt.Errorf("%s %s does not exist", typ, id)
 	}
 	r.Inputs = inputs.Copy()
 	r.Outputs = computeOutputs(r, false)
-	c.ops = append(c.ops, Op{Kind: "update", Type: typ, Name: name, ID: id, At: time.Now()})
+	op := Op{Kind: "update", Type: typ, Name: name, ID: id, At: time.Now()}
+	c.ops = append(c.ops, op)
+	c.mu.Unlock()
+	c.notify(op, r)
 	return r, nil
 }
 

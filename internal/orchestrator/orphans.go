@@ -1,0 +1,207 @@
+package orchestrator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/phoenix-iac/phoenix/internal/dockerengine"
+	"github.com/phoenix-iac/phoenix/stacks"
+)
+
+// Orphan is something in the cloud that carries an env's labels but that no
+// stack of the env holds: left by a create the engine had begun when it
+// was killed, or by a stack removed without being destroyed.
+type Orphan struct {
+	Kind    string `json:"kind"`
+	ID      string `json:"id"`
+	Name    string `json:"name"`
+	Version string `json:"version,omitempty"`
+}
+
+// OrphansOptions describe one gc --orphans.
+type OrphansOptions struct {
+	Env string
+	// DryRun lists without removing.
+	DryRun bool
+	// Wait is how long to wait for the env lock.
+	Wait time.Duration
+}
+
+// OrphansResult lists the orphans found and those removed.
+type OrphansResult struct {
+	Env     string   `json:"env"`
+	Orphans []Orphan `json:"orphans"`
+	Removed []Orphan `json:"removed"`
+	DryRun  bool     `json:"dryRun"`
+}
+
+// ErrNoInventory is returned on platforms whose cloud phoenix cannot list.
+var ErrNoInventory = errors.New("no inventory")
+
+// GCOrphans finds the env's orphans and, unless DryRun, removes them.
+func (o *Orchestrator) GCOrphans(ctx context.Context, opts OrphansOptions) (OrphansResult, error) {
+	res := OrphansResult{Env: opts.Env, Orphans: []Orphan{}, Removed: []Orphan{}, DryRun: opts.DryRun}
+	if err := stacks.ValidateEnv(opts.Env); err != nil {
+		return res, err
+	}
+	l, err := o.lock(opts.Env, "gc", opts.Wait)
+	if err != nil {
+		return res, err
+	}
+	defer l.Release()
+	engine, err := o.inventory(opts.Env)
+	if err != nil {
+		return res, err
+	}
+	names, err := o.stackNames(ctx)
+	if err != nil {
+		return res, err
+	}
+	held := map[string]bool{}
+	for name := range names {
+		sn, err := stacks.ParseStackName(name)
+		if err != nil || sn.Env != opts.Env {
+			continue
+		}
+		ids, err := o.stateIDs(ctx, sn)
+		if err != nil {
+			return res, err
+		}
+		for id := range ids {
+			held[id] = true
+		}
+	}
+	objs, err := engine.List(ctx, map[string]string{stacks.LabelEnv: opts.Env})
+	if err != nil {
+		return res, err
+	}
+	var orphans []dockerengine.Object
+	for _, obj := range objs {
+		if !held[obj.ID] {
+			orphans = append(orphans, obj)
+			res.Orphans = append(res.Orphans, orphanOf(obj))
+		}
+	}
+	if opts.DryRun {
+		return res, nil
+	}
+	for _, obj := range removalOrder(orphans) {
+		o.logf("removing %s %s (%s)", obj.Kind, obj.Name, shortID(obj.ID))
+		if err := engine.Remove(ctx, obj); err != nil {
+			return res, fmt.Errorf("gc --orphans stopped: %w", err)
+		}
+		res.Removed = append(res.Removed, orphanOf(obj))
+	}
+	return res, nil
+}
+
+// sweepOrphans removes what carries stack name's labels but is not in its
+// state, and returns how many it removed. On a platform phoenix cannot
+// list it says how to look, and removes nothing.
+func (o *Orchestrator) sweepOrphans(ctx context.Context, name stacks.StackName) (int, error) {
+	engine, err := o.inventory(name.Env)
+	if errors.Is(err, ErrNoInventory) {
+		o.logf("%v", err)
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	held, err := o.stateIDs(ctx, name)
+	if err != nil {
+		return 0, err
+	}
+	labels := map[string]string{stacks.LabelEnv: name.Env}
+	if name.IsVersion() {
+		labels[stacks.LabelVersion] = name.Version
+	}
+	objs, err := engine.List(ctx, labels)
+	if err != nil {
+		return 0, err
+	}
+	var orphans []dockerengine.Object
+	for _, obj := range objs {
+		if obj.Labels[stacks.LabelVersion] == name.Version && !held[obj.ID] {
+			orphans = append(orphans, obj)
+		}
+	}
+	for _, obj := range removalOrder(orphans) {
+		o.logf("removing %s %s (%s): no state holds it", obj.Kind, obj.Name, shortID(obj.ID))
+		if err := engine.Remove(ctx, obj); err != nil {
+			return 0, err
+		}
+	}
+	return len(orphans), nil
+}
+
+// inventory returns the engine of env's platform, which lists what carries
+// phoenix's labels.
+func (o *Orchestrator) inventory(env string) (*dockerengine.Client, error) {
+	platform, err := o.envPlatform(env)
+	if err != nil {
+		return nil, err
+	}
+	if platform != string(stacks.PlatformDocker) {
+		return nil, fmt.Errorf("%w: phoenix cannot yet list what env %s has on %s; list it by tag with: aws resourcegroupstaggingapi get-resources --tag-filters Key=%s,Values=%s",
+			ErrNoInventory, env, platform, stacks.TagEnv, env)
+	}
+	c, err := dockerengine.New(dockerengine.Host(o.getenv), o.getenv("DOCKER_TLS_VERIFY") != "")
+	var unchecked *dockerengine.ErrUnchecked
+	if errors.As(err, &unchecked) {
+		return nil, fmt.Errorf("%w: phoenix can list only a Docker engine on a unix:// or plain tcp:// address, not %s; list what env %s has with: docker ps -a --filter label=%s=%s",
+			ErrNoInventory, unchecked.Host, env, stacks.LabelEnv, env)
+	}
+	return c, err
+}
+
+// stateIDs returns the ids of the resources a stack's state holds.
+func (o *Orchestrator) stateIDs(ctx context.Context, name stacks.StackName) (map[string]bool, error) {
+	stdout, stderr, _, err := o.opts.Pulumi.Run(ctx, o.opts.ProjectDir, nil, nil, nil, o.envList(),
+		"stack", "export", "--stack", name.String())
+	if err != nil {
+		return nil, fmt.Errorf("reading the state of %s: %w: %s", name, err, strings.TrimSpace(stderr))
+	}
+	var dep struct {
+		Deployment struct {
+			Resources []struct {
+				ID     string `json:"id"`
+				Custom bool   `json:"custom"`
+			} `json:"resources"`
+		} `json:"deployment"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &dep); err != nil {
+		return nil, fmt.Errorf("reading the state of %s: %w", name, err)
+	}
+	ids := map[string]bool{}
+	for _, r := range dep.Deployment.Resources {
+		if r.Custom && r.ID != "" {
+			ids[r.ID] = true
+		}
+	}
+	return ids, nil
+}
+
+// removalOrder sorts objects so that containers go before the networks and
+// volumes they use.
+func removalOrder(objs []dockerengine.Object) []dockerengine.Object {
+	rank := map[string]int{dockerengine.KindContainer: 0, dockerengine.KindNetwork: 1, dockerengine.KindVolume: 2}
+	out := append([]dockerengine.Object(nil), objs...)
+	sort.SliceStable(out, func(i, j int) bool { return rank[out[i].Kind] < rank[out[j].Kind] })
+	return out
+}
+
+func orphanOf(obj dockerengine.Object) Orphan {
+	return Orphan{Kind: obj.Kind, ID: obj.ID, Name: obj.Name, Version: obj.Labels[stacks.LabelVersion]}
+}
+
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}

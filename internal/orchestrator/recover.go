@@ -1,0 +1,208 @@
+package orchestrator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optrefresh"
+
+	"github.com/phoenix-iac/phoenix/stacks"
+)
+
+// What a killed or failed command leaves behind, and how the next command
+// repairs it:
+//
+//   - a version stack whose first up did not finish: it has no "version"
+//     output (the program exports it only once every resource exists) and
+//     no phoenix:complete tag. It is not a version: deploy resumes it, gc
+//     removes it, rollback refuses it, status lists it as incomplete.
+//   - pending operations in a stack's state: operations the engine had
+//     started when it died. Before changing a stack phoenix refreshes it,
+//     dropping pending creates, and then removes what those creates left
+//     in the cloud (see orphans.go).
+//   - a Pulumi stack lock (the file backend's) held by a pulumi process of
+//     this host that is gone: cleared with `pulumi cancel`, as phoenix's
+//     own env lock is taken over.
+
+// tagComplete marks a version stack whose first up succeeded. The tag is
+// set after the up, so a stack can be complete without it (killed between
+// the two): its "version" output decides then, and the tag is set late.
+const tagComplete = "phoenix:complete"
+
+// versionComplete reports whether a version stack's first up succeeded.
+func (o *Orchestrator) versionComplete(ctx context.Context, s auto.Stack) (bool, error) {
+	outs, err := s.Outputs(ctx)
+	if err != nil {
+		return false, fmt.Errorf("reading %s: %w", s.Name(), err)
+	}
+	v, _ := outs[stacks.OutVersion].Value.(string)
+	return v != "", nil
+}
+
+// markComplete tags a version stack as complete.
+func (o *Orchestrator) markComplete(ctx context.Context, s auto.Stack) error {
+	if err := s.Workspace().SetTag(ctx, s.Name(), tagComplete, "true"); err != nil {
+		return fmt.Errorf("marking %s complete: %w", s.Name(), err)
+	}
+	return nil
+}
+
+// completeStacks returns the names of the stacks tagged complete: one CLI
+// call, however many versions there are.
+func (o *Orchestrator) completeStacks(ctx context.Context) (map[string]bool, error) {
+	stdout, stderr, _, err := o.opts.Pulumi.Run(ctx, o.opts.ProjectDir, nil, nil, nil, o.envList(),
+		"stack", "ls", "--json", "--tag", tagComplete+"=true")
+	if err != nil {
+		return nil, fmt.Errorf("listing complete version stacks: %w: %s", err, strings.TrimSpace(stderr))
+	}
+	var list []struct {
+		Name string `json:"name"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &list); err != nil {
+		return nil, fmt.Errorf("listing complete version stacks: %w", err)
+	}
+	out := map[string]bool{}
+	for _, s := range list {
+		name := s.Name
+		if i := strings.LastIndexByte(name, '/'); i >= 0 {
+			name = name[i+1:]
+		}
+		out[name] = true
+	}
+	return out, nil
+}
+
+// envList returns the Pulumi environment as KEY=VALUE pairs.
+func (o *Orchestrator) envList() []string {
+	out := make([]string, 0, len(o.opts.EnvVars))
+	for k, v := range o.opts.EnvVars {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// pendingOp is an operation the engine had begun when it was stopped.
+type pendingOp struct {
+	Type     string // creating, updating, deleting, reading, ...
+	URN      string
+	Resource struct {
+		Type   string
+		ID     string
+		Custom bool
+	}
+}
+
+func (p pendingOp) String() string {
+	return fmt.Sprintf("%s %s", p.Type, p.URN[strings.LastIndex(p.URN, "::")+2:])
+}
+
+// pendingOps returns the pending operations in a stack's state.
+func (o *Orchestrator) pendingOps(ctx context.Context, name stacks.StackName) ([]pendingOp, error) {
+	// Exported without --show-secrets: secrets stay encrypted.
+	stdout, stderr, _, err := o.opts.Pulumi.Run(ctx, o.opts.ProjectDir, nil, nil, nil, o.envList(),
+		"stack", "export", "--stack", name.String())
+	if err != nil {
+		return nil, fmt.Errorf("reading the state of %s: %w: %s", name, err, strings.TrimSpace(stderr))
+	}
+	var dep struct {
+		Deployment struct {
+			PendingOperations []struct {
+				Type     string `json:"type"`
+				Resource struct {
+					URN    string `json:"urn"`
+					Type   string `json:"type"`
+					ID     string `json:"id"`
+					Custom bool   `json:"custom"`
+				} `json:"resource"`
+			} `json:"pending_operations"`
+		} `json:"deployment"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &dep); err != nil {
+		return nil, fmt.Errorf("reading the state of %s: %w", name, err)
+	}
+	var out []pendingOp
+	for _, p := range dep.Deployment.PendingOperations {
+		op := pendingOp{Type: p.Type, URN: p.Resource.URN}
+		op.Resource.Type, op.Resource.ID, op.Resource.Custom = p.Resource.Type, p.Resource.ID, p.Resource.Custom
+		out = append(out, op)
+	}
+	return out, nil
+}
+
+// repair makes a stack safe to change after an interrupted command: it
+// clears a dead pulumi process's lock on it and resolves pending
+// operations. It says what it did; on a healthy stack it does nothing but
+// read the state.
+func (o *Orchestrator) repair(ctx context.Context, s auto.Stack, name stacks.StackName) error {
+	ops, err := withStackLock(o, ctx, name, func() ([]pendingOp, error) { return o.pendingOps(ctx, name) })
+	if err != nil || len(ops) == 0 {
+		return err
+	}
+	var what []string
+	for _, op := range ops {
+		what = append(what, op.String())
+	}
+	o.logf("stack %s holds %d operation(s) that an interrupted command left unfinished: %s", name, len(ops), strings.Join(what, ", "))
+	o.logf("refreshing %s from the cloud and dropping the unfinished creates", name)
+	if _, err := withStackLock(o, ctx, name, func() (auto.RefreshResult, error) {
+		return s.Refresh(ctx, optrefresh.ClearPendingCreates(), optrefresh.SuppressProgress(), optrefresh.SuppressOutputs())
+	}); err != nil {
+		return fmt.Errorf("repairing %s: %w", name, err)
+	}
+	creates := 0
+	for _, op := range ops {
+		if op.Type == "creating" {
+			creates++
+		}
+	}
+	if creates > 0 {
+		removed, err := o.sweepOrphans(ctx, name)
+		if err != nil {
+			return fmt.Errorf("repairing %s: %w", name, err)
+		}
+		o.logf("removed %d resource(s) of %s that the interrupted creates had made but no state holds", removed, name)
+	}
+	return nil
+}
+
+// stackLockPattern matches a holder in the file backend's refusal: "created
+// by user@host (pid 123) at ...".
+var stackLockPattern = regexp.MustCompile(`created by (\S*)@(\S*) \(pid (\d+)\)`)
+
+// withStackLock runs op; when it fails because a pulumi process that is
+// gone (on this host) still locks the stack, it clears that lock with
+// `pulumi cancel` and runs op once more. A live holder, or one on another
+// host, is left alone and its error returned.
+func withStackLock[T any](o *Orchestrator, ctx context.Context, name stacks.StackName, op func() (T, error)) (T, error) {
+	res, err := op()
+	if err == nil || !strings.Contains(err.Error(), "the stack is currently locked") {
+		return res, err
+	}
+	host, _ := os.Hostname()
+	holders := stackLockPattern.FindAllStringSubmatch(err.Error(), -1)
+	if len(holders) == 0 {
+		return res, err
+	}
+	for _, h := range holders {
+		pid, _ := strconv.Atoi(h[3])
+		if h[2] != host || pid <= 0 || !errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) {
+			return res, fmt.Errorf("%w\nanother pulumi command (pid %s on %s) holds stack %s: let it finish", err, h[3], h[2], name)
+		}
+	}
+	o.logf("stack %s is locked by pulumi (pid %s, %s@%s), which is gone: clearing its lock", name, holders[0][3], holders[0][1], holders[0][2])
+	if _, stderr, _, cerr := o.opts.Pulumi.Run(ctx, o.opts.ProjectDir, nil, nil, nil, o.envList(),
+		"cancel", "--yes", "--stack", name.String()); cerr != nil {
+		return res, fmt.Errorf("%w\nclearing the dead lock failed: %v: %s", err, cerr, strings.TrimSpace(stderr))
+	}
+	return op()
+}

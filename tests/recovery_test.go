@@ -1,0 +1,231 @@
+package tests
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+
+	"github.com/phoenix-iac/phoenix/internal/cli"
+	"github.com/phoenix-iac/phoenix/tests/simcloud"
+)
+
+// serving returns the version the load balancer's production route answers
+// from.
+func (c *cliEnv) serving() string {
+	c.t.Helper()
+	resp, err := http.Get(c.url() + "/healthz")
+	if err != nil {
+		c.t.Fatalf("asking the load balancer: %v", err)
+	}
+	resp.Body.Close()
+	return resp.Header.Get("X-Phoenix-Version")
+}
+
+func (c *cliEnv) url() string {
+	return "http://127.0.0.1:" + strconv.Itoa(c.lb.port)
+}
+
+// failPointer makes the traffic pointer's next change fail, after letting
+// after of them pass. The docker pointer is replaced delete-before-create,
+// so its create is what fails, as it would on a Docker engine that went
+// away in between.
+func (c *cliEnv) failPointer(after int) {
+	c.h.Cloud.ClearFaults()
+	c.h.Cloud.Inject(simcloud.Fault{Kind: "create", Type: "docker:index/container:Container", NameContains: "-pointer", After: after, Times: 1, Err: "Cannot connect to the Docker daemon"})
+}
+
+// TestCLIFailedPointerUpdatesTellTheTruth fails the traffic pointer's
+// update in a rollback, a promotion and a canary step. Each time, status
+// reports what the load balancer serves, and the same command run again
+// succeeds.
+func TestCLIFailedPointerUpdatesTellTheTruth(t *testing.T) {
+	t.Parallel()
+	c := newCLIEnv(t)
+	c.deploy("v1")
+	c.deploy("v2")
+	// check compares status and the load balancer with live and the
+	// candidate route's version.
+	check := func(when, live, candidate string) {
+		t.Helper()
+		st := c.status()
+		if st.Live != live || st.Candidate != candidate || st.CandidateWeight != 0 {
+			t.Errorf("%s: status says live %q candidate %q weight %d, want live %s candidate %q", when, st.Live, st.Candidate, st.CandidateWeight, live, candidate)
+		}
+		if got := c.serving(); got != live {
+			t.Errorf("%s: the load balancer serves %q, want %s", when, got, live)
+		}
+	}
+
+	// A forced rollback whose pointer update fails.
+	c.failPointer(0)
+	if r := c.run("rollback", "--env", "dev", "--to", "v1", "--force"); r.code == 0 || !strings.Contains(r.errOut, "phoenix rollback --env dev --to v1") {
+		t.Fatalf("rollback with a failing pointer: %s", r)
+	}
+	check("after the failed rollback", "v2", "")
+	if r := c.run("rollback", "--env", "dev", "--to", "v2"); r.code == 0 && !strings.Contains(r.out, "already live") {
+		t.Errorf("rollback to v2 after the failed rollback: %s", r)
+	}
+	c.must("rollback", "--env", "dev", "--to", "v1", "--force")
+	// A forced rollback changes live only: the candidate route still
+	// names v2, as it did.
+	check("after the rollback run again", "v1", "v2")
+
+	// A promotion that fails: the candidate route was set (1st pointer
+	// change), the promotion (2nd) fails, the restore (3rd) works.
+	c.failPointer(1)
+	if r := c.run("deploy", "--env", "dev", "--version", "v3", "--gate-count", "2", "--gate-timeout", "5s"); r.code != cli.ExitGate {
+		t.Fatalf("deploy with a failing promotion: %s", r)
+	}
+	check("after the failed promotion", "v1", "")
+	c.deploy("v3")
+	check("after the deploy run again", "v3", "")
+
+	// A canary step that fails, and the restore after it too: the
+	// candidate route still holds v4, and status says so.
+	c.h.Cloud.ClearFaults()
+	c.h.Cloud.Inject(simcloud.Fault{Kind: "create", Type: "docker:index/container:Container", NameContains: "-pointer", After: 1, Err: "Cannot connect to the Docker daemon"})
+	r := c.run("deploy", "--env", "dev", "--version", "v4", "--canary", "50", "--step-wait", "10ms", "--gate-count", "2", "--gate-timeout", "5s", "--keep-failed")
+	if r.code != cli.ExitGate || !strings.Contains(r.errOut, "phoenix rollback --env dev --to v3 --force") {
+		t.Fatalf("deploy with a failing canary step and restore: %s", r)
+	}
+	if st := c.status(); st.Live != "v3" || st.Candidate != "v4" || st.CandidateWeight != 0 {
+		t.Errorf("after the failed canary: status says live %q candidate %q weight %d; the pointer holds v3 live and v4 on the candidate route", st.Live, st.Candidate, st.CandidateWeight)
+	}
+	if got := c.serving(); got != "v3" {
+		t.Errorf("after the failed canary the load balancer serves %q, want v3", got)
+	}
+	c.h.Cloud.ClearFaults()
+	c.must("rollback", "--env", "dev", "--to", "v3", "--force")
+	check("after the advised rollback", "v3", "")
+	c.must("deploy", "--env", "dev", "--version", "v4", "--canary", "50", "--step-wait", "10ms", "--gate-count", "2", "--gate-timeout", "5s")
+	check("after the canary deploy run again", "v4", "")
+}
+
+// TestCLIFailedFirstEnvUp: when the env stack's first up fails, the env
+// does not count as deployed, and the next deploy creates it.
+func TestCLIFailedFirstEnvUp(t *testing.T) {
+	t.Parallel()
+	c := newCLIEnv(t)
+	c.failPointer(0)
+	if r := c.run("deploy", "--env", "dev", "--version", "v1"); r.code == 0 {
+		t.Fatalf("deploy with a failing env stack: %s", r)
+	}
+	if st := c.status(); st.Deployed {
+		t.Errorf("an env stack whose first up failed counts as deployed: %+v", st)
+	}
+	r := c.deploy("v1")
+	if !strings.Contains(r.errOut, "creating env stack dev") {
+		t.Errorf("the second deploy did not create the env: %s", r)
+	}
+	if got := c.serving(); got != "v1" {
+		t.Errorf("the load balancer serves %q, want v1", got)
+	}
+}
+
+// TestCLIIncompleteVersions: a version stack whose first up failed is not a
+// version: status lists it as incomplete, rollback refuses it, the next
+// deploy of it finishes it, and gc removes one left behind.
+func TestCLIIncompleteVersions(t *testing.T) {
+	t.Parallel()
+	c := newCLIEnv(t)
+	c.deploy("v1")
+	c.h.Cloud.Inject(simcloud.Fault{Kind: "create", Type: "docker:index/container:Container", NameContains: "dev-v2-1", Times: 1, Err: "no space left on device"})
+	if r := c.run("deploy", "--env", "dev", "--version", "v2", "--keep-failed"); r.code != cli.ExitGate {
+		t.Fatalf("deploy with a failing replica: %s", r)
+	}
+	roles := map[string]string{}
+	for _, v := range c.status().Versions {
+		roles[v.Version] = v.Role
+	}
+	if roles["v2"] != "incomplete" || roles["v1"] != "live" {
+		t.Errorf("roles %v, want v1 live and v2 incomplete", roles)
+	}
+	if r := c.run("rollback", "--env", "dev", "--to", "v2", "--force"); r.code != cli.ExitNotFound || !strings.Contains(r.errOut, "incomplete") {
+		t.Errorf("rollback to an incomplete version: %s", r)
+	}
+	r := c.deploy("v2")
+	if !strings.Contains(r.errOut, "dev.v2 is incomplete") || !strings.Contains(r.errOut, "resuming it") {
+		t.Errorf("deploy of an incomplete version did not say it resumed it: %s", r)
+	}
+	if got := c.serving(); got != "v2" {
+		t.Errorf("the load balancer serves %q, want v2", got)
+	}
+
+	// gc destroys an incomplete version even when retention would keep it.
+	c.h.Cloud.Inject(simcloud.Fault{Kind: "create", Type: "docker:index/container:Container", NameContains: "dev-v3-0", Times: 1, Err: "no space left on device"})
+	if r := c.run("deploy", "--env", "dev", "--version", "v3", "--keep-failed"); r.code != cli.ExitGate {
+		t.Fatalf("deploy with a failing replica: %s", r)
+	}
+	r = c.must("gc", "--env", "dev", "--keep", "5")
+	if !strings.Contains(r.out, "destroyed v3") {
+		t.Errorf("gc did not destroy the incomplete v3: %s", r)
+	}
+	if c.versionsInCloud()["v3"] {
+		t.Error("v3's containers are still in the cloud after gc")
+	}
+}
+
+// TestCLIGCOrphans: gc --orphans finds what carries the env's labels but no
+// stack holds; a dry run removes nothing, a real run removes only that.
+func TestCLIGCOrphans(t *testing.T) {
+	t.Parallel()
+	c := newCLIEnv(t)
+	c.deploy("v1")
+	labels := func(version string) resource.PropertyValue {
+		return resource.NewArrayProperty([]resource.PropertyValue{
+			resource.NewObjectProperty(resource.PropertyMap{"label": resource.NewStringProperty("phoenix.env"), "value": resource.NewStringProperty("dev")}),
+			resource.NewObjectProperty(resource.PropertyMap{"label": resource.NewStringProperty("phoenix.version"), "value": resource.NewStringProperty(version)}),
+		})
+	}
+	orphan, err := c.h.Cloud.Plant("docker:index/container:Container", "dev-v9-0", resource.PropertyMap{
+		"name": resource.NewStringProperty("dev-v9-0-4f2a1c"), "image": resource.NewStringProperty("sha256:0"), "labels": labels("v9"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another env's resource is not this env's orphan.
+	if _, err := c.h.Cloud.Plant("docker:index/volume:Volume", "qa-v1-data", resource.PropertyMap{
+		"labels": resource.NewArrayProperty([]resource.PropertyValue{resource.NewObjectProperty(resource.PropertyMap{"label": resource.NewStringProperty("phoenix.env"), "value": resource.NewStringProperty("qa")})}),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	before := len(c.h.Cloud.Inventory())
+
+	r := c.must("gc", "--env", "dev", "--orphans", "--dry-run")
+	if !strings.Contains(r.out, "1 orphan(s); would remove") || !strings.Contains(r.out, "container dev-v9-0-4f2a1c ("+orphan.ID+") version v9") {
+		t.Errorf("dry run: %s", r)
+	}
+	if got := len(c.h.Cloud.Inventory()); got != before {
+		t.Fatalf("a dry run changed the cloud: %d resources, was %d", got, before)
+	}
+
+	r = c.must("gc", "--env", "dev", "--orphans")
+	if !strings.Contains(r.out, "removed:") || !strings.Contains(r.out, orphan.ID) {
+		t.Errorf("gc --orphans: %s", r)
+	}
+	if got := len(c.h.Cloud.Inventory()); got != before-1 {
+		t.Errorf("gc --orphans left %d resources of %d, want exactly the orphan removed", got, before)
+	}
+	if _, ok := findID(c.h.Cloud, orphan.ID); ok {
+		t.Error("the orphan is still in the cloud")
+	}
+	if got := c.serving(); got != "v1" {
+		t.Errorf("after gc --orphans the load balancer serves %q, want v1", got)
+	}
+	r = c.must("gc", "--env", "dev", "--orphans", "--dry-run")
+	if !strings.Contains(r.out, "no orphans") {
+		t.Errorf("second dry run: %s", r)
+	}
+}
+
+func findID(cloud *simcloud.Cloud, id string) (simcloud.Resource, bool) {
+	for _, r := range cloud.Inventory() {
+		if r.ID == id {
+			return r, true
+		}
+	}
+	return simcloud.Resource{}, false
+}
