@@ -65,6 +65,9 @@ func TestCLIFailedPointerUpdatesTellTheTruth(t *testing.T) {
 		t.Fatalf("rollback with a failing pointer: %s", r)
 	}
 	check("after the failed rollback", "v2", "")
+	if w := c.status().Warning; !strings.Contains(w, "rollback from v2 to v1") || !strings.Contains(w, "finish it with: phoenix rollback --env dev --to v1") {
+		t.Errorf("status warning after the failed rollback: %q", w)
+	}
 	if r := c.run("rollback", "--env", "dev", "--to", "v2"); r.code == 0 && !strings.Contains(r.out, "already live") {
 		t.Errorf("rollback to v2 after the failed rollback: %s", r)
 	}
@@ -97,9 +100,15 @@ func TestCLIFailedPointerUpdatesTellTheTruth(t *testing.T) {
 	if got := c.serving(); got != "v3" {
 		t.Errorf("after the failed canary the load balancer serves %q, want v3", got)
 	}
+	if w := c.status().Warning; !strings.Contains(w, "phoenix rollback --env dev --to v3 --force") {
+		t.Errorf("status warning after the failed restore: %q", w)
+	}
 	c.h.Cloud.ClearFaults()
 	c.must("rollback", "--env", "dev", "--to", "v3", "--force")
 	check("after the advised rollback", "v3", "")
+	if w := c.status().Warning; w != "" {
+		t.Errorf("status still warns after the repair: %q", w)
+	}
 	c.must("deploy", "--env", "dev", "--version", "v4", "--canary", "50", "--step-wait", "10ms", "--gate-count", "2", "--gate-timeout", "5s")
 	check("after the canary deploy run again", "v4", "")
 }

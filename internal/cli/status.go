@@ -74,6 +74,9 @@ func renderStatus(w io.Writer, st orchestrator.Status, now time.Time) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if st.Warning != "" {
+		fmt.Fprintf(w, "\nwarning: %s\n", st.Warning)
+	}
 	if len(st.Versions) == 0 {
 		_, err := fmt.Fprintln(w, "no version stacks")
 		return err

@@ -11,12 +11,14 @@
 package lock
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"os/user"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -212,9 +214,24 @@ func read(path string) (Holder, error) {
 // stale reports whether h is a process of this host that no longer runs.
 func stale(h Holder) bool {
 	host, _ := os.Hostname()
-	if h.Host != host || h.PID <= 0 {
-		return false
+	return h.Host == host && h.PID > 0 && Gone(h.PID)
+}
+
+// Gone reports whether process pid no longer runs on this host: it does
+// not exist, or it is a zombie. A killed process whose parent died too is
+// reparented to the system's init, and in a container that init may never
+// reap it: it stays a zombie, which signal 0 still reaches.
+func Gone(pid int) bool {
+	if errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) {
+		return true
 	}
-	err := syscall.Kill(h.PID, 0)
-	return errors.Is(err, syscall.ESRCH)
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false // not Linux, or not ours to read: assume it runs
+	}
+	// The state follows the command name, which is in parentheses and
+	// may itself hold spaces and parentheses.
+	rest := string(b[bytes.LastIndexByte(b, ')')+1:])
+	fields := strings.Fields(rest)
+	return len(fields) > 0 && (fields[0] == "Z" || fields[0] == "X")
 }

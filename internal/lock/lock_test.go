@@ -221,3 +221,28 @@ func TestRacingAcquiresSeeACompleteHolder(t *testing.T) {
 		(<-won).Release()
 	}
 }
+
+// TestGoneSeesZombies: a process that exited but was not reaped is gone,
+// though signal 0 still reaches it.
+func TestGoneSeesZombies(t *testing.T) {
+	cmd := exec.Command("true")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	// Not reaped yet: a zombie once it exits.
+	deadline := time.Now().Add(5 * time.Second)
+	for !Gone(pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("pid %d exited but Gone is false", pid)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cmd.Wait()
+	if !Gone(pid) {
+		t.Errorf("pid %d reaped but Gone is false", pid)
+	}
+	if Gone(os.Getpid()) {
+		t.Error("Gone is true for this running process")
+	}
+}

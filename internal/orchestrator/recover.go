@@ -3,18 +3,17 @@ package orchestrator
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optrefresh"
 
+	"github.com/phoenix-iac/phoenix/internal/lock"
 	"github.com/phoenix-iac/phoenix/stacks"
 )
 
@@ -195,7 +194,7 @@ func withStackLock[T any](o *Orchestrator, ctx context.Context, name stacks.Stac
 	}
 	for _, h := range holders {
 		pid, _ := strconv.Atoi(h[3])
-		if h[2] != host || pid <= 0 || !errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) {
+		if h[2] != host || pid <= 0 || !lock.Gone(pid) {
 			return res, fmt.Errorf("%w\nanother pulumi command (pid %s on %s) holds stack %s: let it finish", err, h[3], h[2], name)
 		}
 	}

@@ -25,6 +25,9 @@ type Status struct {
 	Previous        string        `json:"previous,omitempty"`
 	Retention       int           `json:"retention"`
 	Versions        []VersionInfo `json:"versions"`
+	// Warning says that the newest traffic change failed, and how to
+	// finish it; the traffic above is still what the load balancer serves.
+	Warning string `json:"warning,omitempty"`
 }
 
 // Status reports an env: its traffic and its versions.
@@ -52,6 +55,7 @@ func (o *Orchestrator) Status(ctx context.Context, env string) (Status, error) {
 			return st, err
 		}
 		st.Previous = previousOf(hist, st.Live)
+		st.Warning = lastFailed(hist, env)
 	}
 	for i := range versions {
 		switch versions[i].Version {
@@ -146,6 +150,25 @@ func (o *Orchestrator) history(ctx context.Context, s auto.Stack) ([]Event, erro
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Update > out[j].Update })
 	return out, nil
+}
+
+// lastFailed describes the newest traffic change when it failed, with the
+// command that finishes it.
+func lastFailed(hist []Event, env string) string {
+	if len(hist) == 0 || hist[0].Result == "" || hist[0].Result == "succeeded" {
+		return ""
+	}
+	e := hist[0]
+	msg := fmt.Sprintf("the last traffic change (%s from %s to %s, update %d, by %s) %s, so the traffic above is unchanged by it", e.Op, dash(e.From), dash(e.To), e.Update, e.By, e.Result)
+	switch {
+	case e.Op == "rollback" && e.To != "":
+		msg += fmt.Sprintf("; finish it with: phoenix rollback --env %s --to %s", env, e.To)
+	case e.Op == "clear" && e.To != "":
+		msg += fmt.Sprintf("; put all traffic back on %s with: phoenix rollback --env %s --to %s --force", e.To, env, e.To)
+	case (e.Op == "candidate" || e.Op == "canary" || e.Op == "promote") && e.To != "":
+		msg += fmt.Sprintf("; deploy %s again with: phoenix deploy --env %s --version %s", e.To, env, e.To)
+	}
+	return msg
 }
 
 // previousOf returns the version that was live before live, from the

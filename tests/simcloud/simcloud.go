@@ -239,6 +239,16 @@ func (c *Cloud) add(typ, name string, inputs resource.PropertyMap) (*Resource, O
 			}
 		}
 	}
+	if typ == "docker:index/remoteImage:RemoteImage" {
+		// A Docker tag names one image: building or pulling an image
+		// under a tag that exists moves the tag, and the engine lists one
+		// image by it.
+		for id, r := range c.resources {
+			if r.Type == typ && r.Inputs["name"].DeepEquals(inputs["name"]) {
+				delete(c.resources, id)
+			}
+		}
+	}
 	c.seq++
 	id := fmt.Sprintf("%s-%06d", shortType(typ), c.seq)
 	r := &Resource{ID: id, Type: typ, Name: name, Inputs: inputs.Copy()}
