@@ -74,6 +74,8 @@ func (c *cloud) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 		set("imageId", "sha256:"+args.Inputs["name"].StringValue())
 	case "docker:index/image:Image":
 		set("repoDigest", args.Inputs["imageName"].StringValue()+"@sha256:abc")
+	case "docker:index/registryImage:RegistryImage":
+		set("sha256Digest", "sha256:abc")
 	}
 	return id, outs, nil
 }

@@ -25,7 +25,8 @@ var wantVersionTypes = map[string][]string{
 		"docker:index/container:Container",
 	},
 	"aws": {
-		"docker:index/image:Image",
+		"docker:index/remoteImage:RemoteImage",
+		"docker:index/registryImage:RegistryImage",
 		"aws:iam/role:Role",
 		"aws:iam/rolePolicy:RolePolicy",
 		"aws:ecs/taskDefinition:TaskDefinition",
@@ -262,13 +263,24 @@ func TestAWSSecurityAndRegistry(t *testing.T) {
 		}
 	})
 
-	t.Run("the image is pushed with the version as its tag and a secret password", func(t *testing.T) {
-		img := version.one(t, "docker:index/image:Image")
-		if got, want := str(img.Inputs, "imageName"), "123456789012.dkr.ecr.eu-west-1.amazonaws.com/dev-app:"+testVersion; got != want {
-			t.Errorf("got imageName %q, want %q", got, want)
+	t.Run("the image is built for amd64, pushed with the version as its tag and a secret password, and deleted with the version", func(t *testing.T) {
+		want := "123456789012.dkr.ecr.eu-west-1.amazonaws.com/dev-app:" + testVersion
+		build := version.one(t, "docker:index/remoteImage:RemoteImage")
+		if got := str(build.Inputs, "name"); got != want {
+			t.Errorf("got a local image named %q, want %q", got, want)
 		}
-		if pw := obj(img.Inputs, "registry", "password"); !pw.ContainsSecrets() {
+		if got := str(build.Inputs, "platform"); got != "linux/amd64" {
+			t.Errorf("got platform %q, want linux/amd64 (what the task definition runs)", got)
+		}
+		img := version.one(t, "docker:index/registryImage:RegistryImage")
+		if got := str(img.Inputs, "name"); got != want {
+			t.Errorf("got a pushed image named %q, want %q", got, want)
+		}
+		if pw := obj(img.Inputs, "authConfig", "password"); !pw.ContainsSecrets() {
 			t.Errorf("registry password is not a secret: %v", pw)
+		}
+		if keep := img.Inputs["keepRemotely"]; !keep.IsBool() || keep.BoolValue() {
+			t.Errorf("keepRemotely = %v: the tag must leave the registry with the version, or the version id can never be pushed again", keep)
 		}
 	})
 }

@@ -30,6 +30,7 @@ var untaggable = map[string]bool{
 	"aws:iam/rolePolicy:RolePolicy":                       true,
 	"docker:index/image:Image":                            true, // the image tag is the version
 	"docker:index/remoteImage:RemoteImage":                true,
+	"docker:index/registryImage:RegistryImage":            true, // the image tag is the version
 }
 
 // stamp is the stack transformation that makes every resource of a stack carry

@@ -348,3 +348,31 @@ func TestPlainUpOfTheEnvKeepsTraffic(t *testing.T) {
 		})
 	}
 }
+
+// TestAVersionIDCanBePushedAgain: the env's ECR repository has immutable
+// tags and the image tag is the version. A version stack destroyed (a gc,
+// or a failed deploy's cleanup) must take its tag with it, or the same
+// version id can never be deployed again: the push would be refused.
+func TestAVersionIDCanBePushedAgain(t *testing.T) {
+	t.Parallel()
+	ctx := ctxFor(t)
+	h := harness.New(t)
+	cfg := harness.Config("aws")
+	env := h.Stack(ctx, "dev", cfg)
+	envRes, _ := up(t, ctx, env)
+	repo := output(t, envRes, stacks.OutRepositoryURL).(string)
+	v1 := h.Stack(ctx, "dev.v1", cfg)
+	up(t, ctx, v1)
+	if got := h.Cloud.Tags(repo); len(got) != 1 || got[0] != "v1" {
+		t.Fatalf("after the first up the repository holds tags %v, want [v1]", got)
+	}
+	if _, _, err := harness.Destroy(ctx, v1); err != nil {
+		t.Fatalf("destroy v1: %v", err)
+	}
+	if got := h.Cloud.Tags(repo); len(got) != 0 {
+		t.Errorf("after destroying v1 the repository still holds tags %v", got)
+	}
+	if _, _, err := harness.Up(ctx, v1); err != nil {
+		t.Fatalf("deploying v1 again: %v", err)
+	}
+}

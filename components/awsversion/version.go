@@ -131,26 +131,45 @@ func NewVersion(ctx *pulumi.Context, name string, args *VersionArgs, opts ...pul
 	parent := pulumi.Parent(v)
 
 	// The image: tag = version, pushed to an IMMUTABLE repository, so a
-	// version's image can never be replaced behind its back.
-	token := ecr.GetAuthorizationTokenOutput(ctx, ecr.GetAuthorizationTokenOutputArgs{RegistryId: a.RegistryID}, pulumi.Parent(v))
-	image, err := docker.NewImage(ctx, name+"-image", &docker.ImageArgs{
-		ImageName: pulumi.Sprintf("%s:%s", a.RepositoryURL, a.Version),
-		Build: &docker.DockerBuildArgs{
+	// version's image can never be replaced behind its back. It is built
+	// locally for linux/amd64 (what the task definition runs, whatever the
+	// machine that deploys) and pushed by a RegistryImage, which deletes
+	// the tag from the repository when the version is destroyed: a gc or a
+	// failed deploy's cleanup frees the tag, so the same version id can be
+	// deployed again, and the ECR lifecycle policy only counts images of
+	// versions that exist. (pulumi-docker's Image pushes but never deletes.)
+	ref := pulumi.Sprintf("%s:%s", a.RepositoryURL, a.Version)
+	local, err := docker.NewRemoteImage(ctx, name+"-build", &docker.RemoteImageArgs{
+		Name: ref,
+		Build: &docker.RemoteImageBuildArgs{
 			Context:  pulumi.String(a.AppPath),
 			Platform: pulumi.String("linux/amd64"),
 		},
-		Registry: &docker.RegistryArgs{
-			Server: a.RepositoryURL.ToStringOutput().ApplyT(func(url string) string {
+		Platform:    pulumi.String("linux/amd64"),
+		KeepLocally: pulumi.Bool(true),
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+	token := ecr.GetAuthorizationTokenOutput(ctx, ecr.GetAuthorizationTokenOutputArgs{RegistryId: a.RegistryID}, pulumi.Parent(v))
+	image, err := docker.NewRegistryImage(ctx, name+"-image", &docker.RegistryImageArgs{
+		Name: local.Name,
+		AuthConfig: &docker.RegistryImageAuthConfigArgs{
+			Address: a.RepositoryURL.ToStringOutput().ApplyT(func(url string) string {
 				host, _, _ := strings.Cut(url, "/")
 				return host
 			}).(pulumi.StringOutput),
 			Username: token.UserName(),
 			Password: pulumi.ToSecret(token.Password()).(pulumi.StringOutput),
 		},
+		KeepRemotely: pulumi.Bool(false),
 	}, parent)
 	if err != nil {
 		return nil, err
 	}
+	repoDigest := pulumi.All(a.RepositoryURL, image.Sha256Digest).ApplyT(func(xs []any) string {
+		return xs[0].(string) + "@" + xs[1].(string)
+	}).(pulumi.StringOutput)
 
 	assume, err := assumeRolePolicy()
 	if err != nil {
@@ -178,7 +197,7 @@ func NewVersion(ctx *pulumi.Context, name string, args *VersionArgs, opts ...pul
 		return nil, err
 	}
 
-	containers := pulumi.All(image.RepoDigest, a.LogGroupName).ApplyT(func(xs []any) (string, error) {
+	containers := pulumi.All(repoDigest, a.LogGroupName).ApplyT(func(xs []any) (string, error) {
 		return ContainerDefinitions(a, xs[0].(string), xs[1].(string))
 	}).(pulumi.StringOutput)
 	if a.EnvironmentSecret {
@@ -298,7 +317,7 @@ func NewVersion(ctx *pulumi.Context, name string, args *VersionArgs, opts ...pul
 		return nil, err
 	}
 
-	v.Image = image.RepoDigest
+	v.Image = repoDigest
 	v.TargetGroupARN = tg.Arn
 	v.ServiceName = svc.Name
 	// The service is created last: it depends on every other resource.

@@ -157,7 +157,38 @@ func TestMainJob(t *testing.T) {
 	}
 	p.expectLive(v2)
 
-	// 5. destroy leaves no container, network or volume of the env.
+	// 5. Orphans: what carries the env's labels but no stack holds (as an
+	// interrupted create leaves it) is listed by a dry run, which removes
+	// nothing, and removed by gc --orphans, which touches nothing else.
+	orphanC := p.docker("create", "--label", "phoenix.env=dev", "--label", "phoenix.version=v9", "--name", "dev-v9-orphan", "caddy:2.11.9-alpine")
+	p.docker("network", "create", "--label", "phoenix.env=dev", "dev-orphan-net")
+	p.docker("volume", "create", "--label", "phoenix.env=dev", "dev-orphan-vol")
+	code, out, _ = p.phoenix("gc", "--env", "dev", "--orphans", "--dry-run")
+	if code != 0 || !strings.Contains(out, "3 orphan(s); would remove") {
+		t.Errorf("gc --orphans --dry-run exited %d, want it to list the 3 planted orphans:\n%s", code, out)
+	}
+	for _, name := range []string{"dev-v9-orphan", "dev-orphan-net", "dev-orphan-vol"} {
+		if !strings.Contains(out, name) {
+			t.Errorf("the dry run does not name %s:\n%s", name, out)
+		}
+	}
+	if got := p.docker("ps", "-aq", "--no-trunc", "--filter", "name=dev-v9-orphan"); got != orphanC {
+		t.Errorf("the dry run removed the orphan container (left: %q)", got)
+	}
+	code, out, _ = p.phoenix("gc", "--env", "dev", "--orphans")
+	if code != 0 || !strings.Contains(out, "removed:") {
+		t.Errorf("gc --orphans exited %d:\n%s", code, out)
+	}
+	for _, what := range [][]string{
+		{"ps", "-aq", "--filter", "name=dev-v9-orphan"}, {"network", "ls", "-q", "--filter", "name=dev-orphan-net"}, {"volume", "ls", "-q", "--filter", "name=dev-orphan-vol"},
+	} {
+		if left := p.docker(what...); left != "" {
+			t.Errorf("docker %s: left after gc --orphans: %s", strings.Join(what, " "), left)
+		}
+	}
+	p.expectLive(v2)
+
+	// 6. destroy leaves no container, network or volume of the env.
 	step = time.Now()
 	if code, out, _ := p.phoenix("destroy", "--env", "dev", "--yes"); code != 0 {
 		t.Fatalf("destroy exited %d:\n%s", code, out)

@@ -28,6 +28,7 @@ var forceNew = map[string][]string{
 	"docker:index/network:Network":                        {"*"},
 	"docker:index/volume:Volume":                          {"*"},
 	"docker:index/remoteImage:RemoteImage":                {"name", "build", "platform", "pullTriggers", "triggers"},
+	"docker:index/registryImage:RegistryImage":            {"name", "triggers", "insecureSkipVerify"},
 	"docker:index/container:Container":                    {"*"},
 }
 

@@ -80,11 +80,15 @@ type Cloud struct {
 	faults    []*Fault
 	ops       []Op
 	watchers  []func(Op, Resource)
+	// tags is each image repository's tags ("host/repo" -> tag ->
+	// digest): what a registry holds, which outlives the resources that
+	// pushed to it unless they delete what they pushed.
+	tags map[string]map[string]string
 }
 
 // New returns an empty cloud.
 func New() *Cloud {
-	return &Cloud{resources: map[string]*Resource{}}
+	return &Cloud{resources: map[string]*Resource{}, tags: map[string]map[string]string{}}
 }
 
 // Inventory returns every resource that exists, sorted by type and name.
@@ -249,6 +253,11 @@ func (c *Cloud) add(typ, name string, inputs resource.PropertyMap) (*Resource, O
 			}
 		}
 	}
+	if ref, ok := pushedRef(typ, inputs); ok {
+		if err := c.push(ref, digest(inputs)); err != nil {
+			return nil, Op{}, err
+		}
+	}
 	c.seq++
 	id := fmt.Sprintf("%s-%06d", shortType(typ), c.seq)
 	r := &Resource{ID: id, Type: typ, Name: name, Inputs: inputs.Copy()}
@@ -284,8 +293,69 @@ func (c *Cloud) delete(id, typ, name string) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if r, ok := c.resources[id]; ok && typ == "docker:index/registryImage:RegistryImage" {
+		// A registry image deletes what it pushed (unless keepRemotely);
+		// pulumi-docker's Image never does.
+		if keep := r.Inputs["keepRemotely"]; !keep.IsBool() || !keep.BoolValue() {
+			if ref, ok := pushedRef(typ, r.Inputs); ok {
+				repo, tag := splitRef(ref)
+				delete(c.tags[repo], tag)
+			}
+		}
+	}
 	delete(c.resources, id)
 	c.ops = append(c.ops, Op{Kind: "delete", Type: typ, Name: name, ID: id, At: time.Now()})
+	return nil
+}
+
+// Tags returns the tags an image repository ("host/repo") holds.
+func (c *Cloud) Tags(repo string) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for t := range c.tags[repo] {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// pushedRef returns the image reference a create pushes to a registry: a
+// pulumi-docker Image with a registry (and no skipPush), or a
+// RegistryImage.
+func pushedRef(typ string, inputs resource.PropertyMap) (string, bool) {
+	switch typ {
+	case "docker:index/image:Image":
+		if !inputs["registry"].IsObject() || (inputs["skipPush"].IsBool() && inputs["skipPush"].BoolValue()) {
+			return "", false
+		}
+		return inputs["imageName"].StringValue(), inputs["imageName"].IsString()
+	case "docker:index/registryImage:RegistryImage":
+		return inputs["name"].StringValue(), inputs["name"].IsString()
+	}
+	return "", false
+}
+
+func splitRef(ref string) (repo, tag string) {
+	i := strings.LastIndexByte(ref, ':')
+	if i < 0 || strings.Contains(ref[i:], "/") {
+		return ref, "latest"
+	}
+	return ref[:i], ref[i+1:]
+}
+
+// push records a tag in its repository. The env's ECR repositories have
+// immutable tags, as ECR refuses to overwrite one: so does this.
+func (c *Cloud) push(ref, digest string) error {
+	repo, tag := splitRef(ref)
+	if _, exists := c.tags[repo][tag]; exists {
+		name := repo[strings.IndexByte(repo, '/')+1:]
+		return fmt.Errorf("tag invalid: The image tag '%s' already exists in the '%s' repository and cannot be overwritten because the repository is immutable", tag, name)
+	}
+	if c.tags[repo] == nil {
+		c.tags[repo] = map[string]string{}
+	}
+	c.tags[repo][tag] = "sha256:" + digest
 	return nil
 }
 
@@ -341,6 +411,8 @@ func computeOutputs(r *Resource, unknown bool) resource.PropertyMap {
 		set("arn", fmt.Sprintf("arn:aws:logs:%s:%s:log-group:%s", region, account, str("name")))
 	case "docker:index/image:Image":
 		set("repoDigest", str("imageName")+"@sha256:"+digest(r.Inputs))
+	case "docker:index/registryImage:RegistryImage":
+		set("sha256Digest", "sha256:"+digest(r.Inputs))
 	case "docker:index/remoteImage:RemoteImage":
 		set("imageId", "sha256:"+digest(r.Inputs))
 		set("repoDigest", str("name")+"@sha256:"+digest(r.Inputs))
