@@ -161,6 +161,9 @@ func LoadConfig(ctx *pulumi.Context) (*Config, error) {
 	return c, nil
 }
 
+// MaxAWSRetention bounds phoenix:retention on aws by the ALB's quotas.
+const MaxAWSRetention = 95
+
 // ParseConfig reads and validates configuration from get. Every problem is
 // reported, each naming its key, the bad value and what is allowed.
 func ParseConfig(get Getter) (*Config, error) {
@@ -211,9 +214,20 @@ func ParseConfig(get Getter) (*Config, error) {
 				p.errs = append(p.errs, err)
 			}
 		}
-		if c.AWS.KeepImages <= c.Retention+2 && p.ok(KeyKeepImages) {
+		// Each version holds a target group and a listener rule; at once
+		// an env has its warm versions plus live, previous and a new
+		// candidate, and the candidate rule: within the ALB's quotas of
+		// 100 rules per listener and 100 target groups per load balancer.
+		if c.Retention > MaxAWSRetention && p.ok(KeyRetention) {
+			p.fail(KeyRetention, strconv.Itoa(c.Retention),
+				fmt.Sprintf("on aws at most %d: each version holds a target group and a listener rule, and an ALB has at most 100 of each (live, previous, the candidate and the candidate rule come on top)", MaxAWSRetention))
+		}
+		// The lifecycle policy expires the oldest tagged images beyond
+		// keepImages; destroyed versions delete their tags, so the images
+		// are those of the versions that exist: retention + 3.
+		if c.AWS.KeepImages < c.Retention+3 && p.ok(KeyKeepImages) && p.ok(KeyRetention) {
 			p.fail(KeyKeepImages, strconv.Itoa(c.AWS.KeepImages),
-				fmt.Sprintf("the ECR lifecycle policy would expire images of warm versions; keep more than phoenix:retention+2 = %d", c.Retention+2))
+				fmt.Sprintf("the ECR lifecycle policy would expire images of versions that still run; keep at least phoenix:retention+3 = %d (warm versions, live, previous and a new candidate)", c.Retention+3))
 		}
 	}
 	if len(p.errs) > 0 {

@@ -113,7 +113,9 @@ func TestParseConfigRefuses(t *testing.T) {
 		{"fargate memory", with(aws, KeyCPU, "256", KeyMemory, "4096"), KeyMemory, "512, 1024 or 2048"},
 		{"fargate memory step", with(aws, KeyCPU, "1024", KeyMemory, "2500"), KeyMemory, "2048 to 8192 MiB"},
 		{"log retention", with(aws, KeyLogRetentionDays, "10"), KeyLogRetentionDays, "CloudWatch accepts"},
-		{"keep images below retention", with(aws, KeyRetention, "10", KeyKeepImages, "5"), KeyKeepImages, "warm versions"},
+		{"keep images below retention", with(aws, KeyRetention, "10", KeyKeepImages, "5"), KeyKeepImages, "versions that still run"},
+		{"keep images one short of live, previous and candidate", with(aws, KeyRetention, "10", KeyKeepImages, "12"), KeyKeepImages, "at least phoenix:retention+3 = 13"},
+		{"retention beyond the ALB quotas", with(aws, KeyRetention, "96", KeyKeepImages, "200"), KeyRetention, "at most 95"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
