@@ -44,6 +44,7 @@ const (
 	KeyAZCount          = "phoenix:azCount"
 	KeyAllowedCIDRs     = "phoenix:allowedCidrs"
 	KeyCertificateARN   = "phoenix:certificateArn"
+	KeyHostname         = "phoenix:hostname"
 	KeyCPU              = "phoenix:cpu"
 	KeyMemory           = "phoenix:memory"
 	KeyLogRetentionDays = "phoenix:logRetentionDays"
@@ -138,6 +139,10 @@ type AWSConfig struct {
 	AllowedCIDRs []string
 	// CertificateARN, when set, turns on HTTPS and the HTTP redirect.
 	CertificateARN string
+	// Hostname is the env's public DNS name, pointed at the load balancer;
+	// required with CertificateARN, which must cover it. The env's URL
+	// uses it, so the health gate verifies the certificate for it.
+	Hostname string
 	// CPU is the Fargate task CPU in units (256 = 0.25 vCPU).
 	CPU int
 	// Memory is the Fargate task memory in MiB.
@@ -204,6 +209,7 @@ func ParseConfig(get Getter) (*Config, error) {
 			AZCount:          p.intRange(KeyAZCount, 2, 2, 6),
 			AllowedCIDRs:     p.cidrList(KeyAllowedCIDRs, []string{"0.0.0.0/0"}),
 			CertificateARN:   p.arn(KeyCertificateARN),
+			Hostname:         p.hostname(KeyHostname),
 			CPU:              p.intRange(KeyCPU, 256, 256, 16384),
 			Memory:           p.intRange(KeyMemory, 512, 512, 122880),
 			LogRetentionDays: p.logRetention(KeyLogRetentionDays, 30),
@@ -213,6 +219,10 @@ func ParseConfig(get Getter) (*Config, error) {
 			if err := validateFargateSize(c.AWS.CPU, c.AWS.Memory); err != nil {
 				p.errs = append(p.errs, err)
 			}
+		}
+		if c.AWS.CertificateARN != "" && c.AWS.Hostname == "" && p.ok(KeyHostname) {
+			p.fail(KeyCertificateARN, c.AWS.CertificateARN,
+				"HTTPS needs phoenix:hostname too: the name the certificate covers, with a DNS record (CNAME or alias) pointing at the load balancer; the env's URL and the health gate use it, verifying the certificate (the load balancer's own name is not on it)")
 		}
 		// Each version holds a target group and a listener rule; at once
 		// an env has its warm versions plus live, previous and a new
@@ -437,6 +447,21 @@ func (p *parser) arn(key string) string {
 	}
 	if !certificateARNPattern.MatchString(v) {
 		p.fail(key, v, "use an ACM certificate ARN such as arn:aws:acm:eu-west-1:123456789012:certificate/0b1c...")
+		return ""
+	}
+	return v
+}
+
+// hostnamePattern is a DNS name of two or more labels (RFC 1123).
+var hostnamePattern = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+func (p *parser) hostname(key string) string {
+	v, ok := p.lookup(key)
+	if !ok {
+		return ""
+	}
+	if len(v) > 253 || !hostnamePattern.MatchString(v) {
+		p.fail(key, v, "use a lower-case DNS name such as app.example.com, without scheme, port or path")
 		return ""
 	}
 	return v

@@ -109,6 +109,8 @@ func TestParseConfigRefuses(t *testing.T) {
 		{"allowed CIDRs empty", with(aws, KeyAllowedCIDRs, `[]`), KeyAllowedCIDRs, "non-empty list"},
 		{"allowed CIDR invalid", with(aws, KeyAllowedCIDRs, `["everyone"]`), KeyAllowedCIDRs, "IPv4 network"},
 		{"certificate not an ARN", with(aws, KeyCertificateARN, "my-cert"), KeyCertificateARN, "ACM certificate ARN"},
+		{"certificate without a hostname", with(aws, KeyCertificateARN, "arn:aws:acm:eu-west-1:123456789012:certificate/abc-123"), KeyCertificateARN, "needs phoenix:hostname"},
+		{"hostname with a scheme", with(aws, KeyHostname, "https://app.example.com"), KeyHostname, "DNS name"},
 		{"fargate cpu", with(aws, KeyCPU, "300"), KeyCPU, "Fargate CPU is one of"},
 		{"fargate memory", with(aws, KeyCPU, "256", KeyMemory, "4096"), KeyMemory, "512, 1024 or 2048"},
 		{"fargate memory step", with(aws, KeyCPU, "1024", KeyMemory, "2500"), KeyMemory, "2048 to 8192 MiB"},

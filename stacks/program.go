@@ -231,7 +231,11 @@ func envStack(ctx *pulumi.Context, root string, name StackName, cfg *Config) err
 		if cfg.AWS.CertificateARN != "" {
 			scheme = "https"
 		}
-		ctx.Export(OutURL, pulumi.Sprintf("%s://%s", scheme, edge.LoadBalancerDNSName))
+		if cfg.AWS.Hostname != "" {
+			ctx.Export(OutURL, pulumi.Sprintf("%s://%s", scheme, cfg.AWS.Hostname))
+		} else {
+			ctx.Export(OutURL, pulumi.Sprintf("%s://%s", scheme, edge.LoadBalancerDNSName))
+		}
 		ctx.Export(OutVPCID, edge.VPCID)
 		ctx.Export(OutSubnetIDs, edge.SubnetIDs)
 		ctx.Export(OutClusterARN, edge.ClusterARN)

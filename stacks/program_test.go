@@ -361,7 +361,7 @@ func TestAWSListeners(t *testing.T) {
 		},
 		{
 			name:        "certificate: HTTPS pointer and HTTP redirect",
-			config:      map[string]string{KeyLive: "v1", KeyCertificateARN: cert},
+			config:      map[string]string{KeyLive: "v1", KeyCertificateARN: cert, KeyHostname: "app.example.com"},
 			wantPointer: "443",
 			wantRedir:   true,
 			wantAction: func(t *testing.T, a resource.PropertyMap) {

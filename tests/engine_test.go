@@ -170,3 +170,20 @@ func pointer(t *testing.T, h *harness.Harness, platform string) simcloud.Resourc
 	}
 	return found[0]
 }
+
+// TestHTTPSEnvIsReachedByItsHostname: with a certificate, the env's URL
+// (which the health gate probes, verifying the certificate) is the
+// configured hostname the certificate covers, not the load balancer's own
+// name, which no certificate of the user's covers.
+func TestHTTPSEnvIsReachedByItsHostname(t *testing.T) {
+	t.Parallel()
+	ctx := ctxFor(t)
+	h := harness.New(t)
+	cfg := harness.Config("aws",
+		stacks.KeyCertificateARN, "arn:aws:acm:eu-west-1:123456789012:certificate/abc-123",
+		stacks.KeyHostname, "app.example.com")
+	res, _ := up(t, ctx, h.Stack(ctx, "dev", cfg))
+	if got := output(t, res, stacks.OutURL); got != "https://app.example.com" {
+		t.Errorf("url = %v, want https://app.example.com", got)
+	}
+}
