@@ -192,7 +192,6 @@ func envStack(ctx *pulumi.Context, root string, name StackName, cfg *Config) err
 			AZCount:          cfg.AWS.AZCount,
 			AllowedCIDRs:     cfg.AWS.AllowedCIDRs,
 			AppPort:          cfg.AppPort,
-			CertificateARN:   cfg.AWS.CertificateARN,
 			LogRetentionDays: cfg.AWS.LogRetentionDays,
 			KeepImages:       cfg.AWS.KeepImages,
 		})

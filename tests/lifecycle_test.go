@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -374,5 +375,49 @@ func TestAVersionIDCanBePushedAgain(t *testing.T) {
 	}
 	if _, _, err := harness.Up(ctx, v1); err != nil {
 		t.Fatalf("deploying v1 again: %v", err)
+	}
+}
+
+// TestSettingAndClearingTheCertificate turns HTTPS on and off on an env
+// that serves a version. An ALB holds one listener per port (the simulated
+// cloud refuses a second): the listeners must never both want port 80.
+func TestSettingAndClearingTheCertificate(t *testing.T) {
+	t.Parallel()
+	ctx := ctxFor(t)
+	h := harness.New(t)
+	plain := harness.Config("aws")
+	env := h.Stack(ctx, "dev", plain)
+	up(t, ctx, env)
+	up(t, ctx, h.Stack(ctx, "dev.v1", plain))
+	https := harness.Config("aws", stacks.KeyCertificateARN, "arn:aws:acm:eu-west-1:123456789012:certificate/abc-123", stacks.KeyHostname, "app.example.com")
+	ports := func() map[string]string {
+		out := map[string]string{}
+		for _, l := range h.Cloud.Find("aws:lb/listener:Listener", "") {
+			out[fmt.Sprint(l.Inputs["port"].V)] = l.Inputs["defaultActions"].ArrayValue()[0].ObjectValue()["type"].StringValue()
+		}
+		return out
+	}
+	for _, step := range []struct {
+		name string
+		cfg  map[string]string
+		want map[string]string
+	}{
+		{"set", https, map[string]string{"80": "redirect", "443": "forward"}},
+		{"cleared", plain, map[string]string{"80": "forward"}},
+		{"set again", https, map[string]string{"80": "redirect", "443": "forward"}},
+	} {
+		cfg := map[string]string{stacks.KeyLive: "v1"}
+		for k, v := range step.cfg {
+			cfg[k] = v
+		}
+		if err := harness.SetConfig(ctx, env, cfg); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := harness.Up(ctx, env); err != nil {
+			t.Fatalf("certificate %s: %v", step.name, err)
+		}
+		if got := ports(); fmt.Sprint(got) != fmt.Sprint(step.want) {
+			t.Errorf("certificate %s: listeners by port %v, want %v", step.name, got, step.want)
+		}
 	}
 }

@@ -31,9 +31,6 @@ type EdgeArgs struct {
 	// AppPort is the port app tasks listen on; the load balancer may reach
 	// the VPC on it and nothing else. Required.
 	AppPort int
-	// CertificateARN is an ACM certificate. Optional: when set, the HTTP
-	// listener redirects to HTTPS.
-	CertificateARN string
 	// LogRetentionDays is how long app logs are kept. Optional; default 30.
 	LogRetentionDays int
 	// KeepImages is how many images the registry keeps. Optional; default 30.
@@ -179,26 +176,6 @@ func NewEdge(ctx *pulumi.Context, name string, args *EdgeArgs, opts ...pulumi.Re
 	if err != nil {
 		return nil, err
 	}
-	if a.CertificateARN != "" {
-		// With a certificate the traffic pointer is the HTTPS listener
-		// (awstraffic); plain HTTP only redirects to it.
-		if _, err := lb.NewListener(ctx, name+"-http", &lb.ListenerArgs{
-			LoadBalancerArn: alb.Arn,
-			Port:            pulumi.Int(80),
-			Protocol:        pulumi.String("HTTP"),
-			DefaultActions: lb.ListenerDefaultActionArray{&lb.ListenerDefaultActionArgs{
-				Type: pulumi.String("redirect"),
-				Redirect: &lb.ListenerDefaultActionRedirectArgs{
-					Port:       pulumi.String("443"),
-					Protocol:   pulumi.String("HTTPS"),
-					StatusCode: pulumi.String("HTTP_301"),
-				},
-			}},
-		}, parent); err != nil {
-			return nil, err
-		}
-	}
-
 	cluster, err := ecs.NewCluster(ctx, name+"-cluster", &ecs.ClusterArgs{
 		Settings: ecs.ClusterSettingArray{&ecs.ClusterSettingArgs{
 			Name:  pulumi.String("containerInsights"),

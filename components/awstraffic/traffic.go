@@ -3,6 +3,14 @@
 // version's target group (weighted with the candidate during a canary), and
 // the header-matched rule that reaches the candidate before promotion.
 // A cut-over or a rollback changes this component and nothing else.
+//
+// The listeners: port 80 always has one, "<env>-listener", which is the
+// pointer over plain HTTP, or redirects to HTTPS when the env has a
+// certificate; then "<env>-https" on 443 is the pointer. Setting or
+// clearing the certificate so updates the port-80 listener in place and
+// creates or deletes the one on 443: an ALB holds one listener per port,
+// and a listener that moved between ports while another was created or
+// deleted on the port it left (the engine runs deletes last) would collide.
 package awstraffic
 
 import (
@@ -38,8 +46,9 @@ type TrafficArgs struct {
 	Env string
 	// LoadBalancerARN is the ALB. Required.
 	LoadBalancerARN pulumi.StringInput
-	// CertificateARN turns the pointer into an HTTPS listener on 443.
-	// Optional; without it the pointer is the HTTP listener on 80.
+	// CertificateARN makes the pointer an HTTPS listener on 443 and port
+	// 80 a redirect to it. Optional; without it the pointer is the HTTP
+	// listener on 80.
 	CertificateARN string
 	// Live is the version receiving production traffic. Optional: without
 	// it the listener answers 503.
@@ -60,7 +69,7 @@ type Traffic struct {
 	// ListenerARN is the pointer listener, to which version stacks attach
 	// their own header rules.
 	ListenerARN pulumi.StringOutput `pulumi:"listenerArn"`
-	// Applied resolves once the listener and the candidate rule hold this
+	// Applied resolves once the listeners and the candidate rule hold this
 	// update's actions; it never resolves when either failed. It is not an
 	// output of the component.
 	Applied pulumi.StringOutput
@@ -80,21 +89,40 @@ func NewTraffic(ctx *pulumi.Context, name string, args *TrafficArgs, opts ...pul
 	}
 	parent := pulumi.Parent(t)
 
-	listenerArgs := &lb.ListenerArgs{
+	http := &lb.ListenerArgs{
 		LoadBalancerArn: args.LoadBalancerARN,
 		Port:            pulumi.Int(80),
 		Protocol:        pulumi.String("HTTP"),
 		DefaultActions:  lb.ListenerDefaultActionArray{DefaultAction(args)},
 	}
 	if args.CertificateARN != "" {
-		listenerArgs.Port = pulumi.Int(443)
-		listenerArgs.Protocol = pulumi.String("HTTPS")
-		listenerArgs.CertificateArn = pulumi.String(args.CertificateARN)
-		listenerArgs.SslPolicy = pulumi.String("ELBSecurityPolicy-TLS13-1-2-2021-06")
+		http.DefaultActions = lb.ListenerDefaultActionArray{&lb.ListenerDefaultActionArgs{
+			Type: pulumi.String("redirect"),
+			Redirect: &lb.ListenerDefaultActionRedirectArgs{
+				Port:       pulumi.String("443"),
+				Protocol:   pulumi.String("HTTPS"),
+				StatusCode: pulumi.String("HTTP_301"),
+			},
+		}}
 	}
-	listener, err := lb.NewListener(ctx, name+"-listener", listenerArgs, parent)
+	listener, err := lb.NewListener(ctx, name+"-listener", http, parent)
 	if err != nil {
 		return nil, err
+	}
+	applied := []any{listener.ID()}
+	if args.CertificateARN != "" {
+		listener, err = lb.NewListener(ctx, name+"-https", &lb.ListenerArgs{
+			LoadBalancerArn: args.LoadBalancerARN,
+			Port:            pulumi.Int(443),
+			Protocol:        pulumi.String("HTTPS"),
+			CertificateArn:  pulumi.String(args.CertificateARN),
+			SslPolicy:       pulumi.String("ELBSecurityPolicy-TLS13-1-2-2021-06"),
+			DefaultActions:  lb.ListenerDefaultActionArray{DefaultAction(args)},
+		}, parent)
+		if err != nil {
+			return nil, err
+		}
+		applied = append(applied, listener.ID())
 	}
 	candidate, err := lb.NewListenerRule(ctx, name+"-candidate", &lb.ListenerRuleArgs{
 		ListenerArn: listener.Arn,
@@ -112,7 +140,7 @@ func NewTraffic(ctx *pulumi.Context, name string, args *TrafficArgs, opts ...pul
 	}
 
 	t.ListenerARN = listener.Arn
-	t.Applied = pulumi.All(listener.ID(), candidate.ID()).ApplyT(func([]any) string { return "applied" }).(pulumi.StringOutput)
+	t.Applied = pulumi.All(append(applied, candidate.ID())...).ApplyT(func([]any) string { return "applied" }).(pulumi.StringOutput)
 	if err := ctx.RegisterResourceOutputs(t, pulumi.Map{"listenerArn": listener.Arn}); err != nil {
 		return nil, err
 	}

@@ -253,6 +253,9 @@ func (c *Cloud) add(typ, name string, inputs resource.PropertyMap) (*Resource, O
 			}
 		}
 	}
+	if err := c.portFree(typ, "", inputs); err != nil {
+		return nil, Op{}, err
+	}
 	if ref, ok := pushedRef(typ, inputs); ok {
 		if err := c.push(ref, digest(inputs)); err != nil {
 			return nil, Op{}, err
@@ -277,6 +280,10 @@ func (c *Cloud) update(id, typ, name string, inputs resource.PropertyMap) (*Reso
 	if !ok {
 		c.mu.Unlock()
 		return nil, fmt.Errorf("%s %s does not exist", typ, id)
+	}
+	if err := c.portFree(typ, id, inputs); err != nil {
+		c.mu.Unlock()
+		return nil, err
 	}
 	r.Inputs = inputs.Copy()
 	r.Outputs = computeOutputs(r, false)
@@ -305,6 +312,24 @@ func (c *Cloud) delete(id, typ, name string) error {
 	}
 	delete(c.resources, id)
 	c.ops = append(c.ops, Op{Kind: "delete", Type: typ, Name: name, ID: id, At: time.Now()})
+	return nil
+}
+
+// portFree refuses a load balancer listener on a port that another
+// listener of the same load balancer holds, as ELB does (one listener per
+// port); except is the listener being updated. Callers hold c.mu.
+func (c *Cloud) portFree(typ, except string, inputs resource.PropertyMap) error {
+	if typ != "aws:lb/listener:Listener" {
+		return nil
+	}
+	for id, r := range c.resources {
+		if id == except || r.Type != typ {
+			continue
+		}
+		if r.Inputs["loadBalancerArn"].DeepEquals(inputs["loadBalancerArn"]) && r.Inputs["port"].DeepEquals(inputs["port"]) {
+			return fmt.Errorf("DuplicateListener: A listener already exists on port %v of load balancer '%v'", inputs["port"].V, inputs["loadBalancerArn"].V)
+		}
+	}
 	return nil
 }
 

@@ -1,0 +1,77 @@
+package simcloud
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+)
+
+func props(m map[string]any) resource.PropertyMap { return resource.NewPropertyMapFromMap(m) }
+
+// TestOneListenerPerPort: ELB refuses a second listener on a load
+// balancer's port, on create and on a port change; another load balancer's
+// port is free.
+func TestOneListenerPerPort(t *testing.T) {
+	c := New()
+	const typ = "aws:lb/listener:Listener"
+	http, err := c.create(typ, "a", props(map[string]any{"loadBalancerArn": "arn:lb/1", "port": 80}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.create(typ, "b", props(map[string]any{"loadBalancerArn": "arn:lb/1", "port": 80})); err == nil || !strings.Contains(err.Error(), "DuplicateListener") {
+		t.Errorf("a second listener on port 80: %v, want DuplicateListener", err)
+	}
+	if _, err := c.create(typ, "c", props(map[string]any{"loadBalancerArn": "arn:lb/2", "port": 80})); err != nil {
+		t.Errorf("port 80 of another load balancer: %v", err)
+	}
+	https, err := c.create(typ, "d", props(map[string]any{"loadBalancerArn": "arn:lb/1", "port": 443}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.update(https.ID, typ, "d", props(map[string]any{"loadBalancerArn": "arn:lb/1", "port": 80})); err == nil {
+		t.Error("moving a listener onto a port another one holds succeeded")
+	}
+	if _, err := c.update(http.ID, typ, "a", props(map[string]any{"loadBalancerArn": "arn:lb/1", "port": 80, "x": 1})); err != nil {
+		t.Errorf("updating a listener in place on its own port: %v", err)
+	}
+}
+
+// TestImmutableTags: a repository's tag is pushed once; pulumi-docker's
+// Image never deletes it, a RegistryImage deletes it (unless keepRemotely),
+// and then it can be pushed again.
+func TestImmutableTags(t *testing.T) {
+	c := New()
+	const repo = "123.dkr.ecr.eu-west-1.amazonaws.com/app"
+	img, err := c.create("docker:index/image:Image", "v1", props(map[string]any{"imageName": repo + ":v1", "registry": map[string]any{"server": "x"}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.delete(img.ID, img.Type, img.Name); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Tags(repo); len(got) != 1 {
+		t.Errorf("after deleting an Image the repository holds %v, want [v1]: Image does not delete what it pushed", got)
+	}
+	if _, err := c.create("docker:index/registryImage:RegistryImage", "v1", props(map[string]any{"name": repo + ":v1"})); err == nil || !strings.Contains(err.Error(), "immutable") {
+		t.Errorf("pushing v1 twice: %v, want the immutable-tag refusal", err)
+	}
+	reg, err := c.create("docker:index/registryImage:RegistryImage", "v2", props(map[string]any{"name": repo + ":v2"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.delete(reg.ID, reg.Type, reg.Name); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.create("docker:index/registryImage:RegistryImage", "v2", props(map[string]any{"name": repo + ":v2"})); err != nil {
+		t.Errorf("pushing v2 after its RegistryImage was deleted: %v", err)
+	}
+	kept, err := c.create("docker:index/registryImage:RegistryImage", "v3", props(map[string]any{"name": repo + ":v3", "keepRemotely": true}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.delete(kept.ID, kept.Type, kept.Name)
+	if got := c.Tags(repo); !strings.Contains(strings.Join(got, ","), "v3") {
+		t.Errorf("keepRemotely: v3 left the repository (%v)", got)
+	}
+}
