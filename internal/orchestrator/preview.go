@@ -42,7 +42,8 @@ type StackPlan struct {
 // Violation is a planned step or setting that breaks a Phoenix rule.
 type Violation struct {
 	// Rule names the rule: immutable-version, edge-replaced, edge-deleted,
-	// target-group-name, forward-target-groups, name-collision, plain-secret.
+	// target-group-name, forward-target-groups, explicit-name-replaced,
+	// plain-secret.
 	Rule     string `json:"rule"`
 	Stack    string `json:"stack,omitempty"`
 	Resource string `json:"resource,omitempty"`
@@ -229,8 +230,10 @@ func violations(p Plan) []Violation {
 			}
 			if s.Op == "replace" {
 				if n, ok := s.Inputs["name"].(string); ok && n != "" && s.old["name"] == n {
-					out = append(out, Violation{Rule: "name-collision", Stack: sp.Stack, Resource: res,
-						Message: fmt.Sprintf("replaced with create-before-delete under the same explicit name %q: the new one cannot be created while the old exists", n)})
+					// Two cannot hold one name, so the provider (the
+					// Terraform bridge) deletes the old one first.
+					out = append(out, Violation{Rule: "explicit-name-replaced", Stack: sp.Stack, Resource: res,
+						Message: fmt.Sprintf("replaced under its explicit name %q: the provider deletes it before it creates the new one, so it is gone in between (and AWS refuses to delete a target group a listener rule or service still uses)", n)})
 				}
 			}
 		}

@@ -24,7 +24,7 @@ func TestViolations(t *testing.T) {
 		{"six target groups in a forward", Plan{Stacks: []StackPlan{{Stack: "dev", Kind: "env", Exists: true, Steps: []Step{{Op: "update", Type: "aws:lb/listener:Listener", Name: "dev-listener",
 			Inputs: map[string]any{"defaultActions": []any{map[string]any{"forward": map[string]any{"targetGroups": []any{1, 2, 3, 4, 5, 6}}}}}}}}}}, []string{"forward-target-groups"}},
 		{"explicit name kept across a replacement", Plan{Stacks: []StackPlan{{Stack: "dev.v1", Kind: "version", Steps: []Step{{Op: "replace", Type: "aws:lb/targetGroup:TargetGroup", Name: "dev-v1-tg",
-			Inputs: map[string]any{"name": "dev-v1"}, old: map[string]any{"name": "dev-v1"}}}}}}, []string{"name-collision"}},
+			Inputs: map[string]any{"name": "dev-v1"}, old: map[string]any{"name": "dev-v1"}}}}}}, []string{"explicit-name-replaced"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -148,6 +148,9 @@ func (p *provider) Check(_ context.Context, req *pulumirpc.CheckRequest) (*pulum
 				h := sha256.Sum256(append([]byte(req.GetUrn()), req.GetRandomSeed()...))
 				news["name"] = resource.NewProperty(name + "-" + hex.EncodeToString(h[:])[:7])
 			}
+			// As the Terraform bridge does, remember which inputs were
+			// defaulted: an explicit name changes how it replaces.
+			news[defaultsKey] = resource.NewProperty([]resource.PropertyValue{resource.NewProperty("name")})
 		}
 	}
 	inputs, err := marshal(news)
@@ -155,6 +158,27 @@ func (p *provider) Check(_ context.Context, req *pulumirpc.CheckRequest) (*pulum
 		return nil, err
 	}
 	return &pulumirpc.CheckResponse{Inputs: inputs}, nil
+}
+
+// defaultsKey is where the Terraform bridge lists the inputs it defaulted.
+const defaultsKey = "__defaults"
+
+// explicitName reports whether a resource whose provider auto-names it was
+// given its name by the program: the Terraform bridge then replaces it
+// delete-before-create, since the new one could not take the name while
+// the old one holds it.
+func explicitName(typ string, news resource.PropertyMap) bool {
+	if !autoNamed[typ] || !news["name"].IsString() {
+		return false
+	}
+	if d := news[defaultsKey]; d.IsArray() {
+		for _, k := range d.ArrayValue() {
+			if k.IsString() && k.StringValue() == "name" {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // Diff compares old and new inputs and, like the real provider, asks for a
@@ -187,7 +211,7 @@ func (p *provider) Diff(_ context.Context, req *pulumirpc.DiffRequest) (*pulumir
 	var diffs, replaces []string
 	detailed := map[string]*pulumirpc.PropertyDiff{}
 	for k := range keys {
-		if ignore[string(k)] {
+		if ignore[string(k)] || k == defaultsKey {
 			continue
 		}
 		o, okOld := olds[k]
@@ -221,7 +245,7 @@ func (p *provider) Diff(_ context.Context, req *pulumirpc.DiffRequest) (*pulumir
 		Changes:             pulumirpc.DiffResponse_DIFF_SOME,
 		Diffs:               diffs,
 		Replaces:            replaces,
-		DeleteBeforeReplace: len(replaces) > 0 && deleteBeforeReplace[typ],
+		DeleteBeforeReplace: len(replaces) > 0 && (deleteBeforeReplace[typ] || explicitName(typ, news)),
 		DetailedDiff:        detailed,
 		HasDetailedDiff:     true,
 	}, nil

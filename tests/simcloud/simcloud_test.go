@@ -1,10 +1,13 @@
 package simcloud
 
 import (
+	"context"
 	"strings"
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
+	"google.golang.org/protobuf/types/known/structpb"
 )
 
 func props(m map[string]any) resource.PropertyMap { return resource.NewPropertyMapFromMap(m) }
@@ -73,5 +76,45 @@ func TestImmutableTags(t *testing.T) {
 	c.delete(kept.ID, kept.Type, kept.Name)
 	if got := c.Tags(repo); !strings.Contains(strings.Join(got, ","), "v3") {
 		t.Errorf("keepRemotely: v3 left the repository (%v)", got)
+	}
+}
+
+// TestExplicitNamesReplaceDeleteFirst: as the Terraform bridge does, a
+// replacement of an auto-nameable resource whose name the program set is
+// delete-before-replace; an auto-named one is create-before-delete; docker
+// containers are delete-before-replace whatever their name.
+func TestExplicitNamesReplaceDeleteFirst(t *testing.T) {
+	p := &provider{pkg: "aws", cloud: New()}
+	diff := func(typ, name string, olds, news map[string]any) *pulumirpc.DiffResponse {
+		t.Helper()
+		urn := "urn:pulumi:dev::phoenix::" + typ + "::" + name
+		check := func(m map[string]any, prior *structpb.Struct) *structpb.Struct {
+			in, err := marshal(props(m))
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := p.Check(context.Background(), &pulumirpc.CheckRequest{Urn: urn, News: in, Olds: prior, RandomSeed: []byte("seed")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return res.Inputs
+		}
+		o := check(olds, nil)
+		n := check(news, o)
+		res, err := p.Diff(context.Background(), &pulumirpc.DiffRequest{Urn: urn, Olds: o, OldInputs: o, News: n})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	tg := "aws:lb/targetGroup:TargetGroup"
+	if d := diff(tg, "dev-v1-tg", map[string]any{"name": "dev-v1", "port": 8080}, map[string]any{"name": "dev-v1", "port": 9090}); len(d.Replaces) == 0 || !d.DeleteBeforeReplace {
+		t.Errorf("target group with an explicit name: replaces %v, deleteBeforeReplace %v; want a delete-first replacement", d.Replaces, d.DeleteBeforeReplace)
+	}
+	if d := diff(tg, "dev-v1-tg", map[string]any{"port": 8080}, map[string]any{"port": 9090}); len(d.Replaces) == 0 || d.DeleteBeforeReplace {
+		t.Errorf("auto-named target group: replaces %v, deleteBeforeReplace %v; want create-first", d.Replaces, d.DeleteBeforeReplace)
+	}
+	if d := diff("docker:index/container:Container", "dev-v1-0", map[string]any{"image": "a"}, map[string]any{"image": "b"}); !d.DeleteBeforeReplace {
+		t.Error("a docker container is not replaced delete-first")
 	}
 }
