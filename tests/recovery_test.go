@@ -238,3 +238,24 @@ func findID(cloud *simcloud.Cloud, id string) (simcloud.Resource, bool) {
 	}
 	return simcloud.Resource{}, false
 }
+
+// TestCLIRollbackRefusesAStoppedReplica: a warm version whose replica was
+// stopped (as the Docker provider reads it: gone) is drift, and a verified
+// rollback to it is refused while live stays.
+func TestCLIRollbackRefusesAStoppedReplica(t *testing.T) {
+	t.Parallel()
+	c := newCLIEnv(t)
+	c.deploy("v1")
+	c.deploy("v2")
+	replica := c.h.Cloud.Find("docker:index/container:Container", "dev-v1-0")[0]
+	if err := c.h.Cloud.Stop(replica.ID); err != nil {
+		t.Fatal(err)
+	}
+	r := c.run("rollback", "--env", "dev", "--to", "v1")
+	if r.code != cli.ExitGate || !strings.Contains(r.errOut, "dev.v1 has drifted (delete dev-v1-0") {
+		t.Fatalf("rollback to a version with a stopped replica: %s", r)
+	}
+	if got := c.serving(); got != "v2" {
+		t.Errorf("after the refused rollback the load balancer serves %q, want v2", got)
+	}
+}

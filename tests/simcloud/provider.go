@@ -323,6 +323,11 @@ func (p *provider) Read(_ context.Context, req *pulumirpc.ReadRequest) (*pulumir
 	if !ok {
 		return &pulumirpc.ReadResponse{}, nil
 	}
+	if r.Stopped && !(r.Inputs["mustRun"].IsBool() && !r.Inputs["mustRun"].BoolValue()) {
+		// The Docker provider reads a container that does not run, when
+		// must_run holds (its default), as gone: a refresh drops it.
+		return &pulumirpc.ReadResponse{}, nil
+	}
 	props, err := marshal(r.Outputs)
 	if err != nil {
 		return nil, err

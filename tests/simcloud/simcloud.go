@@ -31,6 +31,8 @@ type Resource struct {
 	Inputs resource.PropertyMap
 	// Outputs are its current state, inputs plus computed properties.
 	Outputs resource.PropertyMap
+	// Stopped is true for a container that exists but does not run.
+	Stopped bool
 }
 
 // Op is one call the engine made that changed the cloud.
@@ -97,7 +99,7 @@ func (c *Cloud) Inventory() []Resource {
 	defer c.mu.Unlock()
 	out := make([]Resource, 0, len(c.resources))
 	for _, r := range c.resources {
-		out = append(out, Resource{ID: r.ID, Type: r.Type, Name: r.Name, Inputs: r.Inputs.Copy(), Outputs: r.Outputs.Copy()})
+		out = append(out, Resource{ID: r.ID, Type: r.Type, Name: r.Name, Inputs: r.Inputs.Copy(), Outputs: r.Outputs.Copy(), Stopped: r.Stopped})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Type != out[j].Type {
@@ -185,6 +187,19 @@ func (c *Cloud) Remove(id string) error {
 	return nil
 }
 
+// Stop stops a container behind the engine's back (docker stop, or a crash
+// its restart policy gave up on).
+func (c *Cloud) Stop(id string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, ok := c.resources[id]
+	if !ok || r.Type != "docker:index/container:Container" {
+		return fmt.Errorf("no container %s", id)
+	}
+	r.Stopped = true
+	return nil
+}
+
 // Plant creates a resource behind the engine's back, as a create that an
 // engine began and was killed in would leave it, and returns it.
 func (c *Cloud) Plant(typ, name string, inputs resource.PropertyMap) (Resource, error) {
@@ -253,7 +268,7 @@ func (c *Cloud) add(typ, name string, inputs resource.PropertyMap) (*Resource, O
 			}
 		}
 	}
-	if err := c.portFree(typ, "", inputs); err != nil {
+	if err := c.checkCreate(typ, inputs); err != nil {
 		return nil, Op{}, err
 	}
 	if ref, ok := pushedRef(typ, inputs); ok {
@@ -300,6 +315,11 @@ func (c *Cloud) delete(id, typ, name string) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if r, ok := c.resources[id]; ok {
+		if err := c.checkDelete(r); err != nil {
+			return err
+		}
+	}
 	if r, ok := c.resources[id]; ok && typ == "docker:index/registryImage:RegistryImage" {
 		// A registry image deletes what it pushed (unless keepRemotely);
 		// pulumi-docker's Image never does.
@@ -391,7 +411,7 @@ func (c *Cloud) read(id string) (*Resource, bool) {
 	if !ok {
 		return nil, false
 	}
-	return &Resource{ID: r.ID, Type: r.Type, Name: r.Name, Inputs: r.Inputs.Copy(), Outputs: r.Outputs.Copy()}, true
+	return &Resource{ID: r.ID, Type: r.Type, Name: r.Name, Inputs: r.Inputs.Copy(), Outputs: r.Outputs.Copy(), Stopped: r.Stopped}, true
 }
 
 func shortType(typ string) string {

@@ -118,3 +118,94 @@ func TestExplicitNamesReplaceDeleteFirst(t *testing.T) {
 		t.Error("a docker container is not replaced delete-first")
 	}
 }
+
+// TestStoppedContainerReadsAsGone: the Docker provider's Read reports a
+// container that exists but does not run as gone, unless must_run is false.
+func TestStoppedContainerReadsAsGone(t *testing.T) {
+	p := &provider{pkg: "docker", cloud: New()}
+	const typ = "docker:index/container:Container"
+	running, err := p.cloud.create(typ, "a", props(map[string]any{"image": "x"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	optional, err := p.cloud.create(typ, "b", props(map[string]any{"image": "x", "mustRun": false}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(id string) string {
+		res, err := p.Read(context.Background(), &pulumirpc.ReadRequest{Id: id, Urn: "urn:pulumi:dev::phoenix::" + typ + "::x"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Id
+	}
+	if read(running.ID) != running.ID {
+		t.Fatal("a running container reads as gone")
+	}
+	for _, id := range []string{running.ID, optional.ID} {
+		if err := p.cloud.Stop(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := read(running.ID); got != "" {
+		t.Errorf("a stopped container (must_run by default) reads as %q, want gone", got)
+	}
+	if got := read(optional.ID); got != optional.ID {
+		t.Errorf("a stopped container with must_run false reads as %q, want it there", got)
+	}
+}
+
+// TestCrossResourceRules: a target group in use cannot be deleted, a
+// service needs its target group attached, a host port is held once, and
+// ELB names follow ELB's rules.
+func TestCrossResourceRules(t *testing.T) {
+	c := New()
+	tg, err := c.create("aws:lb/targetGroup:TargetGroup", "tg", props(map[string]any{"name": "dev-v1", "port": 8080}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	arn := tg.Outputs["arn"].StringValue()
+	service := props(map[string]any{"loadBalancers": []any{map[string]any{"targetGroupArn": arn}}})
+	if _, err := c.create("aws:ecs/service:Service", "svc", service); err == nil || !strings.Contains(err.Error(), "does not have an associated load balancer") {
+		t.Errorf("a service on an unattached target group: %v", err)
+	}
+	rule, err := c.create("aws:lb/listenerRule:ListenerRule", "rule", props(map[string]any{"actions": []any{map[string]any{"type": "forward", "targetGroupArn": arn}}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.create("aws:ecs/service:Service", "svc", service); err != nil {
+		t.Errorf("a service on an attached target group: %v", err)
+	}
+	if err := c.delete(tg.ID, tg.Type, tg.Name); err == nil || !strings.Contains(err.Error(), "ResourceInUse") {
+		t.Errorf("deleting a target group a rule uses: %v", err)
+	}
+	if err := c.delete(rule.ID, rule.Type, rule.Name); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.delete(tg.ID, tg.Type, tg.Name); err != nil {
+		t.Errorf("deleting a target group nothing uses: %v", err)
+	}
+
+	const container = "docker:index/container:Container"
+	port := func(ip string, n int) resource.PropertyMap {
+		return props(map[string]any{"ports": []any{map[string]any{"internal": 8080, "external": n, "ip": ip}}})
+	}
+	if _, err := c.create(container, "a", port("127.0.0.1", 8080)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.create(container, "b", port("0.0.0.0", 8080)); err == nil || !strings.Contains(err.Error(), "port is already allocated") {
+		t.Errorf("a second container on host port 8080: %v", err)
+	}
+	if _, err := c.create(container, "c", port("127.0.0.1", 8081)); err != nil {
+		t.Errorf("another host port: %v", err)
+	}
+
+	for _, bad := range []string{"internal-dev-lb", "-dev", "dev_lb", strings.Repeat("a", 33)} {
+		if _, err := c.create("aws:lb/loadBalancer:LoadBalancer", "lb", props(map[string]any{"name": bad})); err == nil {
+			t.Errorf("load balancer name %q was accepted", bad)
+		}
+	}
+	if _, err := c.create("aws:lb/loadBalancer:LoadBalancer", "lb", props(map[string]any{"name": "dev-lb-1a2b3c4"})); err != nil {
+		t.Errorf("a valid load balancer name: %v", err)
+	}
+}

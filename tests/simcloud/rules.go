@@ -1,0 +1,117 @@
+package simcloud
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+)
+
+// Rules that hold across resources, as the real clouds enforce them. Each
+// returns the real API's error. Callers hold c.mu.
+
+// elbName is what ELB accepts as a load balancer's or target group's name.
+var elbName = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,30}[A-Za-z0-9])?$`)
+
+// checkCreate applies the rules a create must pass.
+func (c *Cloud) checkCreate(typ string, inputs resource.PropertyMap) error {
+	switch typ {
+	case "aws:lb/loadBalancer:LoadBalancer", "aws:lb/targetGroup:TargetGroup":
+		name := inputs["name"]
+		if !name.IsString() {
+			break
+		}
+		n := name.StringValue()
+		if !elbName.MatchString(n) || strings.Contains(n, "--") {
+			return fmt.Errorf("ValidationError: name %q must have at most 32 alphanumeric characters or hyphens, and must not begin or end with a hyphen", n)
+		}
+		if typ == "aws:lb/loadBalancer:LoadBalancer" && strings.HasPrefix(strings.ToLower(n), "internal-") {
+			return fmt.Errorf("ValidationError: load balancer name %q cannot begin with 'internal-'", n)
+		}
+	case "aws:ecs/service:Service":
+		for _, lbv := range arrayOf(inputs["loadBalancers"]) {
+			tg := lbv.ObjectValue()["targetGroupArn"]
+			if tg.IsString() && !c.targetGroupInUse(tg.StringValue()) {
+				return fmt.Errorf("InvalidParameterException: The target group with targetGroupArn %s does not have an associated load balancer", tg.StringValue())
+			}
+		}
+	case "docker:index/container:Container":
+		for _, port := range arrayOf(inputs["ports"]) {
+			p := port.ObjectValue()
+			ext := p["external"]
+			if !ext.IsNumber() {
+				continue
+			}
+			ip := "0.0.0.0"
+			if v := p["ip"]; v.IsString() && v.StringValue() != "" {
+				ip = v.StringValue()
+			}
+			if other := c.hostPortHolder(ip, int(ext.NumberValue())); other != "" {
+				return fmt.Errorf("Error response from daemon: driver failed programming external connectivity: Bind for %s:%d failed: port is already allocated (by %s)", ip, int(ext.NumberValue()), other)
+			}
+		}
+	}
+	return c.portFree(typ, "", inputs)
+}
+
+// checkDelete applies the rules a delete must pass.
+func (c *Cloud) checkDelete(r *Resource) error {
+	if r.Type == "aws:lb/targetGroup:TargetGroup" {
+		if arn := r.Outputs["arn"]; arn.IsString() && c.targetGroupInUse(arn.StringValue()) {
+			return fmt.Errorf("ResourceInUse: Target group '%s' is currently in use by a listener or a rule", arn.StringValue())
+		}
+	}
+	return nil
+}
+
+// targetGroupInUse reports whether a listener or a listener rule forwards
+// to the target group arn.
+func (c *Cloud) targetGroupInUse(arn string) bool {
+	for _, r := range c.resources {
+		if r.Type != "aws:lb/listener:Listener" && r.Type != "aws:lb/listenerRule:ListenerRule" {
+			continue
+		}
+		if strings.Contains(fmt.Sprint(r.Inputs.Mappable()), arn) {
+			return true
+		}
+	}
+	return false
+}
+
+// hostPortHolder returns the name of a container that publishes port on
+// ip (or on every address), or "".
+func (c *Cloud) hostPortHolder(ip string, port int) string {
+	for _, r := range c.resources {
+		if r.Type != "docker:index/container:Container" {
+			continue
+		}
+		for _, pv := range arrayOf(r.Inputs["ports"]) {
+			p := pv.ObjectValue()
+			if !p["external"].IsNumber() || int(p["external"].NumberValue()) != port {
+				continue
+			}
+			other := "0.0.0.0"
+			if v := p["ip"]; v.IsString() && v.StringValue() != "" {
+				other = v.StringValue()
+			}
+			if other == ip || other == "0.0.0.0" || ip == "0.0.0.0" {
+				return r.Name
+			}
+		}
+	}
+	return ""
+}
+
+func arrayOf(v resource.PropertyValue) []resource.PropertyValue {
+	if !v.IsArray() {
+		return nil
+	}
+	var out []resource.PropertyValue
+	for _, x := range v.ArrayValue() {
+		if x.IsObject() {
+			out = append(out, x)
+		}
+	}
+	return out
+}
