@@ -160,6 +160,7 @@ func envStack(ctx *pulumi.Context, root string, name StackName, cfg *Config) err
 			Image:            edge.Image,
 			ConfigVolumeName: edge.ConfigVolumeName,
 			HealthCheckPath:  cfg.HealthCheckPath,
+			AppPort:          cfg.AppPort,
 			CandidateWeight:  t.CandidateWeight,
 		}
 		upstreams := func(version string) (*dockertraffic.Upstreams, error) {

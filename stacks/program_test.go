@@ -462,7 +462,7 @@ func TestDockerPointerWritesTheRenderedCaddyConfig(t *testing.T) {
 				t.Fatal("no pointer container")
 			}
 			spec := tt.want
-			spec.Env, spec.Listen, spec.HealthPath = "dev", caddyconfig.InheritedListener, "/healthz"
+			spec.Env, spec.Listen, spec.HealthPath, spec.VersionPort = "dev", caddyconfig.InheritedListener, "/healthz", 8080
 			want, err := caddyconfig.Render(spec)
 			if err != nil {
 				t.Fatal(err)

@@ -294,8 +294,20 @@ func TestCLIRollback(t *testing.T) {
 		t.Error("a refused rollback changed the cloud")
 	}
 
-	// Back to the previous version, verified.
+	// Back to the previous version, verified: a drift check and a probe
+	// through the version's own route, then one env change, the switch,
+	// and nothing else in the cloud.
+	updates := len(c.history())
+	ops = len(c.h.Cloud.Ops())
 	r = c.must("rollback", "--env", "dev", "--gate-count", "3", "--gate-timeout", "5s")
+	if got := len(c.history()) - updates; got != 1 {
+		t.Errorf("a verified rollback made %d env changes, want 1", got)
+	}
+	for _, op := range c.h.Cloud.Ops()[ops:] {
+		if !strings.HasSuffix(op.Name, "-pointer") {
+			t.Errorf("verified rollback: %s of %s %s", op.Kind, op.Type, op.Name)
+		}
+	}
 	if !strings.Contains(r.out, "live is now v1 (was v2)") {
 		t.Errorf("rollback output: %s", r)
 	}

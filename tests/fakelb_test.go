@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -63,7 +64,13 @@ func (lb *fakeLB) breakVersion(v string) {
 }
 
 type lbRoute struct {
-	Match  []map[string]map[string][]string `json:"match"`
+	Match []struct {
+		Header       map[string][]string `json:"header"`
+		HeaderRegexp map[string]struct {
+			Pattern string `json:"pattern"`
+		} `json:"header_regexp"`
+		Vars map[string][]string `json:"vars"`
+	} `json:"match"`
 	Handle []struct {
 		Handler       string `json:"handler"`
 		StatusCode    int    `json:"status_code"`
@@ -116,22 +123,46 @@ func (lb *fakeLB) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, rt := range routes {
-		if len(rt.Match) > 0 {
-			want := rt.Match[0]["header"][caddyconfig.RouteHeader]
-			if len(want) == 0 || r.Header.Get(caddyconfig.RouteHeader) != want[0] {
-				continue
-			}
+		if len(rt.Match) > 0 && !matches(rt.Match[0].Header, rt.Match[0].HeaderRegexp, rt.Match[0].Vars, r) {
+			continue
 		}
 		h := rt.Handle[0]
 		if h.Handler == "static_response" {
 			w.WriteHeader(h.StatusCode)
 			return
 		}
+		if h.Handler != "reverse_proxy" {
+			continue // the headers handler of the shutting-down route
+		}
 		dial := lb.pick(h.Upstreams, h.LoadBalancing.SelectionPolicy.Weights)
+		// The version route's dial address holds a placeholder, which
+		// Caddy fills in per request.
+		dial = strings.ReplaceAll(dial, "{http.request.header."+caddyconfig.VersionHeader+"}", r.Header.Get(caddyconfig.VersionHeader))
 		lb.answer(w, dial)
 		return
 	}
 	http.NotFound(w, r)
+}
+
+// matches applies a route's matcher as Caddy does; a fake load balancer
+// never shuts down, so a vars matcher never matches.
+func matches(header map[string][]string, re map[string]struct {
+	Pattern string `json:"pattern"`
+}, vars map[string][]string, r *http.Request) bool {
+	if len(vars) > 0 {
+		return false
+	}
+	for k, want := range header {
+		if len(want) == 0 || r.Header.Get(k) != want[0] {
+			return false
+		}
+	}
+	for k, p := range re {
+		if !regexp.MustCompile(p.Pattern).MatchString(r.Header.Get(k)) {
+			return false
+		}
+	}
+	return true
 }
 
 // pick chooses an upstream, by weight when there are weights.
@@ -154,21 +185,29 @@ func (lb *fakeLB) pick(ups []struct{ Dial string }, weights []int) string {
 	return ups[0].Dial
 }
 
-// answer replies as the app of the version behind dial ("dev-v1-0:8080").
+// answer replies as the app of the version behind dial: a replica
+// ("dev-v1-0:8080") or the version's alias ("dev-v1:8080"), resolved as
+// Docker's DNS would, to the version's replicas if any exist.
 func (lb *fakeLB) answer(w http.ResponseWriter, dial string) {
 	host, _, _ := strings.Cut(dial, ":")
-	i := strings.LastIndexByte(host, '-')
-	if i < 0 {
+	if i := strings.LastIndexByte(host, '-'); i >= 0 {
+		if _, err := strconv.Atoi(host[i+1:]); err == nil {
+			host = host[:i]
+		}
+	}
+	env, version, ok := strings.Cut(host, "-")
+	if !ok || version == "" {
 		http.Error(w, "bad upstream "+dial, http.StatusBadGateway)
 		return
 	}
-	if _, err := strconv.Atoi(host[i+1:]); err != nil {
-		http.Error(w, "bad upstream "+dial, http.StatusBadGateway)
-		return
+	running := 0
+	for _, c := range lb.cloud.Find("docker:index/container:Container", env+"-"+version+"-") {
+		if !c.Stopped {
+			running++
+		}
 	}
-	env, version, _ := strings.Cut(host[:i], "-")
-	if len(lb.cloud.Find("docker:index/container:Container", env+"-"+version+"-")) == 0 {
-		http.Error(w, "upstream "+dial+" does not exist", http.StatusBadGateway)
+	if running == 0 {
+		http.Error(w, "upstream "+dial+" does not exist or does not run", http.StatusBadGateway)
 		return
 	}
 	lb.mu.Lock()

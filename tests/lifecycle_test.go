@@ -237,9 +237,10 @@ func TestDestroyEmptiesTheCloud(t *testing.T) {
 			if len(h.Cloud.Inventory()) == 0 {
 				t.Fatal("nothing was created")
 			}
-			// The env goes last: its pointer references v1, but v1's
-			// resources do not depend on the pointer.
-			if err := harness.SetConfig(ctx, env, cfg); err != nil {
+			// The env goes last; first its pointer lets go of v1 (an
+			// update without traffic keys would keep v1 live, and AWS
+			// refuses to delete a target group a listener forwards to).
+			if err := harness.SetConfig(ctx, env, harness.Config(platform, stacks.KeyLive, "")); err != nil {
 				t.Fatal(err)
 			}
 			up(t, ctx, env)

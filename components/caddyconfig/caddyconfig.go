@@ -16,7 +16,15 @@ const (
 	RouteHeader = "X-Phoenix-Route"
 	// RouteCandidate is the RouteHeader value of the candidate route.
 	RouteCandidate = "candidate"
+	// VersionHeader reaches one named version, live or warm, through the
+	// version route (the same header as the aws platform's version rules),
+	// so that phoenix can probe a version without changing the pointer.
+	VersionHeader = "X-Phoenix-Version"
 )
+
+// VersionAlias returns the network alias that every replica of a version
+// answers to, which the version route dials.
+func VersionAlias(env, version string) string { return env + "-" + version }
 
 // InheritedListener is the listen address of the socket Caddy inherits from
 // phoenix-lb (lb/). With an address it binds, Caddy opens a new SO_REUSEPORT
@@ -57,6 +65,10 @@ type Spec struct {
 	HealthPath string
 	// HealthInterval is the time between active health checks; default 1s.
 	HealthInterval time.Duration
+	// VersionPort is the app port of every version; when set, a request
+	// with VersionHeader: <version> goes to that version's replicas, by
+	// their VersionAlias. 0 leaves the version route out.
+	VersionPort int
 }
 
 // Render returns the Caddy JSON configuration for spec. The same spec always
@@ -76,6 +88,26 @@ func Render(spec Spec) ([]byte, error) {
 		Match:  []matcher{{Vars: map[string][]string{"{http.shutting_down}": {"true"}}}},
 		Handle: []handler{{Handler: "headers", Response: &headerOps{Set: map[string][]string{"Connection": {"close"}}}}},
 	}}
+	if spec.VersionPort != 0 {
+		// Any version by name: the header must look like a version id
+		// (at most stacks.MaxVersionLength characters),
+		// and the dial address is the version's alias on the env network
+		// (Docker's DNS answers with its replicas), so no config change is
+		// needed to reach a warm version.
+		routes = append(routes, route{
+			Match: []matcher{{HeaderRegexp: map[string]regexpMatch{VersionHeader: {Pattern: `^[a-z0-9][a-z0-9-]{0,11}$`}}}},
+			Handle: []handler{{
+				Handler:   "reverse_proxy",
+				Upstreams: []upstream{{Dial: fmt.Sprintf("%s-{http.request.header.%s}:%d", spec.Env, VersionHeader, spec.VersionPort)}},
+				LoadBalancing: &loadBalancing{
+					SelectionPolicy: selection{Policy: "round_robin"},
+					TryDuration:     "2s",
+					TryInterval:     "100ms",
+				},
+			}},
+			Terminal: true,
+		})
+	}
 	if spec.Candidate != nil {
 		routes = append(routes, route{
 			Match:    []matcher{{Header: map[string][]string{RouteHeader: {RouteCandidate}}}},
@@ -230,8 +262,13 @@ type route struct {
 }
 
 type matcher struct {
-	Header map[string][]string `json:"header,omitempty"`
-	Vars   map[string][]string `json:"vars,omitempty"`
+	Header       map[string][]string    `json:"header,omitempty"`
+	HeaderRegexp map[string]regexpMatch `json:"header_regexp,omitempty"`
+	Vars         map[string][]string    `json:"vars,omitempty"`
+}
+
+type regexpMatch struct {
+	Pattern string `json:"pattern"`
 }
 
 type headerOps struct {

@@ -28,6 +28,7 @@ var cases = []struct {
 	{"live-only", Spec{Live: pool("v1", 2)}},
 	{"canary", Spec{Live: pool("v1", 2), Candidate: pool("v2", 1), CandidateWeight: 10}},
 	{"candidate-route", Spec{Live: pool("v1", 2), Candidate: pool("v2", 2)}},
+	{"version-route", Spec{Live: pool("v1", 2), VersionPort: 8080}},
 }
 
 func render(t *testing.T, spec Spec) []byte {

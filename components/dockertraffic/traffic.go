@@ -34,6 +34,9 @@ type TrafficArgs struct {
 	ConfigVolumeName pulumi.StringInput
 	// HealthCheckPath is the upstreams' health endpoint. Required.
 	HealthCheckPath string
+	// AppPort is the port every version's replicas serve on; it opens the
+	// version route (caddyconfig.VersionHeader). Optional; 0 leaves it out.
+	AppPort int
 	// Live receives production traffic. Optional: without it Caddy answers 503.
 	Live *Upstreams
 	// Candidate is on the candidate route. Optional: without it the route answers 404.
@@ -116,6 +119,7 @@ func RenderConfig(args *TrafficArgs) pulumi.StringOutput {
 			Listen:          caddyconfig.InheritedListener, // the socket phoenix-lb binds
 			HealthPath:      args.HealthCheckPath,
 			CandidateWeight: args.CandidateWeight,
+			VersionPort:     args.AppPort,
 		}
 		if args.Live != nil {
 			spec.Live = &caddyconfig.Pool{Version: args.Live.Version, Addresses: xs[0].([]string)}

@@ -10,6 +10,8 @@ import (
 
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/phoenix-iac/phoenix/components/caddyconfig"
 )
 
 // VersionArgs configures a Version.
@@ -117,8 +119,10 @@ func NewVersion(ctx *pulumi.Context, name string, args *VersionArgs, opts ...pul
 			Image: image.ImageId,
 			Envs:  envInput,
 			NetworksAdvanced: docker.ContainerNetworksAdvancedArray{docker.ContainerNetworksAdvancedArgs{
-				Name:    args.NetworkName,
-				Aliases: pulumi.StringArray{pulumi.String(alias)},
+				Name: args.NetworkName,
+				// Its own name, and the version's, which the load
+				// balancer's version route dials.
+				Aliases: pulumi.StringArray{pulumi.String(alias), pulumi.String(caddyconfig.VersionAlias(args.Env, args.Version))},
 			}},
 			Healthcheck: &docker.ContainerHealthcheckArgs{
 				Tests:       pulumi.ToStringArray(args.HealthCheck),

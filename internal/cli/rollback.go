@@ -30,9 +30,13 @@ func newRollbackCmd(f *Factory, g *GlobalOptions, runF func(context.Context, *Ro
 		Short: "Send traffic back to a warm version",
 		Long: `Rollback points live traffic at the previous version (or --to VERSION),
 which must still exist warm. It first refreshes that version's stack and
-refuses if it has drifted, then probes it through the candidate route; the
-switch itself is one update of the env's traffic pointer. --force skips the
-drift check and the probe.`,
+refuses if it has drifted, then probes it through its own version route
+(the X-Phoenix-Version header, which reaches any warm version); the switch
+itself is the one update of the env stack. --force skips the drift check
+and the probe.
+
+A rollback that finished and is run again with the same --to changes
+nothing; run an interrupted rollback again with --to.`,
 		Example: `  phoenix rollback --env dev
   phoenix rollback --env prod --to 8b1e0d4a
   phoenix rollback --env prod --to 8b1e0d4a --force`,

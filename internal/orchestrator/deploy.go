@@ -278,6 +278,17 @@ func (o *Orchestrator) failed(ctx context.Context, opts DeployOptions, name stac
 
 // gate probes the candidate route until the version answers well.
 func (o *Orchestrator) gate(ctx context.Context, url, version string, g GateOptions) error {
+	return o.probe(ctx, url, version, g, http.Header{caddyconfig.RouteHeader: {caddyconfig.RouteCandidate}})
+}
+
+// probeVersion probes a version, live or warm, through its own route (the
+// version header), which needs no change to the traffic pointer.
+func (o *Orchestrator) probeVersion(ctx context.Context, url, version string, g GateOptions) error {
+	return o.probe(ctx, url, version, g, http.Header{caddyconfig.VersionHeader: {version}})
+}
+
+// probe asks the load balancer, with header, until version answers well.
+func (o *Orchestrator) probe(ctx context.Context, url, version string, g GateOptions, header http.Header) error {
 	if url == "" {
 		return &GateError{Version: version, Err: fmt.Errorf("the env stack has no url output to probe")}
 	}
@@ -293,7 +304,7 @@ func (o *Orchestrator) gate(ctx context.Context, url, version string, g GateOpti
 	o.logf("health gate: %d consecutive good answers from %s within %s", g.Need, version, g.Timeout)
 	_, err := gate.Probe{
 		URL:      strings.TrimRight(url, "/") + g.Path,
-		Header:   http.Header{caddyconfig.RouteHeader: {caddyconfig.RouteCandidate}},
+		Header:   header,
 		Version:  version,
 		Need:     g.Need,
 		Timeout:  g.Timeout,

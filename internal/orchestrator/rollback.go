@@ -18,7 +18,7 @@ type RollbackOptions struct {
 	To string
 	// Force skips the drift check and the probe.
 	Force bool
-	// Gate tunes the probe through the candidate route.
+	// Gate tunes the probe through the version's own route.
 	Gate GateOptions
 	// Wait is how long to wait for the env lock.
 	Wait time.Duration
@@ -49,8 +49,8 @@ func repairAdvice(env, live string) string {
 }
 
 // Rollback points live back at a warm version. Unless forced it first checks
-// that the version stack has not drifted and answers through the candidate
-// route; the final switch is one update of the traffic pointer.
+// that the version stack has not drifted and answers through its own
+// version route; the switch is the one update of the env stack.
 func (o *Orchestrator) Rollback(ctx context.Context, opts RollbackOptions) (RollbackResult, error) {
 	res := RollbackResult{Env: opts.Env, To: opts.To}
 	if err := stacks.ValidateEnv(opts.Env); err != nil {
@@ -133,16 +133,11 @@ func (o *Orchestrator) Rollback(ctx context.Context, opts RollbackOptions) (Roll
 		if err := o.refreshUnchanged(ctx, s); err != nil {
 			return res, err
 		}
-		o.logf("probing %s through the candidate route", name)
-		probe := Traffic{Live: env.Traffic.Live, Candidate: res.To}
-		if _, err := o.setTraffic(ctx, envStack, opts.Env, probe, trafficNote{Op: "candidate", From: env.Traffic.Live, To: res.To}); err != nil {
-			return res, fmt.Errorf("routing %s as candidate: %w", res.To, err)
-		}
-		if err := o.gate(ctx, env.URL, res.To, opts.Gate); err != nil {
-			restore := env.Traffic
-			if _, rerr := o.setTraffic(ctx, envStack, opts.Env, restore, trafficNote{Op: "clear", From: res.To, To: env.Traffic.Live}); rerr != nil {
-				return res, fmt.Errorf("%w; restoring the candidate route failed too (%v): %s", err, rerr, repairAdvice(opts.Env, env.Traffic.Live))
-			}
+		// Through the version route (X-Phoenix-Version: <version>), which
+		// reaches any version without a change to the pointer: the
+		// rollback's one env change is the switch below.
+		o.logf("probing %s through its version route", name)
+		if err := o.probeVersion(ctx, env.URL, res.To, opts.Gate); err != nil {
 			return res, fmt.Errorf("%w; live is still %s", err, dash(env.Traffic.Live))
 		}
 	}
