@@ -3,8 +3,14 @@ package tests
 import (
 	"context"
 	"fmt"
+	"io"
+	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/blang/semver"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
 
 	"github.com/phoenix-iac/phoenix/stacks"
 	"github.com/phoenix-iac/phoenix/tests/harness"
@@ -61,6 +67,45 @@ func BenchmarkRollback(b *testing.B) {
 					up(b, ctx, env)
 				}
 			})
+			// The `pulumi up` process alone, without the Automation API's
+			// reads around it: the timer runs only while that process runs.
+			// (The project's runtime is Go, whose language plugin cannot run
+			// here, so the program is served by this process, as the
+			// Automation API does for inline programs.)
+			b.Run("pulumi-up-process", func(b *testing.B) {
+				b.StopTimer()
+				timed, err := auto.UpsertStackInlineSource(ctx, "dev", "phoenix", stacks.ProgramIn(filepath.Join(c.h.Dir(), "work", "dev")),
+					auto.WorkDir(filepath.Join(c.h.Dir(), "work", "dev")), auto.Pulumi(upTimer{c.h.Pulumi, b}), auto.EnvVars(c.h.Env))
+				if err != nil {
+					b.Fatal(err)
+				}
+				for range b.N {
+					v := other()
+					if err := harness.SetConfig(ctx, timed, harness.Config("docker", stacks.KeyPort, fmt.Sprint(c.lb.port), stacks.KeyLive, v, stacks.KeyCandidate, v)); err != nil {
+						b.Fatal(err)
+					}
+					if _, err := timed.Up(ctx, optup.SuppressProgress()); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
 		})
 	}
 }
+
+// upTimer runs the Pulumi CLI with a benchmark's timer running only while
+// a `pulumi up` process runs.
+type upTimer struct {
+	auto.PulumiCommand
+	b *testing.B
+}
+
+func (u upTimer) Run(ctx context.Context, wd string, stdin io.Reader, out, errOut []io.Writer, env []string, args ...string) (string, string, int, error) {
+	if len(args) > 0 && args[0] == "up" {
+		u.b.StartTimer()
+		defer u.b.StopTimer()
+	}
+	return u.PulumiCommand.Run(ctx, wd, stdin, out, errOut, env, args...)
+}
+
+func (u upTimer) Version() semver.Version { return u.PulumiCommand.Version() }

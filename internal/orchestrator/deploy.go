@@ -198,7 +198,7 @@ func (o *Orchestrator) Deploy(ctx context.Context, opts DeployOptions) (DeployRe
 
 // upVersion runs a version stack's first up and marks it complete.
 func (o *Orchestrator) upVersion(ctx context.Context, s auto.Stack, name stacks.StackName) error {
-	if _, err := withStackLock(o, ctx, name, func() (auto.UpResult, error) { return s.Up(ctx, o.upOpts()...) }); err != nil {
+	if _, err := withStackLock(o, ctx, name, func() (auto.UpResult, error) { return s.Up(resultless(ctx), o.upOpts()...) }); err != nil {
 		return fmt.Errorf("deploying version stack %s: %w", name, err)
 	}
 	return o.markComplete(ctx, s)
@@ -233,7 +233,7 @@ func (o *Orchestrator) confirmLive(ctx context.Context, url, version, path strin
 		Version:  version,
 		Need:     3,
 		Timeout:  confirmTimeout,
-		Interval: 100 * time.Millisecond,
+		Interval: 50 * time.Millisecond,
 		Client:   o.opts.HTTPClient,
 	}.Run(ctx)
 	if err != nil {

@@ -80,6 +80,7 @@ func New(opts Options) (*Orchestrator, error) {
 	if opts.Program == nil {
 		opts.Program = stacks.ProgramIn(opts.ProjectDir)
 	}
+	opts.Pulumi = leanPulumi{opts.Pulumi}
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = &http.Client{Timeout: 5 * time.Second}
 	}
@@ -288,26 +289,35 @@ type EnvState struct {
 
 // envState reads an env stack's outputs.
 func (o *Orchestrator) envState(ctx context.Context, env string) (EnvState, auto.Stack, error) {
-	s, err := o.selectStack(ctx, stacks.StackName{Env: env})
+	st, s, _, err := o.envStateAndRecord(ctx, env)
+	return st, s, err
+}
+
+// envStateAndRecord reads an env stack's outputs, and returns its state
+// record too, from which repair reads the pending operations.
+func (o *Orchestrator) envStateAndRecord(ctx context.Context, env string) (EnvState, auto.Stack, stackRecord, error) {
+	name := stacks.StackName{Env: env}
+	s, err := o.selectStack(ctx, name)
 	if auto.IsSelectStack404Error(err) {
-		return EnvState{}, auto.Stack{}, nil
+		return EnvState{}, auto.Stack{}, stackRecord{}, nil
 	}
 	if err != nil {
-		return EnvState{}, auto.Stack{}, fmt.Errorf("selecting env stack %s: %w", env, err)
+		return EnvState{}, auto.Stack{}, stackRecord{}, fmt.Errorf("selecting env stack %s: %w", env, err)
 	}
-	outs, err := s.Outputs(ctx)
+	rec, err := o.readRecord(ctx, name)
 	if err != nil {
-		return EnvState{}, s, fmt.Errorf("reading env stack %s: %w", env, err)
+		return EnvState{}, s, rec, err
 	}
+	outs := rec.Outputs
 	if len(outs) == 0 {
-		return EnvState{}, s, nil
+		return EnvState{}, s, rec, nil
 	}
 	str := func(k string) string {
-		v, _ := outs[k].Value.(string)
+		v, _ := outs[k].(string)
 		return v
 	}
 	num := func(k string) int {
-		v, _ := outs[k].Value.(float64)
+		v, _ := outs[k].(float64)
 		return int(v)
 	}
 	return EnvState{
@@ -316,17 +326,17 @@ func (o *Orchestrator) envState(ctx context.Context, env string) (EnvState, auto
 		URL:       str(stacks.OutURL),
 		Platform:  str(stacks.OutPlatform),
 		Retention: num(stacks.OutRetention),
-	}, s, nil
+	}, s, rec, nil
 }
 
 // envForChange returns the env stack's state, after repairing what an
 // interrupted command left in it.
 func (o *Orchestrator) envForChange(ctx context.Context, env string) (EnvState, auto.Stack, error) {
-	st, s, err := o.envState(ctx, env)
+	st, s, rec, err := o.envStateAndRecord(ctx, env)
 	if err != nil || s.Name() == "" {
 		return st, s, err
 	}
-	if err := o.repair(ctx, s, stacks.StackName{Env: env}); err != nil {
+	if err := o.repairRecord(ctx, s, stacks.StackName{Env: env}, rec); err != nil {
 		return st, s, err
 	}
 	return st, s, nil
@@ -381,7 +391,7 @@ func (o *Orchestrator) setTraffic(ctx context.Context, s auto.Stack, env string,
 		return auto.UpResult{}, err
 	}
 	return withStackLock(o, ctx, stacks.StackName{Env: env}, func() (auto.UpResult, error) {
-		return s.Up(ctx, o.upOpts(optup.ConfigFile(path), optup.Message(note.message(env, o.opts.User, t)))...)
+		return s.Up(resultless(ctx), o.upOpts(optup.ConfigFile(path), optup.Message(note.message(env, o.opts.User, t)))...)
 	})
 }
 
@@ -581,7 +591,7 @@ func (o *Orchestrator) refreshUnchanged(ctx context.Context, s auto.Stack) error
 		drifted <- out
 	}()
 	_, err := withStackLock(o, ctx, stackNameOf(s), func() (auto.RefreshResult, error) {
-		return s.Refresh(ctx, optrefresh.SuppressProgress(), optrefresh.SuppressOutputs(), optrefresh.EventStreams(ch))
+		return s.Refresh(resultless(ctx), optrefresh.SuppressProgress(), optrefresh.SuppressOutputs(), optrefresh.EventStreams(ch))
 	})
 	var drift []string
 	select {

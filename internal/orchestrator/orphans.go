@@ -2,11 +2,9 @@ package orchestrator
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/phoenix-iac/phoenix/internal/dockerengine"
@@ -161,29 +159,8 @@ func (o *Orchestrator) inventory(env string) (*dockerengine.Client, error) {
 
 // stateIDs returns the ids of the resources a stack's state holds.
 func (o *Orchestrator) stateIDs(ctx context.Context, name stacks.StackName) (map[string]bool, error) {
-	stdout, stderr, _, err := o.opts.Pulumi.Run(ctx, o.opts.ProjectDir, nil, nil, nil, o.envList(),
-		"stack", "export", "--stack", name.String())
-	if err != nil {
-		return nil, fmt.Errorf("reading the state of %s: %w: %s", name, err, strings.TrimSpace(stderr))
-	}
-	var dep struct {
-		Deployment struct {
-			Resources []struct {
-				ID     string `json:"id"`
-				Custom bool   `json:"custom"`
-			} `json:"resources"`
-		} `json:"deployment"`
-	}
-	if err := json.Unmarshal([]byte(stdout), &dep); err != nil {
-		return nil, fmt.Errorf("reading the state of %s: %w", name, err)
-	}
-	ids := map[string]bool{}
-	for _, r := range dep.Deployment.Resources {
-		if r.Custom && r.ID != "" {
-			ids[r.ID] = true
-		}
-	}
-	return ids, nil
+	rec, err := o.readRecord(ctx, name)
+	return rec.IDs, err
 }
 
 // removalOrder sorts objects so that containers go before the networks and

@@ -39,11 +39,11 @@ const tagComplete = "phoenix:complete"
 
 // versionComplete reports whether a version stack's first up succeeded.
 func (o *Orchestrator) versionComplete(ctx context.Context, s auto.Stack) (bool, error) {
-	outs, err := s.Outputs(ctx)
+	rec, err := o.readRecord(ctx, stackNameOf(s))
 	if err != nil {
-		return false, fmt.Errorf("reading %s: %w", s.Name(), err)
+		return false, err
 	}
-	v, _ := outs[stacks.OutVersion].Value.(string)
+	v, _ := rec.Outputs[stacks.OutVersion].(string)
 	return v != "", nil
 }
 
@@ -105,16 +105,33 @@ func (p pendingOp) String() string {
 	return fmt.Sprintf("%s %s", p.Type, p.URN[strings.LastIndex(p.URN, "::")+2:])
 }
 
-// pendingOps returns the pending operations in a stack's state.
-func (o *Orchestrator) pendingOps(ctx context.Context, name stacks.StackName) ([]pendingOp, error) {
-	// Exported without --show-secrets: secrets stay encrypted.
+// stackRecord is what phoenix reads of a stack's state, with one
+// `pulumi stack export` (secrets stay encrypted): the stack's outputs, the
+// operations an interrupted engine left pending, and the ids of its
+// resources.
+type stackRecord struct {
+	// Outputs are the stack's outputs; a secret one is left encrypted.
+	Outputs map[string]any
+	Pending []pendingOp
+	IDs     map[string]bool
+}
+
+// readRecord reads a stack's state.
+func (o *Orchestrator) readRecord(ctx context.Context, name stacks.StackName) (stackRecord, error) {
+	rec := stackRecord{Outputs: map[string]any{}, IDs: map[string]bool{}}
 	stdout, stderr, _, err := o.opts.Pulumi.Run(ctx, o.opts.ProjectDir, nil, nil, nil, o.envList(),
 		"stack", "export", "--stack", name.String())
 	if err != nil {
-		return nil, fmt.Errorf("reading the state of %s: %w: %s", name, err, strings.TrimSpace(stderr))
+		return rec, fmt.Errorf("reading the state of %s: %w: %s", name, err, strings.TrimSpace(stderr))
 	}
 	var dep struct {
 		Deployment struct {
+			Resources []struct {
+				ID      string         `json:"id"`
+				Type    string         `json:"type"`
+				Custom  bool           `json:"custom"`
+				Outputs map[string]any `json:"outputs"`
+			} `json:"resources"`
 			PendingOperations []struct {
 				Type     string `json:"type"`
 				Resource struct {
@@ -127,15 +144,24 @@ func (o *Orchestrator) pendingOps(ctx context.Context, name stacks.StackName) ([
 		} `json:"deployment"`
 	}
 	if err := json.Unmarshal([]byte(stdout), &dep); err != nil {
-		return nil, fmt.Errorf("reading the state of %s: %w", name, err)
+		return rec, fmt.Errorf("reading the state of %s: %w", name, err)
 	}
-	var out []pendingOp
+	for _, r := range dep.Deployment.Resources {
+		switch {
+		case r.Type == "pulumi:pulumi:Stack":
+			if r.Outputs != nil {
+				rec.Outputs = r.Outputs
+			}
+		case r.Custom && r.ID != "":
+			rec.IDs[r.ID] = true
+		}
+	}
 	for _, p := range dep.Deployment.PendingOperations {
 		op := pendingOp{Type: p.Type, URN: p.Resource.URN}
 		op.Resource.Type, op.Resource.ID, op.Resource.Custom = p.Resource.Type, p.Resource.ID, p.Resource.Custom
-		out = append(out, op)
+		rec.Pending = append(rec.Pending, op)
 	}
-	return out, nil
+	return rec, nil
 }
 
 // repair makes a stack safe to change after an interrupted command: it
@@ -143,9 +169,18 @@ func (o *Orchestrator) pendingOps(ctx context.Context, name stacks.StackName) ([
 // operations. It says what it did; on a healthy stack it does nothing but
 // read the state.
 func (o *Orchestrator) repair(ctx context.Context, s auto.Stack, name stacks.StackName) error {
-	ops, err := withStackLock(o, ctx, name, func() ([]pendingOp, error) { return o.pendingOps(ctx, name) })
-	if err != nil || len(ops) == 0 {
+	rec, err := o.readRecord(ctx, name)
+	if err != nil {
 		return err
+	}
+	return o.repairRecord(ctx, s, name, rec)
+}
+
+// repairRecord is repair with the stack's state already read.
+func (o *Orchestrator) repairRecord(ctx context.Context, s auto.Stack, name stacks.StackName, rec stackRecord) error {
+	ops := rec.Pending
+	if len(ops) == 0 {
+		return nil
 	}
 	var what []string
 	for _, op := range ops {
@@ -154,7 +189,7 @@ func (o *Orchestrator) repair(ctx context.Context, s auto.Stack, name stacks.Sta
 	o.logf("stack %s holds %d operation(s) that an interrupted command left unfinished: %s", name, len(ops), strings.Join(what, ", "))
 	o.logf("refreshing %s from the cloud and dropping the unfinished creates", name)
 	if _, err := withStackLock(o, ctx, name, func() (auto.RefreshResult, error) {
-		return s.Refresh(ctx, optrefresh.ClearPendingCreates(), optrefresh.SuppressProgress(), optrefresh.SuppressOutputs())
+		return s.Refresh(resultless(ctx), optrefresh.ClearPendingCreates(), optrefresh.SuppressProgress(), optrefresh.SuppressOutputs())
 	}); err != nil {
 		return fmt.Errorf("repairing %s: %w", name, err)
 	}

@@ -137,7 +137,13 @@ func (o *Orchestrator) Rollback(ctx context.Context, opts RollbackOptions) (Roll
 		// reaches any version without a change to the pointer: the
 		// rollback's one env change is the switch below.
 		o.logf("probing %s through its version route", name)
-		if err := o.probeVersion(ctx, env.URL, res.To, opts.Gate); err != nil {
+		g := opts.Gate
+		if g.Interval == 0 {
+			// A warm version has answered its gate before: probe it
+			// briskly.
+			g.Interval = 50 * time.Millisecond
+		}
+		if err := o.probeVersion(ctx, env.URL, res.To, g); err != nil {
 			return res, fmt.Errorf("%w; live is still %s", err, dash(env.Traffic.Live))
 		}
 	}
