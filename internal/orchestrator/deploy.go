@@ -99,24 +99,19 @@ func (o *Orchestrator) Deploy(ctx context.Context, opts DeployOptions) (DeployRe
 
 	// Selecting the one stack costs the same with 2 or 200 versions;
 	// listing them all does not.
-	s, err := o.selectStack(ctx, name)
+	s, rec, err := o.selectStack(ctx, name)
 	exists := err == nil
-	if err != nil && !auto.IsSelectStack404Error(err) {
-		return res, fmt.Errorf("selecting %s: %w", name, err)
+	if err != nil && !isNotFound(err) {
+		return res, err
 	}
-	complete := false
-	if exists {
-		if complete, err = o.versionComplete(ctx, s); err != nil {
-			return res, err
-		}
-	}
+	complete := exists && rec.complete()
 	switch {
 	case complete:
 		o.logf("version stack %s exists: checking that it is unchanged", name)
 		if err := o.writeVersionConfig(name); err != nil {
 			return res, err
 		}
-		if err := o.repair(ctx, s, name); err != nil {
+		if err := o.repairRecord(ctx, s, name, rec); err != nil {
 			return res, err
 		}
 		if err := o.checkUnchanged(ctx, s); err != nil {
@@ -137,7 +132,7 @@ func (o *Orchestrator) Deploy(ctx context.Context, opts DeployOptions) (DeployRe
 		if err := o.writeVersionConfig(name); err != nil {
 			return res, err
 		}
-		if err := o.repair(ctx, s, name); err != nil {
+		if err := o.repairRecord(ctx, s, name, rec); err != nil {
 			return res, err
 		}
 		res.Created, res.Resumed = true, true

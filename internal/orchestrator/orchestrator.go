@@ -137,13 +137,35 @@ func (o *Orchestrator) stackNames(ctx context.Context) (map[string]auto.StackSum
 	return out, nil
 }
 
-// selectStack selects an existing stack.
-func (o *Orchestrator) selectStack(ctx context.Context, name stacks.StackName) (auto.Stack, error) {
+// selectStack returns an existing stack, with its state record; err
+// satisfies isNotFound when there is no such stack. Every command phoenix
+// runs on a stack names it (--stack), so nothing is selected in the
+// workspace: the one CLI call is the export that reads the state.
+func (o *Orchestrator) selectStack(ctx context.Context, name stacks.StackName) (auto.Stack, stackRecord, error) {
 	ws, err := o.workspace(ctx)
 	if err != nil {
-		return auto.Stack{}, err
+		return auto.Stack{}, stackRecord{}, err
 	}
-	return auto.SelectStack(ctx, name.String(), ws)
+	rec, err := o.readRecord(ctx, name)
+	if err != nil {
+		return auto.Stack{}, rec, err
+	}
+	s, err := auto.SelectStack(ctx, name.String(), noSelect{ws})
+	return s, rec, err
+}
+
+// noSelect is a workspace whose SelectStack does nothing: phoenix names the
+// stack in every command, and selecting one costs a CLI run.
+type noSelect struct{ auto.Workspace }
+
+func (noSelect) SelectStack(context.Context, string) error { return nil }
+
+// errNoStack is returned, wrapped, for a stack that does not exist.
+var errNoStack = errors.New("no such stack")
+
+// isNotFound reports whether err says a stack does not exist.
+func isNotFound(err error) bool {
+	return errors.Is(err, errNoStack) || auto.IsSelectStack404Error(err)
 }
 
 // createStack creates a stack; a version stack first gets the env's config
@@ -297,16 +319,12 @@ func (o *Orchestrator) envState(ctx context.Context, env string) (EnvState, auto
 // record too, from which repair reads the pending operations.
 func (o *Orchestrator) envStateAndRecord(ctx context.Context, env string) (EnvState, auto.Stack, stackRecord, error) {
 	name := stacks.StackName{Env: env}
-	s, err := o.selectStack(ctx, name)
-	if auto.IsSelectStack404Error(err) {
+	s, rec, err := o.selectStack(ctx, name)
+	if isNotFound(err) {
 		return EnvState{}, auto.Stack{}, stackRecord{}, nil
 	}
 	if err != nil {
-		return EnvState{}, auto.Stack{}, stackRecord{}, fmt.Errorf("selecting env stack %s: %w", env, err)
-	}
-	rec, err := o.readRecord(ctx, name)
-	if err != nil {
-		return EnvState{}, s, rec, err
+		return EnvState{}, auto.Stack{}, stackRecord{}, err
 	}
 	outs := rec.Outputs
 	if len(outs) == 0 {
@@ -427,13 +445,11 @@ func (o *Orchestrator) versions(ctx context.Context, env string) ([]VersionInfo,
 		if !v.Complete {
 			// Untagged: incomplete, or complete but interrupted before its
 			// tag was set, or deployed with a plain pulumi up.
-			s, err := o.selectStack(ctx, sn)
+			_, rec, err := o.selectStack(ctx, sn)
 			if err != nil {
-				return nil, fmt.Errorf("selecting %s: %w", sn, err)
-			}
-			if v.Complete, err = o.versionComplete(ctx, s); err != nil {
 				return nil, err
 			}
+			v.Complete = rec.complete()
 		}
 		if !v.Complete {
 			v.Role = "incomplete"
@@ -474,11 +490,11 @@ func warmList(vs []VersionInfo, except ...string) string {
 
 // destroyVersion destroys a version stack and removes it.
 func (o *Orchestrator) destroyVersion(ctx context.Context, name stacks.StackName) error {
-	s, err := o.selectStack(ctx, name)
+	s, rec, err := o.selectStack(ctx, name)
 	if err != nil {
 		return err
 	}
-	if err := o.repair(ctx, s, name); err != nil {
+	if err := o.repairRecord(ctx, s, name, rec); err != nil {
 		return err
 	}
 	if _, err := withStackLock(o, ctx, name, func() (auto.DestroyResult, error) {

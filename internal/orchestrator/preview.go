@@ -93,7 +93,7 @@ func (o *Orchestrator) Preview(ctx context.Context, env, version string) (Plan, 
 			if err := o.writeVersionConfig(name); err != nil {
 				return p, err
 			}
-			s, err = o.selectStack(ctx, name)
+			s, _, err = o.selectStack(ctx, name)
 		} else {
 			s, err = o.createStack(ctx, name)
 		}

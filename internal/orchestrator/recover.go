@@ -37,14 +37,11 @@ import (
 // the two): its "version" output decides then, and the tag is set late.
 const tagComplete = "phoenix:complete"
 
-// versionComplete reports whether a version stack's first up succeeded.
-func (o *Orchestrator) versionComplete(ctx context.Context, s auto.Stack) (bool, error) {
-	rec, err := o.readRecord(ctx, stackNameOf(s))
-	if err != nil {
-		return false, err
-	}
-	v, _ := rec.Outputs[stacks.OutVersion].(string)
-	return v != "", nil
+// complete reports whether a version stack's first up succeeded: it has
+// the "version" output.
+func (r stackRecord) complete() bool {
+	v, _ := r.Outputs[stacks.OutVersion].(string)
+	return v != ""
 }
 
 // markComplete tags a version stack as complete.
@@ -122,6 +119,9 @@ func (o *Orchestrator) readRecord(ctx context.Context, name stacks.StackName) (s
 	stdout, stderr, _, err := o.opts.Pulumi.Run(ctx, o.opts.ProjectDir, nil, nil, nil, o.envList(),
 		"stack", "export", "--stack", name.String())
 	if err != nil {
+		if strings.Contains(stderr, "no stack named") {
+			return rec, fmt.Errorf("stack %s: %w", name, errNoStack)
+		}
 		return rec, fmt.Errorf("reading the state of %s: %w: %s", name, err, strings.TrimSpace(stderr))
 	}
 	var dep struct {
@@ -164,19 +164,10 @@ func (o *Orchestrator) readRecord(ctx context.Context, name stacks.StackName) (s
 	return rec, nil
 }
 
-// repair makes a stack safe to change after an interrupted command: it
-// clears a dead pulumi process's lock on it and resolves pending
-// operations. It says what it did; on a healthy stack it does nothing but
-// read the state.
-func (o *Orchestrator) repair(ctx context.Context, s auto.Stack, name stacks.StackName) error {
-	rec, err := o.readRecord(ctx, name)
-	if err != nil {
-		return err
-	}
-	return o.repairRecord(ctx, s, name, rec)
-}
-
-// repairRecord is repair with the stack's state already read.
+// repairRecord makes a stack safe to change after an interrupted command,
+// given its state: it resolves pending operations, saying what it did. On a
+// healthy stack it does nothing. (A dead pulumi process's lock on the stack
+// is cleared by withStackLock around each change.)
 func (o *Orchestrator) repairRecord(ctx context.Context, s auto.Stack, name stacks.StackName, rec stackRecord) error {
 	ops := rec.Pending
 	if len(ops) == 0 {

@@ -33,6 +33,13 @@ type RollbackResult struct {
 	NoOp bool `json:"noOp"`
 }
 
+// targetRead is a rollback target's stack, read beside the env's.
+type targetRead struct {
+	s   auto.Stack
+	rec stackRecord
+	err error
+}
+
 // settled reports whether t sends all traffic to live and nothing else
 // (the candidate route, when set, names live too).
 func settled(t Traffic) bool {
@@ -67,6 +74,19 @@ func (o *Orchestrator) Rollback(ctx context.Context, opts RollbackOptions) (Roll
 	}
 	defer l.Release()
 
+	// With --to named, the target's state is read beside the env's: the
+	// two reads are independent, and each costs a CLI run.
+	var (
+		target    = make(chan targetRead, 1)
+		targetFor string
+	)
+	if res.To != "" && stacks.ValidateVersion(res.To) == nil {
+		targetFor = res.To
+		go func() {
+			s, rec, err := o.selectStack(ctx, stacks.StackName{Env: opts.Env, Version: targetFor})
+			target <- targetRead{s, rec, err}
+		}()
+	}
 	env, envStack, err := o.envForChange(ctx, opts.Env)
 	if err != nil {
 		return res, err
@@ -115,35 +135,44 @@ func (o *Orchestrator) Rollback(ctx context.Context, opts RollbackOptions) (Roll
 		return res, o.confirmLive(ctx, env.URL, res.To, opts.Gate.Path)
 	}
 	name := stacks.StackName{Env: opts.Env, Version: res.To}
-	s, err := o.selectStack(ctx, name)
-	if auto.IsSelectStack404Error(err) {
+	var t targetRead
+	if targetFor == res.To {
+		t = <-target
+	} else {
+		t.s, t.rec, t.err = o.selectStack(ctx, name)
+	}
+	s := t.s
+	if isNotFound(t.err) {
 		return res, &NotFoundError{What: fmt.Sprintf("version %s does not exist; warm versions: %s", name, warm())}
 	}
-	if err != nil {
-		return res, err
+	if t.err != nil {
+		return res, t.err
 	}
-	if complete, err := o.versionComplete(ctx, s); err != nil {
-		return res, err
-	} else if !complete {
+	if !t.rec.complete() {
 		return res, &NotFoundError{What: fmt.Sprintf("version %s is incomplete (its deploy failed or was interrupted): it cannot take traffic; warm versions: %s", name, warm())}
 	}
 
 	if !opts.Force {
-		o.logf("checking %s for drift", name)
-		if err := o.refreshUnchanged(ctx, s); err != nil {
-			return res, err
-		}
-		// Through the version route (X-Phoenix-Version: <version>), which
-		// reaches any version without a change to the pointer: the
+		// The drift check and the probe are independent reads: they run
+		// side by side, and both must pass before the switch. The probe
+		// goes through the version route (X-Phoenix-Version: <version>),
+		// which reaches any version without a change to the pointer: the
 		// rollback's one env change is the switch below.
-		o.logf("probing %s through its version route", name)
 		g := opts.Gate
 		if g.Interval == 0 {
 			// A warm version has answered its gate before: probe it
 			// briskly.
 			g.Interval = 50 * time.Millisecond
 		}
-		if err := o.probeVersion(ctx, env.URL, res.To, g); err != nil {
+		probeCtx, cancelProbe := context.WithCancel(ctx)
+		defer cancelProbe()
+		probed := make(chan error, 1)
+		o.logf("checking %s for drift, and probing it through its version route", name)
+		go func() { probed <- o.probeVersion(probeCtx, env.URL, res.To, g) }()
+		if err := o.refreshUnchanged(ctx, s); err != nil {
+			return res, err
+		}
+		if err := <-probed; err != nil {
 			return res, fmt.Errorf("%w; live is still %s", err, dash(env.Traffic.Live))
 		}
 	}

@@ -334,7 +334,7 @@ func (p *project) runMarked(marks *regexp.Regexp, name string, args ...string) (
 }
 
 // switchLine matches the lines phoenix prints when it changes the pointer.
-var switchLine = regexp.MustCompile(`^phoenix: (routing |canary: |promoting |probing |rolling env )`)
+var switchLine = regexp.MustCompile(`^phoenix: (routing |canary: |promoting |rolling env |version .* clearing the candidate)`)
 
 // phoenix runs the built phoenix binary.
 func (p *project) phoenix(args ...string) (int, string, []time.Time) {
