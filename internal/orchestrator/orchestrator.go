@@ -128,11 +128,7 @@ func (o *Orchestrator) stackNames(ctx context.Context) (map[string]auto.StackSum
 	}
 	out := map[string]auto.StackSummary{}
 	for _, s := range list {
-		name := s.Name
-		if i := strings.LastIndexByte(name, '/'); i >= 0 {
-			name = name[i+1:]
-		}
-		out[name] = s
+		out[shortName(s.Name)] = s
 	}
 	return out, nil
 }
@@ -552,12 +548,17 @@ func (o *Orchestrator) lock(env, command string, wait time.Duration) (*lock.Lock
 
 // stackNameOf returns the name of a stack that phoenix selected or created.
 func stackNameOf(s auto.Stack) stacks.StackName {
-	name := s.Name()
-	if i := strings.LastIndexByte(name, '/'); i >= 0 {
-		name = name[i+1:]
-	}
-	sn, _ := stacks.ParseStackName(name)
+	sn, _ := stacks.ParseStackName(shortName(s.Name()))
 	return sn
+}
+
+// shortName drops the organization and project from a fully qualified
+// stack name ("organization/phoenix/dev" -> "dev").
+func shortName(name string) string {
+	if i := strings.LastIndexByte(name, '/'); i >= 0 {
+		return name[i+1:]
+	}
+	return name
 }
 
 // checkUnchanged previews an existing version stack and fails when the

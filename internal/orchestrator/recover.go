@@ -68,11 +68,7 @@ func (o *Orchestrator) completeStacks(ctx context.Context) (map[string]bool, err
 	}
 	out := map[string]bool{}
 	for _, s := range list {
-		name := s.Name
-		if i := strings.LastIndexByte(name, '/'); i >= 0 {
-			name = name[i+1:]
-		}
-		out[name] = true
+		out[shortName(s.Name)] = true
 	}
 	return out, nil
 }
