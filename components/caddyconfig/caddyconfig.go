@@ -22,6 +22,31 @@ const (
 	VersionHeader = "X-Phoenix-Version"
 )
 
+// The access log: Caddy writes one JSON line per request to its stdout,
+// through the logger AccessLogger, with two fields of Phoenix's own. The
+// canary analysis (internal/analysis) reads it to compare the candidate with
+// live on the production traffic each served.
+const (
+	// AccessLogger is the Caddy logger of the access log.
+	AccessLogger = "http.log.access.phoenix"
+	// FieldRoute names the route that took a request: LogRouteProduction,
+	// LogRouteCandidate or LogRouteVersion.
+	FieldRoute = "phoenix_route"
+	// FieldVersion names the version whose replica answered a production
+	// request, or failed to: the upstream Caddy last tried, mapped to its
+	// pool's version. Empty when no upstream was tried (no live version).
+	FieldVersion = "phoenix_version"
+
+	LogRouteProduction = "production"
+	LogRouteCandidate  = "candidate"
+	LogRouteVersion    = "version"
+)
+
+// upstreamVersion is the placeholder the production route maps the
+// chosen upstream to; Caddy's map handler evaluates it when the access
+// log line is written, after the proxy chose (and perhaps retried).
+const upstreamVersion = "phoenix.upstream_version"
+
 // VersionAlias returns the network alias that every replica of a version
 // answers to, which the version route dials.
 func VersionAlias(env, version string) string { return env + "-" + version }
@@ -96,7 +121,7 @@ func Render(spec Spec) ([]byte, error) {
 		// needed to reach a warm version.
 		routes = append(routes, route{
 			Match: []matcher{{HeaderRegexp: map[string]regexpMatch{VersionHeader: {Pattern: `^[a-z0-9][a-z0-9-]{0,11}$`}}}},
-			Handle: []handler{{
+			Handle: []handler{logAppend(FieldRoute, LogRouteVersion), {
 				Handler:   "reverse_proxy",
 				Upstreams: []upstream{{Dial: fmt.Sprintf("%s-{http.request.header.%s}:%d", spec.Env, VersionHeader, spec.VersionPort)}},
 				LoadBalancing: &loadBalancing{
@@ -111,26 +136,27 @@ func Render(spec Spec) ([]byte, error) {
 	if spec.Candidate != nil {
 		routes = append(routes, route{
 			Match:    []matcher{{Header: map[string][]string{RouteHeader: {RouteCandidate}}}},
-			Handle:   []handler{spec.proxy([]*Pool{spec.Candidate}, nil, interval)},
+			Handle:   []handler{logAppend(FieldRoute, LogRouteCandidate), spec.proxy([]*Pool{spec.Candidate}, nil, interval)},
 			Terminal: true,
 		})
 	} else {
 		routes = append(routes, route{
 			Match:    []matcher{{Header: map[string][]string{RouteHeader: {RouteCandidate}}}},
-			Handle:   []handler{static(404, fmt.Sprintf("phoenix: env %s has no candidate version\n", spec.Env))},
+			Handle:   []handler{logAppend(FieldRoute, LogRouteCandidate), static(404, fmt.Sprintf("phoenix: env %s has no candidate version\n", spec.Env))},
 			Terminal: true,
 		})
 	}
 	switch {
 	case spec.Live == nil:
-		routes = append(routes, route{Handle: []handler{static(503,
+		routes = append(routes, route{Handle: []handler{logAppend(FieldRoute, LogRouteProduction), static(503,
 			fmt.Sprintf("phoenix: env %s has no live version; deploy one with: phoenix deploy --env %s\n", spec.Env, spec.Env))}})
 	case spec.Candidate != nil && spec.CandidateWeight > 0 && spec.Candidate.Version != spec.Live.Version:
 		pools := []*Pool{spec.Live, spec.Candidate}
 		weights := splitWeights(len(spec.Live.Addresses), len(spec.Candidate.Addresses), spec.CandidateWeight)
-		routes = append(routes, route{Handle: []handler{spec.proxy(pools, weights, interval)}})
+		routes = append(routes, route{Handle: production(pools, spec.proxy(pools, weights, interval))})
 	default:
-		routes = append(routes, route{Handle: []handler{spec.proxy([]*Pool{spec.Live}, nil, interval)}})
+		pools := []*Pool{spec.Live}
+		routes = append(routes, route{Handle: production(pools, spec.proxy(pools, nil, interval))})
 	}
 	cfg := config{
 		Admin: admin{Disabled: true},
@@ -138,8 +164,13 @@ func Render(spec Spec) ([]byte, error) {
 			// A reload lets in-flight requests finish on the old server.
 			GracePeriod:   "10s",
 			ShutdownDelay: ShutdownDelay.String(),
-			Servers:       map[string]server{"phoenix": {Listen: []string{spec.Listen}, Routes: routes}},
+			Servers: map[string]server{"phoenix": {
+				Listen: []string{spec.Listen},
+				Routes: routes,
+				Logs:   &serverLogs{DefaultLoggerName: "phoenix"},
+			}},
 		}},
+		Logging: accessLogging(),
 	}
 	return json.MarshalIndent(cfg, "", "  ")
 }
@@ -220,6 +251,46 @@ func (s Spec) proxy(pools []*Pool, weights []int, interval time.Duration) handle
 	}
 }
 
+// production is the handler chain of the production route: the chosen
+// upstream's version and the route name go into the access log.
+func production(pools []*Pool, proxy handler) []handler {
+	m := handler{Handler: "map", Source: "{http.reverse_proxy.upstream.hostport}", Destinations: []string{"{" + upstreamVersion + "}"}, Defaults: []string{""}}
+	for _, p := range pools {
+		for _, a := range p.Addresses {
+			m.Mappings = append(m.Mappings, mapping{Input: a, Outputs: []string{p.Version}})
+		}
+	}
+	return []handler{m, logAppend(FieldRoute, LogRouteProduction), logAppend(FieldVersion, "{"+upstreamVersion+"}"), proxy}
+}
+
+func logAppend(key, value string) handler {
+	return handler{Handler: "log_append", Key: key, Value: value}
+}
+
+// accessLogging sends the access log, and only it, to stdout as JSON lines
+// with integer times (unix nanoseconds) and durations (nanoseconds). The
+// lines leave out request and response headers and the query string,
+// which may carry credentials; the rest of Caddy's log goes to stderr.
+func accessLogging() *logging {
+	return &logging{Logs: map[string]logConfig{
+		"default": {Exclude: []string{AccessLogger}},
+		"phoenix-access": {
+			Writer: &logWriter{Output: "stdout"},
+			Encoder: &logEncoder{
+				Format: "filter",
+				Wrap:   &logEncoder{Format: "json", TimeFormat: "unix_nano", DurationFormat: "ns"},
+				Fields: map[string]logFilter{
+					"request>headers": {Filter: "delete"},
+					"request>tls":     {Filter: "delete"},
+					"resp_headers":    {Filter: "delete"},
+					"request>uri":     {Filter: "regexp", Regexp: `\?.*$`, Value: ""},
+				},
+			},
+			Include: []string{AccessLogger},
+		},
+	}}
+}
+
 func static(status int, body string) handler {
 	return handler{
 		Handler:    "static_response",
@@ -232,8 +303,47 @@ func static(status int, body string) handler {
 // The types below are the subset of Caddy's JSON structure Phoenix writes.
 
 type config struct {
-	Admin admin `json:"admin"`
-	Apps  apps  `json:"apps"`
+	Admin   admin    `json:"admin"`
+	Logging *logging `json:"logging,omitempty"`
+	Apps    apps     `json:"apps"`
+}
+
+type logging struct {
+	Logs map[string]logConfig `json:"logs"`
+}
+
+type logConfig struct {
+	Writer  *logWriter  `json:"writer,omitempty"`
+	Encoder *logEncoder `json:"encoder,omitempty"`
+	Include []string    `json:"include,omitempty"`
+	Exclude []string    `json:"exclude,omitempty"`
+}
+
+type logWriter struct {
+	Output string `json:"output"`
+}
+
+type logEncoder struct {
+	Format         string               `json:"format"`
+	Wrap           *logEncoder          `json:"wrap,omitempty"`
+	Fields         map[string]logFilter `json:"fields,omitempty"`
+	TimeFormat     string               `json:"time_format,omitempty"`
+	DurationFormat string               `json:"duration_format,omitempty"`
+}
+
+type logFilter struct {
+	Filter string `json:"filter"`
+	Regexp string `json:"regexp,omitempty"`
+	Value  string `json:"value,omitempty"`
+}
+
+type serverLogs struct {
+	DefaultLoggerName string `json:"default_logger_name"`
+}
+
+type mapping struct {
+	Input   string   `json:"input"`
+	Outputs []string `json:"outputs"`
 }
 
 type admin struct {
@@ -251,8 +361,9 @@ type httpApp struct {
 }
 
 type server struct {
-	Listen []string `json:"listen"`
-	Routes []route  `json:"routes"`
+	Listen []string    `json:"listen"`
+	Routes []route     `json:"routes"`
+	Logs   *serverLogs `json:"logs,omitempty"`
 }
 
 type route struct {
@@ -284,6 +395,14 @@ type handler struct {
 	Body          string              `json:"body,omitempty"`
 	Headers       map[string][]string `json:"headers,omitempty"`
 	Response      *headerOps          `json:"response,omitempty"`
+	// map
+	Source       string    `json:"source,omitempty"`
+	Destinations []string  `json:"destinations,omitempty"`
+	Mappings     []mapping `json:"mappings,omitempty"`
+	Defaults     []string  `json:"defaults,omitempty"`
+	// log_append
+	Key   string `json:"key,omitempty"`
+	Value string `json:"value,omitempty"`
 }
 
 type upstream struct {

@@ -67,30 +67,40 @@ type decoded struct {
 	Apps struct {
 		HTTP struct {
 			Servers map[string]struct {
-				Routes []struct {
-					Match  []map[string]map[string][]string `json:"match"`
-					Handle []struct {
-						Handler       string `json:"handler"`
-						StatusCode    int    `json:"status_code"`
-						Body          string `json:"body"`
-						Upstreams     []struct{ Dial string }
-						LoadBalancing struct {
-							SelectionPolicy struct {
-								Policy  string `json:"policy"`
-								Weights []int  `json:"weights"`
-							} `json:"selection_policy"`
-						} `json:"load_balancing"`
-						HealthChecks struct {
-							Active struct {
-								URI string `json:"uri"`
-							} `json:"active"`
-						} `json:"health_checks"`
-					} `json:"handle"`
-				} `json:"routes"`
+				Routes []decodedRoute `json:"routes"`
 			} `json:"servers"`
 		} `json:"http"`
 	} `json:"apps"`
 }
+
+type decodedRoute struct {
+	Match  []map[string]map[string][]string `json:"match"`
+	Handle []decodedHandler                 `json:"handle"`
+}
+
+type decodedHandler struct {
+	Handler       string `json:"handler"`
+	StatusCode    int    `json:"status_code"`
+	Body          string `json:"body"`
+	Upstreams     []struct{ Dial string }
+	LoadBalancing struct {
+		SelectionPolicy struct {
+			Policy  string `json:"policy"`
+			Weights []int  `json:"weights"`
+		} `json:"selection_policy"`
+	} `json:"load_balancing"`
+	HealthChecks struct {
+		Active struct {
+			URI string `json:"uri"`
+		} `json:"active"`
+	} `json:"health_checks"`
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+// answer is the handler that answers a route's requests: the last one,
+// after those that only add to the access log.
+func (r decodedRoute) answer() decodedHandler { return r.Handle[len(r.Handle)-1] }
 
 func decode(t *testing.T, b []byte) decoded {
 	t.Helper()
@@ -112,14 +122,14 @@ func dials(h []struct{ Dial string }) []string {
 func TestRenderBehaviour(t *testing.T) {
 	t.Run("nothing live answers 503 and says so", func(t *testing.T) {
 		routes := decode(t, render(t, Spec{})).Apps.HTTP.Servers["phoenix"].Routes
-		last := routes[len(routes)-1].Handle[0]
+		last := routes[len(routes)-1].answer()
 		if last.Handler != "static_response" || last.StatusCode != 503 || !strings.Contains(last.Body, "no live version") {
 			t.Errorf("got %+v, want a 503 saying no version is live", last)
 		}
 	})
 	t.Run("live only balances over live with health checks", func(t *testing.T) {
 		routes := decode(t, render(t, Spec{Live: pool("v1", 2)})).Apps.HTTP.Servers["phoenix"].Routes
-		h := routes[len(routes)-1].Handle[0]
+		h := routes[len(routes)-1].answer()
 		if got := dials(h.Upstreams); !slices.Equal(got, []string{"dev-v1-0:8080", "dev-v1-1:8080"}) {
 			t.Errorf("got upstreams %v", got)
 		}
@@ -129,7 +139,7 @@ func TestRenderBehaviour(t *testing.T) {
 	})
 	t.Run("canary weights the candidate pool as a whole", func(t *testing.T) {
 		routes := decode(t, render(t, Spec{Live: pool("v1", 2), Candidate: pool("v2", 1), CandidateWeight: 10})).Apps.HTTP.Servers["phoenix"].Routes
-		h := routes[len(routes)-1].Handle[0]
+		h := routes[len(routes)-1].answer()
 		p := h.LoadBalancing.SelectionPolicy
 		if p.Policy != "weighted_round_robin" {
 			t.Fatalf("got policy %q", p.Policy)
@@ -148,17 +158,17 @@ func TestRenderBehaviour(t *testing.T) {
 		if got := first.Match[0]["header"][RouteHeader]; !slices.Equal(got, []string{RouteCandidate}) {
 			t.Fatalf("first route matches %v, want %s: %s", first.Match, RouteHeader, RouteCandidate)
 		}
-		if got := dials(first.Handle[0].Upstreams); !slices.Equal(got, []string{"dev-v2-0:8080", "dev-v2-1:8080"}) {
+		if got := dials(first.answer().Upstreams); !slices.Equal(got, []string{"dev-v2-0:8080", "dev-v2-1:8080"}) {
 			t.Errorf("candidate route upstreams %v", got)
 		}
-		live := routes[len(routes)-1].Handle[0]
+		live := routes[len(routes)-1].answer()
 		if got := dials(live.Upstreams); !slices.Equal(got, []string{"dev-v1-0:8080", "dev-v1-1:8080"}) {
 			t.Errorf("without a weight, production goes to live only; got %v", got)
 		}
 	})
 	t.Run("no candidate answers 404 on the header route", func(t *testing.T) {
 		routes := decode(t, render(t, Spec{Live: pool("v1", 1)})).Apps.HTTP.Servers["phoenix"].Routes
-		h := routes[1].Handle[0]
+		h := routes[1].answer()
 		if h.StatusCode != 404 || !strings.Contains(h.Body, "no candidate") {
 			t.Errorf("got %+v", h)
 		}
