@@ -3,6 +3,11 @@
 // X-Phoenix-Version header, so tests and the health gate can tell versions
 // apart. Run with -healthcheck it probes a running instance and exits 0 when
 // healthy: the container health check of an image with no shell.
+//
+// Two settings make a version bad in ways its health check does not show,
+// to see the canary analysis at work (phoenix:environment sets them):
+// PHOENIX_FAIL_EVERY=N answers every Nth request to / with a 500, and
+// PHOENIX_DELAY=50ms answers / that much later.
 package main
 
 import (
@@ -66,6 +71,20 @@ func run(port string) error {
 	if v, _ := strconv.ParseBool(os.Getenv("PHOENIX_UNHEALTHY")); v {
 		s.unhealthy.Store(true)
 	}
+	if v := os.Getenv("PHOENIX_FAIL_EVERY"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return fmt.Errorf("PHOENIX_FAIL_EVERY=%q is not a whole number of 1 or more", v)
+		}
+		s.failEvery = int64(n)
+	}
+	if v := os.Getenv("PHOENIX_DELAY"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return fmt.Errorf("PHOENIX_DELAY=%q is not a duration such as 50ms", v)
+		}
+		s.delay = d
+	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(os.Getenv("HOST"), port))
 	if err != nil {
 		return err
@@ -95,6 +114,9 @@ func run(port string) error {
 type server struct {
 	env, version string
 	unhealthy    atomic.Bool
+	failEvery    int64 // every failEvery-th request to / fails; 0 never
+	delay        time.Duration
+	requests     atomic.Int64
 }
 
 func (s *server) routes() http.Handler {
@@ -107,6 +129,14 @@ func (s *server) routes() http.Handler {
 		io.WriteString(w, "ok\n")
 	})
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		n := s.requests.Add(1)
+		if s.delay > 0 {
+			time.Sleep(s.delay)
+		}
+		if s.failEvery > 0 && n%s.failEvery == 0 {
+			http.Error(w, "failing on purpose (PHOENIX_FAIL_EVERY)", http.StatusInternalServerError)
+			return
+		}
 		fmt.Fprintf(w, "phoenix-app env=%s version=%s\n", s.env, s.version)
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

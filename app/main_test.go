@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestRoutes(t *testing.T) {
@@ -43,5 +44,41 @@ func TestRoutes(t *testing.T) {
 	}
 	if err := probe(ts.URL + "/healthz"); err == nil {
 		t.Error("probe of an unhealthy instance succeeded")
+	}
+}
+
+// TestFaults: the settings that make a version bad where its health check
+// cannot see it.
+func TestFaults(t *testing.T) {
+	s := &server{version: "v2", failEvery: 20, delay: 30 * time.Millisecond}
+	ts := httptest.NewServer(s.routes())
+	defer ts.Close()
+	failed := 0
+	start := time.Now()
+	for range 40 {
+		resp, err := http.Get(ts.URL + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == 500 {
+			failed++
+		}
+	}
+	if failed != 2 {
+		t.Errorf("%d of 40 requests failed, want every 20th: 2", failed)
+	}
+	if took := time.Since(start); took < 40*30*time.Millisecond {
+		t.Errorf("40 requests took %s, want at least 40 × 30ms", took)
+	}
+	for range 40 {
+		resp, err := http.Get(ts.URL + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("/healthz answered %d: the faults must not show in the health check", resp.StatusCode)
+		}
 	}
 }
