@@ -1,13 +1,18 @@
 // Package dockerengine talks to the Docker engine that the docker platform
 // uses, over the engine's HTTP API: it checks that the engine answers before
 // phoenix changes anything, and lists and removes what carries phoenix's
-// labels (for gc --orphans). It finds the engine as the Docker provider
+// labels (for gc --orphans), and streams containers' output (phoenix logs,
+// the canary analysis). It finds the engine as the Docker provider
 // does: $DOCKER_HOST, else the default local socket.
 package dockerengine
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -214,4 +219,131 @@ func (c *Client) Remove(ctx context.Context, obj Object) error {
 
 func notAnswering(host string, err error) error {
 	return fmt.Errorf("the Docker engine at %s does not answer (%v): start Docker (Docker Desktop, or sudo systemctl start docker), or point DOCKER_HOST at a running engine", host, err)
+}
+
+// LogOptions select a container's output.
+type LogOptions struct {
+	// Since is the earliest time of the lines wanted; zero for all.
+	Since time.Time
+	// Tail, when above 0, starts with the last Tail lines.
+	Tail int
+	// Follow keeps the stream open for new lines until ctx ends.
+	Follow bool
+	// Stdout and Stderr select the streams.
+	Stdout, Stderr bool
+	// Timestamps starts each line with the time Docker received it, in
+	// RFC 3339 with nanoseconds, and a space.
+	Timestamps bool
+}
+
+// Streams of a log line.
+const (
+	Stdout = 1
+	Stderr = 2
+)
+
+// Logs calls line with each line of a container's output (without its
+// newline), and the stream it came on, until the output ends or, when
+// following, ctx ends (then it returns nil). line's slice is reused
+// afterwards; an error from line stops the stream and is returned.
+func (c *Client) Logs(ctx context.Context, container string, o LogOptions, line func(stream int, line []byte) error) error {
+	info, err := c.do(ctx, http.MethodGet, "/containers/"+url.PathEscape(container)+"/json", http.StatusOK)
+	if err != nil {
+		return err
+	}
+	var inspect struct {
+		Config struct{ Tty bool }
+	}
+	if err := json.Unmarshal(info, &inspect); err != nil {
+		return fmt.Errorf("inspecting container %s: %w", container, err)
+	}
+	q := url.Values{}
+	q.Set("stdout", fmt.Sprint(o.Stdout))
+	q.Set("stderr", fmt.Sprint(o.Stderr))
+	q.Set("follow", fmt.Sprint(o.Follow))
+	q.Set("timestamps", fmt.Sprint(o.Timestamps))
+	if !o.Since.IsZero() {
+		q.Set("since", fmt.Sprintf("%d.%09d", o.Since.Unix(), o.Since.Nanosecond()))
+	}
+	if o.Tail > 0 {
+		q.Set("tail", fmt.Sprint(o.Tail))
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://docker/containers/"+url.PathEscape(container)+"/logs?"+q.Encode(), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if ctx.Err() != nil && o.Follow {
+			return nil
+		}
+		return notAnswering(c.host, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return fmt.Errorf("the Docker engine at %s answered %s %s to the logs of %s", c.host, resp.Status, strings.TrimSpace(string(body)), container)
+	}
+	var err2 error
+	if inspect.Config.Tty {
+		// A terminal's output is one raw stream.
+		err2 = splitLines(resp.Body, func(b []byte) error { return line(Stdout, b) })
+	} else {
+		err2 = demux(resp.Body, line)
+	}
+	if err2 != nil && ctx.Err() != nil && o.Follow {
+		return nil
+	}
+	return err2
+}
+
+// demux reads Docker's multiplexed stream: frames of an 8-byte header
+// (stream, three zero bytes, big-endian length) and their payload, whose
+// lines may span frames.
+func demux(r io.Reader, line func(stream int, line []byte) error) error {
+	var hdr [8]byte
+	pending := map[int][]byte{}
+	for {
+		if _, err := io.ReadFull(r, hdr[:]); err != nil {
+			if errors.Is(err, io.EOF) {
+				for s, rest := range pending {
+					if len(rest) > 0 {
+						if err := line(s, rest); err != nil {
+							return err
+						}
+					}
+				}
+				return nil
+			}
+			return err
+		}
+		stream := int(hdr[0])
+		n := binary.BigEndian.Uint32(hdr[4:])
+		buf := append(pending[stream], make([]byte, n)...)
+		if _, err := io.ReadFull(r, buf[len(buf)-int(n):]); err != nil {
+			return err
+		}
+		for {
+			i := bytes.IndexByte(buf, '\n')
+			if i < 0 {
+				break
+			}
+			if err := line(stream, buf[:i]); err != nil {
+				return err
+			}
+			buf = buf[i+1:]
+		}
+		pending[stream] = append([]byte(nil), buf...)
+	}
+}
+
+func splitLines(r io.Reader, line func([]byte) error) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	for sc.Scan() {
+		if err := line(sc.Bytes()); err != nil {
+			return err
+		}
+	}
+	return sc.Err()
 }
