@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
@@ -50,12 +51,18 @@ const (
 	KeyLogRetentionDays = "phoenix:logRetentionDays"
 	KeyKeepImages       = "phoenix:keepImages"
 	KeyAWSRegion        = "aws:region"
+	KeyAnalysis         = "phoenix:analysis"
 )
 
 // TrafficKeys are the config keys that move traffic. They are excluded from a
 // version's content hash: changing them changes the env stack's traffic
 // pointer and nothing else.
 var TrafficKeys = []string{KeyLive, KeyCandidate, KeyCandidateWeight}
+
+// OperationKeys are the config keys that tell phoenix how to move traffic
+// and judge a version, not what a version is: like the traffic keys they
+// are left out of a version's content hash.
+var OperationKeys = append([]string{KeyAnalysis}, TrafficKeys...)
 
 // DefaultCaddyImage is the pinned Caddy image of the docker platform. Its
 // version matches the Caddy the data-plane tests build (tools/caddy).
@@ -96,7 +103,33 @@ type Config struct {
 	Docker DockerConfig
 	// AWS holds the aws platform's settings.
 	AWS AWSConfig
+	// Analysis holds the thresholds of the canary analysis.
+	Analysis Analysis
 }
+
+// Analysis is the env's phoenix:analysis: how phoenix deploy judges a new
+// version on the production traffic it serves during each canary step and
+// the bake period after its promotion (internal/analysis).
+type Analysis struct {
+	// MaxErrorRate is the error rate (5xx answers, the load balancer's
+	// own included) a new version may always have, 0 to 1.
+	MaxErrorRate float64 `json:"maxErrorRate"`
+	// MaxErrorRateRatio lets a new version have up to this multiple of
+	// the error rate of what it is compared with, when that is higher.
+	MaxErrorRateRatio float64 `json:"maxErrorRateRatio"`
+	// MaxLatencyRatio bounds the new version's p50 and p99 latency to
+	// this multiple of its comparison's (plus 5 ms).
+	MaxLatencyRatio float64 `json:"maxLatencyRatio"`
+	// MinRequests is how many requests each side needs for a verdict.
+	MinRequests int `json:"minRequests"`
+	// Bake is how long the new live version is watched after its
+	// promotion; 0 turns the bake period off.
+	Bake time.Duration `json:"bake"`
+}
+
+// DefaultAnalysis is phoenix:analysis when unset; each field unset takes
+// its value from here.
+var DefaultAnalysis = Analysis{MaxErrorRate: 0.01, MaxErrorRateRatio: 2, MaxLatencyRatio: 1.2, MinRequests: 100}
 
 // Traffic is the traffic pointer of an env: the only configuration a
 // cut-over or a rollback changes.
@@ -182,6 +215,7 @@ func ParseConfig(get Getter) (*Config, error) {
 		HealthCheckPath:    p.path(KeyHealthCheckPath, "/healthz"),
 		HealthCheckCommand: p.healthCheck(KeyHealthCheck, DefaultHealthCheckCommand),
 		Retention:          p.intRange(KeyRetention, 2, 0, 100),
+		Analysis:           p.analysis(KeyAnalysis),
 		Traffic: Traffic{
 			Live:            p.version(KeyLive),
 			Candidate:       p.version(KeyCandidate),
@@ -244,6 +278,85 @@ func ParseConfig(get Getter) (*Config, error) {
 		return nil, fmt.Errorf("invalid configuration:\n  %w", joinIndented(p.errs))
 	}
 	return c, nil
+}
+
+// ParseAnalysis reads and validates phoenix:analysis alone, as phoenix
+// deploy does; the program validates it with the rest (ParseConfig).
+func ParseAnalysis(get Getter) (Analysis, error) {
+	p := parser{get: get}
+	a := p.analysis(KeyAnalysis)
+	if len(p.errs) > 0 {
+		return a, fmt.Errorf("invalid configuration:\n  %w", joinIndented(p.errs))
+	}
+	return a, nil
+}
+
+// analysis reads phoenix:analysis, an object of optional fields.
+func (p *parser) analysis(key string) Analysis {
+	a := DefaultAnalysis
+	v, ok := p.lookup(key)
+	if !ok {
+		return a
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(v), &raw); err != nil {
+		p.fail(key, v, "use an object such as {maxErrorRate: 0.01, maxErrorRateRatio: 2, maxLatencyRatio: 1.2, minRequests: 100, bake: 5m}")
+		return a
+	}
+	field := func(name string) (string, bool) {
+		b, ok := raw[name]
+		if !ok {
+			return "", false
+		}
+		delete(raw, name)
+		var s string
+		if json.Unmarshal(b, &s) == nil {
+			return s, true
+		}
+		return string(b), true
+	}
+	number := func(name string, into *float64, lo, hi float64, what string) {
+		if s, ok := field(name); ok {
+			f, err := strconv.ParseFloat(s, 64)
+			if err != nil || f < lo || f > hi {
+				p.fail(key+"."+name, s, what)
+				return
+			}
+			*into = f
+		}
+	}
+	number("maxErrorRate", &a.MaxErrorRate, 0, 1, "a fraction from 0 to 1, e.g. 0.01 for 1%")
+	number("maxErrorRateRatio", &a.MaxErrorRateRatio, 1, 1000, "a multiple of 1 or more, e.g. 2")
+	number("maxLatencyRatio", &a.MaxLatencyRatio, 1, 1000, "a multiple of 1 or more, e.g. 1.2 for 20% slower at most")
+	if s, ok := field("minRequests"); ok {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 1_000_000 {
+			p.fail(key+".minRequests", s, "a whole number from 1 to 1000000")
+		} else {
+			a.MinRequests = n
+		}
+	}
+	if s, ok := field("bake"); ok {
+		d, err := time.ParseDuration(s)
+		if err != nil || d < 0 || d > 24*time.Hour {
+			p.fail(key+".bake", s, "a duration such as 5m, at most 24h; 0 turns the bake period off")
+		} else {
+			a.Bake = d
+		}
+	}
+	for _, name := range sortedKeysOf(raw) {
+		p.fail(key+"."+name, string(raw[name]), "not a setting of phoenix:analysis; the settings are maxErrorRate, maxErrorRateRatio, maxLatencyRatio, minRequests and bake")
+	}
+	return a
+}
+
+func sortedKeysOf[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // parser accumulates validation errors so that one run reports them all.

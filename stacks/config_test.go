@@ -1,11 +1,13 @@
 package stacks
 
 import (
+	"encoding/json"
 	"os"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -32,6 +34,7 @@ func TestParseConfigDefaults(t *testing.T) {
 		HealthCheckCommand: DefaultHealthCheckCommand,
 		Retention:          2,
 		Docker:             DockerConfig{Port: 8080, ListenAddress: "127.0.0.1", CaddyImage: DefaultCaddyImage},
+		Analysis:           Analysis{MaxErrorRate: 0.01, MaxErrorRateRatio: 2, MaxLatencyRatio: 1.2, MinRequests: 100},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("got %+v, want %+v", c, want)
@@ -102,6 +105,12 @@ func TestParseConfigRefuses(t *testing.T) {
 		{"weight without candidate", with(nil, KeyLive, "v1", KeyCandidateWeight, "10"), KeyCandidateWeight, "needs both phoenix:live and phoenix:candidate"},
 		{"caddy image latest", with(nil, KeyCaddyImage, "caddy:latest"), KeyCaddyImage, "pinned"},
 		{"caddy image untagged", with(nil, KeyCaddyImage, "caddy"), KeyCaddyImage, "pinned"},
+		{"analysis not an object", with(nil, KeyAnalysis, `[1]`), KeyAnalysis, "use an object"},
+		{"analysis error rate as a percentage", with(nil, KeyAnalysis, `{"maxErrorRate":5}`), KeyAnalysis + ".maxErrorRate", "fraction from 0 to 1"},
+		{"analysis latency ratio below 1", with(nil, KeyAnalysis, `{"maxLatencyRatio":0.5}`), KeyAnalysis + ".maxLatencyRatio", "multiple of 1 or more"},
+		{"analysis no requests", with(nil, KeyAnalysis, `{"minRequests":0}`), KeyAnalysis + ".minRequests", "from 1 to 1000000"},
+		{"analysis bake not a duration", with(nil, KeyAnalysis, `{"bake":"5"}`), KeyAnalysis + ".bake", "duration such as 5m"},
+		{"analysis unknown field", with(nil, KeyAnalysis, `{"maxErrors":1}`), KeyAnalysis + ".maxErrors", "the settings are maxErrorRate"},
 		{"aws without region", with(nil, KeyPlatform, "aws"), KeyAWSRegion, "required"},
 		{"vpc too small", with(aws, KeyVPCCIDR, "10.0.0.0/26"), KeyVPCCIDR, "/16 to /24"},
 		{"vpc not a network address", with(aws, KeyVPCCIDR, "10.0.0.1/16"), KeyVPCCIDR, "first address"},
@@ -131,6 +140,17 @@ func TestParseConfigRefuses(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestParseAnalysis(t *testing.T) {
+	a, err := ParseAnalysis(getter(map[string]string{KeyAnalysis: `{"maxErrorRate":"0.05","minRequests":20,"bake":"2m"}`}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Analysis{MaxErrorRate: 0.05, MaxErrorRateRatio: 2, MaxLatencyRatio: 1.2, MinRequests: 20, Bake: 2 * time.Minute}
+	if a != want {
+		t.Errorf("got %+v, want %+v (unset fields keep their defaults)", a, want)
 	}
 }
 
@@ -213,6 +233,12 @@ func TestPulumiYAMLDocumentsEveryKey(t *testing.T) {
 				parts = append(parts, `"`+x.(string)+`"`)
 			}
 			fromYAML[k] = "[" + strings.Join(parts, ",") + "]"
+		case map[string]any:
+			j, err := json.Marshal(d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fromYAML[k] = string(j)
 		default:
 			fromYAML[k] = strings.TrimSpace(strings.Trim(strings.TrimSpace(toString(d)), `"`))
 		}

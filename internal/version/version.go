@@ -124,7 +124,8 @@ func Inputs(dir, env string) ([]Input, error) {
 }
 
 // versionConfig reads an env's config file and returns it, canonically
-// encoded and without the traffic keys, and the app path it names.
+// encoded and without the operation keys (traffic and analysis), and the
+// app path it names.
 func versionConfig(path string) ([]byte, string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -139,7 +140,7 @@ func versionConfig(path string) ([]byte, string, error) {
 	if err := yaml.Unmarshal(b, &file); err != nil {
 		return nil, "", fmt.Errorf("%s is not valid YAML: %w", path, err)
 	}
-	for _, k := range stacks.TrafficKeys {
+	for _, k := range stacks.OperationKeys {
 		delete(file.Config, k)
 	}
 	appPath := "app"

@@ -85,6 +85,9 @@ func TestComputeIsStableAndSensitive(t *testing.T) {
 		{"traffic keys", func(d string) {
 			write(t, filepath.Join(d, "Pulumi.dev.yaml"), "config:\n  phoenix:platform: docker\n  phoenix:replicas: \"2\"\n  phoenix:live: abc\n  phoenix:candidateWeight: \"10\"\n")
 		}, false},
+		{"analysis thresholds", func(d string) {
+			write(t, filepath.Join(d, "Pulumi.dev.yaml"), "config:\n  phoenix:platform: docker\n  phoenix:replicas: \"2\"\n  phoenix:analysis:\n    maxErrorRate: 0.05\n    bake: 5m\n")
+		}, false},
 		{"config key order and comments", func(d string) {
 			write(t, filepath.Join(d, "Pulumi.dev.yaml"), "# dev\nconfig:\n  phoenix:replicas: \"2\"\n  phoenix:platform: docker\n")
 		}, false},
