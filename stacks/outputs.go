@@ -13,7 +13,11 @@ const (
 	OutCandidate       = "candidate"
 	OutCandidateWeight = "candidateWeight"
 	OutRetention       = "retention"
-	OutNetworkName     = "networkName"     // docker
+	OutNetworkName     = "networkName" // docker
+	// OutLoadBalancer names the load balancer in its platform's records:
+	// docker, its container (whose output is the access log); aws, the
+	// ALB's ARN suffix (CloudWatch's LoadBalancer dimension).
+	OutLoadBalancer    = "loadBalancer"
 	OutVPCID           = "vpcId"           // aws
 	OutSubnetIDs       = "subnetIds"       // aws
 	OutClusterARN      = "clusterArn"      // aws

@@ -187,6 +187,7 @@ func envStack(ctx *pulumi.Context, root string, name StackName, cfg *Config) err
 		exportTraffic(ctx, traffic.Applied, t)
 		ctx.Export(OutURL, edge.URL)
 		ctx.Export(OutNetworkName, edge.NetworkName)
+		ctx.Export(OutLoadBalancer, edge.LoadBalancerName)
 	case PlatformAWS:
 		edge, err := awsedge.NewEdge(ctx, env, &awsedge.EdgeArgs{
 			VPCCIDR:          cfg.AWS.VPCCIDR,

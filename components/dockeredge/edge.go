@@ -88,6 +88,9 @@ type Edge struct {
 	Image pulumi.StringOutput `pulumi:"image"`
 	// URL is where the env answers on the host.
 	URL pulumi.StringOutput `pulumi:"url"`
+	// LoadBalancerName is the load balancer container's name; its output
+	// is Caddy's access log (caddyconfig), which the canary analysis reads.
+	LoadBalancerName pulumi.StringOutput `pulumi:"loadBalancerName"`
 }
 
 // NewEdge creates the edge of an env.
@@ -129,7 +132,7 @@ func NewEdge(ctx *pulumi.Context, name string, args *EdgeArgs, opts ...pulumi.Re
 	// phoenix-lb waits for the first configuration (written by the traffic
 	// pointer), then runs Caddy and loads every new one: a cut-over is a
 	// file write, never a restart of this container.
-	if _, err := docker.NewContainer(ctx, name+"-lb", &docker.ContainerArgs{
+	lb, err := docker.NewContainer(ctx, name+"-lb", &docker.ContainerArgs{
 		Image: image.ImageId,
 		Command: pulumi.StringArray{
 			pulumi.String("-listen"), pulumi.Sprintf(":%d", ListenPort),
@@ -149,14 +152,21 @@ func NewEdge(ctx *pulumi.Context, name string, args *EdgeArgs, opts ...pulumi.Re
 			ReadOnly:      pulumi.Bool(true),
 		}},
 		Sysctls: pulumi.ToStringMap(LoadBalancerSysctls),
+		// The output is the access log that the canary analysis reads
+		// through the engine's logs API: a driver that keeps it readable,
+		// rotated so that a busy env does not fill the disk.
+		LogDriver: pulumi.String("json-file"),
+		LogOpts:   pulumi.StringMap{"max-size": pulumi.String("20m"), "max-file": pulumi.String("5")},
 		Restart: pulumi.String("unless-stopped"),
-	}, parent); err != nil {
+	}, parent)
+	if err != nil {
 		return nil, err
 	}
 
 	e.NetworkName = network.Name
 	e.ConfigVolumeName = volume.Name
 	e.Image = image.ImageId
+	e.LoadBalancerName = lb.Name
 	// The URL is where phoenix probes the env from this machine.
 	host := "localhost"
 	if ip := net.ParseIP(listen); ip != nil && !ip.IsLoopback() && !ip.IsUnspecified() {
@@ -171,6 +181,7 @@ func NewEdge(ctx *pulumi.Context, name string, args *EdgeArgs, opts ...pulumi.Re
 		"configVolumeName": e.ConfigVolumeName,
 		"image":            e.Image,
 		"url":              e.URL,
+		"loadBalancerName": e.LoadBalancerName,
 	}); err != nil {
 		return nil, err
 	}

@@ -303,6 +303,8 @@ type EnvState struct {
 	Platform string
 	// Retention is how many non-live versions gc keeps.
 	Retention int
+	// LoadBalancer names the load balancer (stacks.OutLoadBalancer).
+	LoadBalancer string
 }
 
 // envState reads an env stack's outputs.
@@ -335,11 +337,12 @@ func (o *Orchestrator) envStateAndRecord(ctx context.Context, env string) (EnvSt
 		return int(v)
 	}
 	return EnvState{
-		Exists:    true,
-		Traffic:   Traffic{Live: str(stacks.OutLive), Candidate: str(stacks.OutCandidate), CandidateWeight: num(stacks.OutCandidateWeight)},
-		URL:       str(stacks.OutURL),
-		Platform:  str(stacks.OutPlatform),
-		Retention: num(stacks.OutRetention),
+		Exists:       true,
+		Traffic:      Traffic{Live: str(stacks.OutLive), Candidate: str(stacks.OutCandidate), CandidateWeight: num(stacks.OutCandidateWeight)},
+		URL:          str(stacks.OutURL),
+		Platform:     str(stacks.OutPlatform),
+		Retention:    num(stacks.OutRetention),
+		LoadBalancer: str(stacks.OutLoadBalancer),
 	}, s, rec, nil
 }
 
