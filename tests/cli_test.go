@@ -13,6 +13,7 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/phoenix-iac/phoenix/internal/analysis"
 	"github.com/phoenix-iac/phoenix/internal/cli"
 	"github.com/phoenix-iac/phoenix/internal/iostreams"
 	"github.com/phoenix-iac/phoenix/internal/lock"
@@ -87,6 +88,9 @@ func (c *cliEnv) factory(io *iostreams.IOStreams) *cli.Factory {
 		return orchestrator.New(orchestrator.Options{
 			ProjectDir: dir, Pulumi: c.h.Pulumi, EnvVars: c.h.Env, LockDir: c.lockDir,
 			Log: io.ErrOut, User: "tester", Program: c.program,
+			AnalysisSource: func(context.Context, string, orchestrator.EnvState, time.Time) (analysis.Source, error) {
+				return c.lb.source(), nil
+			},
 		})
 	}
 	return f
@@ -358,7 +362,7 @@ func TestCLICanarySteps(t *testing.T) {
 	t.Parallel()
 	c := newCLIEnv(t)
 	c.deploy("v1")
-	c.deploy("v2", "--canary", "10,50", "--step-wait", "100ms")
+	c.deploy("v2", "--canary", "10,50", "--step-wait", "100ms", "--analysis=false")
 	var steps []string
 	for _, e := range c.history() {
 		if e.To == "v2" {

@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"context"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -10,8 +11,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/phoenix-iac/phoenix/components/caddyconfig"
+	"github.com/phoenix-iac/phoenix/internal/analysis"
 	"github.com/phoenix-iac/phoenix/tests/simcloud"
 )
 
@@ -28,10 +31,15 @@ type fakeLB struct {
 	port  int
 	n     atomic.Uint64
 
-	mu     sync.Mutex
-	broken map[string]bool
-	paths  map[string]int // requests per path
-	config string         // the config file on the volume; "" before any
+	mu      sync.Mutex
+	broken  map[string]bool
+	failing map[string]int // version: every Nth request to / answers 500
+	served  map[string]int // requests to / per failing version
+	paths   map[string]int // requests per path
+	config  string         // the config file on the volume; "" before any
+	// log is the access log, written as Caddy writes it by the config's
+	// log_append and map handlers.
+	log *analysis.AccessLog
 }
 
 func startFakeLB(t testing.TB, cloud *simcloud.Cloud) *fakeLB {
@@ -40,7 +48,7 @@ func startFakeLB(t testing.TB, cloud *simcloud.Cloud) *fakeLB {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lb := &fakeLB{cloud: cloud, port: ln.Addr().(*net.TCPAddr).Port, broken: map[string]bool{}, paths: map[string]int{}}
+	lb := &fakeLB{cloud: cloud, port: ln.Addr().(*net.TCPAddr).Port, broken: map[string]bool{}, failing: map[string]int{}, served: map[string]int{}, paths: map[string]int{}, log: analysis.NewAccessLog()}
 	cloud.Watch(func(op simcloud.Op, r simcloud.Resource) {
 		if op.Kind != "create" || r.Type != "docker:index/container:Container" || !strings.HasSuffix(r.Name, "-pointer") {
 			return
@@ -63,6 +71,14 @@ func (lb *fakeLB) breakVersion(v string) {
 	lb.broken[v] = true
 }
 
+// failEvery makes a version answer every nth request to / with a 500, as
+// the sample app does with PHOENIX_FAIL_EVERY; its health check stays good.
+func (lb *fakeLB) failEvery(v string, n int) {
+	lb.mu.Lock()
+	defer lb.mu.Unlock()
+	lb.failing[v] = n
+}
+
 type lbRoute struct {
 	Match []struct {
 		Header       map[string][]string `json:"header"`
@@ -80,6 +96,14 @@ type lbRoute struct {
 				Weights []int `json:"weights"`
 			} `json:"selection_policy"`
 		} `json:"load_balancing"`
+		// log_append
+		Key   string `json:"key"`
+		Value string `json:"value"`
+		// map
+		Mappings []struct {
+			Input   string   `json:"input"`
+			Outputs []string `json:"outputs"`
+		} `json:"mappings"`
 	} `json:"handle"`
 }
 
@@ -126,23 +150,80 @@ func (lb *fakeLB) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if len(rt.Match) > 0 && !matches(rt.Match[0].Header, rt.Match[0].HeaderRegexp, rt.Match[0].Vars, r) {
 			continue
 		}
-		h := rt.Handle[0]
-		if h.Handler == "static_response" {
-			w.WriteHeader(h.StatusCode)
-			return
-		}
-		if h.Handler != "reverse_proxy" {
+		// The last handler answers; those before it add to the access log.
+		h := rt.Handle[len(rt.Handle)-1]
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		dial := ""
+		switch h.Handler {
+		case "static_response":
+			rec.WriteHeader(h.StatusCode)
+		case "reverse_proxy":
+			dial = lb.pick(h.Upstreams, h.LoadBalancing.SelectionPolicy.Weights)
+			// The version route's dial address holds a placeholder, which
+			// Caddy fills in per request.
+			dial = strings.ReplaceAll(dial, "{http.request.header."+caddyconfig.VersionHeader+"}", r.Header.Get(caddyconfig.VersionHeader))
+			lb.answer(rec, r, dial)
+		default:
 			continue // the headers handler of the shutting-down route
 		}
-		dial := lb.pick(h.Upstreams, h.LoadBalancing.SelectionPolicy.Weights)
-		// The version route's dial address holds a placeholder, which
-		// Caddy fills in per request.
-		dial = strings.ReplaceAll(dial, "{http.request.header."+caddyconfig.VersionHeader+"}", r.Header.Get(caddyconfig.VersionHeader))
-		lb.answer(w, dial)
+		lb.logRequest(rt, dial, rec.status, start)
 		return
 	}
 	http.NotFound(w, r)
 }
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+// logRequest writes the access log line Caddy would: the fields of the
+// route's log_append handlers, whose values may be the map handler's
+// placeholder, evaluated with the upstream dialled.
+func (lb *fakeLB) logRequest(rt lbRoute, dial string, status int, start time.Time) {
+	end := time.Now()
+	line := map[string]any{"logger": caddyconfig.AccessLogger, "ts": end.UnixNano(), "duration": end.Sub(start).Nanoseconds(), "status": status}
+	mapped := ""
+	for _, h := range rt.Handle {
+		if h.Handler != "map" {
+			continue
+		}
+		for _, m := range h.Mappings {
+			if m.Input == dial {
+				mapped = m.Outputs[0]
+			}
+		}
+	}
+	for _, h := range rt.Handle {
+		if h.Handler != "log_append" {
+			continue
+		}
+		v := h.Value
+		if strings.HasPrefix(v, "{") {
+			v = mapped
+		}
+		line[h.Key] = v
+	}
+	b, _ := json.Marshal(line)
+	lb.log.Add(b)
+}
+
+// source is the analysis source of the fake: its access log.
+func (lb *fakeLB) source() analysis.Source { return fakeSource{lb.log} }
+
+type fakeSource struct{ log *analysis.AccessLog }
+
+func (s fakeSource) Stats(_ context.Context, from, to time.Time, versions ...string) (map[string]analysis.Stats, error) {
+	return s.log.Stats(from, to, versions...)
+}
+func (fakeSource) Resolution() time.Duration { return 0 }
+func (fakeSource) Close() error              { return nil }
 
 // matches applies a route's matcher as Caddy does; a fake load balancer
 // never shuts down, so a vars matcher never matches.
@@ -188,7 +269,7 @@ func (lb *fakeLB) pick(ups []struct{ Dial string }, weights []int) string {
 // answer replies as the app of the version behind dial: a replica
 // ("dev-v1-0:8080") or the version's alias ("dev-v1:8080"), resolved as
 // Docker's DNS would, to the version's replicas if any exist.
-func (lb *fakeLB) answer(w http.ResponseWriter, dial string) {
+func (lb *fakeLB) answer(w http.ResponseWriter, r *http.Request, dial string) {
 	host, _, _ := strings.Cut(dial, ":")
 	if i := strings.LastIndexByte(host, '-'); i >= 0 {
 		if _, err := strconv.Atoi(host[i+1:]); err == nil {
@@ -212,10 +293,19 @@ func (lb *fakeLB) answer(w http.ResponseWriter, dial string) {
 	}
 	lb.mu.Lock()
 	broken := lb.broken[version]
+	failing := false
+	if n := lb.failing[version]; n > 0 && r.URL.Path == "/" {
+		lb.served[version]++
+		failing = lb.served[version]%n == 0
+	}
 	lb.mu.Unlock()
 	w.Header().Set("X-Phoenix-Version", version)
 	if broken {
 		http.Error(w, "unhealthy", http.StatusServiceUnavailable)
+		return
+	}
+	if failing {
+		http.Error(w, "failing on purpose", http.StatusInternalServerError)
 		return
 	}
 	w.Write([]byte("ok\n"))

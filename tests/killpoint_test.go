@@ -235,7 +235,7 @@ func TestKillPoints(t *testing.T) {
 			if i == 0 {
 				c.deploy("v0")
 			}
-			return append([]string{"deploy", "--env", "dev", "--version", fmt.Sprintf("v%d", i+1), "--canary", "20,50", "--step-wait", "200ms"}, gateFlags()...)
+			return append([]string{"deploy", "--env", "dev", "--version", fmt.Sprintf("v%d", i+1), "--canary", "20,50", "--step-wait", "200ms", "--analysis=false"}, gateFlags()...)
 		}},
 		{verb: "gc", setup: func(c *cliEnv, i int) []string {
 			if i == 0 {

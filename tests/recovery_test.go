@@ -90,7 +90,7 @@ func TestCLIFailedPointerUpdatesTellTheTruth(t *testing.T) {
 	// candidate route still holds v4, and status says so.
 	c.h.Cloud.ClearFaults()
 	c.h.Cloud.Inject(simcloud.Fault{Kind: "create", Type: "docker:index/container:Container", NameContains: "-pointer", After: 1, Err: "Cannot connect to the Docker daemon"})
-	r := c.run("deploy", "--env", "dev", "--version", "v4", "--canary", "50", "--step-wait", "10ms", "--gate-count", "2", "--gate-timeout", "5s", "--keep-failed")
+	r := c.run("deploy", "--env", "dev", "--version", "v4", "--canary", "50", "--step-wait", "10ms", "--analysis=false", "--gate-count", "2", "--gate-timeout", "5s", "--keep-failed")
 	if r.code != cli.ExitGate || !strings.Contains(r.errOut, "phoenix rollback --env dev --to v3 --force") {
 		t.Fatalf("deploy with a failing canary step and restore: %s", r)
 	}
@@ -109,7 +109,7 @@ func TestCLIFailedPointerUpdatesTellTheTruth(t *testing.T) {
 	if w := c.status().Warning; w != "" {
 		t.Errorf("status still warns after the repair: %q", w)
 	}
-	c.must("deploy", "--env", "dev", "--version", "v4", "--canary", "50", "--step-wait", "10ms", "--gate-count", "2", "--gate-timeout", "5s")
+	c.must("deploy", "--env", "dev", "--version", "v4", "--canary", "50", "--step-wait", "10ms", "--analysis=false", "--gate-count", "2", "--gate-timeout", "5s")
 	check("after the canary deploy run again", "v4", "")
 }
 

@@ -3,8 +3,10 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -25,6 +27,16 @@ type DeployOptions struct {
 	KeepFailed  bool
 	Wait        time.Duration
 	JSON        bool
+
+	// The canary analysis: off, how long a step may wait for traffic, and
+	// overrides of the env's phoenix:analysis (set when the flag is).
+	Analysis          bool
+	StepTimeout       time.Duration
+	Bake              *time.Duration
+	MaxErrorRate      *float64
+	MaxErrorRateRatio *float64
+	MaxLatencyRatio   *float64
+	MinRequests       *int
 }
 
 func newDeployCmd(f *Factory, g *GlobalOptions, runF func(context.Context, *DeployOptions) error) *cobra.Command {
@@ -37,16 +49,32 @@ stack <env>.<version> unless it exists (an existing one must preview with no
 changes: versions are immutable), routes it as the candidate (requests with
 X-Phoenix-Route: candidate), and gates it: --gate-count consecutive good
 answers from that very version within --gate-timeout. It then promotes it,
-at once or through --canary steps with a gate after each.
+at once or through --canary steps.
 
-On any failure live traffic is left as it was, the candidate route is
-cleared, the new version stack is destroyed (unless --keep-failed), and the
+Each canary step sends that share of production traffic to the candidate
+and judges it against live on the traffic each served, from the load
+balancer's own records (docker: Caddy's access log): error rate (5xx, the
+load balancer's 502/504 included) and p50/p99 latency, under the env's
+phoenix:analysis thresholds (Pulumi.yaml documents them; the flags below
+override them). A step fails at once when the candidate is worse, passes
+after --step-wait when it is not, and with too little traffic for a verdict
+(minRequests on each side) waits up to --step-timeout, then fails. Every
+step prints the requests, error rates and latencies of both sides and the
+verdict; --json and phoenix history carry them. A health gate follows each
+step. With --bake (or phoenix:analysis bake), the new live version is
+watched that long after its promotion against the previous version's
+traffic before it, and a failure rolls back to the previous version.
+
+On any failure live traffic is left as it was (or put back), the candidate
+route is cleared, the new version stack is destroyed (unless --keep-failed), and the
 exit code is 3. Deploying a definition that is already live changes nothing.
 
 The env stack is created on the first deploy, and the provider plugins the
 platform needs are installed on first use.`,
 		Example: `  phoenix deploy --env dev
   phoenix deploy --env prod --canary 10,50 --step-wait 2m --gate-count 20
+  phoenix deploy --env prod --canary 5,25,50 --max-error-rate 0.005 --bake 10m
+  phoenix deploy --env dev --canary 50 --analysis=false   # steps that only wait and gate
   phoenix deploy --env dev --version hotfix-1 --keep-failed`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -64,6 +92,25 @@ platform needs are installed on first use.`,
 			if opts.GateCount < 1 {
 				return usagef("--gate-count must be 1 or more, got %d", opts.GateCount)
 			}
+			fl := cmd.Flags()
+			if !fl.Changed("bake") {
+				opts.Bake = nil
+			}
+			if !fl.Changed("max-error-rate") {
+				opts.MaxErrorRate = nil
+			}
+			if !fl.Changed("max-error-rate-ratio") {
+				opts.MaxErrorRateRatio = nil
+			}
+			if !fl.Changed("max-latency-ratio") {
+				opts.MaxLatencyRatio = nil
+			}
+			if !fl.Changed("min-requests") {
+				opts.MinRequests = nil
+			}
+			if err := checkAnalysisFlags(opts); err != nil {
+				return err
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -79,8 +126,60 @@ platform needs are installed on first use.`,
 	fl.DurationVar(&opts.GateTimeout, "gate-timeout", 2*time.Minute, "time the candidate has to pass each gate")
 	fl.BoolVar(&opts.KeepFailed, "keep-failed", false, "keep the version stack when the deploy fails")
 	fl.DurationVar(&opts.Wait, "wait", 0, "wait this long for another phoenix command on the env to finish (default: refuse at once)")
-	fl.BoolVar(&opts.JSON, "json", false, "print the result as JSON")
+	fl.BoolVar(&opts.JSON, "json", false, "print the result as JSON, on failure too")
+	fl.BoolVar(&opts.Analysis, "analysis", true, "judge each canary step (and the bake) on production traffic; --analysis=false only waits and gates")
+	fl.DurationVar(&opts.StepTimeout, "step-timeout", 10*time.Minute, "how long a canary step waits for enough traffic for a verdict before it fails")
+	opts.Bake = fl.Duration("bake", 0, "watch the new live version this long after promotion; a failure rolls back (default: phoenix:analysis bake)")
+	opts.MaxErrorRate = fl.Float64("max-error-rate", 0, "error rate a new version may always have, 0-1 (default: phoenix:analysis maxErrorRate, 0.01)")
+	opts.MaxErrorRateRatio = fl.Float64("max-error-rate-ratio", 0, "multiple of live's error rate a new version may have (default: phoenix:analysis maxErrorRateRatio, 2)")
+	opts.MaxLatencyRatio = fl.Float64("max-latency-ratio", 0, "multiple of live's p50 and p99 a new version may have, plus 5 ms (default: phoenix:analysis maxLatencyRatio, 1.2)")
+	opts.MinRequests = fl.Int("min-requests", 0, "requests each side needs for a verdict (default: phoenix:analysis minRequests, 100)")
 	return cmd
+}
+
+// checkAnalysisFlags checks the analysis overrides that were given.
+func checkAnalysisFlags(opts *DeployOptions) error {
+	switch {
+	case opts.MaxErrorRate != nil && (*opts.MaxErrorRate < 0 || *opts.MaxErrorRate > 1):
+		return usagef("--max-error-rate %g: a fraction from 0 to 1, e.g. 0.01 for 1%%", *opts.MaxErrorRate)
+	case opts.MaxErrorRateRatio != nil && *opts.MaxErrorRateRatio < 1:
+		return usagef("--max-error-rate-ratio %g: a multiple of 1 or more", *opts.MaxErrorRateRatio)
+	case opts.MaxLatencyRatio != nil && *opts.MaxLatencyRatio < 1:
+		return usagef("--max-latency-ratio %g: a multiple of 1 or more, e.g. 1.2", *opts.MaxLatencyRatio)
+	case opts.MinRequests != nil && *opts.MinRequests < 1:
+		return usagef("--min-requests %d: 1 or more", *opts.MinRequests)
+	case opts.Bake != nil && *opts.Bake < 0:
+		return usagef("--bake %s: a duration of 0 or more", *opts.Bake)
+	case opts.StepTimeout <= 0:
+		return usagef("--step-timeout %s: a duration above 0", opts.StepTimeout)
+	}
+	return nil
+}
+
+// analysisOptions are the env's phoenix:analysis with the flags applied.
+func analysisOptions(o *orchestrator.Orchestrator, opts *DeployOptions) (orchestrator.AnalysisOptions, error) {
+	a := orchestrator.AnalysisOptions{Off: !opts.Analysis, StepTimeout: opts.StepTimeout}
+	set, err := o.AnalysisSettings(opts.Env)
+	if err != nil {
+		return a, err
+	}
+	if opts.Bake != nil {
+		set.Bake = *opts.Bake
+	}
+	if opts.MaxErrorRate != nil {
+		set.MaxErrorRate = *opts.MaxErrorRate
+	}
+	if opts.MaxErrorRateRatio != nil {
+		set.MaxErrorRateRatio = *opts.MaxErrorRateRatio
+	}
+	if opts.MaxLatencyRatio != nil {
+		set.MaxLatencyRatio = *opts.MaxLatencyRatio
+	}
+	if opts.MinRequests != nil {
+		set.MinRequests = *opts.MinRequests
+	}
+	a.Settings = set
+	return a, nil
 }
 
 func parseCanary(s string) ([]int, error) {
@@ -116,18 +215,30 @@ func deployRun(ctx context.Context, f *Factory, opts *DeployOptions) error {
 	if err := o.Preflight(ctx, opts.Env); err != nil {
 		return err
 	}
+	analysis, err := analysisOptions(o, opts)
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(f.IO.ErrOut, "phoenix: deploying %s.%s\n", opts.Env, v)
 	res, err := o.Deploy(ctx, orchestrator.DeployOptions{
 		Env: opts.Env, Version: v, Canary: canary, StepWait: opts.StepWait,
 		Gate:       orchestrator.GateOptions{Need: opts.GateCount, Timeout: opts.GateTimeout},
-		KeepFailed: opts.KeepFailed, Wait: opts.Wait,
+		KeepFailed: opts.KeepFailed, Wait: opts.Wait, Analysis: analysis,
 	})
+	if opts.JSON {
+		out := deployJSON{DeployResult: res}
+		if err != nil {
+			out.Error = err.Error()
+		}
+		if werr := writeJSON(f.IO.Out, out); werr != nil && err == nil {
+			return werr
+		}
+		return err
+	}
 	if err != nil {
 		return err
 	}
-	if opts.JSON {
-		return writeJSON(f.IO.Out, res)
-	}
+	renderAnalysis(f.IO.Out, res.Analysis)
 	switch {
 	case res.NoOp:
 		fmt.Fprintf(f.IO.Out, "%s is already live in env %s: nothing changed\n", res.Version, res.Env)
@@ -138,4 +249,31 @@ func deployRun(ctx context.Context, f *Factory, opts *DeployOptions) error {
 			res.Version, res.Env, res.URL, res.Previous, res.Env)
 	}
 	return nil
+}
+
+// deployJSON is deploy's JSON result, with the error when it failed.
+type deployJSON struct {
+	orchestrator.DeployResult
+	Error string `json:"error,omitempty"`
+}
+
+// renderAnalysis prints each judged step: both sides' figures and the verdict.
+func renderAnalysis(w io.Writer, steps []orchestrator.StepAnalysis) {
+	if len(steps) == 0 {
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "STEP\tVERSION\tREQUESTS\tERRORS\tP50\tP99\tVERDICT")
+	for _, s := range steps {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", s.Step, s.Version, s.New.Requests, rate(s.New.Errors, s.New.Requests), s.New.P50, s.New.P99, s.Verdict)
+		fmt.Fprintf(tw, "\t%s\t%d\t%s\t%s\t%s\t\n", s.BaseVersion, s.Base.Requests, rate(s.Base.Errors, s.Base.Requests), s.Base.P50, s.Base.P99)
+	}
+	tw.Flush()
+}
+
+func rate(errs, reqs int) string {
+	if reqs == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f%%", 100*float64(errs)/float64(reqs))
 }

@@ -64,15 +64,29 @@ func renderHistory(w io.Writer, events []orchestrator.Event) error {
 		_, err := fmt.Fprintln(w, "no traffic changes yet")
 		return err
 	}
+	// The analysis behind a change, when any change has one, comes last:
+	// it is long, and names its figures.
+	why := false
+	for _, e := range events {
+		why = why || e.Why != ""
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "UPDATE\tTIME\tOPERATION\tFROM\tTO\tWEIGHT\tBY\tRESULT")
+	header := "UPDATE\tTIME\tOPERATION\tFROM\tTO\tWEIGHT\tBY\tRESULT"
+	if why {
+		header += "\tANALYSIS"
+	}
+	fmt.Fprintln(tw, header)
 	for _, e := range events {
 		weight := "-"
 		if e.Weight > 0 {
 			weight = fmt.Sprintf("%d%%", e.Weight)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Update, e.Time.UTC().Format(time.RFC3339), e.Op,
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s", e.Update, e.Time.UTC().Format(time.RFC3339), e.Op,
 			orDash(e.From), orDash(e.To), weight, e.By, e.Result)
+		if why {
+			fmt.Fprintf(tw, "\t%s", orDash(e.Why))
+		}
+		fmt.Fprintln(tw)
 	}
 	return tw.Flush()
 }

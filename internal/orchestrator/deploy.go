@@ -2,6 +2,7 @@ package orchestrator
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -43,6 +44,9 @@ type DeployOptions struct {
 	KeepFailed bool
 	// Wait is how long to wait for the env lock; 0 refuses at once.
 	Wait time.Duration
+	// Analysis judges each canary step, and the bake period after the
+	// promotion, on production traffic.
+	Analysis AnalysisOptions
 }
 
 // DeployResult says what a deploy did.
@@ -59,6 +63,9 @@ type DeployResult struct {
 	// NoOp is true when the version was already live: nothing changed.
 	NoOp bool   `json:"noOp"`
 	URL  string `json:"url"`
+	// Analysis holds the judgment of each canary step and of the bake
+	// period, in order; the last one decided a failed deploy.
+	Analysis []StepAnalysis `json:"analysis,omitempty"`
 }
 
 // Deploy creates the version stack unless it exists, makes it the
@@ -161,20 +168,32 @@ func (o *Orchestrator) Deploy(ctx context.Context, opts DeployOptions) (DeployRe
 	}
 
 	// Canary steps, only when something is live to share traffic with.
+	fail := func(err error) error { return o.failed(ctx, opts, name, envStack, t0, true, res.Created, err) }
+	w := &watcher{o: o, env: opts.Env, a: opts.Analysis, state: env}
+	defer w.close()
+	var last *StepAnalysis
 	if t0.Live != "" && t0.Live != opts.Version {
-		for _, w := range opts.Canary {
-			o.logf("canary: %d%% of env %s traffic to %s", w, opts.Env, opts.Version)
-			step := Traffic{Live: t0.Live, Candidate: opts.Version, CandidateWeight: w}
-			if _, err := o.setTraffic(ctx, envStack, opts.Env, step, trafficNote{Op: "canary", From: t0.Live, To: opts.Version}); err != nil {
-				return res, o.failed(ctx, opts, name, envStack, t0, true, res.Created, fmt.Errorf("canary step %d%%: %w", w, err))
+		for _, weight := range opts.Canary {
+			o.logf("canary: %d%% of env %s traffic to %s", weight, opts.Env, opts.Version)
+			step := Traffic{Live: t0.Live, Candidate: opts.Version, CandidateWeight: weight}
+			note := trafficNote{Op: "canary", From: t0.Live, To: opts.Version, Why: lastSaid(last)}
+			if _, err := o.setTraffic(ctx, envStack, opts.Env, step, note); err != nil {
+				return res, fail(fmt.Errorf("canary step %d%%: %w", weight, err))
 			}
-			select {
-			case <-ctx.Done():
-				return res, o.failed(ctx, opts, name, envStack, t0, true, res.Created, ctx.Err())
-			case <-time.After(opts.StepWait):
+			sa, err := w.step(ctx, weight, opts.Version, t0.Live, opts.StepWait)
+			if sa != nil {
+				res.Analysis = append(res.Analysis, *sa)
+				last = sa
+			}
+			var judged *AnalysisError
+			if err != nil && !errors.As(err, &judged) {
+				err = fmt.Errorf("canary step %d%%: %w", weight, err)
+			}
+			if err != nil {
+				return res, fail(err)
 			}
 			if err := o.gate(ctx, env.URL, opts.Version, opts.Gate); err != nil {
-				return res, o.failed(ctx, opts, name, envStack, t0, true, res.Created, fmt.Errorf("after the %d%% canary step: %w", w, err))
+				return res, fail(fmt.Errorf("after the %d%% canary step: %w", weight, err))
 			}
 		}
 	}
@@ -182,11 +201,28 @@ func (o *Orchestrator) Deploy(ctx context.Context, opts DeployOptions) (DeployRe
 	// Promote: one update of the traffic pointer.
 	o.logf("promoting %s to live in env %s (previous: %s)", opts.Version, opts.Env, dash(t0.Live))
 	live := Traffic{Live: opts.Version, Candidate: opts.Version}
-	if _, err := o.setTraffic(ctx, envStack, opts.Env, live, trafficNote{Op: "promote", From: t0.Live, To: opts.Version}); err != nil {
-		return res, o.failed(ctx, opts, name, envStack, t0, true, res.Created, fmt.Errorf("promoting: %w", err))
+	if _, err := o.setTraffic(ctx, envStack, opts.Env, live, trafficNote{Op: "promote", From: t0.Live, To: opts.Version, Why: lastSaid(last)}); err != nil {
+		return res, fail(fmt.Errorf("promoting: %w", err))
 	}
+	promoted := time.Now()
 	if err := o.confirmLive(ctx, env.URL, opts.Version, opts.Gate.Path); err != nil {
 		return res, err
+	}
+
+	// Bake: the new live version against the previous one's traffic
+	// before the promotion; a failure rolls back to it.
+	if bake := opts.Analysis.Settings.Bake; bake > 0 && !opts.Analysis.Off {
+		if t0.Live == "" || t0.Live == opts.Version {
+			o.logf("bake: no previous version to compare %s with or to return to: not baked", opts.Version)
+			return res, nil
+		}
+		sa, err := w.bake(ctx, opts.Version, t0.Live, promoted, bake)
+		if sa != nil {
+			res.Analysis = append(res.Analysis, *sa)
+		}
+		if err != nil {
+			return res, fail(err)
+		}
 	}
 	return res, nil
 }
@@ -248,7 +284,12 @@ func (o *Orchestrator) failed(ctx context.Context, opts DeployOptions, name stac
 	var notes []string
 	if routed {
 		restore := Traffic{Live: t0.Live}
-		if _, rerr := o.setTraffic(cleanup, envStack, opts.Env, restore, trafficNote{Op: "clear", From: opts.Version, To: t0.Live}); rerr != nil {
+		note := trafficNote{Op: "clear", From: opts.Version, To: t0.Live}
+		var judged *AnalysisError
+		if errors.As(err, &judged) {
+			note.Why = said(judged.Step)
+		}
+		if _, rerr := o.setTraffic(cleanup, envStack, opts.Env, restore, note); rerr != nil {
 			notes = append(notes, fmt.Sprintf("restoring traffic failed too (%v); %s", rerr, repairAdvice(opts.Env, t0.Live)))
 		} else {
 			notes = append(notes, fmt.Sprintf("live is still %s and the candidate route is cleared", dash(t0.Live)))

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -28,6 +29,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"gopkg.in/yaml.v3"
 
+	"github.com/phoenix-iac/phoenix/internal/analysis"
 	"github.com/phoenix-iac/phoenix/internal/lock"
 	"github.com/phoenix-iac/phoenix/stacks"
 )
@@ -59,6 +61,9 @@ type Options struct {
 	User string
 	// Color is the engine's color mode: always, never, raw or auto (default).
 	Color string
+	// AnalysisSource opens the records of an env's traffic for the canary
+	// analysis; default the platform's (Caddy's access log on docker).
+	AnalysisSource func(ctx context.Context, env string, st EnvState, since time.Time) (analysis.Source, error)
 }
 
 // Orchestrator drives one project's stacks.
@@ -385,13 +390,19 @@ type trafficNote struct {
 	Op   string // create, candidate, canary, promote, rollback, clear
 	From string
 	To   string
+	// Why is the analysis that decided the change, if any.
+	Why string
 }
 
 const notePrefix = "phoenix "
 
 func (n trafficNote) message(env, user string, t Traffic) string {
-	return fmt.Sprintf("%s%s env=%s from=%s to=%s live=%s candidate=%s weight=%d by=%s",
+	msg := fmt.Sprintf("%s%s env=%s from=%s to=%s live=%s candidate=%s weight=%d by=%s",
 		notePrefix, n.Op, env, dash(n.From), dash(n.To), dash(t.Live), dash(t.Candidate), t.CandidateWeight, user)
+	if n.Why != "" {
+		msg += " why=" + url.QueryEscape(n.Why)
+	}
+	return msg
 }
 
 func dash(s string) string {

@@ -3,6 +3,7 @@ package orchestrator
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -85,6 +86,9 @@ type Event struct {
 	Weight int    `json:"weight,omitempty"`
 	By     string `json:"by"`
 	Result string `json:"result"`
+	// Why is the analysis that decided the change: the judgment of the
+	// canary step before it, or the one that aborted a deploy.
+	Why string `json:"why,omitempty"`
 }
 
 // History lists an env's traffic changes, newest first.
@@ -139,6 +143,8 @@ func (o *Orchestrator) history(ctx context.Context, s auto.Stack) ([]Event, erro
 				e.Weight, _ = strconv.Atoi(v)
 			case "by":
 				e.By = v
+			case "why":
+				e.Why, _ = url.QueryUnescape(v)
 			}
 		}
 		if t, err := time.Parse(time.RFC3339, u.StartTime); err == nil {

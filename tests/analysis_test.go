@@ -1,0 +1,110 @@
+package tests
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/phoenix-iac/phoenix/internal/cli"
+	"github.com/phoenix-iac/phoenix/internal/orchestrator"
+)
+
+// traffic sends production requests to the env until stopped.
+func traffic(t *testing.T, url string) (stop func()) {
+	t.Helper()
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				if resp, err := http.Get(url); err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+		}()
+	}
+	var once sync.Once
+	stop = func() { once.Do(func() { close(done); wg.Wait() }) }
+	t.Cleanup(stop)
+	return stop
+}
+
+type deployOutput struct {
+	orchestrator.DeployResult
+	Error string `json:"error"`
+}
+
+func decodeDeploy(t *testing.T, r result) deployOutput {
+	t.Helper()
+	var out deployOutput
+	if err := json.Unmarshal([]byte(r.out), &out); err != nil {
+		t.Fatalf("deploy --json printed no JSON: %v\n%s", err, r)
+	}
+	return out
+}
+
+// TestCLICanaryAnalysis runs the canary analysis through the real engine:
+// the load balancer's access log (the fake writes it as the rendered Caddy
+// config says Caddy would) judges each step; a good candidate is promoted,
+// one that fails 10% of production requests, though healthy, is aborted
+// with live untouched, and too little traffic ends in no verdict. Each
+// outcome is in the JSON result, the message and history.
+func TestCLICanaryAnalysis(t *testing.T) {
+	t.Parallel()
+	c := newCLIEnv(t)
+	c.deploy("v1")
+	stop := traffic(t, fmt.Sprintf("http://127.0.0.1:%d/", c.lb.port))
+	flags := []string{"--canary", "50", "--step-wait", "300ms", "--min-requests", "30", "--json"}
+
+	good := decodeDeploy(t, c.deploy("v2", flags...))
+	if len(good.Analysis) != 1 || good.Analysis[0].Verdict != "pass" || good.Analysis[0].New.Requests < 30 || good.Analysis[0].Base.Requests < 30 {
+		t.Fatalf("a good candidate: analysis %+v, want one passed step with 30 requests on each side", good.Analysis)
+	}
+	t.Logf("good candidate: %s", good.Analysis[0].Reason)
+
+	c.lb.failEvery("v3", 10)
+	r := c.run(append([]string{"deploy", "--env", "dev", "--version", "v3", "--gate-count", "3", "--gate-timeout", "5s"}, flags...)...)
+	if r.code != cli.ExitGate {
+		t.Fatalf("a candidate failing 10%% of requests: %s", r)
+	}
+	bad := decodeDeploy(t, r)
+	if n := len(bad.Analysis); n != 1 || bad.Analysis[0].Verdict != "fail" || !strings.Contains(bad.Analysis[0].Reason, "error rate 9.") && !strings.Contains(bad.Analysis[0].Reason, "error rate 10") {
+		t.Fatalf("a failing candidate: analysis %+v, want one failed step naming its 10%% error rate", bad.Analysis)
+	}
+	if !strings.Contains(bad.Error, "the analysis failed v3") || !strings.Contains(r.errOut, "live is still v2") {
+		t.Errorf("the failure does not say what was judged and what was done: %s", r)
+	}
+	t.Logf("failing candidate: %s", bad.Analysis[0].Reason)
+	if st := c.status(); st.Live != "v2" || st.Candidate != "" {
+		t.Errorf("after the aborted canary: live %q candidate %q, want v2 and none", st.Live, st.Candidate)
+	}
+	h := c.history()
+	if h[0].Op != "clear" || h[0].From != "v3" || !strings.Contains(h[0].Why, "fail") || !strings.Contains(h[0].Why, "v3") {
+		t.Errorf("history's newest event %+v, want the clear of v3 with the failed analysis", h[0])
+	}
+
+	stop()
+	r = c.run("deploy", "--env", "dev", "--version", "v4", "--gate-count", "3", "--gate-timeout", "5s",
+		"--canary", "50", "--step-wait", "100ms", "--step-timeout", "1s", "--min-requests", "30", "--json")
+	none := decodeDeploy(t, r)
+	if r.code != cli.ExitGate || len(none.Analysis) != 1 || none.Analysis[0].Verdict != "no verdict" || !strings.Contains(none.Error, "no verdict") {
+		t.Errorf("no traffic: want exit %d and no verdict, got %s", cli.ExitGate, r)
+	}
+	if st := c.status(); st.Live != "v2" {
+		t.Errorf("after no verdict live is %q, want v2", st.Live)
+	}
+}
