@@ -100,7 +100,7 @@ type replica struct {
 }
 
 // startVersion starts n replicas of the app as version v.
-func startVersion(t testing.TB, v string, n int, unhealthy bool) []*replica {
+func startVersion(t testing.TB, v string, n int, unhealthy bool, env ...string) []*replica {
 	t.Helper()
 	bin := buildApp(t)
 	var out []*replica
@@ -109,6 +109,7 @@ func startVersion(t testing.TB, v string, n int, unhealthy bool) []*replica {
 		cmd := exec.Command(bin)
 		cmd.Env = append(os.Environ(), "HOST=127.0.0.1", fmt.Sprintf("PORT=%d", port), "PHOENIX_ENV=dev", "PHOENIX_VERSION="+v,
 			fmt.Sprintf("PHOENIX_UNHEALTHY=%v", unhealthy))
+		cmd.Env = append(cmd.Env, env...)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -153,6 +154,7 @@ type lb struct {
 	listen string // as Caddy's config names it
 	addr   string // where clients connect
 	config string
+	log    string // Caddy's output: its access log on stdout, the rest on stderr
 	cmd    *exec.Cmd
 }
 
@@ -187,7 +189,8 @@ func startCaddy(t testing.TB, spec caddyconfig.Spec) *lb {
 	l := &lb{listen: caddyconfig.InheritedListener, addr: fmt.Sprintf("127.0.0.1:%d", port), config: filepath.Join(dir, "caddy.json")}
 	l.write(t, spec)
 	l.cmd = exec.Command(buildLauncher(t), "-listen", l.addr, "-config", l.config, "-caddy", caddyBinary(t))
-	logf, err := os.Create(filepath.Join(dir, "caddy.log"))
+	l.log = filepath.Join(dir, "caddy.log")
+	logf, err := os.Create(l.log)
 	if err != nil {
 		t.Fatal(err)
 	}
