@@ -29,7 +29,7 @@ func testFactory(t *testing.T) (*Factory, *iostreams.IOStreams) {
 }
 
 func TestHelpGolden(t *testing.T) {
-	for _, verb := range []string{"", "deploy", "rollback", "status", "history", "gc", "destroy", "version", "unlock", "preview"} {
+	for _, verb := range []string{"", "deploy", "rollback", "status", "history", "gc", "destroy", "version", "unlock", "preview", "logs"} {
 		name := verb
 		if name == "" {
 			name = "phoenix"
@@ -81,6 +81,13 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"gc", "--env", "dev", "--keep", "-1"}, "--keep must be 0 or more"},
 		{[]string{"status"}, "--env is required"},
 		{[]string{"destroy", "--env", "dev"}, "pass --yes"},
+		{[]string{"deploy", "--env", "dev", "--max-error-rate", "5"}, "a fraction from 0 to 1"},
+		{[]string{"deploy", "--env", "dev", "--max-latency-ratio", "0.5"}, "a multiple of 1 or more"},
+		{[]string{"deploy", "--env", "dev", "--min-requests", "0"}, "--min-requests 0: 1 or more"},
+		{[]string{"deploy", "--env", "dev", "--step-timeout", "0s"}, "a duration above 0"},
+		{[]string{"logs"}, "--env is required"},
+		{[]string{"logs", "--env", "dev", "--version", "V1"}, "--version"},
+		{[]string{"logs", "--env", "dev", "--since", "-5m"}, "counted back from now"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

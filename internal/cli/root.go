@@ -70,6 +70,7 @@ Cloud). Secrets use a passphrase from PULUMI_CONFIG_PASSPHRASE(_FILE).
 		newHistoryCmd(f, g, nil),
 		newGCCmd(f, g, nil),
 		newPreviewCmd(f, g, nil),
+		newLogsCmd(f, g, nil),
 		newDestroyCmd(f, g, nil),
 		newUnlockCmd(f, g, nil),
 	)
