@@ -87,15 +87,17 @@ type Thresholds struct {
 	// the error rate its comparison had, when that is above MaxErrorRate.
 	MaxErrorRateRatio float64 `json:"maxErrorRateRatio"`
 	// MaxLatencyRatio bounds the new version's p50 and p99 to this
-	// multiple of its comparison's, plus LatencySlack.
+	// multiple of its comparison's, plus LatencySlack (for p99, plus the
+	// comparison's spread from p50 to p99 when that is more).
 	MaxLatencyRatio float64 `json:"maxLatencyRatio"`
 	// MinRequests is how many requests each side needs for a verdict.
 	MinRequests int `json:"minRequests"`
 }
 
-// LatencySlack is added to the latency bound, so that differences of a
+// LatencySlack is added to the latency bounds, so that differences of a
 // few milliseconds, which scheduling noise alone makes, never fail a
-// version.
+// version. The p99 bound adds the base's p99 - p50 instead when that is
+// more: a tail that wide is noise the base has too.
 const LatencySlack = 5 * time.Millisecond
 
 // Verdict is the outcome of a judgment.
@@ -135,14 +137,18 @@ func Judge(th Thresholds, newer, base Stats) Judgment {
 		fails = append(fails, fmt.Sprintf("error rate %s (%d of %d) is over %s (base %s)",
 			percent(newer.ErrorRate()), newer.Errors, newer.Requests, percent(allowed), percent(base.ErrorRate())))
 	}
+	// The tail of a small sample moves with every scheduling hiccup: the
+	// p99 bound also allows the base's own spread from p50 to p99.
+	tail := max(Duration(LatencySlack), base.P99-base.P50)
 	for _, p := range []struct {
 		name      string
 		new, base Duration
-	}{{"p50", newer.P50, base.P50}, {"p99", newer.P99, base.P99}} {
-		bound := Duration(th.MaxLatencyRatio*float64(p.base)) + Duration(LatencySlack)
+		slack     Duration
+	}{{"p50", newer.P50, base.P50, Duration(LatencySlack)}, {"p99", newer.P99, base.P99, tail}} {
+		bound := Duration(th.MaxLatencyRatio*float64(p.base)) + p.slack
 		if p.new > bound {
 			fails = append(fails, fmt.Sprintf("%s latency %s is over %s (base %s × %g + %s)",
-				p.name, p.new, bound, p.base, th.MaxLatencyRatio, LatencySlack))
+				p.name, p.new, bound, p.base, th.MaxLatencyRatio, p.slack))
 		}
 	}
 	if len(fails) > 0 {

@@ -30,6 +30,8 @@ func TestJudge(t *testing.T) {
 		{"twice a bad live's rate and more fails", Stats{Requests: 100, Errors: 7, P50: ms(50), P99: ms(60)}, Stats{Requests: 900, Errors: 27, P50: ms(50), P99: ms(60)}, Fail, "over 6%"},
 		{"50% slower fails on p50", Stats{Requests: 100, P50: ms(75), P99: ms(80)}, good, Fail, "p50 latency 75ms is over 65ms"},
 		{"a slow tail fails on p99", Stats{Requests: 100, P50: ms(50), P99: ms(200)}, good, Fail, "p99 latency 200ms"},
+		{"a tail spike within live's own spread passes", Stats{Requests: 551, P50: ms(0.58), P99: ms(16.6)}, Stats{Requests: 551, P50: ms(0.54), P99: ms(9.5)}, Pass, ""},
+		{"a tail beyond live's spread fails", Stats{Requests: 551, P50: ms(0.58), P99: ms(30)}, Stats{Requests: 551, P50: ms(0.54), P99: ms(9.5)}, Fail, "p99 latency 30ms is over 20.4ms"},
 		{"a few ms on a fast service is slack", Stats{Requests: 100, P50: ms(4), P99: ms(6)}, Stats{Requests: 900, P50: ms(1), P99: ms(2)}, Pass, ""},
 		{"too few candidate requests", Stats{Requests: 99, Errors: 99}, good, NoVerdict, "99 new and 900 base requests, 100 each needed"},
 		{"too few live requests", Stats{Requests: 500}, Stats{Requests: 3}, NoVerdict, "too little traffic"},

@@ -10,6 +10,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -111,6 +112,8 @@ func TestMainJob(t *testing.T) {
 	}
 	phoenix("deploy", "--env", "dev", "--canary", "50", "--step-wait", "3s", "--gate-timeout", "3m")
 	p.expectLive(v2)
+	p.expectJudged(v2, "canary 50%: pass")
+	p.expectLogs(v1, v2)
 	time.Sleep(2 * time.Second)
 	phoenix("rollback", "--env", "dev")
 	p.expectLive(v1)
@@ -142,6 +145,26 @@ func TestMainJob(t *testing.T) {
 	if left := p.docker("ps", "-aq", "--filter", "label=phoenix.version="+v3); left != "" {
 		t.Errorf("containers of the refused version %s are left: %s", v3, left)
 	}
+
+	// 3b. A candidate that is healthy but fails every 10th request: the
+	// canary analysis, reading the load balancer's access log through the
+	// engine, aborts it at its first step.
+	p.setEnvironment(map[string]string{"PHOENIX_FAIL_EVERY": "10"})
+	v3b := p.version()
+	l2 := startLoad(t, p.url(), 6, 0)
+	step = time.Now()
+	code, out, _ = p.phoenix("deploy", "--env", "dev", "--canary", "50", "--step-wait", "3s", "--gate-timeout", "3m", "--min-requests", "50")
+	l2.stop()
+	t.Logf("candidate %s failing 10%% of requests: exit %d in %s", v3b, code, time.Since(step).Round(100*time.Millisecond))
+	if code != 3 || !strings.Contains(out, "the analysis failed "+v3b) || !strings.Contains(out, "live is still "+v2) {
+		t.Errorf("deploying a version that fails 10%% of requests exited %d, want 3 with the analysis named and live still %s:\n%s", code, v2, out)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, "canary 50%: fail") {
+			t.Logf("%s", line)
+		}
+	}
+	p.expectLive(v2)
 	p.setEnvironment(nil)
 
 	// 4. A replica removed by hand: a rollback to its version is refused as
@@ -330,6 +353,71 @@ func (p *project) runMarked(marks *regexp.Regexp, name string, args ...string) (
 	default:
 		p.t.Fatalf("running %s: %v", name, err)
 		return -1, "", nil
+	}
+}
+
+// expectJudged checks that history records the analysis that promoted
+// version.
+func (p *project) expectJudged(version, want string) {
+	p.t.Helper()
+	code, out, _ := p.phoenix("history", "--env", "dev", "--json")
+	var events []struct{ Op, To, Why string }
+	if err := json.Unmarshal([]byte(out), &events); code != 0 || err != nil {
+		p.t.Fatalf("phoenix history --json exited %d (%v):\n%s", code, err, out)
+	}
+	for _, e := range events {
+		if e.Op == "promote" && e.To == version {
+			if !strings.Contains(e.Why, want) {
+				p.t.Errorf("the promotion of %s records %q, want the analysis %q", version, e.Why, want)
+			}
+			p.t.Logf("promotion of %s: %s", version, e.Why)
+			return
+		}
+	}
+	p.t.Errorf("history has no promotion of %s: %s", version, out)
+}
+
+// expectLogs checks phoenix logs against the containers' real output: the
+// live version's by default, a warm one's with --version and --json, and
+// --follow ended by an interrupt, which exits 0.
+func (p *project) expectLogs(warm, live string) {
+	p.t.Helper()
+	code, out, _ := p.phoenix("logs", "--env", "dev")
+	if code != 0 || !strings.Contains(out, "phoenix-app "+live) {
+		p.t.Errorf("phoenix logs exited %d, want the live version %s's start-up line:\n%s", code, live, out)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if !strings.Contains(line, " "+live+" dev-") {
+			p.t.Errorf("phoenix logs line %q is not tagged with the version %s and its replica", line, live)
+			break
+		}
+	}
+	code, out, _ = p.phoenix("logs", "--env", "dev", "--version", warm, "--json")
+	seen := false
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var l struct{ Version, Source, Line string }
+		if err := json.Unmarshal([]byte(line), &l); err != nil || l.Version != warm {
+			p.t.Errorf("phoenix logs --json line %q: %v, want JSON of version %s", line, err, warm)
+			break
+		}
+		seen = seen || strings.Contains(l.Line, "phoenix-app "+warm)
+	}
+	if code != 0 || !seen {
+		p.t.Errorf("phoenix logs --version %s --json exited %d without the start-up line:\n%s", warm, code, out)
+	}
+
+	cmd := exec.Command(p.bin, "logs", "--env", "dev", "--follow")
+	cmd.Dir, cmd.Env = p.dir, p.env
+	var buf strings.Builder
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	if err := cmd.Start(); err != nil {
+		p.t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second)
+	cmd.Process.Signal(os.Interrupt)
+	err := cmd.Wait()
+	if err != nil || !strings.Contains(buf.String(), "phoenix-app "+live) {
+		p.t.Errorf("phoenix logs --follow, interrupted: %v, want exit 0 after the live version's lines:\n%s", err, buf.String())
 	}
 }
 
