@@ -34,4 +34,7 @@ const (
 	OutImage          = "image"
 	OutUpstreams      = "upstreams"      // docker
 	OutTargetGroupARN = "targetGroupArn" // aws
+	// OutTargetGroupMetrics is the target group's ARN suffix, CloudWatch's
+	// TargetGroup dimension (aws).
+	OutTargetGroupMetrics = "targetGroupArnSuffix"
 )

@@ -247,6 +247,7 @@ func envStack(ctx *pulumi.Context, root string, name StackName, cfg *Config) err
 		ctx.Export(OutRegistryID, edge.RegistryID)
 		ctx.Export(OutLogGroupName, edge.LogGroupName)
 		ctx.Export(OutLogGroupARN, edge.LogGroupARN)
+		ctx.Export(OutLoadBalancer, edge.LoadBalancerARNSuffix)
 	}
 	return nil
 }
@@ -336,6 +337,7 @@ func versionStack(ctx *pulumi.Context, root string, name StackName, cfg *Config)
 		exportComplete(ctx, v.Complete, name)
 		ctx.Export(OutImage, v.Image)
 		ctx.Export(OutTargetGroupARN, v.TargetGroupARN)
+		ctx.Export(OutTargetGroupMetrics, v.TargetGroupARNSuffix)
 	}
 	return nil
 }

@@ -49,6 +49,9 @@ type Edge struct {
 	LoadBalancerARN pulumi.StringOutput `pulumi:"loadBalancerArn"`
 	// LoadBalancerDNSName is the ALB's DNS name.
 	LoadBalancerDNSName pulumi.StringOutput `pulumi:"loadBalancerDnsName"`
+	// LoadBalancerARNSuffix is the ALB's ARN suffix (app/<name>/<id>),
+	// CloudWatch's LoadBalancer dimension, which the canary analysis reads.
+	LoadBalancerARNSuffix pulumi.StringOutput `pulumi:"loadBalancerArnSuffix"`
 	// LoadBalancerSecurityGroupID is the ALB's security group: the only
 	// source app tasks admit.
 	LoadBalancerSecurityGroupID pulumi.StringOutput `pulumi:"loadBalancerSecurityGroupId"`
@@ -219,6 +222,7 @@ func NewEdge(ctx *pulumi.Context, name string, args *EdgeArgs, opts ...pulumi.Re
 	e.SubnetIDs = subnetIDs.ToStringArrayOutput()
 	e.LoadBalancerARN = alb.Arn
 	e.LoadBalancerDNSName = alb.DnsName
+	e.LoadBalancerARNSuffix = alb.ArnSuffix
 	e.LoadBalancerSecurityGroupID = albSG.ID().ToStringOutput()
 	e.ClusterARN = cluster.Arn
 	e.RepositoryURL = repo.RepositoryUrl
@@ -231,6 +235,7 @@ func NewEdge(ctx *pulumi.Context, name string, args *EdgeArgs, opts ...pulumi.Re
 		"subnetIds":                   e.SubnetIDs,
 		"loadBalancerArn":             e.LoadBalancerARN,
 		"loadBalancerDnsName":         e.LoadBalancerDNSName,
+		"loadBalancerArnSuffix":       e.LoadBalancerARNSuffix,
 		"loadBalancerSecurityGroupId": e.LoadBalancerSecurityGroupID,
 		"clusterArn":                  e.ClusterARN,
 		"repositoryUrl":               e.RepositoryURL,

@@ -86,6 +86,9 @@ type Version struct {
 	Image pulumi.StringOutput `pulumi:"image"`
 	// TargetGroupARN is the version's target group: what the traffic pointer forwards to.
 	TargetGroupARN pulumi.StringOutput `pulumi:"targetGroupArn"`
+	// TargetGroupARNSuffix is the target group's ARN suffix
+	// (targetgroup/<name>/<id>), CloudWatch's TargetGroup dimension.
+	TargetGroupARNSuffix pulumi.StringOutput `pulumi:"targetGroupArnSuffix"`
 	// ServiceName is the ECS service.
 	ServiceName pulumi.StringOutput `pulumi:"serviceName"`
 	// Complete resolves once every resource of the version exists; it never
@@ -319,13 +322,15 @@ func NewVersion(ctx *pulumi.Context, name string, args *VersionArgs, opts ...pul
 
 	v.Image = repoDigest
 	v.TargetGroupARN = tg.Arn
+	v.TargetGroupARNSuffix = tg.ArnSuffix
 	v.ServiceName = svc.Name
 	// The service is created last: it depends on every other resource.
 	v.Complete = svc.ID().ToStringOutput()
 	if err := ctx.RegisterResourceOutputs(v, pulumi.Map{
-		"image":          v.Image,
-		"targetGroupArn": v.TargetGroupARN,
-		"serviceName":    v.ServiceName,
+		"image":                v.Image,
+		"targetGroupArn":       v.TargetGroupARN,
+		"targetGroupArnSuffix": v.TargetGroupARNSuffix,
+		"serviceName":          v.ServiceName,
 	}); err != nil {
 		return nil, err
 	}

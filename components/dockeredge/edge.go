@@ -157,7 +157,7 @@ func NewEdge(ctx *pulumi.Context, name string, args *EdgeArgs, opts ...pulumi.Re
 		// rotated so that a busy env does not fill the disk.
 		LogDriver: pulumi.String("json-file"),
 		LogOpts:   pulumi.StringMap{"max-size": pulumi.String("20m"), "max-file": pulumi.String("5")},
-		Restart: pulumi.String("unless-stopped"),
+		Restart:   pulumi.String("unless-stopped"),
 	}, parent)
 	if err != nil {
 		return nil, err

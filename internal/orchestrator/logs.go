@@ -9,6 +9,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+
+	"github.com/phoenix-iac/phoenix/internal/awslogs"
 	"github.com/phoenix-iac/phoenix/internal/dockerengine"
 	"github.com/phoenix-iac/phoenix/stacks"
 )
@@ -32,8 +35,8 @@ type LogLine struct {
 	// log stream) within it.
 	Version string `json:"version"`
 	Source  string `json:"source"`
-	// Stream is stdout or stderr.
-	Stream string `json:"stream"`
+	// Stream is stdout or stderr; empty on aws, where the two are one.
+	Stream string `json:"stream,omitempty"`
 	Line   string `json:"line"`
 }
 
@@ -65,8 +68,26 @@ func (o *Orchestrator) Logs(ctx context.Context, opts LogsOptions, out func(LogL
 	switch stacks.Platform(st.Platform) {
 	case stacks.PlatformDocker:
 		return o.dockerLogs(ctx, opts, out)
+	case stacks.PlatformAWS:
+		if st.LogGroup == "" {
+			return fmt.Errorf("env stack %s names no log group (output %s)", opts.Env, stacks.OutLogGroupName)
+		}
+		cfg, err := o.awsConfig(ctx, opts.Env)
+		if err != nil {
+			return err
+		}
+		return awslogs.Read(ctx, cloudwatchlogs.NewFromConfig(cfg), awslogs.Options{Group: st.LogGroup, Version: opts.Version, Since: opts.Since, Follow: opts.Follow},
+			func(e awslogs.Event) error {
+				// The stream is <version>/<container>/<task id>: the task
+				// is the replica.
+				source := e.Stream
+				if parts := strings.Split(e.Stream, "/"); len(parts) == 3 {
+					source = parts[2]
+				}
+				return out(LogLine{Time: e.Time, Version: opts.Version, Source: source, Line: e.Message})
+			})
 	default:
-		return fmt.Errorf("phoenix logs reads the docker platform's containers only; on %s read the env's CloudWatch log group (aws logs tail <group> --log-stream-name-prefix %s)", st.Platform, opts.Version)
+		return fmt.Errorf("phoenix logs does not know platform %q", st.Platform)
 	}
 }
 

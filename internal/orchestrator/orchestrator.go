@@ -310,6 +310,8 @@ type EnvState struct {
 	Retention int
 	// LoadBalancer names the load balancer (stacks.OutLoadBalancer).
 	LoadBalancer string
+	// LogGroup is the aws platform's log group of the env's versions.
+	LogGroup string
 }
 
 // envState reads an env stack's outputs.
@@ -348,6 +350,7 @@ func (o *Orchestrator) envStateAndRecord(ctx context.Context, env string) (EnvSt
 		Platform:     str(stacks.OutPlatform),
 		Retention:    num(stacks.OutRetention),
 		LoadBalancer: str(stacks.OutLoadBalancer),
+		LogGroup:     str(stacks.OutLogGroupName),
 	}, s, rec, nil
 }
 

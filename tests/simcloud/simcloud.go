@@ -449,6 +449,9 @@ func computeOutputs(r *Resource, unknown bool) resource.PropertyMap {
 	switch r.Type {
 	case "aws:lb/loadBalancer:LoadBalancer":
 		set("dnsName", str("name")+"-"+r.ID+"."+region+".elb.amazonaws.com")
+		set("arnSuffix", "app/"+str("name")+"/"+r.ID)
+	case "aws:lb/targetGroup:TargetGroup":
+		set("arnSuffix", "targetgroup/"+str("name")+"/"+r.ID)
 	case "aws:ecr/repository:Repository":
 		set("repositoryUrl", fmt.Sprintf("%s.dkr.ecr.%s.amazonaws.com/%s", account, region, str("name")))
 		set("registryId", account)
