@@ -97,6 +97,30 @@ func TestCLICanaryAnalysis(t *testing.T) {
 		t.Errorf("history's newest event %+v, want the clear of v3 with the failed analysis", h[0])
 	}
 
+	// The bake: a version promoted at once (no canary step) that fails 10%
+	// of its requests is judged against v2's traffic before it, and
+	// rolled back to v2.
+	c.lb.failEvery("v5", 10)
+	r = c.run("deploy", "--env", "dev", "--version", "v5", "--gate-count", "3", "--gate-timeout", "5s", "--bake", "2s", "--min-requests", "30", "--json")
+	baked := decodeDeploy(t, r)
+	if r.code != cli.ExitGate || len(baked.Analysis) != 1 || baked.Analysis[0].Step != "bake" || baked.Analysis[0].Verdict != "fail" || baked.Analysis[0].BaseVersion != "v2" {
+		t.Fatalf("a promoted version failing 10%% in its bake: want exit %d and a failed bake against v2, got %s", cli.ExitGate, r)
+	}
+	t.Logf("failing bake: %s", baked.Analysis[0].Reason)
+	if !strings.Contains(r.errOut, "live is back on v2") {
+		t.Errorf("the failed bake does not say that live is back on v2: %s", r)
+	}
+	if st := c.status(); st.Live != "v2" {
+		t.Errorf("after the failed bake live is %q, want v2 back", st.Live)
+	}
+	if h := c.history(); h[0].Op != "clear" || h[0].To != "v2" || !strings.Contains(h[0].Why, "bake: fail") {
+		t.Errorf("history's newest event %+v, want the return to v2 with the failed bake", h[0])
+	}
+	good2 := decodeDeploy(t, c.deploy("v6", "--bake", "1s", "--min-requests", "30", "--json"))
+	if len(good2.Analysis) != 1 || good2.Analysis[0].Verdict != "pass" {
+		t.Errorf("a good version's bake: %+v, want a pass", good2.Analysis)
+	}
+
 	stop()
 	r = c.run("deploy", "--env", "dev", "--version", "v4", "--gate-count", "3", "--gate-timeout", "5s",
 		"--canary", "50", "--step-wait", "100ms", "--step-timeout", "1s", "--min-requests", "30", "--json")
@@ -104,7 +128,7 @@ func TestCLICanaryAnalysis(t *testing.T) {
 	if r.code != cli.ExitGate || len(none.Analysis) != 1 || none.Analysis[0].Verdict != "no verdict" || !strings.Contains(none.Error, "no verdict") {
 		t.Errorf("no traffic: want exit %d and no verdict, got %s", cli.ExitGate, r)
 	}
-	if st := c.status(); st.Live != "v2" {
-		t.Errorf("after no verdict live is %q, want v2", st.Live)
+	if st := c.status(); st.Live != "v6" {
+		t.Errorf("after no verdict live is %q, want v6", st.Live)
 	}
 }

@@ -291,6 +291,8 @@ func (o *Orchestrator) failed(ctx context.Context, opts DeployOptions, name stac
 		}
 		if _, rerr := o.setTraffic(cleanup, envStack, opts.Env, restore, note); rerr != nil {
 			notes = append(notes, fmt.Sprintf("restoring traffic failed too (%v); %s", rerr, repairAdvice(opts.Env, t0.Live)))
+		} else if judged != nil && judged.Step.Step == "bake" {
+			notes = append(notes, fmt.Sprintf("live is back on %s and the candidate route is cleared", dash(t0.Live)))
 		} else {
 			notes = append(notes, fmt.Sprintf("live is still %s and the candidate route is cleared", dash(t0.Live)))
 		}
