@@ -2,7 +2,8 @@
 # CI runs (.ci/run).
 GO ?= go
 BIN := $(CURDIR)/.bin
-PULUMI_VERSION := v3.274.1
+# The version is internal/pulumicli's Version, stated once there.
+PULUMI_VERSION := $(shell sed -n 's/^const Version = "\(.*\)"$$/\1/p' internal/pulumicli/pulumicli.go)
 PULUMI := $(BIN)/pulumi/bin/pulumi
 CADDY := $(BIN)/caddy
 ACTIONLINT := $(BIN)/actionlint

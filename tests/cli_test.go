@@ -315,8 +315,15 @@ func TestCLIRollback(t *testing.T) {
 	if !strings.Contains(r.out, "live is now v1 (was v2)") {
 		t.Errorf("rollback output: %s", r)
 	}
-	if st := c.status(); st.Live != "v1" || st.Previous != "v2" {
+	st := c.status()
+	if st.Live != "v1" || st.Previous != "v2" {
 		t.Errorf("after rollback: live %q previous %q, want v1 and v2", st.Live, st.Previous)
+	}
+	// The drift check refreshed v1's stack, which moves its last update:
+	// its age, and the order gc keeps by, stay those of its deploy.
+	if len(st.Versions) != 2 || st.Versions[0].Version != "v2" || !st.Versions[1].Deployed.Before(st.Versions[0].Deployed) ||
+		!st.Versions[1].LastUpdate.After(st.Versions[0].LastUpdate) {
+		t.Errorf("after a verified rollback the versions are %+v; want v2 then v1 by deploy time, v1's stack updated last", st.Versions)
 	}
 	if h := c.history(); h[0].Op != "rollback" || h[0].From != "v2" || h[0].To != "v1" {
 		t.Errorf("newest history entry %+v, want rollback v2 -> v1", h[0])

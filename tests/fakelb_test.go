@@ -15,6 +15,7 @@ import (
 
 	"github.com/phoenix-iac/phoenix/components/caddyconfig"
 	"github.com/phoenix-iac/phoenix/internal/analysis"
+	"github.com/phoenix-iac/phoenix/internal/header"
 	"github.com/phoenix-iac/phoenix/tests/simcloud"
 )
 
@@ -162,7 +163,7 @@ func (lb *fakeLB) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			dial = lb.pick(h.Upstreams, h.LoadBalancing.SelectionPolicy.Weights)
 			// The version route's dial address holds a placeholder, which
 			// Caddy fills in per request.
-			dial = strings.ReplaceAll(dial, "{http.request.header."+caddyconfig.VersionHeader+"}", r.Header.Get(caddyconfig.VersionHeader))
+			dial = strings.ReplaceAll(dial, "{http.request.header."+header.Version+"}", r.Header.Get(header.Version))
 			lb.answer(rec, r, dial)
 		default:
 			continue // the headers handler of the shutting-down route

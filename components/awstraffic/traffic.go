@@ -18,15 +18,13 @@ import (
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/lb"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/phoenix-iac/phoenix/internal/header"
 )
 
-// Request header of the candidate route, the same as on the docker platform.
+// The candidate rule matches header.Route: header.RouteCandidate; each
+// version stack's own rule (see awsversion) matches header.Version.
 const (
-	RouteHeader    = "X-Phoenix-Route"
-	RouteCandidate = "candidate"
-	// VersionHeader reaches one named version through its own listener rule,
-	// which each version stack creates (see awsversion).
-	VersionHeader = "X-Phoenix-Version"
 	// CandidateRulePriority is the candidate rule's priority: before the
 	// version rules, which take the next free priorities.
 	CandidateRulePriority = 1
@@ -129,8 +127,8 @@ func NewTraffic(ctx *pulumi.Context, name string, args *TrafficArgs, opts ...pul
 		Priority:    pulumi.Int(CandidateRulePriority),
 		Conditions: lb.ListenerRuleConditionArray{&lb.ListenerRuleConditionArgs{
 			HttpHeader: &lb.ListenerRuleConditionHttpHeaderArgs{
-				HttpHeaderName: pulumi.String(RouteHeader),
-				Values:         pulumi.StringArray{pulumi.String(RouteCandidate)},
+				HttpHeaderName: pulumi.String(header.Route),
+				Values:         pulumi.StringArray{pulumi.String(header.RouteCandidate)},
 			},
 		}},
 		Actions: lb.ListenerRuleActionArray{CandidateAction(args)},

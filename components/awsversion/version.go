@@ -18,7 +18,7 @@ import (
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
-	"github.com/phoenix-iac/phoenix/components/awstraffic"
+	"github.com/phoenix-iac/phoenix/internal/header"
 )
 
 // ContainerName is the name of the app container in the task definition.
@@ -274,7 +274,7 @@ func NewVersion(ctx *pulumi.Context, name string, args *VersionArgs, opts ...pul
 		ListenerArn: a.ListenerARN,
 		Conditions: lb.ListenerRuleConditionArray{&lb.ListenerRuleConditionArgs{
 			HttpHeader: &lb.ListenerRuleConditionHttpHeaderArgs{
-				HttpHeaderName: pulumi.String(awstraffic.VersionHeader),
+				HttpHeaderName: pulumi.String(header.Version),
 				Values:         pulumi.StringArray{pulumi.String(a.Version)},
 			},
 		}},

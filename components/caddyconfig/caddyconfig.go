@@ -8,18 +8,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
-)
 
-// Request header names of the candidate route.
-const (
-	// RouteHeader selects a route; the value "candidate" reaches the candidate.
-	RouteHeader = "X-Phoenix-Route"
-	// RouteCandidate is the RouteHeader value of the candidate route.
-	RouteCandidate = "candidate"
-	// VersionHeader reaches one named version, live or warm, through the
-	// version route (the same header as the aws platform's version rules),
-	// so that phoenix can probe a version without changing the pointer.
-	VersionHeader = "X-Phoenix-Version"
+	"github.com/phoenix-iac/phoenix/internal/header"
 )
 
 // The access log: Caddy writes one JSON line per request to its stdout,
@@ -91,7 +81,7 @@ type Spec struct {
 	// HealthInterval is the time between active health checks; default 1s.
 	HealthInterval time.Duration
 	// VersionPort is the app port of every version; when set, a request
-	// with VersionHeader: <version> goes to that version's replicas, by
+	// with header.Version: <version> goes to that version's replicas, by
 	// their VersionAlias. 0 leaves the version route out.
 	VersionPort int
 }
@@ -120,10 +110,10 @@ func Render(spec Spec) ([]byte, error) {
 		// (Docker's DNS answers with its replicas), so no config change is
 		// needed to reach a warm version.
 		routes = append(routes, route{
-			Match: []matcher{{HeaderRegexp: map[string]regexpMatch{VersionHeader: {Pattern: `^[a-z0-9][a-z0-9-]{0,11}$`}}}},
+			Match: []matcher{{HeaderRegexp: map[string]regexpMatch{header.Version: {Pattern: `^[a-z0-9][a-z0-9-]{0,11}$`}}}},
 			Handle: []handler{logAppend(FieldRoute, LogRouteVersion), {
 				Handler:   "reverse_proxy",
-				Upstreams: []upstream{{Dial: fmt.Sprintf("%s-{http.request.header.%s}:%d", spec.Env, VersionHeader, spec.VersionPort)}},
+				Upstreams: []upstream{{Dial: fmt.Sprintf("%s-{http.request.header.%s}:%d", spec.Env, header.Version, spec.VersionPort)}},
 				LoadBalancing: &loadBalancing{
 					SelectionPolicy: selection{Policy: "round_robin"},
 					TryDuration:     "2s",
@@ -135,13 +125,13 @@ func Render(spec Spec) ([]byte, error) {
 	}
 	if spec.Candidate != nil {
 		routes = append(routes, route{
-			Match:    []matcher{{Header: map[string][]string{RouteHeader: {RouteCandidate}}}},
+			Match:    []matcher{{Header: map[string][]string{header.Route: {header.RouteCandidate}}}},
 			Handle:   []handler{logAppend(FieldRoute, LogRouteCandidate), spec.proxy([]*Pool{spec.Candidate}, nil, interval)},
 			Terminal: true,
 		})
 	} else {
 		routes = append(routes, route{
-			Match:    []matcher{{Header: map[string][]string{RouteHeader: {RouteCandidate}}}},
+			Match:    []matcher{{Header: map[string][]string{header.Route: {header.RouteCandidate}}}},
 			Handle:   []handler{logAppend(FieldRoute, LogRouteCandidate), static(404, fmt.Sprintf("phoenix: env %s has no candidate version\n", spec.Env))},
 			Terminal: true,
 		})

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/phoenix-iac/phoenix/internal/header"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -155,8 +157,8 @@ func TestRenderBehaviour(t *testing.T) {
 	t.Run("the header route reaches only the candidate", func(t *testing.T) {
 		routes := decode(t, render(t, Spec{Live: pool("v1", 2), Candidate: pool("v2", 2)})).Apps.HTTP.Servers["phoenix"].Routes
 		first := routes[1] // after the shutting-down route
-		if got := first.Match[0]["header"][RouteHeader]; !slices.Equal(got, []string{RouteCandidate}) {
-			t.Fatalf("first route matches %v, want %s: %s", first.Match, RouteHeader, RouteCandidate)
+		if got := first.Match[0]["header"][header.Route]; !slices.Equal(got, []string{header.RouteCandidate}) {
+			t.Fatalf("first route matches %v, want %s: %s", first.Match, header.Route, header.RouteCandidate)
 		}
 		if got := dials(first.answer().Upstreams); !slices.Equal(got, []string{"dev-v2-0:8080", "dev-v2-1:8080"}) {
 			t.Errorf("candidate route upstreams %v", got)

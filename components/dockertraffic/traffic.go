@@ -35,7 +35,7 @@ type TrafficArgs struct {
 	// HealthCheckPath is the upstreams' health endpoint. Required.
 	HealthCheckPath string
 	// AppPort is the port every version's replicas serve on; it opens the
-	// version route (caddyconfig.VersionHeader). Optional; 0 leaves it out.
+	// version route (header.Version). Optional; 0 leaves it out.
 	AppPort int
 	// Live receives production traffic. Optional: without it Caddy answers 503.
 	Live *Upstreams

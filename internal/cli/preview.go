@@ -277,25 +277,15 @@ func mask(v any, key string) any {
 		}
 		return l
 	case string:
-		if secretish(key) && x != "" {
+		if stacks.LooksSecret(key) && x != "" {
 			return "[secret]"
 		}
 		// Environment lists: NAME=value.
-		if name, _, ok := strings.Cut(x, "="); ok && secretish(name) && !strings.ContainsAny(name, " /") {
+		if name, _, ok := strings.Cut(x, "="); ok && stacks.LooksSecret(name) && !strings.ContainsAny(name, " /") {
 			return name + "=[secret]"
 		}
 	}
 	return v
-}
-
-func secretish(key string) bool {
-	k := strings.ToLower(key)
-	for _, w := range []string{"password", "secret", "token", "apikey", "api_key", "privatekey", "private_key", "credential"} {
-		if strings.Contains(k, w) {
-			return true
-		}
-	}
-	return false
 }
 
 func mdEscape(s string) string {

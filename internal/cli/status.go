@@ -85,16 +85,15 @@ func renderStatus(w io.Writer, st orchestrator.Status, now time.Time) error {
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "VERSION\tROLE\tAGE\tRESOURCES\tSTACK")
 	for _, v := range st.Versions {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", v.Version, v.Role, age(now, v.LastUpdate), v.Resources, v.Stack)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", v.Version, v.Role, age(v.Age(now)), v.Resources, v.Stack)
 	}
 	return tw.Flush()
 }
 
-func age(now, t time.Time) string {
-	if t.IsZero() {
-		return "-"
+func age(d time.Duration) string {
+	if d > 100*365*24*time.Hour {
+		return "-" // no time known
 	}
-	d := now.Sub(t)
 	switch {
 	case d < time.Minute:
 		return fmt.Sprintf("%ds", int(d.Seconds()))

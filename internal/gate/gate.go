@@ -9,10 +9,9 @@ import (
 	"io"
 	"net/http"
 	"time"
-)
 
-// VersionHeader is the response header naming the version that answered.
-const VersionHeader = "X-Phoenix-Version"
+	"github.com/phoenix-iac/phoenix/internal/header"
+)
 
 // Probe describes one gate.
 type Probe struct {
@@ -30,8 +29,6 @@ type Probe struct {
 	Interval time.Duration
 	// Client makes the requests; default a client with a 5 s timeout.
 	Client *http.Client
-	// Progress, when set, is told about each answer.
-	Progress func(good int, last string)
 }
 
 // Result is what a gate saw.
@@ -70,9 +67,6 @@ func (p Probe) Run(ctx context.Context) (Result, error) {
 		default:
 			res.Good, res.Last = 0, bad
 		}
-		if p.Progress != nil {
-			p.Progress(res.Good, res.Last)
-		}
 		if res.Good >= p.Need {
 			return res, nil
 		}
@@ -109,7 +103,7 @@ func (p Probe) once(ctx context.Context) string {
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Sprintf("status %s", resp.Status)
 	}
-	if got := resp.Header.Get(VersionHeader); got != p.Version {
+	if got := resp.Header.Get(header.Version); got != p.Version {
 		return fmt.Sprintf("answered by version %q, not %q", got, p.Version)
 	}
 	return ""

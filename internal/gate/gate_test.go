@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/phoenix-iac/phoenix/internal/header"
 )
 
 func TestGate(t *testing.T) {
@@ -19,20 +21,20 @@ func TestGate(t *testing.T) {
 	}{
 		{"healthy candidate passes", func(w http.ResponseWriter, r *http.Request) {
 			if r.Header.Get("X-Phoenix-Route") != "candidate" {
-				w.Header().Set(VersionHeader, "live")
+				w.Header().Set(header.Version, "live")
 			} else {
-				w.Header().Set(VersionHeader, "v2")
+				w.Header().Set(header.Version, "v2")
 			}
 		}, ""},
 		{"answers from another version fail", func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set(VersionHeader, "v1")
+			w.Header().Set(header.Version, "v1")
 		}, `answered by version "v1", not "v2"`},
 		{"errors fail", func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set(VersionHeader, "v2")
+			w.Header().Set(header.Version, "v2")
 			w.WriteHeader(http.StatusBadGateway)
 		}, "status 502"},
 		{"a flapping version never gets enough in a row", func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set(VersionHeader, "v2")
+			w.Header().Set(header.Version, "v2")
 			if n.Add(1)%3 == 0 {
 				w.WriteHeader(http.StatusServiceUnavailable)
 			}

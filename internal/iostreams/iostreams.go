@@ -49,9 +49,6 @@ func (s *IOStreams) ProgressEnabled() bool { return s.errTTY }
 // ColorEnabled reports whether output may use color (never with NO_COLOR).
 func (s *IOStreams) ColorEnabled() bool { return s.color }
 
-// SetTerminal marks the streams as terminals, for tests.
-func (s *IOStreams) SetTerminal(in, err bool) { s.inTTY, s.errTTY = in, err }
-
 // ReadSecret reads a line from the terminal without echo.
 func (s *IOStreams) ReadSecret() (string, error) {
 	if f, ok := s.In.(*os.File); ok {

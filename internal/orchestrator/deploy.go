@@ -10,8 +10,8 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 
-	"github.com/phoenix-iac/phoenix/components/caddyconfig"
 	"github.com/phoenix-iac/phoenix/internal/gate"
+	"github.com/phoenix-iac/phoenix/internal/header"
 	"github.com/phoenix-iac/phoenix/stacks"
 )
 
@@ -21,8 +21,9 @@ type GateOptions struct {
 	Need int
 	// Timeout bounds the gate; default 2 minutes.
 	Timeout time.Duration
-	// Interval is the pause between probes; default 200ms.
-	Interval time.Duration
+	// interval is the pause between probes; default 200ms (a rollback's
+	// probe of a warm version uses 50ms).
+	interval time.Duration
 	// Path is probed; default the env's phoenix:healthCheckPath (/healthz
 	// unless set).
 	Path string
@@ -316,13 +317,13 @@ func (o *Orchestrator) failed(ctx context.Context, opts DeployOptions, name stac
 
 // gate probes the candidate route until the version answers well.
 func (o *Orchestrator) gate(ctx context.Context, url, version string, g GateOptions) error {
-	return o.probe(ctx, url, version, g, http.Header{caddyconfig.RouteHeader: {caddyconfig.RouteCandidate}})
+	return o.probe(ctx, url, version, g, http.Header{header.Route: {header.RouteCandidate}})
 }
 
 // probeVersion probes a version, live or warm, through its own route (the
 // version header), which needs no change to the traffic pointer.
 func (o *Orchestrator) probeVersion(ctx context.Context, url, version string, g GateOptions) error {
-	return o.probe(ctx, url, version, g, http.Header{caddyconfig.VersionHeader: {version}})
+	return o.probe(ctx, url, version, g, http.Header{header.Version: {version}})
 }
 
 // probe asks the load balancer, with header, until version answers well.
@@ -346,7 +347,7 @@ func (o *Orchestrator) probe(ctx context.Context, url, version string, g GateOpt
 		Version:  version,
 		Need:     g.Need,
 		Timeout:  g.Timeout,
-		Interval: g.Interval,
+		Interval: g.interval,
 		Client:   o.opts.HTTPClient,
 	}.Run(ctx)
 	if err != nil {

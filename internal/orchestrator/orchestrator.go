@@ -26,6 +26,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optremove"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"gopkg.in/yaml.v3"
 
@@ -428,11 +429,16 @@ func (o *Orchestrator) setTraffic(ctx context.Context, s auto.Stack, env string,
 
 // VersionInfo describes one version stack.
 type VersionInfo struct {
-	Version    string    `json:"version"`
-	Stack      string    `json:"stack"`
+	Version string `json:"version"`
+	Stack   string `json:"stack"`
+	// LastUpdate is the stack's last update, a refresh (a rollback's
+	// drift check) included.
 	LastUpdate time.Time `json:"lastUpdate,omitempty"`
-	Resources  int       `json:"resources"`
-	Role       string    `json:"role"` // live, candidate, previous, warm, incomplete
+	// Deployed is when the version was first routed (as the candidate of
+	// its deploy), from the env's history; zero when it never was.
+	Deployed  time.Time `json:"deployed,omitempty"`
+	Resources int       `json:"resources"`
+	Role      string    `json:"role"` // live, candidate, previous, warm, incomplete
 	// Complete is false for a version stack whose first up failed or was
 	// interrupted: it is not a version that can take traffic.
 	Complete bool `json:"complete"`
@@ -618,7 +624,7 @@ func (o *Orchestrator) refreshUnchanged(ctx context.Context, s auto.Stack) error
 				continue
 			}
 			if md.Op == apitype.OpUpdate || md.Op == apitype.OpDelete {
-				name := md.URN[strings.LastIndex(md.URN, "::")+2:]
+				name := resource.URN(md.URN).Name()
 				out = append(out, fmt.Sprintf("%s %s (%s)", md.Op, name, strings.Join(md.Diffs, ", ")))
 			}
 		}

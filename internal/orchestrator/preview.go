@@ -4,13 +4,13 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"regexp"
 	"sort"
 	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/events"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"gopkg.in/yaml.v3"
 
 	"github.com/phoenix-iac/phoenix/stacks"
@@ -156,7 +156,7 @@ func (o *Orchestrator) previewSteps(ctx context.Context, s auto.Stack, opts ...o
 			if strings.HasPrefix(md.Type, "pulumi:") {
 				continue
 			}
-			st := Step{Op: string(md.Op), Type: md.Type, Name: md.URN[strings.LastIndex(md.URN, "::")+2:], Diffs: md.Diffs}
+			st := Step{Op: string(md.Op), Type: md.Type, Name: resource.URN(md.URN).Name(), Diffs: md.Diffs}
 			if md.New != nil {
 				st.Inputs = md.New.Inputs
 			}
@@ -255,8 +255,6 @@ func forwardTargetGroups(inputs map[string]any) int {
 	return max
 }
 
-var secretKey = regexp.MustCompile(`(?i)(password|passwd|secret|token|api[_-]?key|private[_-]?key|credential)`)
-
 // plainSecrets finds config values whose names say they are secret but
 // that are stored in plain text in the env's config file.
 func (o *Orchestrator) plainSecrets(env string) []Violation {
@@ -287,7 +285,7 @@ func (o *Orchestrator) plainSecrets(env string) []Violation {
 				walk(path+"."+k, x[k])
 			}
 		case string:
-			if secretKey.MatchString(path) && x != "" {
+			if stacks.LooksSecret(path) && x != "" {
 				key := strings.TrimPrefix(path, ".")
 				set := fmt.Sprintf("pulumi config set --secret -s %s %s <value>", env, key)
 				if strings.Contains(key, ".") {

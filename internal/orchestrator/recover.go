@@ -12,6 +12,7 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optrefresh"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 
 	"github.com/phoenix-iac/phoenix/internal/lock"
 	"github.com/phoenix-iac/phoenix/stacks"
@@ -95,7 +96,7 @@ type pendingOp struct {
 }
 
 func (p pendingOp) String() string {
-	return fmt.Sprintf("%s %s", p.Type, p.URN[strings.LastIndex(p.URN, "::")+2:])
+	return fmt.Sprintf("%s %s", p.Type, resource.URN(p.URN).Name())
 }
 
 // stackRecord is what phoenix reads of a stack's state, with one

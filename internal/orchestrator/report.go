@@ -57,6 +57,13 @@ func (o *Orchestrator) Status(ctx context.Context, env string) (Status, error) {
 		}
 		st.Previous = previousOf(hist, st.Live)
 		st.Warning = lastFailed(hist, env)
+		// A version's age is its deploy's, not its stack's last update,
+		// which a refresh moves; gc keeps the newest by it too.
+		deployed := firstRouted(hist)
+		for i := range versions {
+			versions[i].Deployed = deployed[versions[i].Version]
+		}
+		sort.SliceStable(versions, func(i, j int) bool { return versions[i].since().After(versions[j].since()) })
 	}
 	for i := range versions {
 		switch versions[i].Version {
@@ -176,6 +183,30 @@ func lastFailed(hist []Event, env string) string {
 	}
 	return msg
 }
+
+// firstRouted returns when each version was first routed: the oldest
+// successful traffic change to it.
+func firstRouted(hist []Event) map[string]time.Time {
+	out := map[string]time.Time{}
+	for _, e := range hist { // newest first
+		if e.To != "" && (e.Result == "" || e.Result == "succeeded") && !e.Time.IsZero() {
+			out[e.To] = e.Time
+		}
+	}
+	return out
+}
+
+// since is when a version came: its deploy, else its stack's last update.
+func (v VersionInfo) since() time.Time {
+	if !v.Deployed.IsZero() {
+		return v.Deployed
+	}
+	return v.LastUpdate
+}
+
+// Age is how long ago the version was deployed (its stack's last update
+// when no traffic change names it).
+func (v VersionInfo) Age(now time.Time) time.Duration { return now.Sub(v.since()) }
 
 // previousOf returns the version that was live before live, from the
 // newest successful promotion or rollback to live.

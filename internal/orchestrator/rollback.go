@@ -159,11 +159,8 @@ func (o *Orchestrator) Rollback(ctx context.Context, opts RollbackOptions) (Roll
 		// which reaches any version without a change to the pointer: the
 		// rollback's one env change is the switch below.
 		g := opts.Gate
-		if g.Interval == 0 {
-			// A warm version has answered its gate before: probe it
-			// briskly.
-			g.Interval = 50 * time.Millisecond
-		}
+		// A warm version has answered its gate before: probe it briskly.
+		g.interval = 50 * time.Millisecond
 		probeCtx, cancelProbe := context.WithCancel(ctx)
 		defer cancelProbe()
 		probed := make(chan error, 1)

@@ -24,6 +24,7 @@ import (
 
 	"github.com/phoenix-iac/phoenix/components/caddyconfig"
 	"github.com/phoenix-iac/phoenix/components/dockeredge"
+	"github.com/phoenix-iac/phoenix/internal/header"
 	"github.com/phoenix-iac/phoenix/stacks"
 )
 
@@ -331,7 +332,7 @@ func TestZeroDowntimeCutOvers(t *testing.T) {
 	steady := 3 * time.Second
 	prod := startLoad(url, workers, nil, false)
 	fresh := startLoad(url, 4, nil, true)
-	cand := startLoad(url, 2, http.Header{caddyconfig.RouteHeader: {caddyconfig.RouteCandidate}}, false)
+	cand := startLoad(url, 2, http.Header{header.Route: {header.RouteCandidate}}, false)
 	time.Sleep(steady)
 	switchesStart := time.Now()
 

@@ -19,12 +19,13 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/phoenix-iac/phoenix/internal/pulumicli"
 	"github.com/phoenix-iac/phoenix/stacks"
 	"github.com/phoenix-iac/phoenix/tests/simcloud"
 )
 
 // PulumiVersion is the CLI version the tools module builds.
-const PulumiVersion = "3.274.1"
+var PulumiVersion = strings.TrimPrefix(pulumicli.Version, "v")
 
 // Harness is one test's engine, backend and simulated cloud.
 type Harness struct {

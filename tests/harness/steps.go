@@ -14,6 +14,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optrefresh"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 )
 
 // Step is one step the engine planned or took, from its event stream.
@@ -92,7 +93,7 @@ func collectFrom(ch <-chan events.EngineEvent, outcomes bool) <-chan Steps {
 			default:
 				continue
 			}
-			name := md.URN[strings.LastIndex(md.URN, "::")+2:]
+			name := resource.URN(md.URN).Name()
 			steps = append(steps, Step{Op: string(md.Op), Type: md.Type, Name: name, Diffs: md.Diffs})
 		}
 		done <- steps

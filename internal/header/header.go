@@ -1,0 +1,17 @@
+// Package header names the HTTP headers of Phoenix's routes, the same on
+// both platforms (Caddy's routes on docker, the ALB's listener rules on
+// aws), and on the app's answers. The sample app (app/, a module of its
+// own) repeats Version; a test keeps the two equal.
+package header
+
+const (
+	// Route selects a route on a request; the value RouteCandidate reaches
+	// the candidate version.
+	Route = "X-Phoenix-Route"
+	// RouteCandidate is the Route value of the candidate route.
+	RouteCandidate = "candidate"
+	// Version, on a request, reaches one named version, live or warm,
+	// through its own route (no change to the traffic pointer); on an
+	// answer, it names the version that answered.
+	Version = "X-Phoenix-Version"
+)
