@@ -225,36 +225,23 @@ func deployRun(ctx context.Context, f *Factory, opts *DeployOptions) error {
 		Gate:       orchestrator.GateOptions{Need: opts.GateCount, Timeout: opts.GateTimeout},
 		KeepFailed: opts.KeepFailed, Wait: opts.Wait, Analysis: analysis,
 	})
-	if opts.JSON {
-		out := deployJSON{DeployResult: res}
-		if err != nil {
-			out.Error = err.Error()
-		}
-		if werr := writeJSON(f.IO.Out, out); werr != nil && err == nil {
-			return werr
-		}
-		return err
-	}
-	if err != nil {
-		return err
-	}
-	renderAnalysis(f.IO.Out, res.Analysis)
-	switch {
-	case res.NoOp:
-		fmt.Fprintf(f.IO.Out, "%s is already live in env %s: nothing changed\n", res.Version, res.Env)
-	case res.Previous == "":
-		fmt.Fprintf(f.IO.Out, "%s is live in env %s at %s\n", res.Version, res.Env, res.URL)
-	default:
-		fmt.Fprintf(f.IO.Out, "%s is live in env %s at %s (previous: %s, kept warm; undo with: phoenix rollback --env %s)\n",
-			res.Version, res.Env, res.URL, res.Previous, res.Env)
-	}
-	return nil
+	return f.show(opts.JSON, res, err, func(w io.Writer) error { return renderDeploy(w, res) })
 }
 
-// deployJSON is deploy's JSON result, with the error when it failed.
-type deployJSON struct {
-	orchestrator.DeployResult
-	Error string `json:"error,omitempty"`
+// renderDeploy is deploy's human view.
+func renderDeploy(w io.Writer, res orchestrator.DeployResult) error {
+	renderAnalysis(w, res.Analysis)
+	var err error
+	switch {
+	case res.NoOp:
+		_, err = fmt.Fprintf(w, "%s is already live in env %s: nothing changed\n", res.Version, res.Env)
+	case res.Previous == "":
+		_, err = fmt.Fprintf(w, "%s is live in env %s at %s\n", res.Version, res.Env, res.URL)
+	default:
+		_, err = fmt.Fprintf(w, "%s is live in env %s at %s (previous: %s, kept warm; undo with: phoenix rollback --env %s)\n",
+			res.Version, res.Env, res.URL, res.Previous, res.Env)
+	}
+	return err
 }
 
 // renderAnalysis prints each judged step: both sides' figures and the verdict.

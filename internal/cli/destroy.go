@@ -3,9 +3,12 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/phoenix-iac/phoenix/internal/orchestrator"
 )
 
 // DestroyOptions are the options of phoenix destroy.
@@ -14,6 +17,7 @@ type DestroyOptions struct {
 	Env    string
 	Yes    bool
 	Wait   time.Duration
+	JSON   bool
 }
 
 func newDestroyCmd(f *Factory, g *GlobalOptions, runF func(context.Context, *DestroyOptions) error) *cobra.Command {
@@ -53,22 +57,28 @@ confirmation on a terminal; elsewhere --yes is required.`,
 				return err
 			}
 			res, err := o.DestroyEnv(cmd.Context(), opts.Env, opts.Wait)
-			if err != nil {
-				return err
-			}
-			switch {
-			case !res.EnvStack && len(res.Versions) == 0:
-				fmt.Fprintf(f.IO.Out, "env %s has no stacks: nothing to destroy (destroyed already, or never deployed)\n", res.Env)
-			case len(res.Versions) == 0:
-				fmt.Fprintf(f.IO.Out, "env %s destroyed: the env stack (it had no version stacks)\n", res.Env)
-			default:
-				fmt.Fprintf(f.IO.Out, "env %s destroyed: versions %s and the env stack\n", res.Env, list(res.Versions))
-			}
-			return nil
+			return f.show(opts.JSON, res, err, func(w io.Writer) error { return renderDestroy(w, res) })
 		},
 	}
 	cmd.Flags().StringVar(&opts.Env, "env", "", "the env (required)")
 	cmd.Flags().BoolVar(&opts.Yes, "yes", false, "confirm without asking")
 	cmd.Flags().DurationVar(&opts.Wait, "wait", 0, "wait this long for another phoenix command on the env to finish")
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the result as JSON, on failure too")
 	return cmd
+}
+
+// renderDestroy is destroy's human view.
+func renderDestroy(w io.Writer, res orchestrator.DestroyResult) error {
+	var err error
+	switch {
+	case !res.EnvStack && len(res.Versions) == 0:
+		_, err = fmt.Fprintf(w, "env %s has no stacks: nothing to destroy (destroyed already, or never deployed)\n", res.Env)
+	case len(res.Versions) == 0:
+		_, err = fmt.Fprintf(w, "env %s destroyed: the env stack (it had no version stacks)\n", res.Env)
+	case !res.EnvStack:
+		_, err = fmt.Fprintf(w, "env %s destroyed: versions %s (it had no env stack)\n", res.Env, list(res.Versions))
+	default:
+		_, err = fmt.Fprintf(w, "env %s destroyed: versions %s and the env stack\n", res.Env, list(res.Versions))
+	}
+	return err
 }

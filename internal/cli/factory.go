@@ -33,6 +33,9 @@ type Factory struct {
 	Orchestrator func(ctx context.Context, g *GlobalOptions) (*orchestrator.Orchestrator, error)
 	// ProjectDir resolves the project directory.
 	ProjectDir func(g *GlobalOptions) (string, error)
+
+	// wroteJSON is set once a verb wrote its JSON view.
+	wroteJSON bool
 }
 
 // NewFactory returns the Factory of a real run on io.

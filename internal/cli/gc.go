@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -70,15 +71,7 @@ while it runs, nobody should run pulumi up by hand on the env's stacks.`,
 				return gcOrphans(cmd.Context(), f, o, opts)
 			}
 			res, err := o.GC(cmd.Context(), orchestrator.GCOptions{Env: opts.Env, Keep: opts.Keep, DryRun: opts.DryRun, Wait: opts.Wait})
-			if opts.JSON && err == nil {
-				return writeJSON(f.IO.Out, res)
-			}
-			verb := "destroyed"
-			if res.DryRun {
-				verb = "would destroy"
-			}
-			fmt.Fprintf(f.IO.Out, "env %s: kept %s; %s %s\n", res.Env, list(res.Kept), verb, list(res.Destroyed))
-			return err
+			return f.showPartial(opts.JSON, res, err, func(w io.Writer) error { return renderGC(w, res) })
 		},
 	}
 	cmd.Flags().StringVar(&opts.Env, "env", "", "the env (required)")
@@ -90,19 +83,33 @@ while it runs, nobody should run pulumi up by hand on the env's stacks.`,
 	return cmd
 }
 
+// renderGC is gc's human view: what it kept and destroyed, also when it
+// stopped part way.
+func renderGC(w io.Writer, res orchestrator.GCResult) error {
+	if res.Env == "" {
+		return nil // failed before it looked
+	}
+	verb := "destroyed"
+	if res.DryRun {
+		verb = "would destroy"
+	}
+	_, err := fmt.Fprintf(w, "env %s: kept %s; %s %s\n", res.Env, list(res.Kept), verb, list(res.Destroyed))
+	return err
+}
+
 func gcOrphans(ctx context.Context, f *Factory, o *orchestrator.Orchestrator, opts *GCOptions) error {
 	res, err := o.GCOrphans(ctx, orchestrator.OrphansOptions{Env: opts.Env, DryRun: opts.DryRun, Wait: opts.Wait})
-	if opts.JSON {
-		if jerr := writeJSON(f.IO.Out, res); jerr != nil {
-			return jerr
-		}
-		return err
-	}
 	if err != nil && len(res.Removed) == 0 {
-		return err
+		return f.show(opts.JSON, res, err, nil)
 	}
+	return f.showPartial(opts.JSON, res, err, func(w io.Writer) error { return renderOrphans(w, res) })
+}
+
+// renderOrphans is gc --orphans's human view: what it found, and removed
+// or would remove.
+func renderOrphans(w io.Writer, res orchestrator.OrphansResult) error {
 	if len(res.Orphans) == 0 {
-		fmt.Fprintf(f.IO.Out, "env %s: no orphans: everything with its labels is held by a stack\n", res.Env)
+		_, err := fmt.Fprintf(w, "env %s: no orphans: everything with its labels is held by a stack\n", res.Env)
 		return err
 	}
 	verb := "removed"
@@ -110,11 +117,13 @@ func gcOrphans(ctx context.Context, f *Factory, o *orchestrator.Orchestrator, op
 	if res.DryRun {
 		verb, shown = "would remove", res.Orphans
 	}
-	fmt.Fprintf(f.IO.Out, "env %s: %d orphan(s); %s:\n", res.Env, len(res.Orphans), verb)
+	fmt.Fprintf(w, "env %s: %d orphan(s); %s:\n", res.Env, len(res.Orphans), verb)
 	for _, x := range shown {
-		fmt.Fprintf(f.IO.Out, "  %s %s (%s) version %s\n", x.Kind, x.Name, x.ID, orDash(x.Version))
+		if _, err := fmt.Fprintf(w, "  %s %s (%s) version %s\n", x.Kind, x.Name, x.ID, orDash(x.Version)); err != nil {
+			return err
+		}
 	}
-	return err
+	return nil
 }
 
 func list(vs []string) string {

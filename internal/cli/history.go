@@ -42,16 +42,10 @@ from the env stack's own update history.`,
 				return err
 			}
 			events, err := o.History(cmd.Context(), opts.Env)
-			if err != nil {
-				return err
+			if events == nil && err == nil {
+				events = []orchestrator.Event{}
 			}
-			if opts.JSON {
-				if events == nil {
-					events = []orchestrator.Event{}
-				}
-				return writeJSON(f.IO.Out, events)
-			}
-			return renderHistory(f.IO.Out, events)
+			return f.show(opts.JSON, events, err, func(w io.Writer) error { return renderHistory(w, events) })
 		},
 	}
 	cmd.Flags().StringVar(&opts.Env, "env", "", "the env (required)")

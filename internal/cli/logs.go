@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -75,11 +76,21 @@ func logsRun(ctx context.Context, f *Factory, opts *LogsOptions) error {
 		lo.Since = time.Now().Add(-opts.Since)
 	}
 	enc := json.NewEncoder(f.IO.Out)
-	return o.Logs(ctx, lo, func(l orchestrator.LogLine) error {
+	err = o.Logs(ctx, lo, func(l orchestrator.LogLine) error {
 		if opts.JSON {
 			return enc.Encode(l)
 		}
-		_, err := fmt.Fprintf(f.IO.Out, "%s %s %s | %s\n", l.Time.UTC().Format("2006-01-02T15:04:05.000Z"), l.Version, l.Source, l.Line)
-		return err
+		return renderLogLine(f.IO.Out, l)
 	})
+	if err != nil && opts.JSON {
+		// The JSON view of logs is a line per object: the failure is the last.
+		return f.showJSONLine(err)
+	}
+	return err
+}
+
+// renderLogLine is logs' human view of one line.
+func renderLogLine(w io.Writer, l orchestrator.LogLine) error {
+	_, err := fmt.Fprintf(w, "%s %s %s | %s\n", l.Time.UTC().Format("2006-01-02T15:04:05.000Z"), l.Version, l.Source, l.Line)
+	return err
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -79,18 +80,17 @@ func rollbackRun(ctx context.Context, f *Factory, opts *RollbackOptions) error {
 		Env: opts.Env, To: opts.To, Force: opts.Force, Wait: opts.Wait,
 		Gate: orchestrator.GateOptions{Need: opts.GateCount, Timeout: opts.GateTimeout},
 	})
-	if err != nil {
+	return f.show(opts.JSON, res, err, func(w io.Writer) error { return renderRollback(w, res) })
+}
+
+// renderRollback is rollback's human view.
+func renderRollback(w io.Writer, res orchestrator.RollbackResult) error {
+	if res.NoOp {
+		_, err := fmt.Fprintf(w, "env %s: %s is already live: nothing changed\n", res.Env, res.To)
 		return err
 	}
-	if opts.JSON {
-		return writeJSON(f.IO.Out, res)
-	}
-	if res.NoOp {
-		fmt.Fprintf(f.IO.Out, "env %s: %s is already live: nothing changed\n", res.Env, res.To)
-		return nil
-	}
-	fmt.Fprintf(f.IO.Out, "env %s: live is now %s (was %s)\n", res.Env, res.To, orDash(res.From))
-	return nil
+	_, err := fmt.Fprintf(w, "env %s: live is now %s (was %s)\n", res.Env, res.To, orDash(res.From))
+	return err
 }
 
 func orDash(s string) string {

@@ -19,6 +19,7 @@ func Main(ctx context.Context, args []string, f *Factory) int {
 	err := cmd.ExecuteContext(ctx)
 	if err != nil {
 		fmt.Fprintf(f.IO.ErrOut, "phoenix: %v\n", err)
+		f.failedJSON(args, err)
 	}
 	// An interrupted command fails however the Pulumi CLI reported it (the
 	// Automation API's errors wrap no context.Canceled): it exits 130.

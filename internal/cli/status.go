@@ -42,13 +42,7 @@ version with its age.`,
 				return err
 			}
 			st, err := o.Status(cmd.Context(), opts.Env)
-			if err != nil {
-				return err
-			}
-			if opts.JSON {
-				return writeJSON(f.IO.Out, st)
-			}
-			return renderStatus(f.IO.Out, st, time.Now())
+			return f.show(opts.JSON, st, err, func(w io.Writer) error { return renderStatus(w, st, time.Now()) })
 		},
 	}
 	cmd.Flags().StringVar(&opts.Env, "env", "", "the env (required)")

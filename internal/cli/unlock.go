@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/url"
 	"path/filepath"
 
@@ -16,6 +17,7 @@ type UnlockOptions struct {
 	Global *GlobalOptions
 	Env    string
 	Force  bool
+	JSON   bool
 }
 
 func newUnlockCmd(f *Factory, g *GlobalOptions, runF func(context.Context, *UnlockOptions) error) *cobra.Command {
@@ -53,15 +55,26 @@ no phoenix command runs on the env anywhere.`,
 				backend = (&url.URL{Scheme: "file", Path: filepath.Join(dir, ".phoenix", "state")}).String()
 			}
 			h, err := lock.Clear(lockDir(dir, backend), opts.Env, opts.Force)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(f.IO.Out, "cleared the lock of env %s held by phoenix %s (pid %d on %s since %s)\n",
-				opts.Env, h.Command, h.PID, h.Host, h.Since.Format("2006-01-02 15:04:05"))
-			return nil
+			res := UnlockResult{Env: opts.Env, Holder: h}
+			return f.show(opts.JSON, res, err, func(w io.Writer) error { return renderUnlock(w, res) })
 		},
 	}
 	cmd.Flags().StringVar(&opts.Env, "env", "", "the env (required)")
 	cmd.Flags().BoolVar(&opts.Force, "force", false, "remove the lock even if its holder may still run")
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the result as JSON, on failure too")
 	return cmd
+}
+
+// UnlockResult is phoenix unlock's result: the holder whose lock went.
+type UnlockResult struct {
+	Env    string      `json:"env"`
+	Holder lock.Holder `json:"holder"`
+}
+
+// renderUnlock is unlock's human view.
+func renderUnlock(w io.Writer, res UnlockResult) error {
+	h := res.Holder
+	_, err := fmt.Fprintf(w, "cleared the lock of env %s held by phoenix %s (pid %d on %s since %s)\n",
+		res.Env, h.Command, h.PID, h.Host, h.Since.UTC().Format("2006-01-02 15:04:05 UTC"))
+	return err
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -49,14 +50,24 @@ func versionRun(f *Factory, opts *VersionOptions) error {
 		return err
 	}
 	id, err := version.Compute(dir, opts.Env)
-	if err != nil {
-		return err
+	var res *VersionResult
+	if err == nil {
+		res = &VersionResult{Env: opts.Env, Version: id, Stack: opts.Env + "." + id}
 	}
-	if opts.JSON {
-		return writeJSON(f.IO.Out, map[string]string{"env": opts.Env, "version": id, "stack": opts.Env + "." + id})
-	}
-	fmt.Fprintln(f.IO.Out, id)
-	return nil
+	return f.show(opts.JSON, res, err, func(w io.Writer) error { return renderVersion(w, *res) })
+}
+
+// VersionResult is phoenix version's result.
+type VersionResult struct {
+	Env     string `json:"env"`
+	Version string `json:"version"`
+	Stack   string `json:"stack"`
+}
+
+// renderVersion is version's human view: the id alone, for scripts.
+func renderVersion(w io.Writer, res VersionResult) error {
+	_, err := fmt.Fprintln(w, res.Version)
+	return err
 }
 
 // resolveVersion returns override when set, else the version id computed
