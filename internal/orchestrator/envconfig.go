@@ -1,0 +1,98 @@
+package orchestrator
+
+// An env's config file (Pulumi.<env>.yaml) and the files phoenix writes
+// from it: a version stack's copy and the env stack's per-update file with
+// the traffic keys.
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/phoenix-iac/phoenix/stacks"
+)
+
+// envConfigPath is the env's own config file.
+func (o *Orchestrator) envConfigPath(env string) string {
+	return filepath.Join(o.opts.ProjectDir, "Pulumi."+env+".yaml")
+}
+
+// readEnvConfig parses the env's config file.
+func (o *Orchestrator) readEnvConfig(env string) (*yaml.Node, error) {
+	b, err := os.ReadFile(o.envConfigPath(env))
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil, fmt.Errorf("env %s has no config file %s; create one (copy Pulumi.dev.yaml) to define it", env, o.envConfigPath(env))
+		}
+		return nil, err
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return nil, fmt.Errorf("%s: %w", o.envConfigPath(env), err)
+	}
+	if len(doc.Content) == 0 {
+		doc = yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{{Kind: yaml.MappingNode}}}
+	}
+	return &doc, nil
+}
+
+// writeVersionConfig writes a version stack's config file: a copy of the env's.
+func (o *Orchestrator) writeVersionConfig(name stacks.StackName) error {
+	b, err := os.ReadFile(o.envConfigPath(name.Env))
+	if err != nil {
+		return fmt.Errorf("env %s has no config file: %w", name.Env, err)
+	}
+	return os.WriteFile(filepath.Join(o.opts.ProjectDir, "Pulumi."+name.String()+".yaml"), b, 0o644)
+}
+
+// envConfigFile writes the env stack's config for one update: the env's own
+// file plus the traffic keys, which live in the env stack's outputs rather
+// than in the user's file. It returns the file's path.
+func (o *Orchestrator) envConfigFile(env string, t Traffic) (string, error) {
+	doc, err := o.readEnvConfig(env)
+	if err != nil {
+		return "", err
+	}
+	root := doc.Content[0]
+	cfg := mapValue(root, "config")
+	if cfg == nil {
+		cfg = &yaml.Node{Kind: yaml.MappingNode}
+		root.Content = append(root.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: "config"}, cfg)
+	}
+	setScalar(cfg, stacks.KeyLive, t.Live)
+	setScalar(cfg, stacks.KeyCandidate, t.Candidate)
+	setScalar(cfg, stacks.KeyCandidateWeight, fmt.Sprint(t.CandidateWeight))
+	b, err := yaml.Marshal(doc)
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Join(o.opts.ProjectDir, ".phoenix", "work")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	p := filepath.Join(dir, "Pulumi."+env+".yaml")
+	return p, os.WriteFile(p, b, 0o644)
+}
+
+func mapValue(m *yaml.Node, key string) *yaml.Node {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i+1]
+		}
+	}
+	return nil
+}
+
+func setScalar(m *yaml.Node, key, value string) {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			m.Content[i+1] = &yaml.Node{Kind: yaml.ScalarNode, Value: value, Style: yaml.DoubleQuotedStyle}
+			return
+		}
+	}
+	m.Content = append(m.Content,
+		&yaml.Node{Kind: yaml.ScalarNode, Value: key},
+		&yaml.Node{Kind: yaml.ScalarNode, Value: value, Style: yaml.DoubleQuotedStyle})
+}

@@ -1,0 +1,92 @@
+package orchestrator
+
+// The version stacks of an env, as status and gc list them.
+
+import (
+	"context"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/phoenix-iac/phoenix/stacks"
+)
+
+// VersionInfo describes one version stack.
+type VersionInfo struct {
+	Version string `json:"version"`
+	Stack   string `json:"stack"`
+	// LastUpdate is the stack's last update, a refresh (a rollback's
+	// drift check) included.
+	LastUpdate time.Time `json:"lastUpdate,omitempty"`
+	// Deployed is when the version was first routed (as the candidate of
+	// its deploy), from the env's history; zero when it never was.
+	Deployed  time.Time `json:"deployed,omitempty"`
+	Resources int       `json:"resources"`
+	Role      string    `json:"role"` // live, candidate, previous, warm, incomplete
+	// Complete is false for a version stack whose first up failed or was
+	// interrupted: it is not a version that can take traffic.
+	Complete bool `json:"complete"`
+}
+
+// versions lists the version stacks of env, newest first.
+func (o *Orchestrator) versions(ctx context.Context, env string) ([]VersionInfo, error) {
+	names, err := o.stackNames(ctx)
+	if err != nil {
+		return nil, err
+	}
+	complete, err := o.completeStacks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []VersionInfo
+	for name, sum := range names {
+		sn, err := stacks.ParseStackName(name)
+		if err != nil || sn.Env != env || !sn.IsVersion() {
+			continue
+		}
+		v := VersionInfo{Version: sn.Version, Stack: name, Role: "warm", Complete: complete[name]}
+		if !v.Complete {
+			// Untagged: incomplete, or complete but interrupted before its
+			// tag was set, or deployed with a plain pulumi up.
+			_, rec, err := o.selectStack(ctx, sn)
+			if err != nil {
+				return nil, err
+			}
+			v.Complete = rec.complete()
+		}
+		if !v.Complete {
+			v.Role = "incomplete"
+		}
+		if sum.ResourceCount != nil {
+			v.Resources = *sum.ResourceCount
+		}
+		if t, err := time.Parse(time.RFC3339, sum.LastUpdate); err == nil {
+			v.LastUpdate = t
+		}
+		out = append(out, v)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].LastUpdate.Equal(out[j].LastUpdate) {
+			return out[i].LastUpdate.After(out[j].LastUpdate)
+		}
+		return out[i].Version < out[j].Version
+	})
+	return out, nil
+}
+
+func warmList(vs []VersionInfo, except ...string) string {
+	var names []string
+	for _, v := range vs {
+		skip := v.Resources == 0 || !v.Complete
+		for _, e := range except {
+			skip = skip || v.Version == e
+		}
+		if !skip {
+			names = append(names, v.Version)
+		}
+	}
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
+}
