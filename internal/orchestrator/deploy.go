@@ -74,24 +74,10 @@ type DeployResult struct {
 // was, the candidate route is cleared and the version stack destroyed
 // (unless KeepFailed).
 func (o *Orchestrator) Deploy(ctx context.Context, opts DeployOptions) (DeployResult, error) {
-	name := stacks.StackName{Env: opts.Env, Version: opts.Version}
 	res := DeployResult{Env: opts.Env, Version: opts.Version}
-	if err := stacks.ValidateEnv(opts.Env); err != nil {
+	if err := o.checkDeploy(&opts); err != nil {
 		return res, err
 	}
-	if err := stacks.ValidateVersion(opts.Version); err != nil {
-		return res, err
-	}
-	for _, w := range opts.Canary {
-		if w <= 0 || w >= 100 {
-			return res, fmt.Errorf("canary step %d%% is not between 1 and 99", w)
-		}
-	}
-	path, err := o.gatePath(opts.Env, opts.Gate.Path)
-	if err != nil {
-		return res, err
-	}
-	opts.Gate.Path = path
 	l, err := o.lock(opts.Env, "deploy", opts.Wait)
 	if err != nil {
 		return res, err
@@ -102,130 +88,206 @@ func (o *Orchestrator) Deploy(ctx context.Context, opts DeployOptions) (DeployRe
 	if err != nil {
 		return res, err
 	}
-	t0 := env.Traffic
-	res.Previous, res.URL = t0.Live, env.URL
+	d := &deployment{o: o, opts: opts, name: stacks.StackName{Env: opts.Env, Version: opts.Version},
+		env: env, envStack: envStack, t0: env.Traffic, res: &res}
+	res.Previous, res.URL = d.t0.Live, env.URL
+	d.watcher = &watcher{o: o, env: opts.Env, a: opts.Analysis, state: env}
+	defer d.watcher.close()
 
+	for _, step := range []func(context.Context) error{d.version, d.candidate, d.canary, d.promote, d.bake} {
+		if err := step(ctx); err != nil || res.NoOp {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// checkDeploy checks a deploy's options and fills in the gate's path.
+func (o *Orchestrator) checkDeploy(opts *DeployOptions) error {
+	if err := stacks.ValidateEnv(opts.Env); err != nil {
+		return err
+	}
+	if err := stacks.ValidateVersion(opts.Version); err != nil {
+		return err
+	}
+	for _, w := range opts.Canary {
+		if w <= 0 || w >= 100 {
+			return fmt.Errorf("canary step %d%% is not between 1 and 99", w)
+		}
+	}
+	path, err := o.gatePath(opts.Env, opts.Gate.Path)
+	if err != nil {
+		return err
+	}
+	opts.Gate.Path = path
+	return nil
+}
+
+// deployment is one deploy under way: its steps, in order, and what its
+// failure path needs to undo them.
+type deployment struct {
+	o        *Orchestrator
+	opts     DeployOptions
+	name     stacks.StackName
+	env      EnvState
+	envStack auto.Stack
+	// t0 is the traffic before the deploy, which a failure restores.
+	t0  Traffic
+	res *DeployResult
+	// routed is set once traffic names the version, created once this
+	// deploy made (or finished) its stack: what a failure undoes.
+	routed  bool
+	watcher *watcher
+	// last is the newest judgment, which the next traffic change records.
+	last *StepAnalysis
+	// promoted is when the version took all production traffic.
+	promoted time.Time
+}
+
+// fail undoes what the deploy did and returns err with what was done.
+func (d *deployment) fail(ctx context.Context, err error) error {
+	return d.o.failed(ctx, d, err)
+}
+
+// version makes the version stack: created, resumed when an earlier
+// deploy of it stopped half way, or checked unchanged when it exists. A
+// version already live ends the deploy (NoOp).
+func (d *deployment) version(ctx context.Context) error {
+	o, name := d.o, d.name
 	// Selecting the one stack costs the same with 2 or 200 versions;
 	// listing them all does not.
 	s, rec, err := o.selectStack(ctx, name)
 	exists := err == nil
 	if err != nil && !isNotFound(err) {
-		return res, err
+		return err
 	}
-	complete := exists && rec.complete()
 	switch {
-	case complete:
+	case exists && rec.complete():
 		o.logf("version stack %s exists: checking that it is unchanged", name)
 		if err := o.writeVersionConfig(name); err != nil {
-			return res, err
+			return err
 		}
 		if err := o.repairRecord(ctx, s, name, rec); err != nil {
-			return res, err
+			return err
 		}
 		if err := o.checkUnchanged(ctx, s); err != nil {
-			return res, err
+			return err
 		}
 		if err := o.markComplete(ctx, s); err != nil {
-			return res, err
+			return err
 		}
-		if t0.Live == opts.Version && settled(t0) {
-			o.logf("version %s is already live in env %s: nothing to do", opts.Version, opts.Env)
-			res.NoOp = true
-			return res, nil
+		if d.t0.Live == d.opts.Version && settled(d.t0) {
+			o.logf("version %s is already live in env %s: nothing to do", d.opts.Version, d.opts.Env)
+			d.res.NoOp = true
 		}
+		return nil
 	case exists:
 		// Not a version yet: its first up failed or was interrupted. It is
 		// finished now, as a new one would be created.
 		o.logf("version stack %s is incomplete (an earlier deploy of it failed or was interrupted): resuming it", name)
 		if err := o.writeVersionConfig(name); err != nil {
-			return res, err
+			return err
 		}
 		if err := o.repairRecord(ctx, s, name, rec); err != nil {
-			return res, err
+			return err
 		}
-		res.Created, res.Resumed = true, true
-		if err := o.upVersion(ctx, s, name); err != nil {
-			return res, o.failed(ctx, opts, name, envStack, t0, false, true, err)
-		}
+		d.res.Resumed = true
 	default:
 		o.logf("creating version stack %s", name)
 		if s, err = o.createStack(ctx, name); err != nil {
-			return res, err
-		}
-		res.Created = true
-		if err := o.upVersion(ctx, s, name); err != nil {
-			return res, o.failed(ctx, opts, name, envStack, t0, false, true, err)
+			return err
 		}
 	}
+	d.res.Created = true
+	if err := o.upVersion(ctx, s, name); err != nil {
+		return d.fail(ctx, err)
+	}
+	return nil
+}
 
-	// Candidate: reachable through the candidate route only.
+// candidate routes the version as the candidate, reachable through the
+// candidate route only, and gates it.
+func (d *deployment) candidate(ctx context.Context) error {
+	o, opts := d.o, d.opts
 	o.logf("routing %s as the candidate of env %s", opts.Version, opts.Env)
-	cand := Traffic{Live: t0.Live, Candidate: opts.Version}
-	if _, err := o.setTraffic(ctx, envStack, opts.Env, cand, trafficNote{Op: "candidate", From: t0.Live, To: opts.Version}); err != nil {
-		return res, o.failed(ctx, opts, name, envStack, t0, true, res.Created, fmt.Errorf("routing the candidate: %w", err))
+	d.routed = true
+	cand := Traffic{Live: d.t0.Live, Candidate: opts.Version}
+	if _, err := o.setTraffic(ctx, d.envStack, opts.Env, cand, trafficNote{Op: "candidate", From: d.t0.Live, To: opts.Version}); err != nil {
+		return d.fail(ctx, fmt.Errorf("routing the candidate: %w", err))
 	}
-	if err := o.gate(ctx, env.URL, opts.Version, opts.Gate); err != nil {
-		return res, o.failed(ctx, opts, name, envStack, t0, true, res.Created, err)
+	if err := o.gate(ctx, d.env.URL, opts.Version, opts.Gate); err != nil {
+		return d.fail(ctx, err)
 	}
+	return nil
+}
 
-	// Canary steps, only when something is live to share traffic with.
-	fail := func(err error) error { return o.failed(ctx, opts, name, envStack, t0, true, res.Created, err) }
-	w := &watcher{o: o, env: opts.Env, a: opts.Analysis, state: env}
-	defer w.close()
-	var last *StepAnalysis
-	if t0.Live != "" && t0.Live != opts.Version {
-		for _, weight := range opts.Canary {
-			o.logf("canary: %d%% of env %s traffic to %s", weight, opts.Env, opts.Version)
-			step := Traffic{Live: t0.Live, Candidate: opts.Version, CandidateWeight: weight}
-			note := trafficNote{Op: "canary", From: t0.Live, To: opts.Version, Why: lastSaid(last)}
-			if _, err := o.setTraffic(ctx, envStack, opts.Env, step, note); err != nil {
-				return res, fail(fmt.Errorf("canary step %d%%: %w", weight, err))
-			}
-			sa, err := w.step(ctx, weight, opts.Version, t0.Live, opts.StepWait)
-			if sa != nil {
-				res.Analysis = append(res.Analysis, *sa)
-				last = sa
-			}
-			var judged *AnalysisError
-			if err != nil && !errors.As(err, &judged) {
-				err = fmt.Errorf("canary step %d%%: %w", weight, err)
-			}
-			if err != nil {
-				return res, fail(err)
-			}
-			if err := o.gate(ctx, env.URL, opts.Version, opts.Gate); err != nil {
-				return res, fail(fmt.Errorf("after the %d%% canary step: %w", weight, err))
-			}
+// canary steps through the canary weights, each judged on production
+// traffic and followed by a gate; only when a live version shares the
+// traffic.
+func (d *deployment) canary(ctx context.Context) error {
+	o, opts, t0 := d.o, d.opts, d.t0
+	if t0.Live == "" || t0.Live == opts.Version {
+		return nil
+	}
+	for _, weight := range opts.Canary {
+		o.logf("canary: %d%% of env %s traffic to %s", weight, opts.Env, opts.Version)
+		step := Traffic{Live: t0.Live, Candidate: opts.Version, CandidateWeight: weight}
+		note := trafficNote{Op: "canary", From: t0.Live, To: opts.Version, Why: lastSaid(d.last)}
+		if _, err := o.setTraffic(ctx, d.envStack, opts.Env, step, note); err != nil {
+			return d.fail(ctx, fmt.Errorf("canary step %d%%: %w", weight, err))
 		}
-	}
-
-	// Promote: one update of the traffic pointer.
-	o.logf("promoting %s to live in env %s (previous: %s)", opts.Version, opts.Env, dash(t0.Live))
-	live := Traffic{Live: opts.Version, Candidate: opts.Version}
-	if _, err := o.setTraffic(ctx, envStack, opts.Env, live, trafficNote{Op: "promote", From: t0.Live, To: opts.Version, Why: lastSaid(last)}); err != nil {
-		return res, fail(fmt.Errorf("promoting: %w", err))
-	}
-	promoted := time.Now()
-	if err := o.confirmLive(ctx, env.URL, opts.Version, opts.Gate.Path); err != nil {
-		return res, err
-	}
-
-	// Bake: the new live version against the previous one's traffic
-	// before the promotion; a failure rolls back to it.
-	if bake := opts.Analysis.Settings.Bake; bake > 0 && !opts.Analysis.Off {
-		if t0.Live == "" || t0.Live == opts.Version {
-			o.logf("bake: no previous version to compare %s with or to return to: not baked", opts.Version)
-			return res, nil
-		}
-		sa, err := w.bake(ctx, opts.Version, t0.Live, promoted, bake)
+		sa, err := d.watcher.step(ctx, weight, opts.Version, t0.Live, opts.StepWait)
 		if sa != nil {
-			res.Analysis = append(res.Analysis, *sa)
+			d.res.Analysis = append(d.res.Analysis, *sa)
+			d.last = sa
+		}
+		var judged *AnalysisError
+		if err != nil && !errors.As(err, &judged) {
+			err = fmt.Errorf("canary step %d%%: %w", weight, err)
 		}
 		if err != nil {
-			return res, fail(err)
+			return d.fail(ctx, err)
+		}
+		if err := o.gate(ctx, d.env.URL, opts.Version, opts.Gate); err != nil {
+			return d.fail(ctx, fmt.Errorf("after the %d%% canary step: %w", weight, err))
 		}
 	}
-	return res, nil
+	return nil
+}
+
+// promote makes the version live, one update of the traffic pointer, and
+// waits until the load balancer serves it.
+func (d *deployment) promote(ctx context.Context) error {
+	o, opts := d.o, d.opts
+	o.logf("promoting %s to live in env %s (previous: %s)", opts.Version, opts.Env, dash(d.t0.Live))
+	live := Traffic{Live: opts.Version, Candidate: opts.Version}
+	if _, err := o.setTraffic(ctx, d.envStack, opts.Env, live, trafficNote{Op: "promote", From: d.t0.Live, To: opts.Version, Why: lastSaid(d.last)}); err != nil {
+		return d.fail(ctx, fmt.Errorf("promoting: %w", err))
+	}
+	d.promoted = time.Now()
+	return o.confirmLive(ctx, d.env.URL, opts.Version, opts.Gate.Path)
+}
+
+// bake watches the new live version against the previous one's traffic
+// before the promotion; a failure rolls back to it.
+func (d *deployment) bake(ctx context.Context) error {
+	o, opts, t0 := d.o, d.opts, d.t0
+	bake := opts.Analysis.Settings.Bake
+	if bake <= 0 || opts.Analysis.Off {
+		return nil
+	}
+	if t0.Live == "" || t0.Live == opts.Version {
+		o.logf("bake: no previous version to compare %s with or to return to: not baked", opts.Version)
+		return nil
+	}
+	sa, err := d.watcher.bake(ctx, opts.Version, t0.Live, d.promoted, bake)
+	if sa != nil {
+		d.res.Analysis = append(d.res.Analysis, *sa)
+	}
+	if err != nil {
+		return d.fail(ctx, err)
+	}
+	return nil
 }
 
 // upVersion runs a version stack's first up and marks it complete.
@@ -242,7 +304,11 @@ func (o *Orchestrator) gatePath(env, path string) (string, error) {
 	if path != "" {
 		return path, nil
 	}
-	return o.envSetting(env, stacks.KeyHealthCheckPath, "/healthz")
+	cfg, err := o.envConfig(env)
+	if err != nil {
+		return "", err
+	}
+	return cfg.HealthCheckPath, nil
 }
 
 // confirmTimeout bounds the wait for the load balancer to serve a new live
@@ -278,19 +344,20 @@ func (o *Orchestrator) confirmLive(ctx context.Context, url, version, path strin
 // failed restores the traffic that was there before the deploy, with the
 // candidate route cleared, destroys the new version stack unless asked to
 // keep it, and returns err with what was done.
-func (o *Orchestrator) failed(ctx context.Context, opts DeployOptions, name stacks.StackName, envStack auto.Stack, t0 Traffic, routed, created bool, err error) error {
+func (o *Orchestrator) failed(ctx context.Context, d *deployment, err error) error {
 	// Cleanup must run even when ctx was cancelled (Ctrl-C).
 	cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
 	defer cancel()
+	opts, name, t0 := d.opts, d.name, d.t0
 	var notes []string
-	if routed {
+	if d.routed {
 		restore := Traffic{Live: t0.Live}
 		note := trafficNote{Op: "clear", From: opts.Version, To: t0.Live}
 		var judged *AnalysisError
 		if errors.As(err, &judged) {
 			note.Why = said(judged.Step)
 		}
-		if _, rerr := o.setTraffic(cleanup, envStack, opts.Env, restore, note); rerr != nil {
+		if _, rerr := o.setTraffic(cleanup, d.envStack, opts.Env, restore, note); rerr != nil {
 			notes = append(notes, fmt.Sprintf("restoring traffic failed too (%v); %s", rerr, repairAdvice(opts.Env, t0.Live)))
 		} else if judged != nil && judged.Step.Step == "bake" {
 			notes = append(notes, fmt.Sprintf("live is back on %s and the candidate route is cleared", dash(t0.Live)))
@@ -301,7 +368,7 @@ func (o *Orchestrator) failed(ctx context.Context, opts DeployOptions, name stac
 		notes = append(notes, fmt.Sprintf("live is still %s", dash(t0.Live)))
 	}
 	switch {
-	case !created:
+	case !d.res.Created:
 		notes = append(notes, fmt.Sprintf("version stack %s existed before this deploy and was kept", name))
 	case opts.KeepFailed:
 		notes = append(notes, fmt.Sprintf("version stack %s was kept (--keep-failed); inspect it, then remove it with phoenix gc", name))
