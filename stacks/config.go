@@ -22,6 +22,8 @@ const (
 	PlatformDocker Platform = "docker"
 	// PlatformAWS runs an env on ECS Fargate behind an ALB.
 	PlatformAWS Platform = "aws"
+	// DefaultPlatform is phoenix:platform when unset.
+	DefaultPlatform = PlatformDocker
 )
 
 // Config keys, all in the "phoenix" namespace unless they name another.
@@ -207,7 +209,7 @@ const MaxAWSRetention = 95
 func ParseConfig(get Getter) (*Config, error) {
 	p := parser{get: get}
 	c := &Config{
-		Platform:           Platform(p.oneOf(KeyPlatform, string(PlatformDocker), string(PlatformDocker), string(PlatformAWS))),
+		Platform:           Platform(p.oneOf(KeyPlatform, string(DefaultPlatform), string(PlatformDocker), string(PlatformAWS))),
 		AppPath:            p.nonEmpty(KeyAppPath, "app"),
 		AppPort:            p.intRange(KeyAppPort, 8080, 1, 65535),
 		Replicas:           p.intRange(KeyReplicas, 2, 1, 100),

@@ -2,9 +2,9 @@ package orchestrator
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -72,32 +72,13 @@ func (e *AnalysisError) Error() string {
 
 // AnalysisSettings returns the env's phoenix:analysis, defaults filled in.
 func (o *Orchestrator) AnalysisSettings(env string) (stacks.Analysis, error) {
-	doc, err := o.readEnvConfig(env)
+	f, err := o.envFile(env)
 	if err != nil {
 		return stacks.Analysis{}, err
 	}
-	var raw string
-	if cfg := mapValue(doc.Content[0], "config"); cfg != nil {
-		if v := mapValue(cfg, stacks.KeyAnalysis); v != nil {
-			var x any
-			if err := v.Decode(&x); err != nil {
-				return stacks.Analysis{}, fmt.Errorf("%s in Pulumi.%s.yaml: %w", stacks.KeyAnalysis, env, err)
-			}
-			b, err := json.Marshal(x)
-			if err != nil {
-				return stacks.Analysis{}, fmt.Errorf("%s in Pulumi.%s.yaml: %w", stacks.KeyAnalysis, env, err)
-			}
-			raw = string(b)
-		}
-	}
-	a, err := stacks.ParseAnalysis(func(key string) (string, bool) {
-		if key == stacks.KeyAnalysis && raw != "" {
-			return raw, true
-		}
-		return "", false
-	})
+	a, err := stacks.ParseAnalysis(f.Get)
 	if err != nil {
-		return a, fmt.Errorf("Pulumi.%s.yaml: %w", env, err)
+		return a, fmt.Errorf("%s: %w", filepath.Base(f.Path), err)
 	}
 	return a, nil
 }
@@ -154,10 +135,11 @@ func (o *Orchestrator) analysisSource(ctx context.Context, env string, st EnvSta
 // credentials and endpoints as the AWS CLI finds them (environment, shared
 // files, the instance's or task's role).
 func (o *Orchestrator) awsConfig(ctx context.Context, env string) (aws.Config, error) {
-	region, err := o.envSetting(env, stacks.KeyAWSRegion, "")
+	f, err := o.envFile(env)
 	if err != nil {
 		return aws.Config{}, err
 	}
+	region, _ := f.Get(stacks.KeyAWSRegion)
 	if region == "" {
 		return aws.Config{}, fmt.Errorf("Pulumi.%s.yaml sets no %s; set it with: pulumi config set %s <region> -s %s", env, stacks.KeyAWSRegion, stacks.KeyAWSRegion, env)
 	}

@@ -16,26 +16,21 @@ import (
 
 // envConfigPath is the env's own config file.
 func (o *Orchestrator) envConfigPath(env string) string {
-	return filepath.Join(o.opts.ProjectDir, "Pulumi."+env+".yaml")
+	return stacks.EnvFilePath(o.opts.ProjectDir, env)
 }
 
-// readEnvConfig parses the env's config file.
-func (o *Orchestrator) readEnvConfig(env string) (*yaml.Node, error) {
-	b, err := os.ReadFile(o.envConfigPath(env))
+// envFile reads the env's config file.
+func (o *Orchestrator) envFile(env string) (*stacks.EnvFile, error) {
+	return stacks.ReadEnvFile(o.opts.ProjectDir, env)
+}
+
+// envConfig reads and validates the env's config, as the program does.
+func (o *Orchestrator) envConfig(env string) (*stacks.Config, error) {
+	f, err := o.envFile(env)
 	if err != nil {
-		if os.IsNotExist(err) {
-			return nil, fmt.Errorf("env %s has no config file %s; create one (copy Pulumi.dev.yaml) to define it", env, o.envConfigPath(env))
-		}
 		return nil, err
 	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(b, &doc); err != nil {
-		return nil, fmt.Errorf("%s: %w", o.envConfigPath(env), err)
-	}
-	if len(doc.Content) == 0 {
-		doc = yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{{Kind: yaml.MappingNode}}}
-	}
-	return &doc, nil
+	return f.Config()
 }
 
 // writeVersionConfig writes a version stack's config file: a copy of the env's.
@@ -51,10 +46,11 @@ func (o *Orchestrator) writeVersionConfig(name stacks.StackName) error {
 // file plus the traffic keys, which live in the env stack's outputs rather
 // than in the user's file. It returns the file's path.
 func (o *Orchestrator) envConfigFile(env string, t Traffic) (string, error) {
-	doc, err := o.readEnvConfig(env)
+	f, err := o.envFile(env)
 	if err != nil {
 		return "", err
 	}
+	doc := f.Doc()
 	root := doc.Content[0]
 	cfg := mapValue(root, "config")
 	if cfg == nil {

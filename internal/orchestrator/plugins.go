@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/phoenix-iac/phoenix/internal/dockerengine"
 	"github.com/phoenix-iac/phoenix/stacks"
 )
@@ -63,22 +61,11 @@ func (o *Orchestrator) attached(pkg string) bool {
 
 // envPlatform reads env's platform from its config file.
 func (o *Orchestrator) envPlatform(env string) (string, error) {
-	return o.envSetting(env, stacks.KeyPlatform, string(stacks.PlatformDocker))
-}
-
-// envSetting reads a plain (not secret) setting from env's config file, or
-// def when it is not set there. The program validates every setting.
-func (o *Orchestrator) envSetting(env, key, def string) (string, error) {
-	doc, err := o.readEnvConfig(env)
+	f, err := o.envFile(env)
 	if err != nil {
 		return "", err
 	}
-	if cfg := mapValue(doc.Content[0], "config"); cfg != nil {
-		if v := mapValue(cfg, key); v != nil && v.Kind == yaml.ScalarNode && v.Value != "" {
-			return v.Value, nil
-		}
-	}
-	return def, nil
+	return string(f.Platform()), nil
 }
 
 // ensurePlugins installs the provider plugins platform needs, once.

@@ -11,7 +11,6 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/events"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
-	"gopkg.in/yaml.v3"
 
 	"github.com/phoenix-iac/phoenix/stacks"
 )
@@ -258,16 +257,11 @@ func forwardTargetGroups(inputs map[string]any) int {
 // plainSecrets finds config values whose names say they are secret but
 // that are stored in plain text in the env's config file.
 func (o *Orchestrator) plainSecrets(env string) []Violation {
-	b, err := os.ReadFile(o.envConfigPath(env))
+	f, err := o.envFile(env)
 	if err != nil {
 		return nil
 	}
-	var file struct {
-		Config map[string]any `yaml:"config"`
-	}
-	if yaml.Unmarshal(b, &file) != nil {
-		return nil
-	}
+	file := struct{ Config map[string]any }{f.Values()}
 	var out []Violation
 	var walk func(path string, v any)
 	walk = func(path string, v any) {

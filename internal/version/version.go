@@ -12,7 +12,6 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
@@ -21,7 +20,6 @@ import (
 	"strings"
 
 	"golang.org/x/mod/sumdb/dirhash"
-	"gopkg.in/yaml.v3"
 
 	"github.com/phoenix-iac/phoenix/internal/buildcontext"
 	"github.com/phoenix-iac/phoenix/stacks"
@@ -78,11 +76,19 @@ func Inputs(dir, env string) ([]Input, error) {
 	if err := stacks.ValidateEnv(env); err != nil {
 		return nil, err
 	}
-	configFile := filepath.Join(dir, "Pulumi."+env+".yaml")
-	config, appPath, err := versionConfig(configFile)
+	file, err := stacks.ReadEnvFile(dir, env)
 	if err != nil {
 		return nil, err
 	}
+	config, err := file.Canonical()
+	if err != nil {
+		return nil, err
+	}
+	def, err := file.Definition()
+	if err != nil {
+		return nil, err
+	}
+	appPath := def.AppPath
 	inputs := []Input{{Name: "config/Pulumi." + env + ".yaml", open: bytesOpener(config)}}
 
 	for _, f := range programFiles {
@@ -121,38 +127,6 @@ func Inputs(dir, env string) ([]Input, error) {
 		return nil, err
 	}
 	return append(inputs, app...), nil
-}
-
-// versionConfig reads an env's config file and returns it, canonically
-// encoded and without the operation keys (traffic and analysis), and the
-// app path it names.
-func versionConfig(path string) ([]byte, string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		if os.IsNotExist(err) {
-			return nil, "", fmt.Errorf("%s does not exist: every env has a config file; copy Pulumi.dev.yaml to start one", path)
-		}
-		return nil, "", err
-	}
-	var file struct {
-		Config map[string]any `yaml:"config"`
-	}
-	if err := yaml.Unmarshal(b, &file); err != nil {
-		return nil, "", fmt.Errorf("%s is not valid YAML: %w", path, err)
-	}
-	for _, k := range stacks.OperationKeys {
-		delete(file.Config, k)
-	}
-	appPath := "app"
-	if v, ok := file.Config[stacks.KeyAppPath].(string); ok && v != "" {
-		appPath = v
-	}
-	// encoding/json sorts map keys: the same settings always encode the same.
-	canonical, err := json.Marshal(file.Config)
-	if err != nil {
-		return nil, "", fmt.Errorf("%s: %w", path, err)
-	}
-	return canonical, appPath, nil
 }
 
 // buildContext lists the files Docker would send as the build context of

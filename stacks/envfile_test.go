@@ -1,0 +1,97 @@
+package stacks
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+const envFileYAML = `# the dev env
+config:
+  phoenix:platform: docker
+  phoenix:replicas: 3
+  phoenix:live: v1
+  phoenix:environment:
+    LOG_LEVEL: debug
+    DB_PASSWORD:
+      secure: v1:abc123
+  phoenix:analysis:
+    maxErrorRate: 0.05
+    bake: 5m
+  phoenix:healthCheckCommand: ["CMD", "/app", "-check"]
+`
+
+func writeEnvFile(t *testing.T, content string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "Pulumi.dev.yaml"), []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestEnvFileReadsAsThePulumiProgramDoes(t *testing.T) {
+	f, err := ReadEnvFile(writeEnvFile(t, envFileYAML), "dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]string{
+		KeyReplicas:    "3",
+		KeyEnvironment: `{"DB_PASSWORD":"[secret]","LOG_LEVEL":"debug"}`,
+		KeyAnalysis:    `{"bake":"5m","maxErrorRate":0.05}`,
+		KeyHealthCheck: `["CMD","/app","-check"]`,
+	} {
+		if got, ok := f.Get(key); !ok || got != want {
+			t.Errorf("Get(%s) = %q, %v; want %q", key, got, ok, want)
+		}
+	}
+	c, err := f.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Replicas != 3 || c.Analysis.MaxErrorRate != 0.05 || c.Environment["LOG_LEVEL"] != "debug" || c.Traffic.Live != "v1" || c.AppPort != 8080 {
+		t.Errorf("Config() = %+v", c)
+	}
+	// The version id hashes the file without the operation keys, with the
+	// secret's ciphertext.
+	b, err := f.Canonical()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, gone := range []string{KeyLive, KeyAnalysis} {
+		if strings.Contains(string(b), gone) {
+			t.Errorf("Canonical() holds %s: %s", gone, b)
+		}
+	}
+	if !strings.Contains(string(b), "v1:abc123") {
+		t.Errorf("Canonical() lost the secret's ciphertext: %s", b)
+	}
+}
+
+func TestEnvFileErrors(t *testing.T) {
+	if _, err := ReadEnvFile(t.TempDir(), "qa"); err == nil || !strings.Contains(err.Error(), "copy Pulumi.dev.yaml") {
+		t.Errorf("a missing file: %v", err)
+	}
+	if _, err := ReadEnvFile(writeEnvFile(t, "config: [\n"), "dev"); err == nil || !strings.Contains(err.Error(), "not valid YAML") {
+		t.Errorf("bad YAML: %v", err)
+	}
+	f, err := ReadEnvFile(writeEnvFile(t, "config:\n  phoenix:replicas: 0\n"), "dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Config(); err == nil || !strings.Contains(err.Error(), "Pulumi.dev.yaml") || !strings.Contains(err.Error(), KeyReplicas) {
+		t.Errorf("an invalid value: %v", err)
+	}
+	if f.Platform() != DefaultPlatform {
+		t.Errorf("Platform() of a file that sets none: %s", f.Platform())
+	}
+	empty, err := ReadEnvFile(writeEnvFile(t, ""), "dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := empty.Config(); err != nil || !reflect.DeepEqual(c.Analysis, DefaultAnalysis) {
+		t.Errorf("an empty file: %+v, %v", c, err)
+	}
+}
