@@ -141,114 +141,132 @@ func envStack(ctx *pulumi.Context, root string, name StackName, cfg *Config) err
 
 	switch cfg.Platform {
 	case PlatformDocker:
-		tag, err := dockeredge.LauncherTag(root, cfg.Docker.CaddyImage)
-		if err != nil {
-			return err
-		}
-		edge, err := dockeredge.NewEdge(ctx, env, &dockeredge.EdgeArgs{
-			Env:           env,
-			CaddyImage:    cfg.Docker.CaddyImage,
-			ImageTag:      tag,
-			ListenAddress: cfg.Docker.ListenAddress,
-			Port:          pulumi.Int(cfg.Docker.Port),
-		})
-		if err != nil {
-			return err
-		}
-		args := &dockertraffic.TrafficArgs{
-			Env:              env,
-			Image:            edge.Image,
-			ConfigVolumeName: edge.ConfigVolumeName,
-			HealthCheckPath:  cfg.HealthCheckPath,
-			AppPort:          cfg.AppPort,
-			CandidateWeight:  t.CandidateWeight,
-		}
-		upstreams := func(version string) (*dockertraffic.Upstreams, error) {
-			ref, err := versionRef(version)
-			if err != nil {
-				return nil, err
-			}
-			return &dockertraffic.Upstreams{Version: version, Addresses: refStrings(ref, StackName{env, version}, OutUpstreams)}, nil
-		}
-		if t.Live != "" {
-			if args.Live, err = upstreams(t.Live); err != nil {
-				return err
-			}
-		}
-		if t.Candidate != "" {
-			if args.Candidate, err = upstreams(t.Candidate); err != nil {
-				return err
-			}
-		}
-		traffic, err := dockertraffic.NewTraffic(ctx, env, args)
-		if err != nil {
-			return err
-		}
-		exportTraffic(ctx, traffic.Applied, t)
-		ctx.Export(OutURL, edge.URL)
-		ctx.Export(OutNetworkName, edge.NetworkName)
-		ctx.Export(OutLoadBalancer, edge.LoadBalancerName)
+		return dockerEnv(ctx, root, env, cfg, t, versionRef)
 	case PlatformAWS:
-		edge, err := awsedge.NewEdge(ctx, env, &awsedge.EdgeArgs{
-			VPCCIDR:          cfg.AWS.VPCCIDR,
-			AZCount:          cfg.AWS.AZCount,
-			AllowedCIDRs:     cfg.AWS.AllowedCIDRs,
-			AppPort:          cfg.AppPort,
-			LogRetentionDays: cfg.AWS.LogRetentionDays,
-			KeepImages:       cfg.AWS.KeepImages,
-		})
-		if err != nil {
-			return err
-		}
-		args := &awstraffic.TrafficArgs{
-			Env:             env,
-			LoadBalancerARN: edge.LoadBalancerARN,
-			CertificateARN:  cfg.AWS.CertificateARN,
-			CandidateWeight: t.CandidateWeight,
-		}
-		target := func(version string) (*awstraffic.Target, error) {
-			ref, err := versionRef(version)
-			if err != nil {
-				return nil, err
-			}
-			return &awstraffic.Target{Version: version, TargetGroupARN: refString(ref, StackName{env, version}, OutTargetGroupARN)}, nil
-		}
-		if t.Live != "" {
-			if args.Live, err = target(t.Live); err != nil {
-				return err
-			}
-		}
-		if t.Candidate != "" {
-			if args.Candidate, err = target(t.Candidate); err != nil {
-				return err
-			}
-		}
-		traffic, err := awstraffic.NewTraffic(ctx, env, args)
-		if err != nil {
-			return err
-		}
-		exportTraffic(ctx, traffic.Applied, t)
-		scheme := "http"
-		if cfg.AWS.CertificateARN != "" {
-			scheme = "https"
-		}
-		if cfg.AWS.Hostname != "" {
-			ctx.Export(OutURL, pulumi.Sprintf("%s://%s", scheme, cfg.AWS.Hostname))
-		} else {
-			ctx.Export(OutURL, pulumi.Sprintf("%s://%s", scheme, edge.LoadBalancerDNSName))
-		}
-		ctx.Export(OutVPCID, edge.VPCID)
-		ctx.Export(OutSubnetIDs, edge.SubnetIDs)
-		ctx.Export(OutClusterARN, edge.ClusterARN)
-		ctx.Export(OutLBSecurityGroup, edge.LoadBalancerSecurityGroupID)
-		ctx.Export(OutListenerARN, traffic.ListenerARN)
-		ctx.Export(OutRepositoryURL, edge.RepositoryURL)
-		ctx.Export(OutRepositoryARN, edge.RepositoryARN)
-		ctx.Export(OutRegistryID, edge.RegistryID)
-		ctx.Export(OutLogGroupName, edge.LogGroupName)
-		ctx.Export(OutLogGroupARN, edge.LogGroupARN)
-		ctx.Export(OutLoadBalancer, edge.LoadBalancerARNSuffix)
+		return awsEnv(ctx, env, cfg, t, versionRef)
+	default:
+		return fmt.Errorf("env stack %s: platform %q has no env stack program", name, cfg.Platform)
 	}
+}
+
+// versionRefs reads version stacks' outputs, one StackReference each.
+type versionRefs func(version string) (*pulumi.StackReference, error)
+
+// dockerEnv is the env stack on docker: the edge (network, Caddy) and the
+// traffic pointer, the config writer.
+func dockerEnv(ctx *pulumi.Context, root, env string, cfg *Config, t Traffic, versionRef versionRefs) error {
+	tag, err := dockeredge.LauncherTag(root, cfg.Docker.CaddyImage)
+	if err != nil {
+		return err
+	}
+	edge, err := dockeredge.NewEdge(ctx, env, &dockeredge.EdgeArgs{
+		Env:           env,
+		CaddyImage:    cfg.Docker.CaddyImage,
+		ImageTag:      tag,
+		ListenAddress: cfg.Docker.ListenAddress,
+		Port:          pulumi.Int(cfg.Docker.Port),
+	})
+	if err != nil {
+		return err
+	}
+	args := &dockertraffic.TrafficArgs{
+		Env:              env,
+		Image:            edge.Image,
+		ConfigVolumeName: edge.ConfigVolumeName,
+		HealthCheckPath:  cfg.HealthCheckPath,
+		AppPort:          cfg.AppPort,
+		CandidateWeight:  t.CandidateWeight,
+	}
+	upstreams := func(version string) (*dockertraffic.Upstreams, error) {
+		ref, err := versionRef(version)
+		if err != nil {
+			return nil, err
+		}
+		return &dockertraffic.Upstreams{Version: version, Addresses: refStrings(ref, StackName{env, version}, OutUpstreams)}, nil
+	}
+	if t.Live != "" {
+		if args.Live, err = upstreams(t.Live); err != nil {
+			return err
+		}
+	}
+	if t.Candidate != "" {
+		if args.Candidate, err = upstreams(t.Candidate); err != nil {
+			return err
+		}
+	}
+	traffic, err := dockertraffic.NewTraffic(ctx, env, args)
+	if err != nil {
+		return err
+	}
+	exportTraffic(ctx, traffic.Applied, t)
+	ctx.Export(OutURL, edge.URL)
+	ctx.Export(OutNetworkName, edge.NetworkName)
+	ctx.Export(OutLoadBalancer, edge.LoadBalancerName)
+	return nil
+}
+
+// awsEnv is the env stack on aws: the edge (VPC, ALB, cluster, registry,
+// logs) and the traffic pointer, the listener.
+func awsEnv(ctx *pulumi.Context, env string, cfg *Config, t Traffic, versionRef versionRefs) error {
+	edge, err := awsedge.NewEdge(ctx, env, &awsedge.EdgeArgs{
+		VPCCIDR:          cfg.AWS.VPCCIDR,
+		AZCount:          cfg.AWS.AZCount,
+		AllowedCIDRs:     cfg.AWS.AllowedCIDRs,
+		AppPort:          cfg.AppPort,
+		LogRetentionDays: cfg.AWS.LogRetentionDays,
+		KeepImages:       cfg.AWS.KeepImages,
+	})
+	if err != nil {
+		return err
+	}
+	args := &awstraffic.TrafficArgs{
+		Env:             env,
+		LoadBalancerARN: edge.LoadBalancerARN,
+		CertificateARN:  cfg.AWS.CertificateARN,
+		CandidateWeight: t.CandidateWeight,
+	}
+	target := func(version string) (*awstraffic.Target, error) {
+		ref, err := versionRef(version)
+		if err != nil {
+			return nil, err
+		}
+		return &awstraffic.Target{Version: version, TargetGroupARN: refString(ref, StackName{env, version}, OutTargetGroupARN)}, nil
+	}
+	if t.Live != "" {
+		if args.Live, err = target(t.Live); err != nil {
+			return err
+		}
+	}
+	if t.Candidate != "" {
+		if args.Candidate, err = target(t.Candidate); err != nil {
+			return err
+		}
+	}
+	traffic, err := awstraffic.NewTraffic(ctx, env, args)
+	if err != nil {
+		return err
+	}
+	exportTraffic(ctx, traffic.Applied, t)
+	scheme := "http"
+	if cfg.AWS.CertificateARN != "" {
+		scheme = "https"
+	}
+	if cfg.AWS.Hostname != "" {
+		ctx.Export(OutURL, pulumi.Sprintf("%s://%s", scheme, cfg.AWS.Hostname))
+	} else {
+		ctx.Export(OutURL, pulumi.Sprintf("%s://%s", scheme, edge.LoadBalancerDNSName))
+	}
+	ctx.Export(OutVPCID, edge.VPCID)
+	ctx.Export(OutSubnetIDs, edge.SubnetIDs)
+	ctx.Export(OutClusterARN, edge.ClusterARN)
+	ctx.Export(OutLBSecurityGroup, edge.LoadBalancerSecurityGroupID)
+	ctx.Export(OutListenerARN, traffic.ListenerARN)
+	ctx.Export(OutRepositoryURL, edge.RepositoryURL)
+	ctx.Export(OutRepositoryARN, edge.RepositoryARN)
+	ctx.Export(OutRegistryID, edge.RegistryID)
+	ctx.Export(OutLogGroupName, edge.LogGroupName)
+	ctx.Export(OutLogGroupARN, edge.LogGroupARN)
+	ctx.Export(OutLoadBalancer, edge.LoadBalancerARNSuffix)
 	return nil
 }
 
@@ -290,55 +308,72 @@ func versionStack(ctx *pulumi.Context, root string, name StackName, cfg *Config)
 
 	switch cfg.Platform {
 	case PlatformDocker:
-		v, err := dockerversion.NewVersion(ctx, component, &dockerversion.VersionArgs{
-			Env:               name.Env,
-			Version:           name.Version,
-			AppPath:           cfg.AppPath,
-			AppPort:           cfg.AppPort,
-			Replicas:          cfg.Replicas,
-			Environment:       cfg.Environment,
-			EnvironmentSecret: cfg.EnvironmentSecret,
-			HealthCheck:       cfg.HealthCheckCommand,
-			NetworkName:       refString(ref, envStack, OutNetworkName),
-		})
-		if err != nil {
-			return err
-		}
-		exportComplete(ctx, v.Complete, name)
-		ctx.Export(OutImage, v.Image)
-		ctx.Export(OutUpstreams, v.Upstreams)
+		return dockerVersion(ctx, name, cfg, component, ref)
 	case PlatformAWS:
-		v, err := awsversion.NewVersion(ctx, component, &awsversion.VersionArgs{
-			Env:                         name.Env,
-			Version:                     name.Version,
-			AppPath:                     cfg.AppPath,
-			AppPort:                     cfg.AppPort,
-			Replicas:                    cfg.Replicas,
-			CPU:                         cfg.AWS.CPU,
-			Memory:                      cfg.AWS.Memory,
-			Environment:                 cfg.Environment,
-			EnvironmentSecret:           cfg.EnvironmentSecret,
-			HealthCheckPath:             cfg.HealthCheckPath,
-			Region:                      cfg.AWS.Region,
-			VPCID:                       refString(ref, envStack, OutVPCID),
-			SubnetIDs:                   refStrings(ref, envStack, OutSubnetIDs),
-			ClusterARN:                  refString(ref, envStack, OutClusterARN),
-			LoadBalancerSecurityGroupID: refString(ref, envStack, OutLBSecurityGroup),
-			ListenerARN:                 refString(ref, envStack, OutListenerARN),
-			RepositoryURL:               refString(ref, envStack, OutRepositoryURL),
-			RepositoryARN:               refString(ref, envStack, OutRepositoryARN),
-			RegistryID:                  refString(ref, envStack, OutRegistryID),
-			LogGroupName:                refString(ref, envStack, OutLogGroupName),
-			LogGroupARN:                 refString(ref, envStack, OutLogGroupARN),
-		})
-		if err != nil {
-			return err
-		}
-		exportComplete(ctx, v.Complete, name)
-		ctx.Export(OutImage, v.Image)
-		ctx.Export(OutTargetGroupARN, v.TargetGroupARN)
-		ctx.Export(OutTargetGroupMetrics, v.TargetGroupARNSuffix)
+		return awsVersion(ctx, name, cfg, component, ref)
+	default:
+		return fmt.Errorf("version stack %s: platform %q has no version stack program", name, cfg.Platform)
 	}
+}
+
+// dockerVersion is a version stack on docker: the image and the replicas,
+// on the env's network.
+func dockerVersion(ctx *pulumi.Context, name StackName, cfg *Config, component string, ref *pulumi.StackReference) error {
+	envStack := name.EnvStack()
+	v, err := dockerversion.NewVersion(ctx, component, &dockerversion.VersionArgs{
+		Env:               name.Env,
+		Version:           name.Version,
+		AppPath:           cfg.AppPath,
+		AppPort:           cfg.AppPort,
+		Replicas:          cfg.Replicas,
+		Environment:       cfg.Environment,
+		EnvironmentSecret: cfg.EnvironmentSecret,
+		HealthCheck:       cfg.HealthCheckCommand,
+		NetworkName:       refString(ref, envStack, OutNetworkName),
+	})
+	if err != nil {
+		return err
+	}
+	exportComplete(ctx, v.Complete, name)
+	ctx.Export(OutImage, v.Image)
+	ctx.Export(OutUpstreams, v.Upstreams)
+	return nil
+}
+
+// awsVersion is a version stack on aws: the image in ECR, the task, its
+// target group and rule, and the Fargate service.
+func awsVersion(ctx *pulumi.Context, name StackName, cfg *Config, component string, ref *pulumi.StackReference) error {
+	envStack := name.EnvStack()
+	v, err := awsversion.NewVersion(ctx, component, &awsversion.VersionArgs{
+		Env:                         name.Env,
+		Version:                     name.Version,
+		AppPath:                     cfg.AppPath,
+		AppPort:                     cfg.AppPort,
+		Replicas:                    cfg.Replicas,
+		CPU:                         cfg.AWS.CPU,
+		Memory:                      cfg.AWS.Memory,
+		Environment:                 cfg.Environment,
+		EnvironmentSecret:           cfg.EnvironmentSecret,
+		HealthCheckPath:             cfg.HealthCheckPath,
+		Region:                      cfg.AWS.Region,
+		VPCID:                       refString(ref, envStack, OutVPCID),
+		SubnetIDs:                   refStrings(ref, envStack, OutSubnetIDs),
+		ClusterARN:                  refString(ref, envStack, OutClusterARN),
+		LoadBalancerSecurityGroupID: refString(ref, envStack, OutLBSecurityGroup),
+		ListenerARN:                 refString(ref, envStack, OutListenerARN),
+		RepositoryURL:               refString(ref, envStack, OutRepositoryURL),
+		RepositoryARN:               refString(ref, envStack, OutRepositoryARN),
+		RegistryID:                  refString(ref, envStack, OutRegistryID),
+		LogGroupName:                refString(ref, envStack, OutLogGroupName),
+		LogGroupARN:                 refString(ref, envStack, OutLogGroupARN),
+	})
+	if err != nil {
+		return err
+	}
+	exportComplete(ctx, v.Complete, name)
+	ctx.Export(OutImage, v.Image)
+	ctx.Export(OutTargetGroupARN, v.TargetGroupARN)
+	ctx.Export(OutTargetGroupMetrics, v.TargetGroupARNSuffix)
 	return nil
 }
 

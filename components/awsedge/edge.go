@@ -94,88 +94,11 @@ func NewEdge(ctx *pulumi.Context, name string, args *EdgeArgs, opts ...pulumi.Re
 	}
 	parent := pulumi.Parent(e)
 
-	zones, err := aws.GetAvailabilityZones(ctx, &aws.GetAvailabilityZonesArgs{State: pulumi.StringRef("available")}, pulumi.Parent(e))
-	if err != nil {
-		return nil, fmt.Errorf("listing availability zones: %w", err)
-	}
-	if len(zones.Names) < a.AZCount {
-		return nil, fmt.Errorf("the region has %d available zones, phoenix:azCount asks for %d; lower phoenix:azCount", len(zones.Names), a.AZCount)
-	}
-
-	vpc, err := ec2.NewVpc(ctx, name+"-vpc", &ec2.VpcArgs{
-		CidrBlock:          pulumi.String(a.VPCCIDR),
-		EnableDnsHostnames: pulumi.Bool(true),
-		EnableDnsSupport:   pulumi.Bool(true),
-	}, parent)
+	vpc, subnetIDs, err := network(ctx, name, &a, subnetCIDRs, parent)
 	if err != nil {
 		return nil, err
 	}
-	igw, err := ec2.NewInternetGateway(ctx, name+"-igw", &ec2.InternetGatewayArgs{VpcId: vpc.ID()}, parent)
-	if err != nil {
-		return nil, err
-	}
-	routes, err := ec2.NewRouteTable(ctx, name+"-public", &ec2.RouteTableArgs{
-		VpcId: vpc.ID(),
-		Routes: ec2.RouteTableRouteArray{&ec2.RouteTableRouteArgs{
-			CidrBlock: pulumi.String("0.0.0.0/0"),
-			GatewayId: igw.ID(),
-		}},
-	}, parent)
-	if err != nil {
-		return nil, err
-	}
-	var subnetIDs pulumi.StringArray
-	for i, cidr := range subnetCIDRs {
-		subnet, err := ec2.NewSubnet(ctx, fmt.Sprintf("%s-public-%d", name, i), &ec2.SubnetArgs{
-			VpcId:               vpc.ID(),
-			CidrBlock:           pulumi.String(cidr),
-			AvailabilityZone:    pulumi.String(zones.Names[i]),
-			MapPublicIpOnLaunch: pulumi.Bool(true),
-		}, parent)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := ec2.NewRouteTableAssociation(ctx, fmt.Sprintf("%s-public-%d", name, i), &ec2.RouteTableAssociationArgs{
-			SubnetId:     subnet.ID(),
-			RouteTableId: routes.ID(),
-		}, parent); err != nil {
-			return nil, err
-		}
-		subnetIDs = append(subnetIDs, subnet.ID().ToStringOutput())
-	}
-
-	var ingress ec2.SecurityGroupIngressArray
-	for _, port := range []int{80, 443} {
-		ingress = append(ingress, &ec2.SecurityGroupIngressArgs{
-			Description: pulumi.Sprintf("HTTP(S) on %d from the allowed networks", port),
-			Protocol:    pulumi.String("tcp"),
-			FromPort:    pulumi.Int(port),
-			ToPort:      pulumi.Int(port),
-			CidrBlocks:  pulumi.ToStringArray(a.AllowedCIDRs),
-		})
-	}
-	albSG, err := ec2.NewSecurityGroup(ctx, name+"-alb", &ec2.SecurityGroupArgs{
-		Description: pulumi.String("Phoenix load balancer: HTTP(S) in from the allowed networks, app port out to the VPC"),
-		VpcId:       vpc.ID(),
-		Ingress:     ingress,
-		Egress: ec2.SecurityGroupEgressArray{&ec2.SecurityGroupEgressArgs{
-			Description: pulumi.String("app tasks and their health checks"),
-			Protocol:    pulumi.String("tcp"),
-			FromPort:    pulumi.Int(a.AppPort),
-			ToPort:      pulumi.Int(a.AppPort),
-			CidrBlocks:  pulumi.StringArray{pulumi.String(a.VPCCIDR)},
-		}},
-	}, parent)
-	if err != nil {
-		return nil, err
-	}
-	alb, err := lb.NewLoadBalancer(ctx, name+"-alb", &lb.LoadBalancerArgs{
-		LoadBalancerType:        pulumi.String("application"),
-		Internal:                pulumi.Bool(false),
-		SecurityGroups:          pulumi.StringArray{albSG.ID()},
-		Subnets:                 subnetIDs,
-		DropInvalidHeaderFields: pulumi.Bool(true),
-	}, parent)
+	alb, albSG, err := loadBalancer(ctx, name, &a, vpc, subnetIDs, parent)
 	if err != nil {
 		return nil, err
 	}
@@ -188,27 +111,8 @@ func NewEdge(ctx *pulumi.Context, name string, args *EdgeArgs, opts ...pulumi.Re
 	if err != nil {
 		return nil, err
 	}
-	repo, err := ecr.NewRepository(ctx, name+"-app", &ecr.RepositoryArgs{
-		// Rule 4: a tag is a version, and a version is never rewritten.
-		ImageTagMutability: pulumi.String("IMMUTABLE"),
-		ImageScanningConfiguration: &ecr.RepositoryImageScanningConfigurationArgs{
-			ScanOnPush: pulumi.Bool(true),
-		},
-		// Destroying an env is explicit (phoenix destroy); its images can be
-		// rebuilt from source, since a version is a hash of that source.
-		ForceDelete: pulumi.Bool(true),
-	}, parent)
+	repo, err := registry(ctx, name, &a, parent)
 	if err != nil {
-		return nil, err
-	}
-	policy, err := LifecyclePolicy(a.KeepImages)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := ecr.NewLifecyclePolicy(ctx, name+"-app", &ecr.LifecyclePolicyArgs{
-		Repository: repo.Name,
-		Policy:     pulumi.String(policy),
-	}, parent); err != nil {
 		return nil, err
 	}
 	logs, err := cloudwatch.NewLogGroup(ctx, name+"-app", &cloudwatch.LogGroupArgs{
@@ -247,6 +151,132 @@ func NewEdge(ctx *pulumi.Context, name string, args *EdgeArgs, opts ...pulumi.Re
 		return nil, err
 	}
 	return e, nil
+}
+
+// network creates the env's VPC: an internet gateway, a public route
+// table, and one public subnet in each of a.AZCount zones.
+func network(ctx *pulumi.Context, name string, a *EdgeArgs, subnetCIDRs []string, parent pulumi.ResourceOrInvokeOption) (*ec2.Vpc, pulumi.StringArray, error) {
+	zones, err := aws.GetAvailabilityZones(ctx, &aws.GetAvailabilityZonesArgs{State: pulumi.StringRef("available")}, parent)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listing availability zones: %w", err)
+	}
+	if len(zones.Names) < a.AZCount {
+		return nil, nil, fmt.Errorf("the region has %d available zones, phoenix:azCount asks for %d; lower phoenix:azCount", len(zones.Names), a.AZCount)
+	}
+
+	vpc, err := ec2.NewVpc(ctx, name+"-vpc", &ec2.VpcArgs{
+		CidrBlock:          pulumi.String(a.VPCCIDR),
+		EnableDnsHostnames: pulumi.Bool(true),
+		EnableDnsSupport:   pulumi.Bool(true),
+	}, parent)
+	if err != nil {
+		return nil, nil, err
+	}
+	igw, err := ec2.NewInternetGateway(ctx, name+"-igw", &ec2.InternetGatewayArgs{VpcId: vpc.ID()}, parent)
+	if err != nil {
+		return nil, nil, err
+	}
+	routes, err := ec2.NewRouteTable(ctx, name+"-public", &ec2.RouteTableArgs{
+		VpcId: vpc.ID(),
+		Routes: ec2.RouteTableRouteArray{&ec2.RouteTableRouteArgs{
+			CidrBlock: pulumi.String("0.0.0.0/0"),
+			GatewayId: igw.ID(),
+		}},
+	}, parent)
+	if err != nil {
+		return nil, nil, err
+	}
+	var subnetIDs pulumi.StringArray
+	for i, cidr := range subnetCIDRs {
+		subnet, err := ec2.NewSubnet(ctx, fmt.Sprintf("%s-public-%d", name, i), &ec2.SubnetArgs{
+			VpcId:               vpc.ID(),
+			CidrBlock:           pulumi.String(cidr),
+			AvailabilityZone:    pulumi.String(zones.Names[i]),
+			MapPublicIpOnLaunch: pulumi.Bool(true),
+		}, parent)
+		if err != nil {
+			return nil, nil, err
+		}
+		if _, err := ec2.NewRouteTableAssociation(ctx, fmt.Sprintf("%s-public-%d", name, i), &ec2.RouteTableAssociationArgs{
+			SubnetId:     subnet.ID(),
+			RouteTableId: routes.ID(),
+		}, parent); err != nil {
+			return nil, nil, err
+		}
+		subnetIDs = append(subnetIDs, subnet.ID().ToStringOutput())
+	}
+
+	return vpc, subnetIDs, nil
+}
+
+// loadBalancer creates the ALB in the public subnets and its security
+// group: HTTP(S) in from the allowed networks, the app port out to the VPC.
+func loadBalancer(ctx *pulumi.Context, name string, a *EdgeArgs, vpc *ec2.Vpc, subnetIDs pulumi.StringArray, parent pulumi.ResourceOrInvokeOption) (*lb.LoadBalancer, *ec2.SecurityGroup, error) {
+	var ingress ec2.SecurityGroupIngressArray
+	for _, port := range []int{80, 443} {
+		ingress = append(ingress, &ec2.SecurityGroupIngressArgs{
+			Description: pulumi.Sprintf("HTTP(S) on %d from the allowed networks", port),
+			Protocol:    pulumi.String("tcp"),
+			FromPort:    pulumi.Int(port),
+			ToPort:      pulumi.Int(port),
+			CidrBlocks:  pulumi.ToStringArray(a.AllowedCIDRs),
+		})
+	}
+	albSG, err := ec2.NewSecurityGroup(ctx, name+"-alb", &ec2.SecurityGroupArgs{
+		Description: pulumi.String("Phoenix load balancer: HTTP(S) in from the allowed networks, app port out to the VPC"),
+		VpcId:       vpc.ID(),
+		Ingress:     ingress,
+		Egress: ec2.SecurityGroupEgressArray{&ec2.SecurityGroupEgressArgs{
+			Description: pulumi.String("app tasks and their health checks"),
+			Protocol:    pulumi.String("tcp"),
+			FromPort:    pulumi.Int(a.AppPort),
+			ToPort:      pulumi.Int(a.AppPort),
+			CidrBlocks:  pulumi.StringArray{pulumi.String(a.VPCCIDR)},
+		}},
+	}, parent)
+	if err != nil {
+		return nil, nil, err
+	}
+	alb, err := lb.NewLoadBalancer(ctx, name+"-alb", &lb.LoadBalancerArgs{
+		LoadBalancerType:        pulumi.String("application"),
+		Internal:                pulumi.Bool(false),
+		SecurityGroups:          pulumi.StringArray{albSG.ID()},
+		Subnets:                 subnetIDs,
+		DropInvalidHeaderFields: pulumi.Bool(true),
+	}, parent)
+	if err != nil {
+		return nil, nil, err
+	}
+	return alb, albSG, nil
+}
+
+// registry creates the ECR repository, with immutable tags and a
+// lifecycle policy that keeps a.KeepImages images.
+func registry(ctx *pulumi.Context, name string, a *EdgeArgs, parent pulumi.ResourceOrInvokeOption) (*ecr.Repository, error) {
+	repo, err := ecr.NewRepository(ctx, name+"-app", &ecr.RepositoryArgs{
+		// Rule 4: a tag is a version, and a version is never rewritten.
+		ImageTagMutability: pulumi.String("IMMUTABLE"),
+		ImageScanningConfiguration: &ecr.RepositoryImageScanningConfigurationArgs{
+			ScanOnPush: pulumi.Bool(true),
+		},
+		// Destroying an env is explicit (phoenix destroy); its images can be
+		// rebuilt from source, since a version is a hash of that source.
+		ForceDelete: pulumi.Bool(true),
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+	policy, err := LifecyclePolicy(a.KeepImages)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := ecr.NewLifecyclePolicy(ctx, name+"-app", &ecr.LifecyclePolicyArgs{
+		Repository: repo.Name,
+		Policy:     pulumi.String(policy),
+	}, parent); err != nil {
+		return nil, err
+	}
+	return repo, nil
 }
 
 // SubnetCIDRs splits a VPC range into n subnets of a sixteenth of it each.

@@ -133,69 +133,11 @@ func NewVersion(ctx *pulumi.Context, name string, args *VersionArgs, opts ...pul
 	}
 	parent := pulumi.Parent(v)
 
-	// The image: tag = version, pushed to an IMMUTABLE repository, so a
-	// version's image can never be replaced behind its back. It is built
-	// locally for linux/amd64 (what the task definition runs, whatever the
-	// machine that deploys) and pushed by a RegistryImage, which deletes
-	// the tag from the repository when the version is destroyed: a gc or a
-	// failed deploy's cleanup frees the tag, so the same version id can be
-	// deployed again, and the ECR lifecycle policy only counts images of
-	// versions that exist. (pulumi-docker's Image pushes but never deletes.)
-	ref := pulumi.Sprintf("%s:%s", a.RepositoryURL, a.Version)
-	local, err := docker.NewRemoteImage(ctx, name+"-build", &docker.RemoteImageArgs{
-		Name: ref,
-		Build: &docker.RemoteImageBuildArgs{
-			Context:  pulumi.String(a.AppPath),
-			Platform: pulumi.String("linux/amd64"),
-		},
-		Platform:    pulumi.String("linux/amd64"),
-		KeepLocally: pulumi.Bool(true),
-	}, parent)
+	repoDigest, err := pushImage(ctx, name, &a, parent)
 	if err != nil {
 		return nil, err
 	}
-	token := ecr.GetAuthorizationTokenOutput(ctx, ecr.GetAuthorizationTokenOutputArgs{RegistryId: a.RegistryID}, pulumi.Parent(v))
-	image, err := docker.NewRegistryImage(ctx, name+"-image", &docker.RegistryImageArgs{
-		Name: local.Name,
-		AuthConfig: &docker.RegistryImageAuthConfigArgs{
-			Address: a.RepositoryURL.ToStringOutput().ApplyT(func(url string) string {
-				host, _, _ := strings.Cut(url, "/")
-				return host
-			}).(pulumi.StringOutput),
-			Username: token.UserName(),
-			Password: pulumi.ToSecret(token.Password()).(pulumi.StringOutput),
-		},
-		KeepRemotely: pulumi.Bool(false),
-	}, parent)
-	if err != nil {
-		return nil, err
-	}
-	repoDigest := pulumi.All(a.RepositoryURL, image.Sha256Digest).ApplyT(func(xs []any) string {
-		return xs[0].(string) + "@" + xs[1].(string)
-	}).(pulumi.StringOutput)
-
-	assume, err := assumeRolePolicy()
-	if err != nil {
-		return nil, err
-	}
-	execRole, err := iam.NewRole(ctx, name+"-execution", &iam.RoleArgs{
-		Description:      pulumi.Sprintf("ECS execution role of %s.%s: pull its image, write its logs", a.Env, a.Version),
-		AssumeRolePolicy: pulumi.String(assume),
-	}, parent)
-	if err != nil {
-		return nil, err
-	}
-	execPolicy, err := iam.NewRolePolicy(ctx, name+"-execution", &iam.RolePolicyArgs{
-		Role:   execRole.ID(),
-		Policy: ExecutionPolicy(a.RepositoryARN, a.LogGroupARN, a.Version),
-	}, parent)
-	if err != nil {
-		return nil, err
-	}
-	taskRole, err := iam.NewRole(ctx, name+"-task", &iam.RoleArgs{
-		Description:      pulumi.Sprintf("ECS task role of %s.%s: no permissions unless granted", a.Env, a.Version),
-		AssumeRolePolicy: pulumi.String(assume),
-	}, parent)
+	execRole, execPolicy, taskRole, err := roles(ctx, name, &a, parent)
 	if err != nil {
 		return nil, err
 	}
@@ -246,43 +188,7 @@ func NewVersion(ctx *pulumi.Context, name string, args *VersionArgs, opts ...pul
 		return nil, err
 	}
 
-	tg, err := lb.NewTargetGroup(ctx, name+"-tg", &lb.TargetGroupArgs{
-		// An explicit name, unique per version: a version stack is never
-		// replaced in place, so create-before-delete never meets it twice.
-		Name:                pulumi.String(tgName),
-		Port:                pulumi.Int(a.AppPort),
-		Protocol:            pulumi.String("HTTP"),
-		TargetType:          pulumi.String("ip"),
-		VpcId:               a.VPCID,
-		DeregistrationDelay: pulumi.Int(30),
-		HealthCheck: &lb.TargetGroupHealthCheckArgs{
-			Path:               pulumi.String(a.HealthCheckPath),
-			Matcher:            pulumi.String("200"),
-			Interval:           pulumi.Int(10),
-			Timeout:            pulumi.Int(5),
-			HealthyThreshold:   pulumi.Int(2),
-			UnhealthyThreshold: pulumi.Int(3),
-		},
-	}, parent)
-	if err != nil {
-		return nil, err
-	}
-	// The version's own route (X-Phoenix-Version: <version>) attaches the
-	// target group to the load balancer, which ECS requires before a service
-	// can use it, and lets probes reach any warm version directly.
-	rule, err := lb.NewListenerRule(ctx, name+"-route", &lb.ListenerRuleArgs{
-		ListenerArn: a.ListenerARN,
-		Conditions: lb.ListenerRuleConditionArray{&lb.ListenerRuleConditionArgs{
-			HttpHeader: &lb.ListenerRuleConditionHttpHeaderArgs{
-				HttpHeaderName: pulumi.String(header.Version),
-				Values:         pulumi.StringArray{pulumi.String(a.Version)},
-			},
-		}},
-		Actions: lb.ListenerRuleActionArray{&lb.ListenerRuleActionArgs{
-			Type:           pulumi.String("forward"),
-			TargetGroupArn: tg.Arn,
-		}},
-	}, parent)
+	tg, rule, err := route(ctx, name, tgName, &a, parent)
 	if err != nil {
 		return nil, err
 	}
@@ -335,6 +241,129 @@ func NewVersion(ctx *pulumi.Context, name string, args *VersionArgs, opts ...pul
 		return nil, err
 	}
 	return v, nil
+}
+
+// pushImage builds the version's image and pushes it to the env's
+// repository; it returns the image by digest. The tag is the version,
+// pushed to an IMMUTABLE repository, so a
+// version's image can never be replaced behind its back. It is built
+// locally for linux/amd64 (what the task definition runs, whatever the
+// machine that deploys) and pushed by a RegistryImage, which deletes
+// the tag from the repository when the version is destroyed: a gc or a
+// failed deploy's cleanup frees the tag, so the same version id can be
+// deployed again, and the ECR lifecycle policy only counts images of
+// versions that exist. (pulumi-docker's Image pushes but never deletes.)
+func pushImage(ctx *pulumi.Context, name string, a *VersionArgs, parent pulumi.ResourceOrInvokeOption) (pulumi.StringOutput, error) {
+	ref := pulumi.Sprintf("%s:%s", a.RepositoryURL, a.Version)
+	local, err := docker.NewRemoteImage(ctx, name+"-build", &docker.RemoteImageArgs{
+		Name: ref,
+		Build: &docker.RemoteImageBuildArgs{
+			Context:  pulumi.String(a.AppPath),
+			Platform: pulumi.String("linux/amd64"),
+		},
+		Platform:    pulumi.String("linux/amd64"),
+		KeepLocally: pulumi.Bool(true),
+	}, parent)
+	if err != nil {
+		return pulumi.StringOutput{}, err
+	}
+	token := ecr.GetAuthorizationTokenOutput(ctx, ecr.GetAuthorizationTokenOutputArgs{RegistryId: a.RegistryID}, parent)
+	image, err := docker.NewRegistryImage(ctx, name+"-image", &docker.RegistryImageArgs{
+		Name: local.Name,
+		AuthConfig: &docker.RegistryImageAuthConfigArgs{
+			Address: a.RepositoryURL.ToStringOutput().ApplyT(func(url string) string {
+				host, _, _ := strings.Cut(url, "/")
+				return host
+			}).(pulumi.StringOutput),
+			Username: token.UserName(),
+			Password: pulumi.ToSecret(token.Password()).(pulumi.StringOutput),
+		},
+		KeepRemotely: pulumi.Bool(false),
+	}, parent)
+	if err != nil {
+		return pulumi.StringOutput{}, err
+	}
+	repoDigest := pulumi.All(a.RepositoryURL, image.Sha256Digest).ApplyT(func(xs []any) string {
+		return xs[0].(string) + "@" + xs[1].(string)
+	}).(pulumi.StringOutput)
+
+	return repoDigest, nil
+}
+
+// roles creates the version's least-privilege roles: the execution role
+// (pull its image, write its logs) and the task role (nothing granted).
+func roles(ctx *pulumi.Context, name string, a *VersionArgs, parent pulumi.ResourceOrInvokeOption) (*iam.Role, *iam.RolePolicy, *iam.Role, error) {
+	assume, err := assumeRolePolicy()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	execRole, err := iam.NewRole(ctx, name+"-execution", &iam.RoleArgs{
+		Description:      pulumi.Sprintf("ECS execution role of %s.%s: pull its image, write its logs", a.Env, a.Version),
+		AssumeRolePolicy: pulumi.String(assume),
+	}, parent)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	execPolicy, err := iam.NewRolePolicy(ctx, name+"-execution", &iam.RolePolicyArgs{
+		Role:   execRole.ID(),
+		Policy: ExecutionPolicy(a.RepositoryARN, a.LogGroupARN, a.Version),
+	}, parent)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	taskRole, err := iam.NewRole(ctx, name+"-task", &iam.RoleArgs{
+		Description:      pulumi.Sprintf("ECS task role of %s.%s: no permissions unless granted", a.Env, a.Version),
+		AssumeRolePolicy: pulumi.String(assume),
+	}, parent)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return execRole, execPolicy, taskRole, nil
+}
+
+// route creates the version's target group and its own listener rule.
+func route(ctx *pulumi.Context, name, tgName string, a *VersionArgs, parent pulumi.ResourceOrInvokeOption) (*lb.TargetGroup, *lb.ListenerRule, error) {
+	tg, err := lb.NewTargetGroup(ctx, name+"-tg", &lb.TargetGroupArgs{
+		// An explicit name, unique per version: a version stack is never
+		// replaced in place, so create-before-delete never meets it twice.
+		Name:                pulumi.String(tgName),
+		Port:                pulumi.Int(a.AppPort),
+		Protocol:            pulumi.String("HTTP"),
+		TargetType:          pulumi.String("ip"),
+		VpcId:               a.VPCID,
+		DeregistrationDelay: pulumi.Int(30),
+		HealthCheck: &lb.TargetGroupHealthCheckArgs{
+			Path:               pulumi.String(a.HealthCheckPath),
+			Matcher:            pulumi.String("200"),
+			Interval:           pulumi.Int(10),
+			Timeout:            pulumi.Int(5),
+			HealthyThreshold:   pulumi.Int(2),
+			UnhealthyThreshold: pulumi.Int(3),
+		},
+	}, parent)
+	if err != nil {
+		return nil, nil, err
+	}
+	// The version's own route (X-Phoenix-Version: <version>) attaches the
+	// target group to the load balancer, which ECS requires before a service
+	// can use it, and lets probes reach any warm version directly.
+	rule, err := lb.NewListenerRule(ctx, name+"-route", &lb.ListenerRuleArgs{
+		ListenerArn: a.ListenerARN,
+		Conditions: lb.ListenerRuleConditionArray{&lb.ListenerRuleConditionArgs{
+			HttpHeader: &lb.ListenerRuleConditionHttpHeaderArgs{
+				HttpHeaderName: pulumi.String(header.Version),
+				Values:         pulumi.StringArray{pulumi.String(a.Version)},
+			},
+		}},
+		Actions: lb.ListenerRuleActionArray{&lb.ListenerRuleActionArgs{
+			Type:           pulumi.String("forward"),
+			TargetGroupArn: tg.Arn,
+		}},
+	}, parent)
+	if err != nil {
+		return nil, nil, err
+	}
+	return tg, rule, nil
 }
 
 type policyDocument struct {
