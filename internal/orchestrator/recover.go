@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"os"
 	"regexp"
 	"sort"
@@ -197,9 +198,9 @@ func (o *Orchestrator) repairRecord(ctx context.Context, s auto.Stack, name stac
 	return nil
 }
 
-// stackLockPattern matches a holder in the file backend's refusal: "created
-// by user@host (pid 123) at ...".
-var stackLockPattern = regexp.MustCompile(`created by (\S*)@(\S*) \(pid (\d+)\)`)
+// stackLockPattern matches a holder in the file backend's refusal: "the
+// lock file's URL: created by user@host (pid 123) at ...".
+var stackLockPattern = regexp.MustCompile(`(\S+\.json)\S*: created by (\S*)@(\S*) \(pid (\d+)\)`)
 
 // withStackLock runs op; when it fails because a pulumi process that is
 // gone (on this host) still locks the stack, it clears that lock with
@@ -216,15 +217,35 @@ func withStackLock[T any](o *Orchestrator, ctx context.Context, name stacks.Stac
 		return res, err
 	}
 	for _, h := range holders {
-		pid, _ := strconv.Atoi(h[3])
-		if h[2] != host || pid <= 0 || !lock.Gone(pid) {
-			return res, fmt.Errorf("%w\nanother pulumi command (pid %s on %s) holds stack %s: let it finish", err, h[3], h[2], name)
+		pid, _ := strconv.Atoi(h[4])
+		if h[3] != host || pid <= 0 || !lock.Gone(pid) {
+			return res, fmt.Errorf("%w\nanother pulumi command (pid %s on %s) holds stack %s: let it finish", err, h[4], h[3], name)
 		}
 	}
-	o.logf("stack %s is locked by pulumi (pid %s, %s@%s), which is gone: clearing its lock", name, holders[0][3], holders[0][1], holders[0][2])
+	o.logf("stack %s is locked by pulumi (pid %s, %s@%s), which is gone: clearing its lock", name, holders[0][4], holders[0][2], holders[0][3])
 	if _, stderr, _, cerr := o.opts.Pulumi.Run(ctx, o.opts.ProjectDir, nil, nil, nil, o.envList(),
 		"cancel", "--yes", "--stack", name.String()); cerr != nil {
-		return res, fmt.Errorf("%w\nclearing the dead lock failed: %v: %s", err, cerr, strings.TrimSpace(stderr))
+		// A pulumi killed between removing a stack and releasing its lock
+		// leaves the lock of a stack that no longer exists, which cancel
+		// cannot name and which refuses creating the stack again. A file
+		// backend's lock is a file: remove it.
+		if rerr := removeLockFiles(holders); rerr != nil {
+			return res, fmt.Errorf("%w\nclearing the dead lock failed: %v: %s (%v)", err, cerr, strings.TrimSpace(stderr), rerr)
+		}
 	}
 	return op()
+}
+
+// removeLockFiles removes the lock files of a file backend's refusal.
+func removeLockFiles(holders [][]string) error {
+	for _, h := range holders {
+		u, err := url.Parse(h[1])
+		if err != nil || u.Scheme != "file" {
+			return fmt.Errorf("the lock %s is not a file", h[1])
+		}
+		if err := os.Remove(u.Path); err != nil && !os.IsNotExist(err) {
+			return err
+		}
+	}
+	return nil
 }
