@@ -121,7 +121,7 @@ platform needs are installed on first use.`,
 	fl.StringVar(&opts.Env, "env", "", "the env (required)")
 	fl.StringVar(&opts.Version, "version", "", "use this version id instead of the computed one")
 	fl.StringVar(&opts.Canary, "canary", "", "comma-separated percentages of traffic to step through before promotion, e.g. 10,50")
-	fl.DurationVar(&opts.StepWait, "step-wait", 30*time.Second, "pause after each canary step, before its gate")
+	fl.DurationVar(&opts.StepWait, "step-wait", 30*time.Second, "how long each canary step lasts at least: its analysis passes no sooner (without analysis: the pause before its gate)")
 	fl.IntVar(&opts.GateCount, "gate-count", 5, "consecutive good answers from the candidate that pass the gate")
 	fl.DurationVar(&opts.GateTimeout, "gate-timeout", 2*time.Minute, "time the candidate has to pass each gate")
 	fl.BoolVar(&opts.KeepFailed, "keep-failed", false, "keep the version stack when the deploy fails")
