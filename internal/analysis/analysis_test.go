@@ -125,3 +125,37 @@ func TestStatsJSONInMilliseconds(t *testing.T) {
 		t.Errorf("got %s, want %s", got, want)
 	}
 }
+
+// BenchmarkAccessLog: reading Caddy's access log (a line per request) and
+// judging a step's window of 100,000 requests, as a busy canary step
+// does each second.
+func BenchmarkAccessLog(b *testing.B) {
+	t0 := time.Unix(1_800_000_000, 0)
+	lines := make([][]byte, 100_000)
+	for i := range lines {
+		v := "v1"
+		if i%10 == 0 {
+			v = "v2"
+		}
+		lines[i] = []byte(line(caddyconfig.AccessLogger, caddyconfig.LogRouteProduction, v, t0.Add(time.Duration(i)*time.Millisecond), time.Duration(i%50)*time.Millisecond, 200))
+	}
+	b.Run("add", func(b *testing.B) {
+		b.ReportAllocs()
+		a := NewAccessLog()
+		for i := 0; b.Loop(); i++ {
+			a.Add(lines[i%len(lines)])
+		}
+	})
+	b.Run("stats-100k", func(b *testing.B) {
+		a := NewAccessLog()
+		for _, l := range lines {
+			a.Add(l)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := a.Stats(t0, t0.Add(time.Hour), "v2", "v1"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
