@@ -14,14 +14,14 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
-// Platform names where an env runs.
-type Platform string
+// PlatformName names where an env runs: a registered Platform.
+type PlatformName string
 
 const (
 	// PlatformDocker runs an env on the local Docker engine behind Caddy.
-	PlatformDocker Platform = "docker"
+	PlatformDocker PlatformName = "docker"
 	// PlatformAWS runs an env on ECS Fargate behind an ALB.
-	PlatformAWS Platform = "aws"
+	PlatformAWS PlatformName = "aws"
 	// DefaultPlatform is phoenix:platform when unset.
 	DefaultPlatform = PlatformDocker
 )
@@ -76,7 +76,7 @@ var DefaultHealthCheckCommand = []string{"CMD", "/phoenix-app", "-healthcheck"}
 // Config is the typed configuration of one env, read once per stack.
 type Config struct {
 	// Platform is where the env runs.
-	Platform Platform
+	Platform PlatformName
 	// AppPath is the Docker build context of the app, relative to the project.
 	AppPath string
 	// AppPort is the port the app listens on inside its container.
@@ -209,7 +209,7 @@ const MaxAWSRetention = 95
 func ParseConfig(get Getter) (*Config, error) {
 	p := parser{get: get}
 	c := &Config{
-		Platform:           Platform(p.oneOf(KeyPlatform, string(DefaultPlatform), string(PlatformDocker), string(PlatformAWS))),
+		Platform:           PlatformName(p.oneOf(KeyPlatform, string(DefaultPlatform), PlatformNames()...)),
 		AppPath:            p.nonEmpty(KeyAppPath, "app"),
 		AppPort:            p.intRange(KeyAppPort, 8080, 1, 65535),
 		Replicas:           p.intRange(KeyReplicas, 2, 1, 100),

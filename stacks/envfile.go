@@ -155,9 +155,9 @@ func (f *EnvFile) Definition() (*Config, error) {
 // Platform is the env's platform, without validating the rest of the
 // file: commands that only need it (destroy) work on a file that a later
 // edit broke.
-func (f *EnvFile) Platform() Platform {
+func (f *EnvFile) Platform() PlatformName {
 	if p, ok := f.Get(KeyPlatform); ok && p != "" {
-		return Platform(p)
+		return PlatformName(p)
 	}
 	return DefaultPlatform
 }

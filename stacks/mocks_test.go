@@ -1,4 +1,4 @@
-package stacks
+package stacks_test
 
 import (
 	"encoding/json"
@@ -8,6 +8,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	_ "github.com/phoenix-iac/phoenix/platforms"
+	"github.com/phoenix-iac/phoenix/stacks"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -33,7 +36,7 @@ type cloud struct {
 }
 
 func (c *cloud) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
-	if args.TypeToken == stackReferenceType {
+	if args.TypeToken == "pulumi:pulumi:StackReference" {
 		outs, ok := c.stacks[args.Name]
 		if !ok {
 			return "", nil, fmt.Errorf("unknown stack %s", args.Name)
@@ -149,33 +152,33 @@ type fixture struct {
 // awsEnvOutputs are the env stack outputs a version stack of the aws platform reads.
 func awsEnvOutputs() map[string]any {
 	return map[string]any{
-		OutPlatform:        "aws",
-		OutVPCID:           "vpc-1",
-		OutSubnetIDs:       []any{"subnet-1", "subnet-2"},
-		OutClusterARN:      "arn:aws:ecs:eu-west-1:123456789012:cluster/dev",
-		OutLBSecurityGroup: "sg-alb",
-		OutListenerARN:     "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/dev/1/2",
-		OutRepositoryURL:   "123456789012.dkr.ecr.eu-west-1.amazonaws.com/dev-app",
-		OutRepositoryARN:   "arn:aws:ecr:eu-west-1:123456789012:repository/dev-app",
-		OutRegistryID:      "123456789012",
-		OutLogGroupName:    "dev-app",
-		OutLogGroupARN:     "arn:aws:logs:eu-west-1:123456789012:log-group:dev-app",
+		stacks.OutPlatform:        "aws",
+		stacks.OutVPCID:           "vpc-1",
+		stacks.OutSubnetIDs:       []any{"subnet-1", "subnet-2"},
+		stacks.OutClusterARN:      "arn:aws:ecs:eu-west-1:123456789012:cluster/dev",
+		stacks.OutLBSecurityGroup: "sg-alb",
+		stacks.OutListenerARN:     "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/dev/1/2",
+		stacks.OutRepositoryURL:   "123456789012.dkr.ecr.eu-west-1.amazonaws.com/dev-app",
+		stacks.OutRepositoryARN:   "arn:aws:ecr:eu-west-1:123456789012:repository/dev-app",
+		stacks.OutRegistryID:      "123456789012",
+		stacks.OutLogGroupName:    "dev-app",
+		stacks.OutLogGroupARN:     "arn:aws:logs:eu-west-1:123456789012:log-group:dev-app",
 	}
 }
 
 func dockerEnvOutputs() map[string]any {
-	return map[string]any{OutPlatform: "docker", OutNetworkName: "dev-net-1234567"}
+	return map[string]any{stacks.OutPlatform: "docker", stacks.OutNetworkName: "dev-net-1234567"}
 }
 
 // run runs Program under mocks and returns what it registered and its error.
 func (f fixture) run(t *testing.T) (*cloud, error) {
 	t.Helper()
-	name, err := ParseStackName(f.stack)
+	name, err := stacks.ParseStackName(f.stack)
 	if err != nil {
 		t.Fatalf("fixture stack %q: %v", f.stack, err)
 	}
 	c := &cloud{stacks: map[string]map[string]any{}}
-	platform := f.config[KeyPlatform]
+	platform := f.config[stacks.KeyPlatform]
 	if platform == "aws" {
 		c.stacks["organization/phoenix/"+name.Env] = awsEnvOutputs()
 	} else {
@@ -190,7 +193,7 @@ func (f fixture) run(t *testing.T) (*cloud, error) {
 		t.Fatal(err)
 	}
 	t.Setenv(pulumi.EnvPulumiRootDirectory, root)
-	cfg := map[string]string{KeyAppPath: "app"}
+	cfg := map[string]string{stacks.KeyAppPath: "app"}
 	for k, v := range f.config {
 		cfg[k] = v
 	}
@@ -201,7 +204,7 @@ func (f fixture) run(t *testing.T) (*cloud, error) {
 	t.Setenv(pulumi.EnvConfig, string(b))
 	secret, _ := json.Marshal(append([]string{}, f.secret...))
 	t.Setenv(pulumi.EnvConfigSecretKeys, string(secret))
-	err = pulumi.RunErr(Program, pulumi.WithMocks("phoenix", f.stack, c))
+	err = pulumi.RunErr(stacks.Program, pulumi.WithMocks("phoenix", f.stack, c))
 	return c, err
 }
 

@@ -1,7 +1,8 @@
-// Package stacks holds the Phoenix stack programs: stack-name parsing, the
-// typed configuration, the env stack and the version stack. Program is the
-// one pulumi.RunFunc that both `pulumi up` (main.go) and the phoenix CLI (as
-// an inline program) run.
+// Package stacks holds the Phoenix program: stack-name parsing, the typed
+// configuration, the env stack and the version stack, which the env's
+// registered Platform declares (platform.go; platforms/ holds and registers
+// Phoenix's own). Program is the one pulumi.RunFunc that both `pulumi up`
+// (main.go) and the phoenix CLI (as an inline program) run.
 package stacks
 
 import (
@@ -10,13 +11,6 @@ import (
 	"path/filepath"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
-
-	"github.com/phoenix-iac/phoenix/components/awsedge"
-	"github.com/phoenix-iac/phoenix/components/awstraffic"
-	"github.com/phoenix-iac/phoenix/components/awsversion"
-	"github.com/phoenix-iac/phoenix/components/dockeredge"
-	"github.com/phoenix-iac/phoenix/components/dockertraffic"
-	"github.com/phoenix-iac/phoenix/components/dockerversion"
 )
 
 // Program is the Phoenix Pulumi program. The stack name decides what it
@@ -60,10 +54,14 @@ func run(ctx *pulumi.Context, root string) error {
 	if err := st.register(ctx); err != nil {
 		return err
 	}
+	p, err := LookupPlatform(cfg.Platform)
+	if err != nil {
+		return fmt.Errorf("stack %s: %w", name, err)
+	}
 	if name.IsVersion() {
-		err = versionStack(ctx, root, name, cfg)
+		err = versionStack(ctx, root, name, cfg, p)
 	} else {
-		err = envStack(ctx, root, name, cfg)
+		err = envStack(ctx, root, name, cfg, p)
 	}
 	if err != nil {
 		return err
@@ -111,8 +109,7 @@ func StackReferenceName(ctx *pulumi.Context, stack StackName) string {
 	return fmt.Sprintf("%s/%s/%s", ctx.Organization(), ctx.Project(), stack)
 }
 
-func envStack(ctx *pulumi.Context, root string, name StackName, cfg *Config) error {
-	env := name.Env
+func envStack(ctx *pulumi.Context, root string, name StackName, cfg *Config, p Platform) error {
 	t := cfg.Traffic
 	if !cfg.TrafficGiven {
 		kept, err := lastTraffic(ctx, name)
@@ -121,153 +118,10 @@ func envStack(ctx *pulumi.Context, root string, name StackName, cfg *Config) err
 		}
 		t = kept
 	}
-	refs := map[string]*pulumi.StackReference{}
-	versionRef := func(version string) (*pulumi.StackReference, error) {
-		if ref, ok := refs[version]; ok {
-			return ref, nil
-		}
-		stack := StackName{Env: env, Version: version}
-		ref, err := pulumi.NewStackReference(ctx, StackReferenceName(ctx, stack), nil)
-		if err != nil {
-			return nil, fmt.Errorf("reading version stack %s: %w", stack, err)
-		}
-		refs[version] = ref
-		return ref, nil
-	}
-
 	ctx.Export(OutPlatform, pulumi.String(cfg.Platform))
-	ctx.Export(OutEnv, pulumi.String(env))
+	ctx.Export(OutEnv, pulumi.String(name.Env))
 	ctx.Export(OutRetention, pulumi.Int(cfg.Retention))
-
-	switch cfg.Platform {
-	case PlatformDocker:
-		return dockerEnv(ctx, root, env, cfg, t, versionRef)
-	case PlatformAWS:
-		return awsEnv(ctx, env, cfg, t, versionRef)
-	default:
-		return fmt.Errorf("env stack %s: platform %q has no env stack program", name, cfg.Platform)
-	}
-}
-
-// versionRefs reads version stacks' outputs, one StackReference each.
-type versionRefs func(version string) (*pulumi.StackReference, error)
-
-// dockerEnv is the env stack on docker: the edge (network, Caddy) and the
-// traffic pointer, the config writer.
-func dockerEnv(ctx *pulumi.Context, root, env string, cfg *Config, t Traffic, versionRef versionRefs) error {
-	tag, err := dockeredge.LauncherTag(root, cfg.Docker.CaddyImage)
-	if err != nil {
-		return err
-	}
-	edge, err := dockeredge.NewEdge(ctx, env, &dockeredge.EdgeArgs{
-		Env:           env,
-		CaddyImage:    cfg.Docker.CaddyImage,
-		ImageTag:      tag,
-		ListenAddress: cfg.Docker.ListenAddress,
-		Port:          pulumi.Int(cfg.Docker.Port),
-	})
-	if err != nil {
-		return err
-	}
-	args := &dockertraffic.TrafficArgs{
-		Env:              env,
-		Image:            edge.Image,
-		ConfigVolumeName: edge.ConfigVolumeName,
-		HealthCheckPath:  cfg.HealthCheckPath,
-		AppPort:          cfg.AppPort,
-		CandidateWeight:  t.CandidateWeight,
-	}
-	upstreams := func(version string) (*dockertraffic.Upstreams, error) {
-		ref, err := versionRef(version)
-		if err != nil {
-			return nil, err
-		}
-		return &dockertraffic.Upstreams{Version: version, Addresses: refStrings(ref, StackName{env, version}, OutUpstreams)}, nil
-	}
-	if t.Live != "" {
-		if args.Live, err = upstreams(t.Live); err != nil {
-			return err
-		}
-	}
-	if t.Candidate != "" {
-		if args.Candidate, err = upstreams(t.Candidate); err != nil {
-			return err
-		}
-	}
-	traffic, err := dockertraffic.NewTraffic(ctx, env, args)
-	if err != nil {
-		return err
-	}
-	exportTraffic(ctx, traffic.Applied, t)
-	ctx.Export(OutURL, edge.URL)
-	ctx.Export(OutNetworkName, edge.NetworkName)
-	ctx.Export(OutLoadBalancer, edge.LoadBalancerName)
-	return nil
-}
-
-// awsEnv is the env stack on aws: the edge (VPC, ALB, cluster, registry,
-// logs) and the traffic pointer, the listener.
-func awsEnv(ctx *pulumi.Context, env string, cfg *Config, t Traffic, versionRef versionRefs) error {
-	edge, err := awsedge.NewEdge(ctx, env, &awsedge.EdgeArgs{
-		VPCCIDR:          cfg.AWS.VPCCIDR,
-		AZCount:          cfg.AWS.AZCount,
-		AllowedCIDRs:     cfg.AWS.AllowedCIDRs,
-		AppPort:          cfg.AppPort,
-		LogRetentionDays: cfg.AWS.LogRetentionDays,
-		KeepImages:       cfg.AWS.KeepImages,
-	})
-	if err != nil {
-		return err
-	}
-	args := &awstraffic.TrafficArgs{
-		Env:             env,
-		LoadBalancerARN: edge.LoadBalancerARN,
-		CertificateARN:  cfg.AWS.CertificateARN,
-		CandidateWeight: t.CandidateWeight,
-	}
-	target := func(version string) (*awstraffic.Target, error) {
-		ref, err := versionRef(version)
-		if err != nil {
-			return nil, err
-		}
-		return &awstraffic.Target{Version: version, TargetGroupARN: refString(ref, StackName{env, version}, OutTargetGroupARN)}, nil
-	}
-	if t.Live != "" {
-		if args.Live, err = target(t.Live); err != nil {
-			return err
-		}
-	}
-	if t.Candidate != "" {
-		if args.Candidate, err = target(t.Candidate); err != nil {
-			return err
-		}
-	}
-	traffic, err := awstraffic.NewTraffic(ctx, env, args)
-	if err != nil {
-		return err
-	}
-	exportTraffic(ctx, traffic.Applied, t)
-	scheme := "http"
-	if cfg.AWS.CertificateARN != "" {
-		scheme = "https"
-	}
-	if cfg.AWS.Hostname != "" {
-		ctx.Export(OutURL, pulumi.Sprintf("%s://%s", scheme, cfg.AWS.Hostname))
-	} else {
-		ctx.Export(OutURL, pulumi.Sprintf("%s://%s", scheme, edge.LoadBalancerDNSName))
-	}
-	ctx.Export(OutVPCID, edge.VPCID)
-	ctx.Export(OutSubnetIDs, edge.SubnetIDs)
-	ctx.Export(OutClusterARN, edge.ClusterARN)
-	ctx.Export(OutLBSecurityGroup, edge.LoadBalancerSecurityGroupID)
-	ctx.Export(OutListenerARN, traffic.ListenerARN)
-	ctx.Export(OutRepositoryURL, edge.RepositoryURL)
-	ctx.Export(OutRepositoryARN, edge.RepositoryARN)
-	ctx.Export(OutRegistryID, edge.RegistryID)
-	ctx.Export(OutLogGroupName, edge.LogGroupName)
-	ctx.Export(OutLogGroupARN, edge.LogGroupARN)
-	ctx.Export(OutLoadBalancer, edge.LoadBalancerARNSuffix)
-	return nil
+	return p.Env(ctx, &EnvStack{Root: root, Name: name, Config: cfg, Traffic: t, refs: map[string]*pulumi.StackReference{}, ctx: ctx})
 }
 
 // A stack's outputs are saved together, and only when every one of them
@@ -292,7 +146,7 @@ func exportComplete(ctx *pulumi.Context, complete pulumi.StringOutput, name Stac
 	ctx.Export(OutVersion, complete.ApplyT(func(string) string { return name.Version }))
 }
 
-func versionStack(ctx *pulumi.Context, root string, name StackName, cfg *Config) error {
+func versionStack(ctx *pulumi.Context, root string, name StackName, cfg *Config, p Platform) error {
 	if err := checkBuildContext(root, cfg.AppPath); err != nil {
 		return err
 	}
@@ -301,80 +155,9 @@ func versionStack(ctx *pulumi.Context, root string, name StackName, cfg *Config)
 	if err != nil {
 		return fmt.Errorf("reading env stack %s (create it first with: pulumi up -s %s): %w", envStack, envStack, err)
 	}
-	component := name.Env + "-" + name.Version
-
 	ctx.Export(OutPlatform, pulumi.String(cfg.Platform))
 	ctx.Export(OutEnv, pulumi.String(name.Env))
-
-	switch cfg.Platform {
-	case PlatformDocker:
-		return dockerVersion(ctx, name, cfg, component, ref)
-	case PlatformAWS:
-		return awsVersion(ctx, name, cfg, component, ref)
-	default:
-		return fmt.Errorf("version stack %s: platform %q has no version stack program", name, cfg.Platform)
-	}
-}
-
-// dockerVersion is a version stack on docker: the image and the replicas,
-// on the env's network.
-func dockerVersion(ctx *pulumi.Context, name StackName, cfg *Config, component string, ref *pulumi.StackReference) error {
-	envStack := name.EnvStack()
-	v, err := dockerversion.NewVersion(ctx, component, &dockerversion.VersionArgs{
-		Env:               name.Env,
-		Version:           name.Version,
-		AppPath:           cfg.AppPath,
-		AppPort:           cfg.AppPort,
-		Replicas:          cfg.Replicas,
-		Environment:       cfg.Environment,
-		EnvironmentSecret: cfg.EnvironmentSecret,
-		HealthCheck:       cfg.HealthCheckCommand,
-		NetworkName:       refString(ref, envStack, OutNetworkName),
-	})
-	if err != nil {
-		return err
-	}
-	exportComplete(ctx, v.Complete, name)
-	ctx.Export(OutImage, v.Image)
-	ctx.Export(OutUpstreams, v.Upstreams)
-	return nil
-}
-
-// awsVersion is a version stack on aws: the image in ECR, the task, its
-// target group and rule, and the Fargate service.
-func awsVersion(ctx *pulumi.Context, name StackName, cfg *Config, component string, ref *pulumi.StackReference) error {
-	envStack := name.EnvStack()
-	v, err := awsversion.NewVersion(ctx, component, &awsversion.VersionArgs{
-		Env:                         name.Env,
-		Version:                     name.Version,
-		AppPath:                     cfg.AppPath,
-		AppPort:                     cfg.AppPort,
-		Replicas:                    cfg.Replicas,
-		CPU:                         cfg.AWS.CPU,
-		Memory:                      cfg.AWS.Memory,
-		Environment:                 cfg.Environment,
-		EnvironmentSecret:           cfg.EnvironmentSecret,
-		HealthCheckPath:             cfg.HealthCheckPath,
-		Region:                      cfg.AWS.Region,
-		VPCID:                       refString(ref, envStack, OutVPCID),
-		SubnetIDs:                   refStrings(ref, envStack, OutSubnetIDs),
-		ClusterARN:                  refString(ref, envStack, OutClusterARN),
-		LoadBalancerSecurityGroupID: refString(ref, envStack, OutLBSecurityGroup),
-		ListenerARN:                 refString(ref, envStack, OutListenerARN),
-		RepositoryURL:               refString(ref, envStack, OutRepositoryURL),
-		RepositoryARN:               refString(ref, envStack, OutRepositoryARN),
-		RegistryID:                  refString(ref, envStack, OutRegistryID),
-		LogGroupName:                refString(ref, envStack, OutLogGroupName),
-		LogGroupARN:                 refString(ref, envStack, OutLogGroupARN),
-	})
-	if err != nil {
-		return err
-	}
-	exportComplete(ctx, v.Complete, name)
-	ctx.Export(OutImage, v.Image)
-	ctx.Export(OutTargetGroupARN, v.TargetGroupARN)
-	ctx.Export(OutTargetGroupMetrics, v.TargetGroupARNSuffix)
-	return nil
+	return p.Version(ctx, &VersionStack{Root: root, Name: name, Config: cfg, Component: name.Env + "-" + name.Version, envRef: ref, ctx: ctx})
 }
 
 // checkBuildContext makes sure the app's build context exists before any
@@ -397,9 +180,9 @@ func checkBuildContext(root, appPath string) error {
 	return nil
 }
 
-// refString reads a string output of another stack, failing with a message
+// RefString reads a string output of another stack, failing with a message
 // that names the stack and the output when it is missing.
-func refString(ref *pulumi.StackReference, stack StackName, key string) pulumi.StringOutput {
+func RefString(ref *pulumi.StackReference, stack StackName, key string) pulumi.StringOutput {
 	return ref.GetOutput(pulumi.String(key)).ApplyT(func(v any) (string, error) {
 		s, ok := v.(string)
 		if !ok || s == "" {
@@ -409,8 +192,8 @@ func refString(ref *pulumi.StackReference, stack StackName, key string) pulumi.S
 	}).(pulumi.StringOutput)
 }
 
-// refStrings reads a list-of-strings output of another stack.
-func refStrings(ref *pulumi.StackReference, stack StackName, key string) pulumi.StringArrayOutput {
+// RefStrings reads a list-of-strings output of another stack.
+func RefStrings(ref *pulumi.StackReference, stack StackName, key string) pulumi.StringArrayOutput {
 	return ref.GetOutput(pulumi.String(key)).ApplyT(func(v any) ([]string, error) {
 		list, ok := v.([]any)
 		if !ok || len(list) == 0 {

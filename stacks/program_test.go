@@ -1,10 +1,13 @@
-package stacks
+package stacks_test
 
 import (
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+
+	_ "github.com/phoenix-iac/phoenix/platforms"
+	"github.com/phoenix-iac/phoenix/stacks"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 
@@ -14,8 +17,8 @@ import (
 const testVersion = "3f9a1c2e"
 
 var platformConfigs = map[string]map[string]string{
-	"docker": {KeyPlatform: "docker"},
-	"aws":    {KeyPlatform: "aws", KeyAWSRegion: "eu-west-1"},
+	"docker": {stacks.KeyPlatform: "docker"},
+	"aws":    {stacks.KeyPlatform: "aws", stacks.KeyAWSRegion: "eu-west-1"},
 }
 
 // wantVersionTypes are the custom resources each platform's version stack must hold.
@@ -54,20 +57,20 @@ func TestVersionStackResourcesAreImmutableAndStamped(t *testing.T) {
 				if !strings.Contains(r.Name, testVersion) {
 					t.Errorf("%s %s: name does not contain the version %s", r.Type, r.Name, testVersion)
 				}
-				if untaggable[r.Type] {
+				if stacks.Untaggable(r.Type) {
 					continue
 				}
 				switch {
 				case strings.HasPrefix(r.Type, "aws:"):
-					if got := str(r.Inputs, "tags", TagVersion); got != testVersion {
-						t.Errorf("%s %s: got tag %s=%q, want %q", r.Type, r.Name, TagVersion, got, testVersion)
+					if got := str(r.Inputs, "tags", stacks.TagVersion); got != testVersion {
+						t.Errorf("%s %s: got tag %s=%q, want %q", r.Type, r.Name, stacks.TagVersion, got, testVersion)
 					}
-					if got := str(r.Inputs, "tags", TagEnv); got != "dev" {
-						t.Errorf("%s %s: got tag %s=%q, want dev", r.Type, r.Name, TagEnv, got)
+					if got := str(r.Inputs, "tags", stacks.TagEnv); got != "dev" {
+						t.Errorf("%s %s: got tag %s=%q, want dev", r.Type, r.Name, stacks.TagEnv, got)
 					}
 				case strings.HasPrefix(r.Type, "docker:"):
-					if got := dockerLabel(r.Inputs, LabelVersion); got != testVersion {
-						t.Errorf("%s %s: got label %s=%q, want %q", r.Type, r.Name, LabelVersion, got, testVersion)
+					if got := dockerLabel(r.Inputs, stacks.LabelVersion); got != testVersion {
+						t.Errorf("%s %s: got label %s=%q, want %q", r.Type, r.Name, stacks.LabelVersion, got, testVersion)
 					}
 				}
 			}
@@ -101,14 +104,14 @@ func TestEnvStackResourcesAreLongLivedAndTagged(t *testing.T) {
 				if len(r.ReplaceOnChanges) != 0 {
 					t.Errorf("%s %s: env stack resource has replaceOnChanges %q; the env stack is long-lived", r.Type, r.Name, r.ReplaceOnChanges)
 				}
-				if untaggable[r.Type] {
+				if stacks.Untaggable(r.Type) {
 					continue
 				}
-				if strings.HasPrefix(r.Type, "aws:") && str(r.Inputs, "tags", TagEnv) != "dev" {
-					t.Errorf("%s %s: no %s tag", r.Type, r.Name, TagEnv)
+				if strings.HasPrefix(r.Type, "aws:") && str(r.Inputs, "tags", stacks.TagEnv) != "dev" {
+					t.Errorf("%s %s: no %s tag", r.Type, r.Name, stacks.TagEnv)
 				}
-				if strings.HasPrefix(r.Type, "docker:") && dockerLabel(r.Inputs, LabelEnv) != "dev" {
-					t.Errorf("%s %s: no %s label", r.Type, r.Name, LabelEnv)
+				if strings.HasPrefix(r.Type, "docker:") && dockerLabel(r.Inputs, stacks.LabelEnv) != "dev" {
+					t.Errorf("%s %s: no %s label", r.Type, r.Name, stacks.LabelEnv)
 				}
 			}
 		})
@@ -132,7 +135,7 @@ func TestVersionStackReplicas(t *testing.T) {
 				cfg[k] = v
 			}
 			if tt.replicas != "" {
-				cfg[KeyReplicas] = tt.replicas
+				cfg[stacks.KeyReplicas] = tt.replicas
 			}
 			c := fixture{stack: "dev." + testVersion, config: cfg}.mustRun(t)
 			if tt.platform == "docker" {
@@ -164,8 +167,8 @@ func TestVersionStackReplicas(t *testing.T) {
 }
 
 func TestTargetGroupNameFitsLongestNames(t *testing.T) {
-	env := strings.Repeat("e", MaxEnvLength)
-	version := strings.Repeat("9", MaxVersionLength)
+	env := strings.Repeat("e", stacks.MaxEnvLength)
+	version := strings.Repeat("9", stacks.MaxVersionLength)
 	cfg := platformConfigs["aws"]
 	c, err := fixture{stack: env + "." + version, config: cfg}.run(t)
 	if err != nil {
@@ -182,7 +185,7 @@ func TestTargetGroupNameFitsLongestNames(t *testing.T) {
 }
 
 func TestAWSSecurityAndRegistry(t *testing.T) {
-	cfg := map[string]string{KeyPlatform: "aws", KeyAWSRegion: "eu-west-1", KeyAllowedCIDRs: `["203.0.113.0/24","198.51.100.0/24"]`}
+	cfg := map[string]string{stacks.KeyPlatform: "aws", stacks.KeyAWSRegion: "eu-west-1", stacks.KeyAllowedCIDRs: `["203.0.113.0/24","198.51.100.0/24"]`}
 	env := fixture{stack: "dev", config: cfg}.mustRun(t)
 	version := fixture{stack: "dev." + testVersion, config: cfg}.mustRun(t)
 
@@ -288,7 +291,7 @@ func TestAWSSecurityAndRegistry(t *testing.T) {
 func TestAWSListeners(t *testing.T) {
 	const cert = "arn:aws:acm:eu-west-1:123456789012:certificate/abc-123"
 	tgARN := func(v string) map[string]any {
-		return map[string]any{OutTargetGroupARN: "arn:tg/" + v}
+		return map[string]any{stacks.OutTargetGroupARN: "arn:tg/" + v}
 	}
 	tests := []struct {
 		name        string
@@ -318,7 +321,7 @@ func TestAWSListeners(t *testing.T) {
 		},
 		{
 			name:        "live only",
-			config:      map[string]string{KeyLive: "v1"},
+			config:      map[string]string{stacks.KeyLive: "v1"},
 			wantPointer: "80",
 			wantAction: func(t *testing.T, a resource.PropertyMap) {
 				if str(a, "type") != "forward" || str(a, "targetGroupArn") != "arn:tg/v1" {
@@ -328,7 +331,7 @@ func TestAWSListeners(t *testing.T) {
 		},
 		{
 			name:        "live plus weighted candidate",
-			config:      map[string]string{KeyLive: "v1", KeyCandidate: "v2", KeyCandidateWeight: "10"},
+			config:      map[string]string{stacks.KeyLive: "v1", stacks.KeyCandidate: "v2", stacks.KeyCandidateWeight: "10"},
 			wantPointer: "80",
 			wantAction: func(t *testing.T, a resource.PropertyMap) {
 				tgs := obj(a, "forward", "targetGroups")
@@ -351,7 +354,7 @@ func TestAWSListeners(t *testing.T) {
 		},
 		{
 			name:        "candidate equal to live after a promotion sends everything to live",
-			config:      map[string]string{KeyLive: "v2", KeyCandidate: "v2"},
+			config:      map[string]string{stacks.KeyLive: "v2", stacks.KeyCandidate: "v2"},
 			wantPointer: "80",
 			wantAction: func(t *testing.T, a resource.PropertyMap) {
 				if str(a, "type") != "forward" || str(a, "targetGroupArn") != "arn:tg/v2" {
@@ -361,7 +364,7 @@ func TestAWSListeners(t *testing.T) {
 		},
 		{
 			name:        "certificate: HTTPS pointer and HTTP redirect",
-			config:      map[string]string{KeyLive: "v1", KeyCertificateARN: cert, KeyHostname: "app.example.com"},
+			config:      map[string]string{stacks.KeyLive: "v1", stacks.KeyCertificateARN: cert, stacks.KeyHostname: "app.example.com"},
 			wantPointer: "443",
 			wantRedir:   true,
 			wantAction: func(t *testing.T, a resource.PropertyMap) {
@@ -373,7 +376,7 @@ func TestAWSListeners(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := map[string]string{KeyPlatform: "aws", KeyAWSRegion: "eu-west-1"}
+			cfg := map[string]string{stacks.KeyPlatform: "aws", stacks.KeyAWSRegion: "eu-west-1"}
 			for k, v := range tt.config {
 				cfg[k] = v
 			}
@@ -428,7 +431,7 @@ func TestAWSListeners(t *testing.T) {
 
 func TestDockerPointerWritesTheRenderedCaddyConfig(t *testing.T) {
 	ups := func(v string) map[string]any {
-		return map[string]any{OutUpstreams: []any{"dev-" + v + "-0:8080", "dev-" + v + "-1:8080"}}
+		return map[string]any{stacks.OutUpstreams: []any{"dev-" + v + "-0:8080", "dev-" + v + "-1:8080"}}
 	}
 	pool := func(v string) *caddyconfig.Pool {
 		return &caddyconfig.Pool{Version: v, Addresses: []string{"dev-" + v + "-0:8080", "dev-" + v + "-1:8080"}}
@@ -439,15 +442,15 @@ func TestDockerPointerWritesTheRenderedCaddyConfig(t *testing.T) {
 		want   caddyconfig.Spec
 	}{
 		{"nothing live", map[string]string{}, caddyconfig.Spec{}},
-		{"live only", map[string]string{KeyLive: "v1"}, caddyconfig.Spec{Live: pool("v1")}},
-		{"canary", map[string]string{KeyLive: "v1", KeyCandidate: "v2", KeyCandidateWeight: "25"},
+		{"live only", map[string]string{stacks.KeyLive: "v1"}, caddyconfig.Spec{Live: pool("v1")}},
+		{"canary", map[string]string{stacks.KeyLive: "v1", stacks.KeyCandidate: "v2", stacks.KeyCandidateWeight: "25"},
 			caddyconfig.Spec{Live: pool("v1"), Candidate: pool("v2"), CandidateWeight: 25}},
-		{"candidate without weight", map[string]string{KeyLive: "v1", KeyCandidate: "v2"},
+		{"candidate without weight", map[string]string{stacks.KeyLive: "v1", stacks.KeyCandidate: "v2"},
 			caddyconfig.Spec{Live: pool("v1"), Candidate: pool("v2")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := map[string]string{KeyPlatform: "docker"}
+			cfg := map[string]string{stacks.KeyPlatform: "docker"}
 			for k, v := range tt.config {
 				cfg[k] = v
 			}
@@ -475,14 +478,14 @@ func TestDockerPointerWritesTheRenderedCaddyConfig(t *testing.T) {
 }
 
 func TestVersionStackNeedsBuildContext(t *testing.T) {
-	_, err := fixture{stack: "dev." + testVersion, config: map[string]string{KeyPlatform: "docker", KeyAppPath: "does-not-exist"}}.run(t)
+	_, err := fixture{stack: "dev." + testVersion, config: map[string]string{stacks.KeyPlatform: "docker", stacks.KeyAppPath: "does-not-exist"}}.run(t)
 	if err == nil || !strings.Contains(err.Error(), "phoenix:appPath") {
 		t.Fatalf("got %v, want an error naming phoenix:appPath", err)
 	}
 }
 
 func TestEnvStackRefusesMissingVersion(t *testing.T) {
-	_, err := fixture{stack: "dev", config: map[string]string{KeyPlatform: "docker", KeyLive: "nothere"}}.run(t)
+	_, err := fixture{stack: "dev", config: map[string]string{stacks.KeyPlatform: "docker", stacks.KeyLive: "nothere"}}.run(t)
 	if err == nil || !strings.Contains(err.Error(), "dev.nothere") {
 		t.Fatalf("got %v, want an error naming the version stack dev.nothere", err)
 	}
@@ -494,11 +497,11 @@ func TestEnvStackRefusesMissingVersion(t *testing.T) {
 func TestSecretEnvironmentStaysSecret(t *testing.T) {
 	for platform, base := range platformConfigs {
 		t.Run(platform, func(t *testing.T) {
-			cfg := map[string]string{KeyEnvironment: `{"DB_PASSWORD":"hunter2"}`}
+			cfg := map[string]string{stacks.KeyEnvironment: `{"DB_PASSWORD":"hunter2"}`}
 			for k, v := range base {
 				cfg[k] = v
 			}
-			c := fixture{stack: "dev." + testVersion, config: cfg, secret: []string{KeyEnvironment}}.mustRun(t)
+			c := fixture{stack: "dev." + testVersion, config: cfg, secret: []string{stacks.KeyEnvironment}}.mustRun(t)
 			var inputs []resource.PropertyValue
 			switch platform {
 			case "docker":
@@ -523,13 +526,13 @@ func TestSecretEnvironmentStaysSecret(t *testing.T) {
 // TestDockerLoadBalancerOwnsItsSocket: Caddy runs under phoenix-lb, built on
 // the pinned Caddy image, and the config listens on the inherited socket.
 func TestDockerLoadBalancerOwnsItsSocket(t *testing.T) {
-	c := fixture{stack: "dev", config: map[string]string{KeyPlatform: "docker", KeyPort: "9090"}}.mustRun(t)
+	c := fixture{stack: "dev", config: map[string]string{stacks.KeyPlatform: "docker", stacks.KeyPort: "9090"}}.mustRun(t)
 	img := c.one(t, "docker:index/remoteImage:RemoteImage")
 	if got := str(img.Inputs, "build", "context"); got != "lb" {
 		t.Errorf("load balancer image built from %q, want lb", got)
 	}
-	if got := str(img.Inputs, "build", "buildArgs", "CADDY_IMAGE"); got != DefaultCaddyImage {
-		t.Errorf("load balancer image based on %q, want %s", got, DefaultCaddyImage)
+	if got := str(img.Inputs, "build", "buildArgs", "CADDY_IMAGE"); got != stacks.DefaultCaddyImage {
+		t.Errorf("load balancer image based on %q, want %s", got, stacks.DefaultCaddyImage)
 	}
 	if got := str(img.Inputs, "name"); !regexp.MustCompile(`^phoenix-lb-dev:[0-9a-f]{12}$`).MatchString(got) {
 		t.Errorf("load balancer image named %q, want phoenix-lb-dev:<12 hex digits of its content>", got)
@@ -563,7 +566,7 @@ func TestDockerLoadBalancerOwnsItsSocket(t *testing.T) {
 	if got := str(ports, "ip"); got != "127.0.0.1" {
 		t.Errorf("load balancer published on %q, want 127.0.0.1 by default (this machine only)", got)
 	}
-	wide := fixture{stack: "dev", config: map[string]string{KeyPlatform: "docker", KeyListenAddress: "0.0.0.0"}}.mustRun(t)
+	wide := fixture{stack: "dev", config: map[string]string{stacks.KeyPlatform: "docker", stacks.KeyListenAddress: "0.0.0.0"}}.mustRun(t)
 	for _, r := range wide.ofType("docker:index/container:Container") {
 		if strings.HasSuffix(r.Name, "-lb") {
 			if got := str(mapAt(r.Inputs, "ports"), "ip"); got != "0.0.0.0" {
@@ -585,7 +588,7 @@ func TestDockerLoadBalancerOwnsItsSocket(t *testing.T) {
 // destroyed), its replicas run that very image, and their creation does not
 // wait for health: the health gate decides, within --gate-timeout.
 func TestDockerVersionRunsItsOwnImage(t *testing.T) {
-	c := fixture{stack: "dev." + testVersion, config: map[string]string{KeyPlatform: "docker"}}.mustRun(t)
+	c := fixture{stack: "dev." + testVersion, config: map[string]string{stacks.KeyPlatform: "docker"}}.mustRun(t)
 	img := c.one(t, "docker:index/remoteImage:RemoteImage")
 	if got, want := str(img.Inputs, "name"), "phoenix-dev:"+testVersion; got != want {
 		t.Errorf("image named %q, want %q", got, want)

@@ -68,7 +68,7 @@ func (s *stamp) transform(args *pulumi.ResourceTransformationArgs) *pulumi.Resou
 		s.checkName(args.Type, args.Name)
 		opts = append(opts, pulumi.ReplaceOnChanges([]string{"*"}))
 	}
-	if !untaggable[args.Type] {
+	if !Untaggable(args.Type) {
 		if err := stampProps(args.Props, s.tags(), s.labels()); err != nil {
 			s.report(fmt.Sprintf("%s %s: %v", args.Type, args.Name, err))
 		}

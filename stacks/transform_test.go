@@ -2,17 +2,51 @@ package stacks
 
 import (
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
-// runStamped runs fn in a mocked version stack dev.abc with the stamp registered.
-func runStamped(t *testing.T, fn func(ctx *pulumi.Context) error) (*cloud, error) {
+// recorder is a mocked cloud that keeps each resource's inputs by type.
+type recorder struct {
+	mu     sync.Mutex
+	inputs map[string][]resource.PropertyMap
+}
+
+func (r *recorder) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.inputs[args.TypeToken] = append(r.inputs[args.TypeToken], args.Inputs)
+	return args.Name + "-id", args.Inputs, nil
+}
+
+func (r *recorder) Call(pulumi.MockCallArgs) (resource.PropertyMap, error) {
+	return resource.PropertyMap{}, nil
+}
+
+// tag returns the tag k of the one resource of type typ.
+func (r *recorder) tag(t *testing.T, typ, k string) string {
 	t.Helper()
-	c := &cloud{}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.inputs[typ]) != 1 {
+		t.Fatalf("%d resources of type %s, want 1", len(r.inputs[typ]), typ)
+	}
+	v := r.inputs[typ][0]["tags"]
+	if !v.IsObject() || !v.ObjectValue()[resource.PropertyKey(k)].IsString() {
+		return ""
+	}
+	return v.ObjectValue()[resource.PropertyKey(k)].StringValue()
+}
+
+// runStamped runs fn in a mocked version stack dev.abc with the stamp registered.
+func runStamped(t *testing.T, fn func(ctx *pulumi.Context) error) (*recorder, error) {
+	t.Helper()
+	c := &recorder{inputs: map[string][]resource.PropertyMap{}}
 	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
 		st := newStamp(StackName{Env: "dev", Version: "abc"})
 		if err := st.register(ctx); err != nil {
@@ -59,9 +93,8 @@ func TestStampMergesExistingTags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sg := c.one(t, "aws:ec2/securityGroup:SecurityGroup")
 	for k, want := range map[string]string{"team": "web", TagEnv: "dev", TagVersion: "abc"} {
-		if got := str(sg.Inputs, "tags", k); got != want {
+		if got := c.tag(t, "aws:ec2/securityGroup:SecurityGroup", k); got != want {
 			t.Errorf("got tag %s=%q, want %q", k, got, want)
 		}
 	}

@@ -22,6 +22,10 @@ import (
 	"github.com/phoenix-iac/phoenix/internal/header"
 )
 
+// ComponentType is the traffic pointer's component type: a cut-over
+// changes what is under it and nothing else.
+const ComponentType = "phoenix:aws:Traffic"
+
 // The candidate rule matches header.Route: header.RouteCandidate; each
 // version stack's own rule (see awsversion) matches header.Version.
 const (
@@ -82,7 +86,7 @@ func NewTraffic(ctx *pulumi.Context, name string, args *TrafficArgs, opts ...pul
 		return nil, fmt.Errorf("awstraffic %s: candidate weight %d is outside 0 to 100", name, args.CandidateWeight)
 	}
 	t := &Traffic{}
-	if err := ctx.RegisterComponentResource("phoenix:aws:Traffic", name, t, opts...); err != nil {
+	if err := ctx.RegisterComponentResource(ComponentType, name, t, opts...); err != nil {
 		return nil, err
 	}
 	parent := pulumi.Parent(t)

@@ -57,6 +57,10 @@ type Traffic struct {
 	Applied pulumi.StringOutput
 }
 
+// ComponentType is the traffic pointer's component type: a cut-over
+// changes what is under it and nothing else.
+const ComponentType = "phoenix:docker:Traffic"
+
 // uploadPath is where the configuration is uploaded inside the writer,
 // before it is renamed into place on the volume.
 const uploadPath = "/phoenix/caddy.json"
@@ -67,7 +71,7 @@ func NewTraffic(ctx *pulumi.Context, name string, args *TrafficArgs, opts ...pul
 		return nil, fmt.Errorf("dockertraffic %s: Image and ConfigVolumeName are required", name)
 	}
 	t := &Traffic{}
-	if err := ctx.RegisterComponentResource("phoenix:docker:Traffic", name, t, opts...); err != nil {
+	if err := ctx.RegisterComponentResource(ComponentType, name, t, opts...); err != nil {
 		return nil, err
 	}
 	config := RenderConfig(args)

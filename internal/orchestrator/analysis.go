@@ -2,17 +2,12 @@ package orchestrator
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path/filepath"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
-
 	"github.com/phoenix-iac/phoenix/internal/analysis"
-	"github.com/phoenix-iac/phoenix/internal/dockerengine"
+	"github.com/phoenix-iac/phoenix/internal/platform"
 	"github.com/phoenix-iac/phoenix/stacks"
 )
 
@@ -89,65 +84,15 @@ func (o *Orchestrator) analysisSource(ctx context.Context, env string, st EnvSta
 	if o.opts.AnalysisSource != nil {
 		return o.opts.AnalysisSource(ctx, env, st, since)
 	}
-	switch stacks.Platform(st.Platform) {
-	case stacks.PlatformDocker:
-		if st.LoadBalancer == "" {
-			return nil, fmt.Errorf("env stack %s does not name its load balancer container (output %s), whose access log the analysis reads; update it with phoenix deploy --env %s, or pass --analysis=false",
-				env, stacks.OutLoadBalancer, env)
-		}
-		c, err := dockerengine.New(dockerengine.Host(o.getenv), o.getenv("DOCKER_TLS_VERIFY") != "")
-		if err != nil {
-			var unchecked *dockerengine.ErrUnchecked
-			if errors.As(err, &unchecked) {
-				return nil, fmt.Errorf("the canary analysis reads the load balancer's access log through the Docker engine's API, which phoenix reaches on unix:// and plain tcp:// hosts only (DOCKER_HOST=%s); pass --analysis=false", unchecked.Host)
-			}
-			return nil, err
-		}
-		return analysis.NewCaddySource(ctx, c, st.LoadBalancer, since), nil
-	case stacks.PlatformAWS:
-		if st.LoadBalancer == "" {
-			return nil, fmt.Errorf("env stack %s does not name its load balancer's ARN suffix (output %s), which the analysis reads CloudWatch metrics by; update it with phoenix deploy --env %s, or pass --analysis=false",
-				env, stacks.OutLoadBalancer, env)
-		}
-		cfg, err := o.awsConfig(ctx, env)
-		if err != nil {
-			return nil, err
-		}
-		return analysis.NewCloudWatchSource(cloudwatch.NewFromConfig(cfg), st.LoadBalancer, func(ctx context.Context, version string) (string, error) {
-			name := stacks.StackName{Env: env, Version: version}
-			_, rec, err := o.selectStack(ctx, name)
-			if err != nil {
-				return "", err
-			}
-			tg, _ := rec.Outputs[stacks.OutTargetGroupMetrics].(string)
-			if tg == "" {
-				return "", fmt.Errorf("version stack %s does not name its target group's ARN suffix (output %s), which the analysis reads CloudWatch metrics by: it predates the analysis; pass --analysis=false",
-					name, stacks.OutTargetGroupMetrics)
-			}
-			return tg, nil
-		}), nil
-	default:
-		return nil, fmt.Errorf("the canary analysis has no source of traffic figures on platform %q; pass --analysis=false", st.Platform)
-	}
-}
-
-// awsConfig is the AWS SDK's configuration for env: its aws:region, and
-// credentials and endpoints as the AWS CLI finds them (environment, shared
-// files, the instance's or task's role).
-func (o *Orchestrator) awsConfig(ctx context.Context, env string) (aws.Config, error) {
-	f, err := o.envFile(env)
+	p, f, err := o.platformOf(env)
 	if err != nil {
-		return aws.Config{}, err
+		return nil, err
 	}
-	region, _ := f.Get(stacks.KeyAWSRegion)
-	if region == "" {
-		return aws.Config{}, fmt.Errorf("Pulumi.%s.yaml sets no %s; set it with: pulumi config set %s <region> -s %s", env, stacks.KeyAWSRegion, stacks.KeyAWSRegion, env)
+	an, ok := p.(platform.Analyzer)
+	if !ok {
+		return nil, fmt.Errorf("the canary analysis has no source of traffic figures on platform %s; pass --analysis=false", p.Name())
 	}
-	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(region))
-	if err != nil {
-		return aws.Config{}, fmt.Errorf("loading AWS credentials for region %s: %w", region, err)
-	}
-	return cfg, nil
+	return an.AnalysisSource(ctx, o.opsEnv(env, f, st), since)
 }
 
 // watch judges version against base on their production traffic from

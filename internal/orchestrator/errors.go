@@ -1,6 +1,10 @@
 package orchestrator
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/phoenix-iac/phoenix/internal/platform"
+)
 
 // ImmutableError is returned when an existing version stack would change.
 type ImmutableError struct {
@@ -33,11 +37,7 @@ func (e *DriftError) Error() string {
 }
 
 // NotFoundError is returned for a version or env that does not exist.
-type NotFoundError struct {
-	What string
-}
-
-func (e *NotFoundError) Error() string { return e.What }
+type NotFoundError = platform.NotFoundError
 
 // DeployError is returned when a deploy failed before the new version took
 // production traffic (its version stack's up, routing it as the candidate,

@@ -21,7 +21,9 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/phoenix-iac/phoenix/internal/analysis"
+	// The platforms the inline program runs on.
 	"github.com/phoenix-iac/phoenix/internal/lock"
+	_ "github.com/phoenix-iac/phoenix/platforms"
 	"github.com/phoenix-iac/phoenix/stacks"
 )
 

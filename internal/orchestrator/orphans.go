@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/phoenix-iac/phoenix/internal/dockerengine"
+	"github.com/phoenix-iac/phoenix/internal/platform"
 	"github.com/phoenix-iac/phoenix/stacks"
 )
 
@@ -39,7 +40,7 @@ type OrphansResult struct {
 }
 
 // ErrNoInventory is returned on platforms whose cloud phoenix cannot list.
-var ErrNoInventory = errors.New("no inventory")
+var ErrNoInventory = platform.ErrNoInventory
 
 // GCOrphans finds the env's orphans and, unless DryRun, removes them.
 func (o *Orchestrator) GCOrphans(ctx context.Context, opts OrphansOptions) (OrphansResult, error) {
@@ -137,24 +138,18 @@ func (o *Orchestrator) sweepOrphans(ctx context.Context, name stacks.StackName) 
 	return len(orphans), nil
 }
 
-// inventory returns the engine of env's platform, which lists what carries
-// phoenix's labels.
-func (o *Orchestrator) inventory(env string) (*dockerengine.Client, error) {
-	platform, err := o.envPlatform(env)
+// inventory returns the cloud of env's platform, which lists what carries
+// phoenix's labels or tags.
+func (o *Orchestrator) inventory(env string) (platform.Cloud, error) {
+	p, f, err := o.platformOf(env)
 	if err != nil {
 		return nil, err
 	}
-	if platform != string(stacks.PlatformDocker) {
-		return nil, fmt.Errorf("%w: phoenix cannot yet list what env %s has on %s; list it by tag with: aws resourcegroupstaggingapi get-resources --tag-filters Key=%s,Values=%s",
-			ErrNoInventory, env, platform, stacks.TagEnv, env)
+	inv, ok := p.(platform.Inventory)
+	if !ok {
+		return nil, fmt.Errorf("%w: phoenix cannot list what env %s has on platform %s", ErrNoInventory, env, p.Name())
 	}
-	c, err := dockerengine.New(dockerengine.Host(o.getenv), o.getenv("DOCKER_TLS_VERIFY") != "")
-	var unchecked *dockerengine.ErrUnchecked
-	if errors.As(err, &unchecked) {
-		return nil, fmt.Errorf("%w: phoenix can list only a Docker engine on a unix:// or plain tcp:// address, not %s; list what env %s has with: docker ps -a --filter label=%s=%s",
-			ErrNoInventory, unchecked.Host, env, stacks.LabelEnv, env)
-	}
-	return c, err
+	return inv.Inventory(o.opsEnv(env, f, EnvState{}))
 }
 
 // stateIDs returns the ids of the resources a stack's state holds.

@@ -2,43 +2,37 @@ package orchestrator
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"sort"
 	"strings"
-	"time"
 
-	"github.com/phoenix-iac/phoenix/internal/dockerengine"
+	"github.com/phoenix-iac/phoenix/internal/platform"
 	"github.com/phoenix-iac/phoenix/stacks"
-)
-
-// Provider plugin versions: those of the SDKs in go.mod (a test keeps them equal).
-const (
-	AWSPluginVersion    = "6.83.4"
-	DockerPluginVersion = "4.10.0"
 )
 
 // Preflight makes sure that env's platform can be used before any command
 // changes anything: the provider plugins it needs are installed (once), and
-// on the docker platform the Docker engine answers. Packages served by
+// its cloud answers (on docker, the Docker engine). Packages served by
 // PULUMI_DEBUG_PROVIDERS need neither.
 func (o *Orchestrator) Preflight(ctx context.Context, env string) error {
-	platform, err := o.envPlatform(env)
+	p, f, err := o.platformOf(env)
 	if err != nil {
 		return err
 	}
-	if platform == string(stacks.PlatformDocker) && !o.attached("docker") {
-		host := dockerengine.Host(o.getenv)
-		err := dockerengine.Ping(ctx, host, o.getenv("DOCKER_TLS_VERIFY") != "", 10*time.Second)
-		var unchecked *dockerengine.ErrUnchecked
-		switch {
-		case errors.As(err, &unchecked):
-			o.logf("%v", err)
-		case err != nil:
+	need := map[string]string{}
+	for pkg, v := range p.Plugins() {
+		if !o.attached(pkg) {
+			need[pkg] = v
+		}
+	}
+	if pf, ok := p.(platform.Preflighter); ok && len(need) > 0 {
+		if err := pf.Preflight(ctx, o.opsEnv(env, f, EnvState{})); err != nil {
 			return err
 		}
 	}
-	return o.ensurePlugins(ctx, platform)
+	return o.ensurePlugins(ctx, need)
 }
 
 // getenv reads a variable the Pulumi CLI and its plugins will see.
@@ -59,26 +53,35 @@ func (o *Orchestrator) attached(pkg string) bool {
 	return false
 }
 
-// envPlatform reads env's platform from its config file.
-func (o *Orchestrator) envPlatform(env string) (string, error) {
+// platformOf returns env's platform, as its config file names it, and
+// the file.
+func (o *Orchestrator) platformOf(env string) (stacks.Platform, *stacks.EnvFile, error) {
 	f, err := o.envFile(env)
 	if err != nil {
-		return "", err
+		return nil, nil, err
 	}
-	return string(f.Platform()), nil
+	p, err := stacks.LookupPlatform(f.Platform())
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", filepath.Base(f.Path), err)
+	}
+	return p, f, nil
 }
 
-// ensurePlugins installs the provider plugins platform needs, once.
-func (o *Orchestrator) ensurePlugins(ctx context.Context, platform string) error {
-	need := map[string]string{"docker": DockerPluginVersion}
-	if platform == string(stacks.PlatformAWS) {
-		need["aws"] = AWSPluginVersion
+// opsEnv is env as its platform's operations see it.
+func (o *Orchestrator) opsEnv(env string, f *stacks.EnvFile, st EnvState) platform.Env {
+	return platform.Env{
+		Name: env, LoadBalancer: st.LoadBalancer, LogGroup: st.LogGroup, File: f,
+		Getenv: o.getenv, Logf: o.logf,
+		VersionOutputs: func(ctx context.Context, version string) (map[string]any, error) {
+			_, rec, err := o.selectStack(ctx, stacks.StackName{Env: env, Version: version})
+			return rec.Outputs, err
+		},
 	}
-	for pkg := range need {
-		if o.attached(pkg) {
-			delete(need, pkg)
-		}
-	}
+}
+
+// ensurePlugins installs the provider plugins in need (name to version)
+// that are not installed yet.
+func (o *Orchestrator) ensurePlugins(ctx context.Context, need map[string]string) error {
 	if len(need) == 0 {
 		return nil
 	}
@@ -95,11 +98,13 @@ func (o *Orchestrator) ensurePlugins(ctx context.Context, platform string) error
 			delete(need, p.Name)
 		}
 	}
-	for _, name := range []string{"docker", "aws"} {
-		v, ok := need[name]
-		if !ok {
-			continue
-		}
+	names := make([]string, 0, len(need))
+	for name := range need {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		v := need[name]
 		o.logf("installing the %s provider plugin v%s (first use only)", name, v)
 		if err := ws.InstallPlugin(ctx, name, "v"+v); err != nil {
 			return fmt.Errorf("installing the %s provider plugin v%s: %w; install it by hand with: pulumi plugin install resource %s v%s", name, v, err, name, v)

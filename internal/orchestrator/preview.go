@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
@@ -24,7 +25,13 @@ type Step struct {
 	Diffs []string `json:"diffs,omitempty"`
 	// Inputs are the resource's planned inputs, secrets masked.
 	Inputs map[string]any `json:"inputs,omitempty"`
-	old    map[string]any
+	// Pointer is set on the env stack's traffic pointer: the resources
+	// under the platform's traffic component, which a cut-over changes.
+	Pointer bool `json:"pointer,omitempty"`
+	old     map[string]any
+	// within is the types of the components the resource is under,
+	// outermost first, joined by "$" (the URN's qualified type).
+	within string
 }
 
 // StackPlan is the plan for one stack.
@@ -129,6 +136,13 @@ func (o *Orchestrator) Preview(ctx context.Context, env, version string) (Plan, 
 		if err != nil {
 			return p, err
 		}
+		pf, _, err := o.platformOf(env)
+		if err != nil {
+			return p, err
+		}
+		for i := range steps {
+			steps[i].Pointer = slices.Contains(strings.Split(steps[i].within, "$"), pf.TrafficComponent())
+		}
 		p.Stacks = append(p.Stacks, planOf(env, "env", true, steps))
 	} else {
 		p.Stacks = append(p.Stacks, StackPlan{Stack: env, Kind: "env", Counts: map[string]int{"create": 0}, Steps: []Step{}})
@@ -155,7 +169,11 @@ func (o *Orchestrator) previewSteps(ctx context.Context, s auto.Stack, opts ...o
 			if strings.HasPrefix(md.Type, "pulumi:") {
 				continue
 			}
-			st := Step{Op: string(md.Op), Type: md.Type, Name: resource.URN(md.URN).Name(), Diffs: md.Diffs}
+			urn := resource.URN(md.URN)
+			st := Step{Op: string(md.Op), Type: md.Type, Name: urn.Name(), Diffs: md.Diffs}
+			if qt := string(urn.QualifiedType()); strings.Contains(qt, "$") {
+				st.within = qt[:strings.LastIndex(qt, "$")]
+			}
 			if md.New != nil {
 				st.Inputs = md.New.Inputs
 			}
@@ -191,14 +209,6 @@ func planOf(stack, kind string, exists bool, steps []Step) StackPlan {
 	return sp
 }
 
-// isPointer reports whether a step is the env's traffic pointer, which a
-// cut-over is allowed to change.
-func isPointer(s Step) bool {
-	return s.Type == "aws:lb/listener:Listener" && strings.HasSuffix(s.Name, "-listener") ||
-		s.Type == "aws:lb/listenerRule:ListenerRule" && strings.HasSuffix(s.Name, "-candidate") ||
-		s.Type == "docker:index/container:Container" && strings.HasSuffix(s.Name, "-pointer")
-}
-
 func violations(p Plan) []Violation {
 	var out []Violation
 	for _, sp := range p.Stacks {
@@ -208,10 +218,10 @@ func violations(p Plan) []Violation {
 			case sp.Kind == "version" && sp.Exists && s.Op != "same":
 				out = append(out, Violation{Rule: "immutable-version", Stack: sp.Stack, Resource: res,
 					Message: fmt.Sprintf("%s of a resource of the existing version stack %s: versions are never changed; a change must produce a new version", s.Op, sp.Stack)})
-			case sp.Kind == "env" && (s.Op == "delete") && !isPointer(s):
+			case sp.Kind == "env" && (s.Op == "delete") && !s.Pointer:
 				out = append(out, Violation{Rule: "edge-deleted", Stack: sp.Stack, Resource: res,
 					Message: "deletes a long-lived edge resource of the env"})
-			case sp.Kind == "env" && s.Op == "replace" && !isPointer(s):
+			case sp.Kind == "env" && s.Op == "replace" && !s.Pointer:
 				out = append(out, Violation{Rule: "edge-replaced", Stack: sp.Stack, Resource: res,
 					Message: fmt.Sprintf("replaces a long-lived edge resource of the env (changed: %s)", strings.Join(s.Diffs, ", "))})
 			}

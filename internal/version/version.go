@@ -32,7 +32,7 @@ const Length = 8
 // the project directory.
 var (
 	programFiles = []string{"Pulumi.yaml", "main.go", "go.mod", "go.sum"}
-	programDirs  = []string{"stacks", "components"}
+	programDirs  = []string{"stacks", "components", "platforms", "internal/header"}
 )
 
 // Input is one file that goes into the hash, under a name that says where it

@@ -1,10 +1,13 @@
 package version
 
 import (
+	// The platforms, which the config names.
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	_ "github.com/phoenix-iac/phoenix/platforms"
 )
 
 // project writes a minimal Phoenix project into a temp dir.
@@ -20,6 +23,8 @@ func project(t *testing.T) string {
 		"stacks/program_test.go":  "package stacks // test\n",
 		"components/a/a.go":       "package a\n",
 		"components/a/testdata/x": "golden\n",
+		"platforms/p/p.go":        "package p\n",
+		"internal/header/h.go":    "package header\n",
 		"app/Dockerfile":          "FROM scratch\n",
 		"app/main.go":             "package main\n",
 		"app/.dockerignore":       "*.md\nbuild/\n",
@@ -78,6 +83,7 @@ func TestComputeIsStableAndSensitive(t *testing.T) {
 		}, true},
 		{"new app file", func(d string) { write(t, filepath.Join(d, "app/static/index.html"), "<p>") }, true},
 		{"program source", func(d string) { write(t, filepath.Join(d, "stacks/program.go"), "package stacks // v2\n") }, true},
+		{"a platform's source", func(d string) { write(t, filepath.Join(d, "platforms/p/p.go"), "package p // v2\n") }, true},
 		{"go.sum", func(d string) { write(t, filepath.Join(d, "go.sum"), "x v1 h1:abc\n") }, true},
 		{"env config", func(d string) {
 			write(t, filepath.Join(d, "Pulumi.dev.yaml"), "config:\n  phoenix:platform: docker\n  phoenix:replicas: \"3\"\n")

@@ -20,6 +20,8 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/phoenix-iac/phoenix/internal/pulumicli"
+	// The platforms the program runs on.
+	_ "github.com/phoenix-iac/phoenix/platforms"
 	"github.com/phoenix-iac/phoenix/stacks"
 	"github.com/phoenix-iac/phoenix/tests/simcloud"
 )

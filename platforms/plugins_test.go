@@ -1,21 +1,24 @@
-package orchestrator
+package platforms
 
 import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/phoenix-iac/phoenix/platforms/aws"
+	"github.com/phoenix-iac/phoenix/platforms/docker"
 )
 
-// TestPluginVersionsMatchGoMod keeps the plugins phoenix installs equal to
-// the SDK versions the program is compiled against.
+// TestPluginVersionsMatchGoMod keeps the plugins the platforms ask for
+// equal to the SDK versions the program is compiled against.
 func TestPluginVersionsMatchGoMod(t *testing.T) {
-	b, err := os.ReadFile("../../go.mod")
+	b, err := os.ReadFile("../go.mod")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for mod, want := range map[string]string{
-		"github.com/pulumi/pulumi-aws/sdk/v6":    AWSPluginVersion,
-		"github.com/pulumi/pulumi-docker/sdk/v4": DockerPluginVersion,
+		"github.com/pulumi/pulumi-aws/sdk/v6":    aws.PluginVersion,
+		"github.com/pulumi/pulumi-docker/sdk/v4": docker.PluginVersion,
 	} {
 		line := ""
 		for _, l := range strings.Split(string(b), "\n") {

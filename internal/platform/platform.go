@@ -1,0 +1,96 @@
+// Package platform defines what phoenix does with an env besides its
+// stacks: the operations a platform (a stacks.Platform, registered in
+// platforms/) may also implement. The orchestrator finds them on the
+// registered platform by these interfaces; a platform without one says
+// so, and phoenix names the next step.
+package platform
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/phoenix-iac/phoenix/internal/analysis"
+	"github.com/phoenix-iac/phoenix/internal/dockerengine"
+	"github.com/phoenix-iac/phoenix/stacks"
+)
+
+// Env is an env as its platform's operations see it.
+type Env struct {
+	// Name is the env's name.
+	Name string
+	// LoadBalancer and LogGroup are the env stack's outputs of those names
+	// (stacks.OutLoadBalancer, stacks.OutLogGroupName), when it has them.
+	LoadBalancer string
+	LogGroup     string
+	// File is the env's config file.
+	File *stacks.EnvFile
+	// Getenv reads a variable the Pulumi CLI and its plugins see.
+	Getenv func(string) string
+	// Logf says one line of progress.
+	Logf func(format string, args ...any)
+	// VersionOutputs reads a version stack's outputs.
+	VersionOutputs func(ctx context.Context, version string) (map[string]any, error)
+}
+
+// Preflighter checks, before a command changes anything, that the
+// platform's cloud answers (the Docker engine, for one).
+type Preflighter interface {
+	Preflight(ctx context.Context, env Env) error
+}
+
+// Analyzer opens the load balancer's records of the env's traffic from
+// since, for the canary analysis.
+type Analyzer interface {
+	AnalysisSource(ctx context.Context, env Env, since time.Time) (analysis.Source, error)
+}
+
+// LogQuery selects a version's output.
+type LogQuery struct {
+	// Version is the version. Required.
+	Version string
+	// Since is the earliest time of the lines; zero for all.
+	Since time.Time
+	// Follow keeps streaming new lines until ctx ends.
+	Follow bool
+}
+
+// LogLine is one line of a version's output.
+type LogLine struct {
+	Time time.Time `json:"time"`
+	// Version is the version the line came from; Source the replica
+	// (container or task) within it.
+	Version string `json:"version"`
+	Source  string `json:"source"`
+	// Stream is stdout or stderr; empty where the two are one.
+	Stream string `json:"stream,omitempty"`
+	Line   string `json:"line"`
+}
+
+// LogReader streams a version's output: in time order once all is read,
+// or with Follow as it comes until ctx ends (then it returns nil).
+type LogReader interface {
+	Logs(ctx context.Context, env Env, q LogQuery, out func(LogLine) error) error
+}
+
+// Cloud lists and removes what carries phoenix's labels or tags.
+type Cloud interface {
+	List(ctx context.Context, labels map[string]string) ([]dockerengine.Object, error)
+	Remove(ctx context.Context, obj dockerengine.Object) error
+}
+
+// Inventory gives the cloud in which gc --orphans looks for what no stack
+// holds. It returns an error wrapping ErrNoInventory, naming another way
+// to list it, where phoenix cannot list it.
+type Inventory interface {
+	Inventory(env Env) (Cloud, error)
+}
+
+// ErrNoInventory says that phoenix cannot list a platform's cloud.
+var ErrNoInventory = errors.New("no inventory")
+
+// NotFoundError says that something an operation needs does not exist;
+// phoenix exits 6 for it.
+type NotFoundError struct{ What string }
+
+func (e *NotFoundError) Error() string { return e.What }

@@ -1,0 +1,140 @@
+// Package aws is the aws platform: an env on AWS, its versions as Fargate
+// services behind an ALB (components/awsedge, awstraffic, awsversion), and
+// what phoenix does with it besides its stacks: read the ALB's CloudWatch
+// metrics for the canary analysis and the versions' log streams.
+package aws
+
+import (
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/phoenix-iac/phoenix/components/awsedge"
+	"github.com/phoenix-iac/phoenix/components/awstraffic"
+	"github.com/phoenix-iac/phoenix/components/awsversion"
+	"github.com/phoenix-iac/phoenix/platforms/docker"
+	"github.com/phoenix-iac/phoenix/stacks"
+)
+
+// PluginVersion is the aws provider plugin the platform's resources are
+// declared against (the pulumi-aws SDK in go.mod).
+const PluginVersion = "6.83.4"
+
+// Platform is the aws platform.
+type Platform struct{}
+
+// Name implements stacks.Platform.
+func (Platform) Name() stacks.PlatformName { return stacks.PlatformAWS }
+
+// TrafficComponent implements stacks.Platform.
+func (Platform) TrafficComponent() string { return awstraffic.ComponentType }
+
+// Plugins implements stacks.Platform: the image is built and pushed with
+// the docker provider.
+func (Platform) Plugins() map[string]string {
+	return map[string]string{"aws": PluginVersion, "docker": docker.PluginVersion}
+}
+
+// Untaggable implements stacks.Platform: Phoenix's own list has them.
+func (Platform) Untaggable() []string { return nil }
+
+// Env declares the env stack on aws: the edge (VPC, ALB, cluster,
+// registry, logs) and the traffic pointer, the listener.
+func (Platform) Env(ctx *pulumi.Context, e *stacks.EnvStack) error {
+	env, cfg, t := e.Name.Env, e.Config, e.Traffic
+	edge, err := awsedge.NewEdge(ctx, env, &awsedge.EdgeArgs{
+		VPCCIDR:          cfg.AWS.VPCCIDR,
+		AZCount:          cfg.AWS.AZCount,
+		AllowedCIDRs:     cfg.AWS.AllowedCIDRs,
+		AppPort:          cfg.AppPort,
+		LogRetentionDays: cfg.AWS.LogRetentionDays,
+		KeepImages:       cfg.AWS.KeepImages,
+	})
+	if err != nil {
+		return err
+	}
+	args := &awstraffic.TrafficArgs{
+		Env:             env,
+		LoadBalancerARN: edge.LoadBalancerARN,
+		CertificateARN:  cfg.AWS.CertificateARN,
+		CandidateWeight: t.CandidateWeight,
+	}
+	target := func(version string) (*awstraffic.Target, error) {
+		tg, err := e.VersionString(version, stacks.OutTargetGroupARN)
+		if err != nil {
+			return nil, err
+		}
+		return &awstraffic.Target{Version: version, TargetGroupARN: tg}, nil
+	}
+	if t.Live != "" {
+		if args.Live, err = target(t.Live); err != nil {
+			return err
+		}
+	}
+	if t.Candidate != "" {
+		if args.Candidate, err = target(t.Candidate); err != nil {
+			return err
+		}
+	}
+	traffic, err := awstraffic.NewTraffic(ctx, env, args)
+	if err != nil {
+		return err
+	}
+	e.ExportTraffic(traffic.Applied)
+	scheme := "http"
+	if cfg.AWS.CertificateARN != "" {
+		scheme = "https"
+	}
+	if cfg.AWS.Hostname != "" {
+		ctx.Export(stacks.OutURL, pulumi.Sprintf("%s://%s", scheme, cfg.AWS.Hostname))
+	} else {
+		ctx.Export(stacks.OutURL, pulumi.Sprintf("%s://%s", scheme, edge.LoadBalancerDNSName))
+	}
+	ctx.Export(stacks.OutVPCID, edge.VPCID)
+	ctx.Export(stacks.OutSubnetIDs, edge.SubnetIDs)
+	ctx.Export(stacks.OutClusterARN, edge.ClusterARN)
+	ctx.Export(stacks.OutLBSecurityGroup, edge.LoadBalancerSecurityGroupID)
+	ctx.Export(stacks.OutListenerARN, traffic.ListenerARN)
+	ctx.Export(stacks.OutRepositoryURL, edge.RepositoryURL)
+	ctx.Export(stacks.OutRepositoryARN, edge.RepositoryARN)
+	ctx.Export(stacks.OutRegistryID, edge.RegistryID)
+	ctx.Export(stacks.OutLogGroupName, edge.LogGroupName)
+	ctx.Export(stacks.OutLogGroupARN, edge.LogGroupARN)
+	ctx.Export(stacks.OutLoadBalancer, edge.LoadBalancerARNSuffix)
+	return nil
+}
+
+// Version declares a version stack on aws: the image in ECR, the task,
+// its target group and rule, and the Fargate service.
+func (Platform) Version(ctx *pulumi.Context, v *stacks.VersionStack) error {
+	cfg := v.Config
+	ver, err := awsversion.NewVersion(ctx, v.Component, &awsversion.VersionArgs{
+		Env:                         v.Name.Env,
+		Version:                     v.Name.Version,
+		AppPath:                     cfg.AppPath,
+		AppPort:                     cfg.AppPort,
+		Replicas:                    cfg.Replicas,
+		CPU:                         cfg.AWS.CPU,
+		Memory:                      cfg.AWS.Memory,
+		Environment:                 cfg.Environment,
+		EnvironmentSecret:           cfg.EnvironmentSecret,
+		HealthCheckPath:             cfg.HealthCheckPath,
+		Region:                      cfg.AWS.Region,
+		VPCID:                       v.EnvString(stacks.OutVPCID),
+		SubnetIDs:                   v.EnvStrings(stacks.OutSubnetIDs),
+		ClusterARN:                  v.EnvString(stacks.OutClusterARN),
+		LoadBalancerSecurityGroupID: v.EnvString(stacks.OutLBSecurityGroup),
+		ListenerARN:                 v.EnvString(stacks.OutListenerARN),
+		RepositoryURL:               v.EnvString(stacks.OutRepositoryURL),
+		RepositoryARN:               v.EnvString(stacks.OutRepositoryARN),
+		RegistryID:                  v.EnvString(stacks.OutRegistryID),
+		LogGroupName:                v.EnvString(stacks.OutLogGroupName),
+		LogGroupARN:                 v.EnvString(stacks.OutLogGroupARN),
+	})
+	if err != nil {
+		return err
+	}
+	v.ExportComplete(ver.Complete)
+	ctx.Export(stacks.OutImage, ver.Image)
+	ctx.Export(stacks.OutTargetGroupARN, ver.TargetGroupARN)
+	ctx.Export(stacks.OutTargetGroupMetrics, ver.TargetGroupARNSuffix)
+	return nil
+}

@@ -1,0 +1,87 @@
+package aws
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	awssdk "github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+
+	"github.com/phoenix-iac/phoenix/internal/analysis"
+	"github.com/phoenix-iac/phoenix/internal/awslogs"
+	"github.com/phoenix-iac/phoenix/internal/platform"
+	"github.com/phoenix-iac/phoenix/stacks"
+)
+
+// sdkConfig is the AWS SDK's configuration for env: its aws:region, and
+// credentials and endpoints as the AWS CLI finds them (environment, shared
+// files, the instance's or task's role).
+func sdkConfig(ctx context.Context, env platform.Env) (awssdk.Config, error) {
+	region, _ := env.File.Get(stacks.KeyAWSRegion)
+	if region == "" {
+		return awssdk.Config{}, fmt.Errorf("Pulumi.%s.yaml sets no %s; set it with: pulumi config set %s <region> -s %s", env.Name, stacks.KeyAWSRegion, stacks.KeyAWSRegion, env.Name)
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(region))
+	if err != nil {
+		return awssdk.Config{}, fmt.Errorf("loading AWS credentials for region %s: %w", region, err)
+	}
+	return cfg, nil
+}
+
+// AnalysisSource implements platform.Analyzer: the ALB's CloudWatch
+// metrics of each version's target group.
+func (Platform) AnalysisSource(ctx context.Context, env platform.Env, since time.Time) (analysis.Source, error) {
+	if env.LoadBalancer == "" {
+		return nil, fmt.Errorf("env stack %s does not name its load balancer's ARN suffix (output %s), which the analysis reads CloudWatch metrics by; update it with phoenix deploy --env %s, or pass --analysis=false",
+			env.Name, stacks.OutLoadBalancer, env.Name)
+	}
+	cfg, err := sdkConfig(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	return analysis.NewCloudWatchSource(cloudwatch.NewFromConfig(cfg), env.LoadBalancer, func(ctx context.Context, version string) (string, error) {
+		outs, err := env.VersionOutputs(ctx, version)
+		if err != nil {
+			return "", err
+		}
+		tg, _ := outs[stacks.OutTargetGroupMetrics].(string)
+		if tg == "" {
+			return "", fmt.Errorf("version stack %s.%s does not name its target group's ARN suffix (output %s), which the analysis reads CloudWatch metrics by: it predates the analysis; pass --analysis=false",
+				env.Name, version, stacks.OutTargetGroupMetrics)
+		}
+		return tg, nil
+	}), nil
+}
+
+// Logs implements platform.LogReader: the version's streams (prefix
+// <version>/) in the env's CloudWatch log group.
+func (Platform) Logs(ctx context.Context, env platform.Env, q platform.LogQuery, out func(platform.LogLine) error) error {
+	if env.LogGroup == "" {
+		return fmt.Errorf("env stack %s names no log group (output %s)", env.Name, stacks.OutLogGroupName)
+	}
+	cfg, err := sdkConfig(ctx, env)
+	if err != nil {
+		return err
+	}
+	return awslogs.Read(ctx, cloudwatchlogs.NewFromConfig(cfg), awslogs.Options{Group: env.LogGroup, Version: q.Version, Since: q.Since, Follow: q.Follow},
+		func(e awslogs.Event) error {
+			// The stream is <version>/<container>/<task id>: the task is
+			// the replica.
+			source := e.Stream
+			if parts := strings.Split(e.Stream, "/"); len(parts) == 3 {
+				source = parts[2]
+			}
+			return out(platform.LogLine{Time: e.Time, Version: q.Version, Source: source, Line: e.Message})
+		})
+}
+
+// Inventory implements platform.Inventory: phoenix does not list an AWS
+// account yet; it names the command that does.
+func (Platform) Inventory(env platform.Env) (platform.Cloud, error) {
+	return nil, fmt.Errorf("%w: phoenix cannot yet list what env %s has on %s; list it by tag with: aws resourcegroupstaggingapi get-resources --tag-filters Key=%s,Values=%s",
+		platform.ErrNoInventory, env.Name, stacks.PlatformAWS, stacks.TagEnv, env.Name)
+}

@@ -1,0 +1,114 @@
+// Package docker is the docker platform: an env on a local Docker engine,
+// its versions' containers behind Caddy (components/dockeredge,
+// dockertraffic, dockerversion), and what phoenix does with it besides its
+// stacks: check the engine answers, read Caddy's access log for the canary
+// analysis, stream the containers' output, list what carries the env's
+// labels.
+package docker
+
+import (
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/phoenix-iac/phoenix/components/dockeredge"
+	"github.com/phoenix-iac/phoenix/components/dockertraffic"
+	"github.com/phoenix-iac/phoenix/components/dockerversion"
+	"github.com/phoenix-iac/phoenix/stacks"
+)
+
+// PluginVersion is the docker provider plugin the platform's resources
+// are declared against (the pulumi-docker SDK in go.mod).
+const PluginVersion = "4.10.0"
+
+// Platform is the docker platform.
+type Platform struct{}
+
+// Name implements stacks.Platform.
+func (Platform) Name() stacks.PlatformName { return stacks.PlatformDocker }
+
+// TrafficComponent implements stacks.Platform.
+func (Platform) TrafficComponent() string { return dockertraffic.ComponentType }
+
+// Plugins implements stacks.Platform.
+func (Platform) Plugins() map[string]string { return map[string]string{"docker": PluginVersion} }
+
+// Untaggable implements stacks.Platform: Phoenix's own list has the image
+// types.
+func (Platform) Untaggable() []string { return nil }
+
+// Env declares the env stack on docker: the edge (network, Caddy) and the
+// traffic pointer, the config writer.
+func (Platform) Env(ctx *pulumi.Context, e *stacks.EnvStack) error {
+	env, cfg, t := e.Name.Env, e.Config, e.Traffic
+	tag, err := dockeredge.LauncherTag(e.Root, cfg.Docker.CaddyImage)
+	if err != nil {
+		return err
+	}
+	edge, err := dockeredge.NewEdge(ctx, env, &dockeredge.EdgeArgs{
+		Env:           env,
+		CaddyImage:    cfg.Docker.CaddyImage,
+		ImageTag:      tag,
+		ListenAddress: cfg.Docker.ListenAddress,
+		Port:          pulumi.Int(cfg.Docker.Port),
+	})
+	if err != nil {
+		return err
+	}
+	args := &dockertraffic.TrafficArgs{
+		Env:              env,
+		Image:            edge.Image,
+		ConfigVolumeName: edge.ConfigVolumeName,
+		HealthCheckPath:  cfg.HealthCheckPath,
+		AppPort:          cfg.AppPort,
+		CandidateWeight:  t.CandidateWeight,
+	}
+	upstreams := func(version string) (*dockertraffic.Upstreams, error) {
+		addrs, err := e.VersionStrings(version, stacks.OutUpstreams)
+		if err != nil {
+			return nil, err
+		}
+		return &dockertraffic.Upstreams{Version: version, Addresses: addrs}, nil
+	}
+	if t.Live != "" {
+		if args.Live, err = upstreams(t.Live); err != nil {
+			return err
+		}
+	}
+	if t.Candidate != "" {
+		if args.Candidate, err = upstreams(t.Candidate); err != nil {
+			return err
+		}
+	}
+	traffic, err := dockertraffic.NewTraffic(ctx, env, args)
+	if err != nil {
+		return err
+	}
+	e.ExportTraffic(traffic.Applied)
+	ctx.Export(stacks.OutURL, edge.URL)
+	ctx.Export(stacks.OutNetworkName, edge.NetworkName)
+	ctx.Export(stacks.OutLoadBalancer, edge.LoadBalancerName)
+	return nil
+}
+
+// Version declares a version stack on docker: the image and the replicas,
+// on the env's network.
+func (Platform) Version(ctx *pulumi.Context, v *stacks.VersionStack) error {
+	cfg := v.Config
+	ver, err := dockerversion.NewVersion(ctx, v.Component, &dockerversion.VersionArgs{
+		Env:               v.Name.Env,
+		Version:           v.Name.Version,
+		AppPath:           cfg.AppPath,
+		AppPort:           cfg.AppPort,
+		Replicas:          cfg.Replicas,
+		Environment:       cfg.Environment,
+		EnvironmentSecret: cfg.EnvironmentSecret,
+		HealthCheck:       cfg.HealthCheckCommand,
+		NetworkName:       v.EnvString(stacks.OutNetworkName),
+	})
+	if err != nil {
+		return err
+	}
+	v.ExportComplete(ver.Complete)
+	ctx.Export(stacks.OutImage, ver.Image)
+	ctx.Export(stacks.OutUpstreams, ver.Upstreams)
+	return nil
+}

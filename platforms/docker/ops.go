@@ -1,0 +1,142 @@
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/phoenix-iac/phoenix/internal/analysis"
+	"github.com/phoenix-iac/phoenix/internal/dockerengine"
+	"github.com/phoenix-iac/phoenix/internal/platform"
+	"github.com/phoenix-iac/phoenix/stacks"
+)
+
+// client is the Docker engine the provider uses ($DOCKER_HOST, else the
+// default socket), for what phoenix reads and removes itself; what it
+// cannot reach (ssh://, TLS) comes back as *dockerengine.ErrUnchecked.
+func client(env platform.Env) (*dockerengine.Client, error) {
+	return dockerengine.New(dockerengine.Host(env.Getenv), env.Getenv("DOCKER_TLS_VERIFY") != "")
+}
+
+// Preflight implements platform.Preflighter: the Docker engine answers.
+func (Platform) Preflight(ctx context.Context, env platform.Env) error {
+	err := dockerengine.Ping(ctx, dockerengine.Host(env.Getenv), env.Getenv("DOCKER_TLS_VERIFY") != "", 10*time.Second)
+	var unchecked *dockerengine.ErrUnchecked
+	if errors.As(err, &unchecked) {
+		env.Logf("%v", err)
+		return nil
+	}
+	return err
+}
+
+// AnalysisSource implements platform.Analyzer: Caddy's access log, the
+// load balancer container's output, followed from since.
+func (Platform) AnalysisSource(ctx context.Context, env platform.Env, since time.Time) (analysis.Source, error) {
+	if env.LoadBalancer == "" {
+		return nil, fmt.Errorf("env stack %s does not name its load balancer container (output %s), whose access log the analysis reads; update it with phoenix deploy --env %s, or pass --analysis=false",
+			env.Name, stacks.OutLoadBalancer, env.Name)
+	}
+	c, err := client(env)
+	if err != nil {
+		var unchecked *dockerengine.ErrUnchecked
+		if errors.As(err, &unchecked) {
+			return nil, fmt.Errorf("the canary analysis reads the load balancer's access log through the Docker engine's API, which phoenix reaches on unix:// and plain tcp:// hosts only (DOCKER_HOST=%s); pass --analysis=false", unchecked.Host)
+		}
+		return nil, err
+	}
+	return analysis.NewCaddySource(ctx, c, env.LoadBalancer, since), nil
+}
+
+// Inventory implements platform.Inventory: the Docker engine, which lists
+// containers, networks and volumes by label.
+func (Platform) Inventory(env platform.Env) (platform.Cloud, error) {
+	c, err := client(env)
+	var unchecked *dockerengine.ErrUnchecked
+	if errors.As(err, &unchecked) {
+		return nil, fmt.Errorf("%w: phoenix can list only a Docker engine on a unix:// or plain tcp:// address, not %s; list what env %s has with: docker ps -a --filter label=%s=%s",
+			platform.ErrNoInventory, unchecked.Host, env.Name, stacks.LabelEnv, env.Name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Logs implements platform.LogReader: the stdout and stderr of the
+// version's containers, found by their labels.
+func (Platform) Logs(ctx context.Context, env platform.Env, q platform.LogQuery, out func(platform.LogLine) error) error {
+	c, err := client(env)
+	if err != nil {
+		var unchecked *dockerengine.ErrUnchecked
+		if errors.As(err, &unchecked) {
+			return fmt.Errorf("phoenix logs reaches the Docker engine on unix:// and plain tcp:// hosts only (DOCKER_HOST=%s); read the containers with docker logs", unchecked.Host)
+		}
+		return err
+	}
+	objs, err := c.List(ctx, map[string]string{stacks.LabelEnv: env.Name, stacks.LabelVersion: q.Version})
+	if err != nil {
+		return err
+	}
+	var containers []dockerengine.Object
+	for _, obj := range objs {
+		if obj.Kind == dockerengine.KindContainer {
+			containers = append(containers, obj)
+		}
+	}
+	if len(containers) == 0 {
+		return &platform.NotFoundError{What: fmt.Sprintf("version %s of env %s has no containers on the Docker engine at %s; phoenix status --env %s lists the versions",
+			q.Version, env.Name, dockerengine.Host(env.Getenv), env.Name)}
+	}
+	slices.SortFunc(containers, func(a, b dockerengine.Object) int { return strings.Compare(a.Name, b.Name) })
+
+	var (
+		mu    sync.Mutex
+		lines []platform.LogLine
+	)
+	emit := func(l platform.LogLine) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if q.Follow {
+			return out(l)
+		}
+		lines = append(lines, l)
+		return nil
+	}
+	errs := make([]error, len(containers))
+	var wg sync.WaitGroup
+	for i, ct := range containers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = c.Logs(ctx, ct.ID, dockerengine.LogOptions{Since: q.Since, Follow: q.Follow, Stdout: true, Stderr: true, Timestamps: true},
+				func(stream int, b []byte) error {
+					l := platform.LogLine{Version: q.Version, Source: ct.Name, Stream: "stdout", Line: string(b)}
+					if stream == dockerengine.Stderr {
+						l.Stream = "stderr"
+					}
+					// Docker puts its receive time first: RFC 3339, a space.
+					if ts, rest, ok := strings.Cut(l.Line, " "); ok {
+						if t, err := time.Parse(time.RFC3339Nano, ts); err == nil {
+							l.Time, l.Line = t, rest
+						}
+					}
+					return emit(l)
+				})
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	slices.SortStableFunc(lines, func(a, b platform.LogLine) int { return a.Time.Compare(b.Time) })
+	for _, l := range lines {
+		if err := out(l); err != nil {
+			return err
+		}
+	}
+	return nil
+}

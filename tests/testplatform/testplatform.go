@@ -1,0 +1,95 @@
+// Package testplatform is a platform that exists only in the tests, to show
+// that a platform is one package and one registration (tests/platform_test.go):
+// "plain" runs each version as bare containers on the env's network, and
+// its traffic pointer is a container whose environment names the live
+// version's addresses. It has no load balancer, so no URL that answers:
+// the engine harness deploys it, phoenix's gates do not.
+package testplatform
+
+import (
+	"fmt"
+
+	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/phoenix-iac/phoenix/stacks"
+)
+
+// Name is the platform's phoenix:platform value.
+const Name stacks.PlatformName = "plain"
+
+// trafficType is the component that holds the pointer.
+const trafficType = "phoenix:plain:Traffic"
+
+// Platform is the plain platform.
+type Platform struct{}
+
+// Name implements stacks.Platform.
+func (Platform) Name() stacks.PlatformName { return Name }
+
+// TrafficComponent implements stacks.Platform.
+func (Platform) TrafficComponent() string { return trafficType }
+
+// Plugins implements stacks.Platform.
+func (Platform) Plugins() map[string]string { return map[string]string{"docker": "4.10.0"} }
+
+// Untaggable implements stacks.Platform.
+func (Platform) Untaggable() []string { return nil }
+
+// traffic is the pointer's component.
+type traffic struct{ pulumi.ResourceState }
+
+// Env declares the env's network and the pointer.
+func (Platform) Env(ctx *pulumi.Context, e *stacks.EnvStack) error {
+	env, t := e.Name.Env, e.Traffic
+	network, err := docker.NewNetwork(ctx, env+"-net", &docker.NetworkArgs{Driver: pulumi.String("bridge")})
+	if err != nil {
+		return err
+	}
+	live := pulumi.StringArray{}.ToStringArrayOutput()
+	if t.Live != "" {
+		if live, err = e.VersionStrings(t.Live, stacks.OutUpstreams); err != nil {
+			return err
+		}
+	}
+	tr := &traffic{}
+	if err := ctx.RegisterComponentResource(trafficType, env, tr); err != nil {
+		return err
+	}
+	pointer, err := docker.NewContainer(ctx, env+"-pointer", &docker.ContainerArgs{
+		Image: pulumi.String("busybox:1"),
+		Envs: live.ApplyT(func(addrs []string) []string {
+			return []string{"LIVE=" + t.Live, fmt.Sprintf("LIVE_ADDRS=%v", addrs)}
+		}).(pulumi.StringArrayOutput),
+	}, pulumi.Parent(tr))
+	if err != nil {
+		return err
+	}
+	e.ExportTraffic(pointer.ID().ToStringOutput())
+	ctx.Export(stacks.OutURL, pulumi.String("http://plain.invalid"))
+	ctx.Export(stacks.OutNetworkName, network.Name)
+	return nil
+}
+
+// Version declares the version's containers on the env's network.
+func (Platform) Version(ctx *pulumi.Context, v *stacks.VersionStack) error {
+	var addrs pulumi.StringArray
+	var last pulumi.StringOutput
+	for i := range v.Config.Replicas {
+		name := fmt.Sprintf("%s-%d", v.Component, i)
+		c, err := docker.NewContainer(ctx, name, &docker.ContainerArgs{
+			Image: pulumi.String("busybox:1"),
+			NetworksAdvanced: docker.ContainerNetworksAdvancedArray{docker.ContainerNetworksAdvancedArgs{
+				Name: v.EnvString(stacks.OutNetworkName),
+			}},
+		})
+		if err != nil {
+			return err
+		}
+		addrs = append(addrs, pulumi.Sprintf("%s:%d", name, v.Config.AppPort))
+		last = c.ID().ToStringOutput()
+	}
+	v.ExportComplete(last)
+	ctx.Export(stacks.OutUpstreams, addrs)
+	return nil
+}
