@@ -24,7 +24,8 @@ func newVersionCmd(f *Factory, g *GlobalOptions, runF func(context.Context, *Ver
 		Short: "Print the version id a deploy of the env would use",
 		Long: `Print the version id of the env's current definition: a content hash of the
 app's build context (honouring .dockerignore), the program's own source and
-go.sum, and Pulumi.<env>.yaml minus the traffic keys. The same definition
+go.sum, and Pulumi.<env>.yaml minus the keys that move traffic and tune the
+canary analysis (not part of a version). The same definition
 always gives the same id; any change to it gives a new one.`,
 		Example: `  phoenix version --env dev
   phoenix version --env dev --json`,

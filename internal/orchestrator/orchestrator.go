@@ -1,8 +1,9 @@
 // Package orchestrator drives the env and version stacks of Phoenix with the
 // Pulumi Automation API, running stacks.Program as an inline program: it
-// deploys versions, moves traffic, rolls back, reports and collects
-// garbage. It holds no terminal concerns; the CLI (cmd/phoenix) renders what
-// it returns.
+// deploys versions (judging canary steps on production traffic), moves
+// traffic, rolls back, previews, reports, reads versions' output and
+// collects garbage, through the env's registered platform. It holds no
+// terminal concerns; the CLI (internal/cli) renders what it returns.
 package orchestrator
 
 import (

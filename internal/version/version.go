@@ -4,8 +4,11 @@
 //   - the app's Docker build context as Docker sends it: what its
 //     .dockerignore lets through, and the Dockerfile always;
 //   - the program's own source (Pulumi.yaml, main.go, go.mod, go.sum and the
-//     non-test Go files of stacks/ and components/);
-//   - the env's config file, Pulumi.<env>.yaml, minus the traffic keys.
+//     non-test Go files of stacks/, components/, platforms/ and
+//     internal/header/);
+//   - the env's config file, Pulumi.<env>.yaml, minus the operation keys
+//     (traffic and analysis), which say how phoenix moves traffic and judges
+//     a version, not what a version is.
 package version
 
 import (
