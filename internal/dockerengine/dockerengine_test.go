@@ -2,7 +2,9 @@ package dockerengine
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -88,5 +90,68 @@ func TestHost(t *testing.T) {
 	}
 	if got := Host(func(string) string { return "tcp://h:1" }); got != "tcp://h:1" {
 		t.Errorf("got %q, want tcp://h:1", got)
+	}
+}
+
+// frame is one frame of Docker's multiplexed log stream.
+func frame(stream byte, payload string) []byte {
+	b := []byte{stream, 0, 0, 0, 0, 0, 0, 0}
+	binary.BigEndian.PutUint32(b[4:], uint32(len(payload)))
+	return append(b, payload...)
+}
+
+// TestLogs: a container's output as the engine sends it, multiplexed
+// (lines split across frames, both streams, a last line without its
+// newline) or raw for a terminal, comes back a line at a time with its
+// stream; the query carries the options; a missing container is an error.
+func TestLogs(t *testing.T) {
+	var query string
+	host := serveUnix(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/containers/mux/json":
+			w.Write([]byte(`{"Config":{"Tty":false}}`))
+		case "/containers/tty/json":
+			w.Write([]byte(`{"Config":{"Tty":true}}`))
+		case "/containers/mux/logs":
+			query = r.URL.RawQuery
+			for _, f := range [][]byte{frame(1, "first li"), frame(2, "an error\n"), frame(1, "ne\nsecond line\nthi"), frame(1, "rd")} {
+				w.Write(f)
+			}
+		case "/containers/tty/logs":
+			w.Write([]byte("one\ntwo\n"))
+		default:
+			http.Error(w, `{"message":"No such container"}`, http.StatusNotFound)
+		}
+	})
+	c, err := New(host, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(container string, o LogOptions) ([]string, error) {
+		var got []string
+		err := c.Logs(context.Background(), container, o, func(stream int, line []byte) error {
+			got = append(got, fmt.Sprintf("%d:%s", stream, line))
+			return nil
+		})
+		return got, err
+	}
+	since := time.Unix(1_800_000_000, 5)
+	got, err := read("mux", LogOptions{Since: since, Stdout: true, Stderr: true, Timestamps: true, Tail: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"2:an error", "1:first line", "1:second line", "1:third"}; strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("multiplexed: got %q, want %q", got, want)
+	}
+	for _, q := range []string{"since=1800000000.000000005", "stdout=true", "stderr=true", "timestamps=true", "tail=10", "follow=false"} {
+		if !strings.Contains(query, q) {
+			t.Errorf("query %q lacks %s", query, q)
+		}
+	}
+	if got, err := read("tty", LogOptions{Stdout: true}); err != nil || strings.Join(got, "|") != "1:one|1:two" {
+		t.Errorf("terminal: got %q, %v", got, err)
+	}
+	if _, err := read("gone", LogOptions{Stdout: true}); err == nil || !strings.Contains(err.Error(), "No such container") {
+		t.Errorf("a missing container: %v", err)
 	}
 }
