@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/phoenix-iac/phoenix/internal/cli"
 )
 
 // fakeCloudWatchLogs answers FilterLogEvents, CloudWatch Logs' API over
@@ -77,5 +79,10 @@ func TestCLILogsOnAWS(t *testing.T) {
 	}
 	if len(fake.asked) == 0 || fake.asked[0] != group+" v1/" {
 		t.Errorf("asked CloudWatch Logs for %v, want group %s and stream prefix v1/", fake.asked, group)
+	}
+	// A version that never existed is named as such, not read as silence.
+	r = c.run("logs", "--env", "dev", "--version", "v7")
+	if r.code != cli.ExitNotFound || !strings.Contains(r.errOut, "dev.v7 does not exist") {
+		t.Errorf("logs of a version that does not exist: %s", r)
 	}
 }

@@ -48,6 +48,15 @@ func (o *Orchestrator) Logs(ctx context.Context, opts LogsOptions, out func(LogL
 		if opts.Version == "" {
 			return &NotFoundError{What: fmt.Sprintf("env %s has no live version; name one with --version (phoenix status --env %s lists them)", opts.Env, opts.Env)}
 		}
+	} else {
+		// A version that never existed would read as no output at all
+		// where a platform's logs outlive its resources (CloudWatch).
+		name := stacks.StackName{Env: opts.Env, Version: opts.Version}
+		if _, _, err := o.selectStack(ctx, name); isNotFound(err) {
+			return &NotFoundError{What: fmt.Sprintf("version stack %s does not exist; phoenix status --env %s lists the versions", name, opts.Env)}
+		} else if err != nil {
+			return err
+		}
 	}
 	p, f, err := o.platformOf(opts.Env)
 	if err != nil {
