@@ -126,6 +126,22 @@ func (e *EnvStack) VersionStrings(version, key string) (pulumi.StringArrayOutput
 	return RefStrings(ref, StackName{Env: e.Name.Env, Version: version}, key), nil
 }
 
+// Routed reads, with read, what the traffic pointer needs of the live and
+// the candidate version: nil for a role no version has.
+func Routed[T any](t Traffic, read func(version string) (*T, error)) (live, candidate *T, err error) {
+	if t.Live != "" {
+		if live, err = read(t.Live); err != nil {
+			return nil, nil, err
+		}
+	}
+	if t.Candidate != "" {
+		if candidate, err = read(t.Candidate); err != nil {
+			return nil, nil, err
+		}
+	}
+	return live, candidate, nil
+}
+
 // ExportTraffic exports the traffic once the pointer applied it (applied
 // resolves when the pointer's resource exists): after a failed pointer
 // update the env stack's outputs still name the traffic that the load

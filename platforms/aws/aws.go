@@ -57,22 +57,15 @@ func (Platform) Env(ctx *pulumi.Context, e *stacks.EnvStack) error {
 		CertificateARN:  cfg.AWS.CertificateARN,
 		CandidateWeight: t.CandidateWeight,
 	}
-	target := func(version string) (*awstraffic.Target, error) {
+	args.Live, args.Candidate, err = stacks.Routed(t, func(version string) (*awstraffic.Target, error) {
 		tg, err := e.VersionString(version, stacks.OutTargetGroupARN)
 		if err != nil {
 			return nil, err
 		}
 		return &awstraffic.Target{Version: version, TargetGroupARN: tg}, nil
-	}
-	if t.Live != "" {
-		if args.Live, err = target(t.Live); err != nil {
-			return err
-		}
-	}
-	if t.Candidate != "" {
-		if args.Candidate, err = target(t.Candidate); err != nil {
-			return err
-		}
+	})
+	if err != nil {
+		return err
 	}
 	traffic, err := awstraffic.NewTraffic(ctx, env, args)
 	if err != nil {

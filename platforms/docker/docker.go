@@ -61,22 +61,15 @@ func (Platform) Env(ctx *pulumi.Context, e *stacks.EnvStack) error {
 		AppPort:          cfg.AppPort,
 		CandidateWeight:  t.CandidateWeight,
 	}
-	upstreams := func(version string) (*dockertraffic.Upstreams, error) {
+	args.Live, args.Candidate, err = stacks.Routed(t, func(version string) (*dockertraffic.Upstreams, error) {
 		addrs, err := e.VersionStrings(version, stacks.OutUpstreams)
 		if err != nil {
 			return nil, err
 		}
 		return &dockertraffic.Upstreams{Version: version, Addresses: addrs}, nil
-	}
-	if t.Live != "" {
-		if args.Live, err = upstreams(t.Live); err != nil {
-			return err
-		}
-	}
-	if t.Candidate != "" {
-		if args.Candidate, err = upstreams(t.Candidate); err != nil {
-			return err
-		}
+	})
+	if err != nil {
+		return err
 	}
 	traffic, err := dockertraffic.NewTraffic(ctx, env, args)
 	if err != nil {
