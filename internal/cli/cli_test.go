@@ -85,6 +85,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"deploy", "--env", "dev", "--max-latency-ratio", "0.5"}, "a multiple of 1 or more"},
 		{[]string{"deploy", "--env", "dev", "--min-requests", "0"}, "--min-requests 0: 1 or more"},
 		{[]string{"deploy", "--env", "dev", "--step-timeout", "0s"}, "a duration above 0"},
+		{[]string{"deploy", "--env", "dev", "--analysis=false", "--bake", "5m"}, "would do nothing"},
 		{[]string{"logs"}, "--env is required"},
 		{[]string{"logs", "--env", "dev", "--version", "V1"}, "--version"},
 		{[]string{"logs", "--env", "dev", "--since", "-5m"}, "counted back from now"},

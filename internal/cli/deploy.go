@@ -152,6 +152,8 @@ func checkAnalysisFlags(opts *DeployOptions) error {
 		return usagef("--bake %s: a duration of 0 or more", *opts.Bake)
 	case opts.StepTimeout <= 0:
 		return usagef("--step-timeout %s: a duration above 0", opts.StepTimeout)
+	case !opts.Analysis && (opts.Bake != nil || opts.MaxErrorRate != nil || opts.MaxErrorRateRatio != nil || opts.MaxLatencyRatio != nil || opts.MinRequests != nil):
+		return usagef("--analysis=false turns the analysis off, so --bake and the threshold flags would do nothing; give one or the other")
 	}
 	return nil
 }
