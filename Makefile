@@ -56,6 +56,7 @@ $(ACTIONLINT): tools/actionlint/go.mod tools/actionlint/go.sum
 unit:
 	$(GO) test ./stacks/... ./components/... ./platforms/... ./cmd/... ./internal/...
 	cd app && $(GO) test ./...
+	cd lb && $(GO) test ./...
 
 engine: tools
 	PHOENIX_PULUMI_ROOT=$(BIN)/pulumi $(GO) test -timeout 30m -parallel 3 ./tests/ ./tests/harness/ ./tests/simcloud/
@@ -71,9 +72,10 @@ e2e: tools $(DOCKER_PLUGIN)
 		tests/e2e/with-dockerd.sh $(GO) test -timeout 30m -v ./tests/e2e/
 
 # The Pulumi CLI, built from the Go module proxy with its version set at link
-# time, and Caddy (static, so that it also serves as the Caddy image
-# stand-in) for the data-plane and end-to-end tests, kept under .bin/
-# (git-ignored) and reused when present.
+# time, and the load balancer's Caddy, built from lb/ as its image builds it
+# (static, so that it also serves as the Caddy image stand-in), for the
+# data-plane and end-to-end tests, kept under .bin/ (git-ignored) and
+# rebuilt when lb/ changes.
 tools: $(PULUMI) $(CADDY)
 
 # Users get the official docker plugin; tests get this build of the same
@@ -81,8 +83,8 @@ tools: $(PULUMI) $(CADDY)
 $(DOCKER_PLUGIN): tools/docker-provider/go.mod tools/docker-provider/go.sum tools/docker-provider/main.go tools/docker-provider/build.sh
 	tools/docker-provider/build.sh $(DOCKER_PLUGIN)
 
-$(CADDY): tools/caddy/go.mod tools/caddy/go.sum
-	cd tools/caddy && CGO_ENABLED=0 $(GO) build -o $(CADDY) github.com/caddyserver/caddy/v2/cmd/caddy
+$(CADDY): $(shell git ls-files lb)
+	cd lb && CGO_ENABLED=0 $(GO) build -trimpath -o $(CADDY) .
 
 $(PULUMI): tools/pulumi/go.mod tools/pulumi/go.sum
 	cd tools/pulumi && $(GO) build -o $(PULUMI) \

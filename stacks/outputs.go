@@ -17,7 +17,11 @@ const (
 	// OutLoadBalancer names the load balancer in its platform's records:
 	// docker, its container (whose output is the access log); aws, the
 	// ALB's ARN suffix (CloudWatch's LoadBalancer dimension).
-	OutLoadBalancer    = "loadBalancer"
+	OutLoadBalancer = "loadBalancer"
+	// OutTrafficID names the traffic pointer's value as the load balancer
+	// reports the one it routes by (the X-Phoenix-Traffic response
+	// header), for platforms whose load balancer does (docker).
+	OutTrafficID       = "trafficId"
 	OutVPCID           = "vpcId"           // aws
 	OutSubnetIDs       = "subnetIds"       // aws
 	OutClusterARN      = "clusterArn"      // aws

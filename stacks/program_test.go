@@ -429,7 +429,7 @@ func TestAWSListeners(t *testing.T) {
 	}
 }
 
-func TestDockerPointerWritesTheRenderedCaddyConfig(t *testing.T) {
+func TestDockerPointerWritesTheRenderedTable(t *testing.T) {
 	ups := func(v string) map[string]any {
 		return map[string]any{stacks.OutUpstreams: []any{"dev-" + v + "-0:8080", "dev-" + v + "-1:8080"}}
 	}
@@ -465,8 +465,8 @@ func TestDockerPointerWritesTheRenderedCaddyConfig(t *testing.T) {
 				t.Fatal("no pointer container")
 			}
 			spec := tt.want
-			spec.Env, spec.Listen, spec.HealthPath, spec.VersionPort = "dev", caddyconfig.InheritedListener, "/healthz", 8080
-			want, err := caddyconfig.Render(spec)
+			spec.Env = "dev"
+			want, err := caddyconfig.RenderTable(spec)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -523,9 +523,10 @@ func TestSecretEnvironmentStaysSecret(t *testing.T) {
 	}
 }
 
-// TestDockerLoadBalancerOwnsItsSocket: Caddy runs under phoenix-lb, built on
-// the pinned Caddy image, and the config listens on the inherited socket.
-func TestDockerLoadBalancerOwnsItsSocket(t *testing.T) {
+// TestDockerLoadBalancerRunsTheEdgeConfig: the load balancer is Phoenix's
+// Caddy built from lb/ on the pinned Caddy image, running the edge's config
+// (uploaded, never reloaded), with the traffic table on a read-only volume.
+func TestDockerLoadBalancerRunsTheEdgeConfig(t *testing.T) {
 	c := fixture{stack: "dev", config: map[string]string{stacks.KeyPlatform: "docker", stacks.KeyPort: "9090"}}.mustRun(t)
 	img := c.one(t, "docker:index/remoteImage:RemoteImage")
 	if got := str(img.Inputs, "build", "context"); got != "lb" {
@@ -552,16 +553,23 @@ func TestDockerLoadBalancerOwnsItsSocket(t *testing.T) {
 	if got, want := str(lbc.Inputs, "image"), "sha256:"+str(img.Inputs, "name"); got != want {
 		t.Errorf("load balancer container runs image %q, want the built image's id %q", got, want)
 	}
-	if got := strings.Join(strs(lbc.Inputs["command"]), " "); got != "-listen :8080 -config /etc/phoenix/caddy.json" {
-		t.Errorf("load balancer command %q", got)
+	wantEdge, err := caddyconfig.RenderEdge(caddyconfig.Edge{Env: "dev", Listen: ":8080", Table: "/etc/phoenix/traffic.json", HealthPath: "/healthz", VersionPort: 8080})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := str(lbc.Inputs, "uploads", "file"); got != "/etc/phoenix-lb/caddy.json" {
+		t.Errorf("load balancer config uploaded to %q, want /etc/phoenix-lb/caddy.json (the image's entrypoint reads it)", got)
+	}
+	if got := str(lbc.Inputs, "uploads", "content"); got != string(wantEdge) {
+		t.Errorf("load balancer config:\n%s\nwant:\n%s", got, wantEdge)
+	}
+	vol := mapAt(lbc.Inputs, "volumes")
+	if str(vol, "containerPath") != "/etc/phoenix" || !vol["readOnly"].IsBool() || !vol["readOnly"].BoolValue() {
+		t.Errorf("load balancer volume %v, want the table's volume at /etc/phoenix, read-only", vol)
 	}
 	ports := mapAt(lbc.Inputs, "ports")
 	if str(ports, "internal") != "8080" || str(ports, "external") != "9090" {
 		t.Errorf("load balancer ports %v, want 8080 published on 9090", ports)
-	}
-	sysctls := mapAt(lbc.Inputs, "sysctls")
-	if str(sysctls, "net.ipv4.tcp_migrate_req") != "1" || str(sysctls, "net.ipv4.tcp_syncookies") != "2" {
-		t.Errorf("load balancer sysctls %v, want tcp_migrate_req 1 and tcp_syncookies 2 (phoenix-lb's socket handover needs them)", sysctls)
 	}
 	if got := str(ports, "ip"); got != "127.0.0.1" {
 		t.Errorf("load balancer published on %q, want 127.0.0.1 by default (this machine only)", got)
@@ -572,13 +580,6 @@ func TestDockerLoadBalancerOwnsItsSocket(t *testing.T) {
 			if got := str(mapAt(r.Inputs, "ports"), "ip"); got != "0.0.0.0" {
 				t.Errorf("with phoenix:listenAddress 0.0.0.0, published on %q", got)
 			}
-		}
-	}
-	for _, r := range c.ofType("docker:index/container:Container") {
-		if strings.HasSuffix(r.Name, "-pointer") && !strings.Contains(str(r.Inputs, "uploads", "content"), `"listen": [
-            "fd/3"
-          ]`) {
-			t.Errorf("the pointer's config does not listen on the inherited socket:\n%s", str(r.Inputs, "uploads", "content"))
 		}
 	}
 }

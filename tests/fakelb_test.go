@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,12 +19,15 @@ import (
 )
 
 // fakeLB plays the docker platform's load balancer for CLI tests, where no
-// Docker engine runs: it routes each request by the Caddy config that the
-// env stack's traffic pointer wrote, exactly as written, and answers as the
-// app of the chosen version would (its X-Phoenix-Version header), provided
-// that version's containers exist. As on Docker, where each pointer writes
-// the config file on the volume when it is created and the file stays when
-// it is deleted, the config is that of the pointer created last.
+// Docker engine runs: it routes each request by the traffic table that the
+// env stack's traffic pointer wrote, exactly as written, with the routes of
+// the edge's config (caddyconfig.RenderEdge: the version route, the
+// candidate route, production), names the table in its answers as the
+// real one does, and answers as the app of the chosen version would (its
+// X-Phoenix-Version header), provided that version's containers exist. As
+// on Docker, where each pointer writes the table on the volume when it is
+// created and the file stays when it is deleted, the table is that of the
+// pointer created last.
 type fakeLB struct {
 	cloud *simcloud.Cloud
 	srv   *http.Server
@@ -37,9 +39,8 @@ type fakeLB struct {
 	failing map[string]int // version: every Nth request to / answers 500
 	served  map[string]int // requests to / per failing version
 	paths   map[string]int // requests per path
-	config  string         // the config file on the volume; "" before any
-	// log is the access log, written as Caddy writes it by the config's
-	// log_append and map handlers.
+	table   string         // the table file on the volume; "" before any
+	// log is the access log, written as the traffic module writes it.
 	log *analysis.AccessLog
 }
 
@@ -56,7 +57,7 @@ func startFakeLB(t testing.TB, cloud *simcloud.Cloud) *fakeLB {
 		}
 		content := r.Inputs["uploads"].ArrayValue()[0].ObjectValue()["content"].StringValue()
 		lb.mu.Lock()
-		lb.config = content
+		lb.table = content
 		lb.mu.Unlock()
 	})
 	lb.srv = &http.Server{Handler: lb}
@@ -80,51 +81,23 @@ func (lb *fakeLB) failEvery(v string, n int) {
 	lb.failing[v] = n
 }
 
-type lbRoute struct {
-	Match []struct {
-		Header       map[string][]string `json:"header"`
-		HeaderRegexp map[string]struct {
-			Pattern string `json:"pattern"`
-		} `json:"header_regexp"`
-		Vars map[string][]string `json:"vars"`
-	} `json:"match"`
-	Handle []struct {
-		Handler       string `json:"handler"`
-		StatusCode    int    `json:"status_code"`
-		Upstreams     []struct{ Dial string }
-		LoadBalancing struct {
-			SelectionPolicy struct {
-				Weights []int `json:"weights"`
-			} `json:"selection_policy"`
-		} `json:"load_balancing"`
-		// log_append
-		Key   string `json:"key"`
-		Value string `json:"value"`
-		// map
-		Mappings []struct {
-			Input   string   `json:"input"`
-			Outputs []string `json:"outputs"`
-		} `json:"mappings"`
-	} `json:"handle"`
+// table reads the table in force; false before any.
+func (lb *fakeLB) current() (fakeTable, string, bool) {
+	lb.mu.Lock()
+	content := lb.table
+	lb.mu.Unlock()
+	var t fakeTable
+	if content == "" || json.Unmarshal([]byte(content), &t) != nil {
+		return t, "", false
+	}
+	return t, caddyconfig.TableID([]byte(content)), true
 }
 
-func (lb *fakeLB) routes() ([]lbRoute, bool) {
-	lb.mu.Lock()
-	content := lb.config
-	lb.mu.Unlock()
-	var cfg struct {
-		Apps struct {
-			HTTP struct {
-				Servers map[string]struct {
-					Routes []lbRoute `json:"routes"`
-				} `json:"servers"`
-			} `json:"http"`
-		} `json:"apps"`
-	}
-	if content == "" || json.Unmarshal([]byte(content), &cfg) != nil {
-		return nil, false
-	}
-	return cfg.Apps.HTTP.Servers["phoenix"].Routes, true
+type fakeTable struct {
+	Env             string            `json:"env"`
+	Live            *caddyconfig.Pool `json:"live"`
+	Candidate       *caddyconfig.Pool `json:"candidate"`
+	CandidateWeight int               `json:"candidateWeight"`
 }
 
 // requests returns how many requests each path got.
@@ -142,36 +115,40 @@ func (lb *fakeLB) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	lb.mu.Lock()
 	lb.paths[r.URL.Path]++
 	lb.mu.Unlock()
-	routes, ok := lb.routes()
+	t, id, ok := lb.current()
+	start := time.Now()
+	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 	if !ok {
-		http.Error(w, "no load balancer config", http.StatusBadGateway)
+		http.Error(w, "no traffic table", http.StatusBadGateway)
 		return
 	}
-	for _, rt := range routes {
-		if len(rt.Match) > 0 && !matches(rt.Match[0].Header, rt.Match[0].HeaderRegexp, rt.Match[0].Vars, r) {
-			continue
-		}
-		// The last handler answers; those before it add to the access log.
-		h := rt.Handle[len(rt.Handle)-1]
-		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-		dial := ""
-		switch h.Handler {
-		case "static_response":
-			rec.WriteHeader(h.StatusCode)
-		case "reverse_proxy":
-			dial = lb.pick(h.Upstreams, h.LoadBalancing.SelectionPolicy.Weights)
-			// The version route's dial address holds a placeholder, which
-			// Caddy fills in per request.
-			dial = strings.ReplaceAll(dial, "{http.request.header."+header.Version+"}", r.Header.Get(header.Version))
-			lb.answer(rec, r, dial)
-		default:
-			continue // the headers handler of the shutting-down route
-		}
-		lb.logRequest(rt, dial, rec.status, start)
+	// The version route: any version by its alias, as Docker's DNS does.
+	if v := r.Header.Get(header.Version); v != "" {
+		lb.answer(rec, r, caddyconfig.VersionAlias(t.Env, v)+":8080")
+		lb.logRequest(caddyconfig.LogRouteVersion, "", rec.status, start)
 		return
 	}
-	http.NotFound(w, r)
+	w.Header().Set(header.Traffic, id)
+	if r.Header.Get(header.Route) == header.RouteCandidate {
+		if t.Candidate == nil {
+			http.Error(rec, "phoenix: env has no candidate version", http.StatusNotFound)
+		} else {
+			lb.answer(rec, r, lb.pick(t.Candidate.Addresses))
+		}
+		lb.logRequest(caddyconfig.LogRouteCandidate, "", rec.status, start)
+		return
+	}
+	if t.Live == nil {
+		http.Error(rec, "phoenix: env has no live version", http.StatusServiceUnavailable)
+		lb.logRequest(caddyconfig.LogRouteProduction, "", rec.status, start)
+		return
+	}
+	p := t.Live
+	if t.Candidate != nil && t.CandidateWeight > 0 && int(lb.n.Add(1)%100) < t.CandidateWeight {
+		p = t.Candidate
+	}
+	lb.answer(rec, r, lb.pick(p.Addresses))
+	lb.logRequest(caddyconfig.LogRouteProduction, p.Version, rec.status, start)
 }
 
 type statusRecorder struct {
@@ -184,32 +161,13 @@ func (r *statusRecorder) WriteHeader(code int) {
 	r.ResponseWriter.WriteHeader(code)
 }
 
-// logRequest writes the access log line Caddy would: the fields of the
-// route's log_append handlers, whose values may be the map handler's
-// placeholder, evaluated with the upstream dialled.
-func (lb *fakeLB) logRequest(rt lbRoute, dial string, status int, start time.Time) {
+// logRequest writes the access log line the traffic module would.
+func (lb *fakeLB) logRequest(route, version string, status int, start time.Time) {
 	end := time.Now()
-	line := map[string]any{"logger": caddyconfig.AccessLogger, "ts": end.UnixNano(), "duration": end.Sub(start).Nanoseconds(), "status": status}
-	mapped := ""
-	for _, h := range rt.Handle {
-		if h.Handler != "map" {
-			continue
-		}
-		for _, m := range h.Mappings {
-			if m.Input == dial {
-				mapped = m.Outputs[0]
-			}
-		}
-	}
-	for _, h := range rt.Handle {
-		if h.Handler != "log_append" {
-			continue
-		}
-		v := h.Value
-		if strings.HasPrefix(v, "{") {
-			v = mapped
-		}
-		line[h.Key] = v
+	line := map[string]any{"logger": caddyconfig.AccessLogger, "ts": end.UnixNano(), "duration": end.Sub(start).Nanoseconds(), "status": status,
+		caddyconfig.FieldRoute: route}
+	if route == caddyconfig.LogRouteProduction {
+		line[caddyconfig.FieldVersion] = version
 	}
 	b, _ := json.Marshal(line)
 	lb.log.Add(b)
@@ -226,45 +184,9 @@ func (s fakeSource) Stats(_ context.Context, from, to time.Time, versions ...str
 func (fakeSource) Resolution() time.Duration { return 0 }
 func (fakeSource) Close() error              { return nil }
 
-// matches applies a route's matcher as Caddy does; a fake load balancer
-// never shuts down, so a vars matcher never matches.
-func matches(header map[string][]string, re map[string]struct {
-	Pattern string `json:"pattern"`
-}, vars map[string][]string, r *http.Request) bool {
-	if len(vars) > 0 {
-		return false
-	}
-	for k, want := range header {
-		if len(want) == 0 || r.Header.Get(k) != want[0] {
-			return false
-		}
-	}
-	for k, p := range re {
-		if !regexp.MustCompile(p.Pattern).MatchString(r.Header.Get(k)) {
-			return false
-		}
-	}
-	return true
-}
-
-// pick chooses an upstream, by weight when there are weights.
-func (lb *fakeLB) pick(ups []struct{ Dial string }, weights []int) string {
-	n := lb.n.Add(1)
-	if len(weights) != len(ups) {
-		return ups[n%uint64(len(ups))].Dial
-	}
-	total := 0
-	for _, w := range weights {
-		total += w
-	}
-	at := int(n % uint64(total))
-	for i, w := range weights {
-		if at < w {
-			return ups[i].Dial
-		}
-		at -= w
-	}
-	return ups[0].Dial
+// pick chooses an upstream, round robin.
+func (lb *fakeLB) pick(ups []string) string {
+	return ups[lb.n.Add(1)%uint64(len(ups))]
 }
 
 // answer replies as the app of the version behind dial: a replica

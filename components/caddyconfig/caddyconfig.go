@@ -1,10 +1,18 @@
-// Package caddyconfig renders the Caddy configuration that is the docker
-// platform's traffic pointer. It is the one place that turns live, candidate
-// and canary weight into load-balancer behaviour, so the docker components
-// and the data-plane tests use exactly the same text.
+// Package caddyconfig renders what the docker platform's load balancer
+// runs on: the Caddy configuration of an env's edge, which is fixed for
+// the life of the load balancer's container, and the traffic table, which
+// is the env's traffic pointer. The load balancer is Phoenix's build of
+// Caddy (lb/) whose traffic module reads the table as data: a cut-over,
+// a canary step or a rollback writes a new table and no config is loaded,
+// no server restarted, no listener touched. This is the one place that
+// turns live, candidate and canary weight into load-balancer behaviour,
+// so the docker components and the data-plane tests use exactly the same
+// bytes.
 package caddyconfig
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -24,7 +32,8 @@ const (
 	FieldRoute = "phoenix_route"
 	// FieldVersion names the version whose replica answered a production
 	// request, or failed to: the upstream Caddy last tried, mapped to its
-	// pool's version. Empty when no upstream was tried (no live version).
+	// pool's version by the table that routed the request. Empty when no
+	// upstream was tried.
 	FieldVersion = "phoenix_version"
 
 	LogRouteProduction = "production"
@@ -32,43 +41,26 @@ const (
 	LogRouteVersion    = "version"
 )
 
-// upstreamVersion is the placeholder the production route maps the
-// chosen upstream to; Caddy's map handler evaluates it when the access
-// log line is written, after the proxy chose (and perhaps retried).
-const upstreamVersion = "phoenix.upstream_version"
+// TableFormat is the format of the traffic table that RenderTable writes
+// and the load balancer's traffic module reads (lb/traffic).
+const TableFormat = 1
 
 // VersionAlias returns the network alias that every replica of a version
 // answers to, which the version route dials.
 func VersionAlias(env, version string) string { return env + "-" + version }
 
-// InheritedListener is the listen address of the socket Caddy inherits from
-// phoenix-lb (lb/). With an address it binds, Caddy opens a new SO_REUSEPORT
-// socket for each config and closes the old one, which resets connections
-// still queued on it. phoenix-lb maps this address to whichever of its two
-// sockets (fd 3 or fd 4) a config is loaded on.
-const InheritedListener = "fd/3"
-
-// ShutdownDelay is how long the servers of the previous config keep
-// serving after a new config is loaded, before they shut down. phoenix-lb
-// steers new connections to the new servers first, so the old ones only
-// finish what they have, and the first route below tells their keep-alive
-// clients to close; at the end of the delay they have nothing half-read.
-const ShutdownDelay = time.Second
-
 // Pool is one version's upstreams.
 type Pool struct {
 	// Version is the version id the upstreams serve.
-	Version string
+	Version string `json:"version"`
 	// Addresses are host:port dial addresses, one per replica.
-	Addresses []string
+	Addresses []string `json:"upstreams"`
 }
 
-// Spec describes the traffic of one env.
+// Spec describes the traffic of one env: what the table says.
 type Spec struct {
-	// Env is the env name, used in messages.
+	// Env is the env name, used in the load balancer's own answers.
 	Env string
-	// Listen is the address Caddy serves on, such as ":8080".
-	Listen string
 	// Live receives production traffic; nil when no version is live.
 	Live *Pool
 	// Candidate is reachable through the candidate route; nil when none.
@@ -76,7 +68,66 @@ type Spec struct {
 	// CandidateWeight is the percentage of production traffic for the
 	// candidate (0 to 100); it needs both Live and Candidate.
 	CandidateWeight int
-	// HealthPath is the upstreams' health endpoint, such as "/healthz".
+}
+
+// table is the traffic table's JSON form.
+type table struct {
+	Format          int    `json:"format"`
+	Env             string `json:"env"`
+	Live            *Pool  `json:"live,omitempty"`
+	Candidate       *Pool  `json:"candidate,omitempty"`
+	CandidateWeight int    `json:"candidateWeight,omitempty"`
+}
+
+// RenderTable returns the traffic table for spec. The same spec always
+// renders the same bytes, so an unchanged pointer is never rewritten. A
+// candidate that is also live gets no weight: it is all of production.
+func RenderTable(spec Spec) ([]byte, error) {
+	if err := spec.validate(); err != nil {
+		return nil, err
+	}
+	t := table{Format: TableFormat, Env: spec.Env, Live: spec.Live, Candidate: spec.Candidate, CandidateWeight: spec.CandidateWeight}
+	if t.Live != nil && t.Candidate != nil && t.Live.Version == t.Candidate.Version {
+		t.CandidateWeight = 0
+	}
+	return json.MarshalIndent(t, "", "  ")
+}
+
+// TableID names a table by its bytes, as the load balancer does in its
+// X-Phoenix-Traffic response header: the first 12 hex digits of their
+// SHA-256.
+func TableID(raw []byte) string {
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:])[:12]
+}
+
+func (s Spec) validate() error {
+	if s.Env == "" {
+		return fmt.Errorf("traffic table: the env name is empty")
+	}
+	if s.CandidateWeight < 0 || s.CandidateWeight > 100 {
+		return fmt.Errorf("traffic table for env %s: candidate weight %d is outside 0 to 100", s.Env, s.CandidateWeight)
+	}
+	if s.CandidateWeight > 0 && (s.Live == nil || s.Candidate == nil) {
+		return fmt.Errorf("traffic table for env %s: a candidate weight needs a live and a candidate version", s.Env)
+	}
+	for _, p := range []*Pool{s.Live, s.Candidate} {
+		if p != nil && len(p.Addresses) == 0 {
+			return fmt.Errorf("traffic table for env %s: version %s has no upstream addresses", s.Env, p.Version)
+		}
+	}
+	return nil
+}
+
+// Edge describes the load balancer of one env: what its Caddy config says.
+type Edge struct {
+	// Env is the env name. Required.
+	Env string
+	// Listen is the address Caddy serves on, such as ":8080". Required.
+	Listen string
+	// Table is the path of the traffic table in the load balancer. Required.
+	Table string
+	// HealthPath is the upstreams' health endpoint, such as "/healthz". Required.
 	HealthPath string
 	// HealthInterval is the time between active health checks; default 1s.
 	HealthInterval time.Duration
@@ -86,34 +137,35 @@ type Spec struct {
 	VersionPort int
 }
 
-// Render returns the Caddy JSON configuration for spec. The same spec always
-// renders the same bytes, so an unchanged pointer is never rewritten.
-func Render(spec Spec) ([]byte, error) {
-	if err := spec.validate(); err != nil {
-		return nil, err
+// Traffic module names (lb/traffic).
+const (
+	trafficHandler = "phoenix_traffic"
+	trafficSource  = "phoenix_traffic"
+)
+
+// RenderEdge returns the Caddy JSON configuration of an env's load
+// balancer. It names no version: which versions get traffic is the
+// table's business, read per request.
+func RenderEdge(e Edge) ([]byte, error) {
+	if e.Env == "" || e.Listen == "" || e.Table == "" || e.HealthPath == "" {
+		return nil, fmt.Errorf("caddy config for env %q: env, listen address, table and health path are required", e.Env)
 	}
-	interval := spec.HealthInterval
+	interval := e.HealthInterval
 	if interval == 0 {
 		interval = time.Second
 	}
-	// While the servers of a previous config wait out ShutdownDelay, their
-	// responses close the connection, so that keep-alive clients reconnect
-	// to the new servers instead of being cut off at the shutdown.
-	routes := []route{{
-		Match:  []matcher{{Vars: map[string][]string{"{http.shutting_down}": {"true"}}}},
-		Handle: []handler{{Handler: "headers", Response: &headerOps{Set: map[string][]string{"Connection": {"close"}}}}},
-	}}
-	if spec.VersionPort != 0 {
+	var routes []route
+	if e.VersionPort != 0 {
 		// Any version by name: the header must look like a version id
 		// (at most stacks.MaxVersionLength characters),
 		// and the dial address is the version's alias on the env network
-		// (Docker's DNS answers with its replicas), so no config change is
+		// (Docker's DNS answers with its replicas), so no table change is
 		// needed to reach a warm version.
 		routes = append(routes, route{
 			Match: []matcher{{HeaderRegexp: map[string]regexpMatch{header.Version: {Pattern: `^[a-z0-9][a-z0-9-]{0,11}$`}}}},
 			Handle: []handler{logAppend(FieldRoute, LogRouteVersion), {
 				Handler:   "reverse_proxy",
-				Upstreams: []upstream{{Dial: fmt.Sprintf("%s-{http.request.header.%s}:%d", spec.Env, header.Version, spec.VersionPort)}},
+				Upstreams: []upstream{{Dial: fmt.Sprintf("%s-{http.request.header.%s}:%d", e.Env, header.Version, e.VersionPort)}},
 				LoadBalancing: &loadBalancing{
 					SelectionPolicy: selection{Policy: "round_robin"},
 					TryDuration:     "2s",
@@ -123,39 +175,21 @@ func Render(spec Spec) ([]byte, error) {
 			Terminal: true,
 		})
 	}
-	if spec.Candidate != nil {
-		routes = append(routes, route{
+	routes = append(routes,
+		route{
 			Match:    []matcher{{Header: map[string][]string{header.Route: {header.RouteCandidate}}}},
-			Handle:   []handler{logAppend(FieldRoute, LogRouteCandidate), spec.proxy([]*Pool{spec.Candidate}, nil, interval)},
+			Handle:   []handler{e.traffic(LogRouteCandidate, interval), proxy()},
 			Terminal: true,
-		})
-	} else {
-		routes = append(routes, route{
-			Match:    []matcher{{Header: map[string][]string{header.Route: {header.RouteCandidate}}}},
-			Handle:   []handler{logAppend(FieldRoute, LogRouteCandidate), static(404, fmt.Sprintf("phoenix: env %s has no candidate version\n", spec.Env))},
-			Terminal: true,
-		})
-	}
-	switch {
-	case spec.Live == nil:
-		routes = append(routes, route{Handle: []handler{logAppend(FieldRoute, LogRouteProduction), static(503,
-			fmt.Sprintf("phoenix: env %s has no live version; deploy one with: phoenix deploy --env %s\n", spec.Env, spec.Env))}})
-	case spec.Candidate != nil && spec.CandidateWeight > 0 && spec.Candidate.Version != spec.Live.Version:
-		pools := []*Pool{spec.Live, spec.Candidate}
-		weights := splitWeights(len(spec.Live.Addresses), len(spec.Candidate.Addresses), spec.CandidateWeight)
-		routes = append(routes, route{Handle: production(pools, spec.proxy(pools, weights, interval))})
-	default:
-		pools := []*Pool{spec.Live}
-		routes = append(routes, route{Handle: production(pools, spec.proxy(pools, nil, interval))})
-	}
+		},
+		route{Handle: []handler{e.traffic(LogRouteProduction, interval), proxy()}},
+	)
 	cfg := config{
 		Admin: admin{Disabled: true},
 		Apps: apps{HTTP: httpApp{
-			// A reload lets in-flight requests finish on the old server.
-			GracePeriod:   "10s",
-			ShutdownDelay: ShutdownDelay.String(),
+			// When the container stops, in-flight requests finish.
+			GracePeriod: "10s",
 			Servers: map[string]server{"phoenix": {
-				Listen: []string{spec.Listen},
+				Listen: []string{e.Listen},
 				Routes: routes,
 				Logs:   &serverLogs{DefaultLoggerName: "phoenix"},
 			}},
@@ -165,92 +199,35 @@ func Render(spec Spec) ([]byte, error) {
 	return json.MarshalIndent(cfg, "", "  ")
 }
 
-func (s Spec) validate() error {
-	if s.Listen == "" {
-		return fmt.Errorf("caddy config for env %s: listen address is empty", s.Env)
-	}
-	if s.CandidateWeight < 0 || s.CandidateWeight > 100 {
-		return fmt.Errorf("caddy config for env %s: candidate weight %d is outside 0 to 100", s.Env, s.CandidateWeight)
-	}
-	if s.CandidateWeight > 0 && (s.Live == nil || s.Candidate == nil) {
-		return fmt.Errorf("caddy config for env %s: a candidate weight needs a live and a candidate version", s.Env)
-	}
-	for _, p := range []*Pool{s.Live, s.Candidate} {
-		if p != nil && len(p.Addresses) == 0 {
-			return fmt.Errorf("caddy config for env %s: version %s has no upstream addresses", s.Env, p.Version)
-		}
-	}
-	return nil
-}
-
-// splitWeights gives each of n live and m candidate upstreams a weight so
-// that the candidate pool as a whole gets pct percent of requests.
-func splitWeights(n, m, pct int) []int {
-	live, cand := (100-pct)*m, pct*n
-	g := gcd(live, cand)
-	weights := make([]int, 0, n+m)
-	for range n {
-		weights = append(weights, live/g)
-	}
-	for range m {
-		weights = append(weights, cand/g)
-	}
-	return weights
-}
-
-func gcd(a, b int) int {
-	for b != 0 {
-		a, b = b, a%b
-	}
-	if a == 0 {
-		return 1
-	}
-	return a
-}
-
-func (s Spec) proxy(pools []*Pool, weights []int, interval time.Duration) handler {
-	var ups []upstream
-	for _, p := range pools {
-		for _, a := range p.Addresses {
-			ups = append(ups, upstream{Dial: a})
-		}
-	}
-	policy := selection{Policy: "round_robin"}
-	if weights != nil {
-		policy = selection{Policy: "weighted_round_robin", Weights: weights}
-	}
+// traffic is the traffic module's handler for a route: it picks the pool
+// by the table, or answers 404 (no candidate) or 503 (nothing live).
+func (e Edge) traffic(route string, interval time.Duration) handler {
 	return handler{
-		Handler:   "reverse_proxy",
-		Upstreams: ups,
+		Handler: trafficHandler, Table: e.Table, Route: route, Env: e.Env,
+		HealthURI: e.HealthPath, HealthInterval: interval.String(),
+	}
+}
+
+// proxy is the reverse proxy behind the traffic handler: the pool's
+// healthy upstreams come from the traffic module.
+func proxy() handler {
+	return handler{
+		Handler:          "reverse_proxy",
+		DynamicUpstreams: &dynamicUpstreams{Source: trafficSource},
 		LoadBalancing: &loadBalancing{
-			SelectionPolicy: policy,
+			SelectionPolicy: selection{Policy: "round_robin"},
 			// A request whose upstream fails before answering is tried on
 			// another one for up to 5 s: a replica going away never shows.
 			TryDuration: "5s",
 			TryInterval: "100ms",
 		},
 		HealthChecks: &healthChecks{
-			Active: activeHealth{
-				URI: s.HealthPath, Interval: interval.String(), Timeout: interval.String(),
-				Passes: 1, Fails: 1, ExpectStatus: 200,
-			},
 			// Two failed connections take an upstream out for 5 s, so that
 			// retries stop choosing a replica that has just gone away.
+			// The active checks are the traffic module's.
 			Passive: passiveHealth{FailDuration: "5s", MaxFails: 2},
 		},
 	}
-}
-
-// production is the handler chain of the production route: the chosen
-// upstream's version and the route name go into the access log.
-func production(pools []*Pool, proxy handler) []handler {
-	m := handler{Handler: "map", Source: "{http.reverse_proxy.upstream.hostport}", Destinations: []string{"{" + upstreamVersion + "}"}, Defaults: []string{""}}
-	for _, p := range pools {
-		for _, a := range p.Addresses {
-			m.Mappings = append(m.Mappings, mapping{Input: a, Outputs: []string{p.Version}})
-		}
-	}
-	return []handler{m, logAppend(FieldRoute, LogRouteProduction), logAppend(FieldVersion, "{"+upstreamVersion+"}"), proxy}
 }
 
 func logAppend(key, value string) handler {
@@ -279,15 +256,6 @@ func accessLogging() *logging {
 			Include: []string{AccessLogger},
 		},
 	}}
-}
-
-func static(status int, body string) handler {
-	return handler{
-		Handler:    "static_response",
-		StatusCode: status,
-		Body:       body,
-		Headers:    map[string][]string{"Content-Type": {"text/plain; charset=utf-8"}},
-	}
 }
 
 // The types below are the subset of Caddy's JSON structure Phoenix writes.
@@ -331,11 +299,6 @@ type serverLogs struct {
 	DefaultLoggerName string `json:"default_logger_name"`
 }
 
-type mapping struct {
-	Input   string   `json:"input"`
-	Outputs []string `json:"outputs"`
-}
-
 type admin struct {
 	Disabled bool `json:"disabled"`
 }
@@ -345,9 +308,8 @@ type apps struct {
 }
 
 type httpApp struct {
-	GracePeriod   string            `json:"grace_period,omitempty"`
-	ShutdownDelay string            `json:"shutdown_delay,omitempty"`
-	Servers       map[string]server `json:"servers"`
+	GracePeriod string            `json:"grace_period,omitempty"`
+	Servers     map[string]server `json:"servers"`
 }
 
 type server struct {
@@ -365,34 +327,31 @@ type route struct {
 type matcher struct {
 	Header       map[string][]string    `json:"header,omitempty"`
 	HeaderRegexp map[string]regexpMatch `json:"header_regexp,omitempty"`
-	Vars         map[string][]string    `json:"vars,omitempty"`
 }
 
 type regexpMatch struct {
 	Pattern string `json:"pattern"`
 }
 
-type headerOps struct {
-	Set map[string][]string `json:"set,omitempty"`
-}
-
 type handler struct {
-	Handler       string              `json:"handler"`
-	Upstreams     []upstream          `json:"upstreams,omitempty"`
-	LoadBalancing *loadBalancing      `json:"load_balancing,omitempty"`
-	HealthChecks  *healthChecks       `json:"health_checks,omitempty"`
-	StatusCode    int                 `json:"status_code,omitempty"`
-	Body          string              `json:"body,omitempty"`
-	Headers       map[string][]string `json:"headers,omitempty"`
-	Response      *headerOps          `json:"response,omitempty"`
-	// map
-	Source       string    `json:"source,omitempty"`
-	Destinations []string  `json:"destinations,omitempty"`
-	Mappings     []mapping `json:"mappings,omitempty"`
-	Defaults     []string  `json:"defaults,omitempty"`
+	Handler          string            `json:"handler"`
+	Upstreams        []upstream        `json:"upstreams,omitempty"`
+	DynamicUpstreams *dynamicUpstreams `json:"dynamic_upstreams,omitempty"`
+	LoadBalancing    *loadBalancing    `json:"load_balancing,omitempty"`
+	HealthChecks     *healthChecks     `json:"health_checks,omitempty"`
 	// log_append
 	Key   string `json:"key,omitempty"`
 	Value string `json:"value,omitempty"`
+	// phoenix_traffic
+	Table          string `json:"table,omitempty"`
+	Route          string `json:"route,omitempty"`
+	Env            string `json:"env,omitempty"`
+	HealthURI      string `json:"health_uri,omitempty"`
+	HealthInterval string `json:"health_interval,omitempty"`
+}
+
+type dynamicUpstreams struct {
+	Source string `json:"source"`
 }
 
 type upstream struct {
@@ -406,22 +365,11 @@ type loadBalancing struct {
 }
 
 type selection struct {
-	Policy  string `json:"policy"`
-	Weights []int  `json:"weights,omitempty"`
+	Policy string `json:"policy"`
 }
 
 type healthChecks struct {
-	Active  activeHealth  `json:"active"`
 	Passive passiveHealth `json:"passive"`
-}
-
-type activeHealth struct {
-	URI          string `json:"uri"`
-	Interval     string `json:"interval"`
-	Timeout      string `json:"timeout"`
-	Passes       int    `json:"passes"`
-	Fails        int    `json:"fails"`
-	ExpectStatus int    `json:"expect_status"`
 }
 
 type passiveHealth struct {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -22,225 +23,227 @@ func pool(v string, n int) *Pool {
 	return p
 }
 
-var cases = []struct {
+var tables = []struct {
 	name string
 	spec Spec
 }{
-	{"no-live", Spec{}},
-	{"live-only", Spec{Live: pool("v1", 2)}},
-	{"canary", Spec{Live: pool("v1", 2), Candidate: pool("v2", 1), CandidateWeight: 10}},
-	{"candidate-route", Spec{Live: pool("v1", 2), Candidate: pool("v2", 2)}},
-	{"version-route", Spec{Live: pool("v1", 2), VersionPort: 8080}},
+	{"table-no-live", Spec{}},
+	{"table-live-only", Spec{Live: pool("v1", 2)}},
+	{"table-canary", Spec{Live: pool("v1", 2), Candidate: pool("v2", 1), CandidateWeight: 10}},
+	{"table-candidate", Spec{Live: pool("v1", 2), Candidate: pool("v2", 2)}},
+	{"table-promoted", Spec{Live: pool("v2", 2), Candidate: pool("v2", 2), CandidateWeight: 50}},
 }
 
-func render(t *testing.T, spec Spec) []byte {
+var edges = []struct {
+	name string
+	edge Edge
+}{
+	{"edge", Edge{Env: "dev", Listen: ":8080", Table: "/etc/phoenix/traffic.json", HealthPath: "/healthz"}},
+	{"edge-version-route", Edge{Env: "dev", Listen: ":8080", Table: "/etc/phoenix/traffic.json", HealthPath: "/healthz", VersionPort: 8080}},
+}
+
+func renderTable(t *testing.T, spec Spec) []byte {
 	t.Helper()
-	spec.Env, spec.Listen, spec.HealthPath = "dev", ":8080", "/healthz"
-	b, err := Render(spec)
+	spec.Env = "dev"
+	b, err := RenderTable(spec)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return b
 }
 
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".json")
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if string(got) != string(want) {
+		t.Errorf("rendered output differs from %s (go test -update rewrites it):\n%s", path, got)
+	}
+}
+
 func TestRenderGolden(t *testing.T) {
-	for _, tt := range cases {
+	for _, tt := range tables {
+		t.Run(tt.name, func(t *testing.T) { golden(t, tt.name, renderTable(t, tt.spec)) })
+	}
+	for _, tt := range edges {
 		t.Run(tt.name, func(t *testing.T) {
-			got := render(t, tt.spec)
-			path := filepath.Join("testdata", tt.name+".json")
-			if *update {
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
+			b, err := RenderEdge(tt.edge)
 			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
+				t.Fatal(err)
 			}
-			if string(got) != string(want) {
-				t.Errorf("Render differs from %s (go test -update rewrites it):\n%s", path, got)
-			}
+			golden(t, tt.name, b)
 		})
 	}
 }
 
-// decoded is the part of the config the behaviour tests look at.
-type decoded struct {
+// decodedTable is the table as the load balancer's traffic module reads it.
+type decodedTable struct {
+	Format int    `json:"format"`
+	Env    string `json:"env"`
+	Live   *struct {
+		Version   string   `json:"version"`
+		Upstreams []string `json:"upstreams"`
+	} `json:"live"`
+	Candidate *struct {
+		Version   string   `json:"version"`
+		Upstreams []string `json:"upstreams"`
+	} `json:"candidate"`
+	CandidateWeight int `json:"candidateWeight"`
+}
+
+func TestRenderTable(t *testing.T) {
+	decode := func(t *testing.T, b []byte) decodedTable {
+		t.Helper()
+		var d decodedTable
+		if err := json.Unmarshal(b, &d); err != nil {
+			t.Fatal(err)
+		}
+		if d.Format != TableFormat || d.Env != "dev" {
+			t.Errorf("got format %d env %q, want %d dev", d.Format, d.Env, TableFormat)
+		}
+		return d
+	}
+	t.Run("nothing live names no pool", func(t *testing.T) {
+		if d := decode(t, renderTable(t, Spec{})); d.Live != nil || d.Candidate != nil {
+			t.Errorf("got %+v, want no pools", d)
+		}
+	})
+	t.Run("a canary names both pools and the weight", func(t *testing.T) {
+		d := decode(t, renderTable(t, Spec{Live: pool("v1", 2), Candidate: pool("v2", 1), CandidateWeight: 10}))
+		if d.Live.Version != "v1" || !slices.Equal(d.Live.Upstreams, []string{"dev-v1-0:8080", "dev-v1-1:8080"}) {
+			t.Errorf("got live %+v", d.Live)
+		}
+		if d.Candidate.Version != "v2" || !slices.Equal(d.Candidate.Upstreams, []string{"dev-v2-0:8080"}) || d.CandidateWeight != 10 {
+			t.Errorf("got candidate %+v weight %d", d.Candidate, d.CandidateWeight)
+		}
+	})
+	t.Run("a candidate that is live gets no weight", func(t *testing.T) {
+		if d := decode(t, renderTable(t, Spec{Live: pool("v2", 1), Candidate: pool("v2", 1), CandidateWeight: 50})); d.CandidateWeight != 0 {
+			t.Errorf("got weight %d, want 0", d.CandidateWeight)
+		}
+	})
+	t.Run("the same spec renders the same bytes and id", func(t *testing.T) {
+		a, b := renderTable(t, Spec{Live: pool("v1", 2)}), renderTable(t, Spec{Live: pool("v1", 2)})
+		if string(a) != string(b) || TableID(a) != TableID(b) {
+			t.Error("two renders of one spec differ")
+		}
+		if c := renderTable(t, Spec{Live: pool("v2", 2)}); TableID(a) == TableID(c) {
+			t.Error("two tables share an id")
+		}
+		if len(TableID(a)) != 12 {
+			t.Errorf("got id %q, want 12 hex digits", TableID(a))
+		}
+	})
+}
+
+// decodedEdge is the part of the edge config the behaviour tests look at.
+type decodedEdge struct {
+	Admin struct {
+		Disabled bool `json:"disabled"`
+	} `json:"admin"`
 	Apps struct {
 		HTTP struct {
-			Servers map[string]struct {
-				Routes []decodedRoute `json:"routes"`
+			ShutdownDelay string `json:"shutdown_delay"`
+			Servers       map[string]struct {
+				Listen []string `json:"listen"`
+				Routes []struct {
+					Match  []map[string]map[string]any `json:"match"`
+					Handle []struct {
+						Handler          string `json:"handler"`
+						Table            string `json:"table"`
+						Route            string `json:"route"`
+						Env              string `json:"env"`
+						HealthURI        string `json:"health_uri"`
+						Upstreams        []struct{ Dial string }
+						DynamicUpstreams struct {
+							Source string `json:"source"`
+						} `json:"dynamic_upstreams"`
+						Key   string `json:"key"`
+						Value string `json:"value"`
+					} `json:"handle"`
+					Terminal bool `json:"terminal"`
+				} `json:"routes"`
 			} `json:"servers"`
 		} `json:"http"`
 	} `json:"apps"`
 }
 
-type decodedRoute struct {
-	Match  []map[string]map[string][]string `json:"match"`
-	Handle []decodedHandler                 `json:"handle"`
-}
-
-type decodedHandler struct {
-	Handler       string `json:"handler"`
-	StatusCode    int    `json:"status_code"`
-	Body          string `json:"body"`
-	Upstreams     []struct{ Dial string }
-	LoadBalancing struct {
-		SelectionPolicy struct {
-			Policy  string `json:"policy"`
-			Weights []int  `json:"weights"`
-		} `json:"selection_policy"`
-	} `json:"load_balancing"`
-	HealthChecks struct {
-		Active struct {
-			URI string `json:"uri"`
-		} `json:"active"`
-	} `json:"health_checks"`
-	Key   string `json:"key"`
-	Value string `json:"value"`
-}
-
-// answer is the handler that answers a route's requests: the last one,
-// after those that only add to the access log.
-func (r decodedRoute) answer() decodedHandler { return r.Handle[len(r.Handle)-1] }
-
-func decode(t *testing.T, b []byte) decoded {
-	t.Helper()
-	var d decoded
+func TestRenderEdge(t *testing.T) {
+	b, err := RenderEdge(edges[1].edge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d decodedEdge
 	if err := json.Unmarshal(b, &d); err != nil {
 		t.Fatal(err)
 	}
-	return d
-}
-
-func dials(h []struct{ Dial string }) []string {
-	var out []string
-	for _, u := range h {
-		out = append(out, u.Dial)
+	if !d.Admin.Disabled {
+		t.Error("the admin endpoint is on: nothing should load a config into the load balancer")
 	}
-	return out
-}
-
-func TestRenderBehaviour(t *testing.T) {
-	t.Run("nothing live answers 503 and says so", func(t *testing.T) {
-		routes := decode(t, render(t, Spec{})).Apps.HTTP.Servers["phoenix"].Routes
-		last := routes[len(routes)-1].answer()
-		if last.Handler != "static_response" || last.StatusCode != 503 || !strings.Contains(last.Body, "no live version") {
-			t.Errorf("got %+v, want a 503 saying no version is live", last)
+	if d.Apps.HTTP.ShutdownDelay != "" {
+		t.Errorf("shutdown_delay %q: no config is ever reloaded, so nothing drains", d.Apps.HTTP.ShutdownDelay)
+	}
+	srv := d.Apps.HTTP.Servers["phoenix"]
+	if !slices.Equal(srv.Listen, []string{":8080"}) || len(srv.Routes) != 3 {
+		t.Fatalf("got listen %v and %d routes, want :8080 and version, candidate, production", srv.Listen, len(srv.Routes))
+	}
+	version, cand, prod := srv.Routes[0], srv.Routes[1], srv.Routes[2]
+	if _, ok := version.Match[0]["header_regexp"][header.Version]; !ok || !version.Terminal {
+		t.Errorf("first route matches %v, want the version header", version.Match)
+	}
+	if got := version.Handle[1].Upstreams[0].Dial; got != "dev-{http.request.header."+header.Version+"}:8080" {
+		t.Errorf("version route dials %q", got)
+	}
+	if got := cand.Match[0]["header"][header.Route]; len(got.([]any)) != 1 || got.([]any)[0] != header.RouteCandidate || !cand.Terminal {
+		t.Errorf("second route matches %v, want %s: %s", cand.Match, header.Route, header.RouteCandidate)
+	}
+	for _, r := range []struct {
+		name   string
+		handle []struct {
+			Handler          string `json:"handler"`
+			Table            string `json:"table"`
+			Route            string `json:"route"`
+			Env              string `json:"env"`
+			HealthURI        string `json:"health_uri"`
+			Upstreams        []struct{ Dial string }
+			DynamicUpstreams struct {
+				Source string `json:"source"`
+			} `json:"dynamic_upstreams"`
+			Key   string `json:"key"`
+			Value string `json:"value"`
+		}
+	}{{LogRouteCandidate, cand.Handle}, {LogRouteProduction, prod.Handle}} {
+		if len(r.handle) != 2 {
+			t.Fatalf("%s route has %d handlers, want the traffic handler and the proxy", r.name, len(r.handle))
+		}
+		h, p := r.handle[0], r.handle[1]
+		if h.Handler != "phoenix_traffic" || h.Route != r.name || h.Table != "/etc/phoenix/traffic.json" || h.Env != "dev" || h.HealthURI != "/healthz" {
+			t.Errorf("%s route's first handler is %+v", r.name, h)
+		}
+		if p.Handler != "reverse_proxy" || p.DynamicUpstreams.Source != "phoenix_traffic" || len(p.Upstreams) != 0 {
+			t.Errorf("%s route proxies with %+v, want upstreams from phoenix_traffic only", r.name, p)
+		}
+	}
+	if len(prod.Match) != 0 {
+		t.Errorf("the production route matches %v, want everything else", prod.Match)
+	}
+	t.Run("without a version port there is no version route", func(t *testing.T) {
+		b, err := RenderEdge(edges[0].edge)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(b), header.Version) {
+			t.Errorf("config mentions %s:\n%s", header.Version, b)
 		}
 	})
-	t.Run("live only balances over live with health checks", func(t *testing.T) {
-		routes := decode(t, render(t, Spec{Live: pool("v1", 2)})).Apps.HTTP.Servers["phoenix"].Routes
-		h := routes[len(routes)-1].answer()
-		if got := dials(h.Upstreams); !slices.Equal(got, []string{"dev-v1-0:8080", "dev-v1-1:8080"}) {
-			t.Errorf("got upstreams %v", got)
-		}
-		if h.LoadBalancing.SelectionPolicy.Policy != "round_robin" || h.HealthChecks.Active.URI != "/healthz" {
-			t.Errorf("got policy %q and health URI %q", h.LoadBalancing.SelectionPolicy.Policy, h.HealthChecks.Active.URI)
-		}
-	})
-	t.Run("canary weights the candidate pool as a whole", func(t *testing.T) {
-		routes := decode(t, render(t, Spec{Live: pool("v1", 2), Candidate: pool("v2", 1), CandidateWeight: 10})).Apps.HTTP.Servers["phoenix"].Routes
-		h := routes[len(routes)-1].answer()
-		p := h.LoadBalancing.SelectionPolicy
-		if p.Policy != "weighted_round_robin" {
-			t.Fatalf("got policy %q", p.Policy)
-		}
-		// Two live upstreams at 45% each, one candidate at 10%.
-		if !slices.Equal(p.Weights, []int{9, 9, 2}) {
-			t.Errorf("got weights %v, want [9 9 2]", p.Weights)
-		}
-		if got := dials(h.Upstreams); !slices.Equal(got, []string{"dev-v1-0:8080", "dev-v1-1:8080", "dev-v2-0:8080"}) {
-			t.Errorf("got upstreams %v", got)
-		}
-	})
-	t.Run("the header route reaches only the candidate", func(t *testing.T) {
-		routes := decode(t, render(t, Spec{Live: pool("v1", 2), Candidate: pool("v2", 2)})).Apps.HTTP.Servers["phoenix"].Routes
-		first := routes[1] // after the shutting-down route
-		if got := first.Match[0]["header"][header.Route]; !slices.Equal(got, []string{header.RouteCandidate}) {
-			t.Fatalf("first route matches %v, want %s: %s", first.Match, header.Route, header.RouteCandidate)
-		}
-		if got := dials(first.answer().Upstreams); !slices.Equal(got, []string{"dev-v2-0:8080", "dev-v2-1:8080"}) {
-			t.Errorf("candidate route upstreams %v", got)
-		}
-		live := routes[len(routes)-1].answer()
-		if got := dials(live.Upstreams); !slices.Equal(got, []string{"dev-v1-0:8080", "dev-v1-1:8080"}) {
-			t.Errorf("without a weight, production goes to live only; got %v", got)
-		}
-	})
-	t.Run("no candidate answers 404 on the header route", func(t *testing.T) {
-		routes := decode(t, render(t, Spec{Live: pool("v1", 1)})).Apps.HTTP.Servers["phoenix"].Routes
-		h := routes[1].answer()
-		if h.StatusCode != 404 || !strings.Contains(h.Body, "no candidate") {
-			t.Errorf("got %+v", h)
-		}
-	})
-}
-
-// TestRenderDrainsOldServers: after a load, the previous config's servers
-// keep serving for ShutdownDelay and close their keep-alive connections, so
-// that no request is cut off when they shut down.
-func TestRenderDrainsOldServers(t *testing.T) {
-	var cfg struct {
-		Apps struct {
-			HTTP struct {
-				ShutdownDelay string `json:"shutdown_delay"`
-				Servers       map[string]struct {
-					Routes []struct {
-						Match  []map[string]map[string][]string `json:"match"`
-						Handle []struct {
-							Handler  string                         `json:"handler"`
-							Response map[string]map[string][]string `json:"response"`
-						} `json:"handle"`
-						Terminal bool `json:"terminal"`
-					} `json:"routes"`
-				} `json:"servers"`
-			} `json:"http"`
-		} `json:"apps"`
-	}
-	if err := json.Unmarshal(render(t, Spec{Live: pool("v1", 1)}), &cfg); err != nil {
-		t.Fatal(err)
-	}
-	if got := cfg.Apps.HTTP.ShutdownDelay; got != ShutdownDelay.String() {
-		t.Errorf("shutdown_delay %q, want %s", got, ShutdownDelay)
-	}
-	first := cfg.Apps.HTTP.Servers["phoenix"].Routes[0]
-	if got := first.Match[0]["vars"]["{http.shutting_down}"]; !slices.Equal(got, []string{"true"}) || first.Terminal {
-		t.Errorf("first route matches %v (terminal %v), want a non-terminal match on {http.shutting_down}", first.Match, first.Terminal)
-	}
-	if got := first.Handle[0].Response["set"]["Connection"]; first.Handle[0].Handler != "headers" || !slices.Equal(got, []string{"close"}) {
-		t.Errorf("first route handles %+v, want Connection: close set", first.Handle)
-	}
-}
-
-func TestSplitWeights(t *testing.T) {
-	tests := []struct {
-		n, m, pct int
-		want      []int
-	}{
-		{1, 1, 10, []int{9, 1}},
-		{2, 2, 50, []int{1, 1, 1, 1}},
-		{2, 1, 10, []int{9, 9, 2}},
-		{3, 2, 25, []int{2, 2, 2, 1, 1}},
-		{1, 1, 100, []int{0, 1}},
-	}
-	for _, tt := range tests {
-		got := splitWeights(tt.n, tt.m, tt.pct)
-		if !slices.Equal(got, tt.want) {
-			t.Errorf("splitWeights(%d, %d, %d) = %v, want %v", tt.n, tt.m, tt.pct, got, tt.want)
-		}
-		var live, cand int
-		for i, w := range got {
-			if i < tt.n {
-				live += w
-			} else {
-				cand += w
-			}
-		}
-		if cand*100 != tt.pct*(live+cand) {
-			t.Errorf("splitWeights(%d, %d, %d): candidate share %d/%d is not %d%%", tt.n, tt.m, tt.pct, cand, live+cand, tt.pct)
-		}
-	}
 }
 
 func TestRenderRefuses(t *testing.T) {
@@ -249,16 +252,51 @@ func TestRenderRefuses(t *testing.T) {
 		spec Spec
 		want string
 	}{
-		{"no listen address", Spec{Env: "dev"}, "listen address is empty"},
-		{"weight without candidate", Spec{Env: "dev", Listen: ":1", Live: pool("v1", 1), CandidateWeight: 5}, "needs a live and a candidate"},
-		{"weight over 100", Spec{Env: "dev", Listen: ":1", CandidateWeight: 101}, "outside 0 to 100"},
-		{"pool without addresses", Spec{Env: "dev", Listen: ":1", Live: &Pool{Version: "v1"}}, "no upstream addresses"},
+		{"no env", Spec{}, "env name is empty"},
+		{"weight without candidate", Spec{Env: "dev", Live: pool("v1", 1), CandidateWeight: 5}, "needs a live and a candidate"},
+		{"weight over 100", Spec{Env: "dev", CandidateWeight: 101}, "outside 0 to 100"},
+		{"pool without addresses", Spec{Env: "dev", Live: &Pool{Version: "v1"}}, "no upstream addresses"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := Render(tt.spec); err == nil || !strings.Contains(err.Error(), tt.want) {
+			if _, err := RenderTable(tt.spec); err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("got %v, want an error containing %q", err, tt.want)
 			}
 		})
+	}
+	for _, e := range []Edge{{Listen: ":1", Table: "/t", HealthPath: "/h"}, {Env: "dev", Table: "/t", HealthPath: "/h"}, {Env: "dev", Listen: ":1", HealthPath: "/h"}, {Env: "dev", Listen: ":1", Table: "/t"}} {
+		if _, err := RenderEdge(e); err == nil || !strings.Contains(err.Error(), "required") {
+			t.Errorf("RenderEdge(%+v) = %v, want an error naming what is required", e, err)
+		}
+	}
+}
+
+// TestTheLoadBalancerReadsWhatIsRendered keeps the load balancer's traffic
+// module (lb/traffic, a module of its own that cannot import this package)
+// reading the table format, module names and access log fields rendered
+// here; the data-plane test runs the two together.
+func TestTheLoadBalancerReadsWhatIsRendered(t *testing.T) {
+	var src strings.Builder
+	for _, f := range []string{"table.go", "modules.go"} {
+		b, err := os.ReadFile(filepath.Join("..", "..", "lb", "traffic", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		src.Write(b)
+	}
+	for _, want := range []string{
+		`const Format = ` + strconv.Itoa(TableFormat),
+		`FieldRoute   = "` + FieldRoute + `"`,
+		`FieldVersion = "` + FieldVersion + `"`,
+		`RouteProduction = "` + LogRouteProduction + `"`,
+		`RouteCandidate  = "` + LogRouteCandidate + `"`,
+		`"http.handlers.` + trafficHandler + `"`,
+		`"http.reverse_proxy.upstreams.` + trafficSource + `"`,
+		"`json:\"upstreams\"`",
+		"`json:\"candidateWeight,omitempty\"`",
+	} {
+		if !strings.Contains(src.String(), want) {
+			t.Errorf("lb/traffic does not say %s", want)
+		}
 	}
 }

@@ -1,10 +1,11 @@
 // Package dockeredge provides the long-lived edge of an env on a local Docker
-// engine: the env's network, the Caddy load balancer and the volume that
-// holds Caddy's configuration. Caddy runs under phoenix-lb (lb/), which
-// watches the configuration that the traffic pointer writes to the volume
-// (see dockertraffic) and loads each new one into the running Caddy on a
-// fresh listening socket, so that no request is dropped at a cut-over (its
-// package comment says how); the container is never restarted for it.
+// engine: the env's network, the load balancer and the volume that holds
+// the traffic table. The load balancer is Phoenix's build of Caddy (lb/),
+// whose configuration is fixed for the container's life
+// (caddyconfig.RenderEdge); its traffic module reads the table that the
+// traffic pointer writes to the volume (see dockertraffic) and routes each
+// request by the table in force, so a cut-over loads no config, restarts
+// no server and leaves every connection alone.
 package dockeredge
 
 import (
@@ -17,39 +18,32 @@ import (
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/phoenix-iac/phoenix/components/caddyconfig"
 	"github.com/phoenix-iac/phoenix/internal/buildcontext"
 )
 
-// Paths and ports inside the Caddy container.
+// Paths and ports inside the load balancer's container.
 const (
-	// ConfigDir is where the config volume is mounted.
+	// ConfigDir is where the volume with the traffic table is mounted.
 	ConfigDir = "/etc/phoenix"
-	// ConfigFile is the Caddy JSON configuration Caddy watches.
-	ConfigFile = ConfigDir + "/caddy.json"
+	// TableFile is the traffic table the pointer writes and the load
+	// balancer reads.
+	TableFile = ConfigDir + "/traffic.json"
+	// EdgeConfigFile is Caddy's configuration, uploaded into the container
+	// when it is created; the image's entrypoint runs Caddy on it.
+	EdgeConfigFile = "/etc/phoenix-lb/caddy.json"
 	// ListenPort is the port Caddy listens on inside its container.
 	ListenPort = 8080
 )
 
-// LoadBalancerSysctls are the network settings of the load balancer's
-// container. phoenix-lb stops listening on one socket and starts on another
-// at each config load (see lb/main.go): tcp_migrate_req makes the kernel
-// move the connections queued on the old socket to the new one instead of
-// resetting them, and SYN cookies (always, 2) leave no half-open handshake
-// behind with the old socket, whose final ACK the new one would answer with
-// a reset.
-var LoadBalancerSysctls = map[string]string{
-	"net.ipv4.tcp_migrate_req": "1",
-	"net.ipv4.tcp_syncookies":  "2",
-}
+// LoadBalancerContext is the Docker build context of the load balancer
+// image (Phoenix's build of Caddy), relative to the project directory.
+const LoadBalancerContext = "lb"
 
-// LauncherContext is the Docker build context of the load balancer image,
-// relative to the project directory.
-const LauncherContext = "lb"
-
-// LauncherTag returns the tag of the load balancer image built from the
-// launcher context under root on caddyImage: a digest of both.
-func LauncherTag(root, caddyImage string) (string, error) {
-	d, err := buildcontext.Digest(filepath.Join(root, LauncherContext))
+// LoadBalancerTag returns the tag of the load balancer image built from
+// the context under root on caddyImage: a digest of both.
+func LoadBalancerTag(root, caddyImage string) (string, error) {
+	d, err := buildcontext.Digest(filepath.Join(root, LoadBalancerContext))
 	if err != nil {
 		return "", fmt.Errorf("the load balancer's %w", err)
 	}
@@ -64,9 +58,15 @@ type EdgeArgs struct {
 	// CaddyImage is the pinned Caddy image the load balancer image is built on. Required.
 	CaddyImage string
 	// ImageTag tags the load balancer image. Required: a digest of what the
-	// image is built from (see LauncherTag), so that a change to lb/ or to
-	// the Caddy image builds a new image and replaces the load balancer.
+	// image is built from (see LoadBalancerTag), so that a change to lb/ or
+	// to the Caddy image builds a new image and replaces the load balancer.
 	ImageTag string
+	// HealthCheckPath is the versions' health endpoint, which the load
+	// balancer checks on every upstream the traffic table names. Required.
+	HealthCheckPath string
+	// AppPort is the port every version's replicas serve on; it opens the
+	// version route (header.Version). Optional; 0 leaves it out.
+	AppPort int
 	// Port is the host port the load balancer publishes. Required.
 	Port pulumi.IntInput
 	// ListenAddress is the host address Port is published on. Optional;
@@ -81,10 +81,11 @@ type Edge struct {
 
 	// NetworkName is the env's Docker network; versions attach their containers to it.
 	NetworkName pulumi.StringOutput `pulumi:"networkName"`
-	// ConfigVolumeName is the volume Caddy reads its configuration from.
+	// ConfigVolumeName is the volume the load balancer reads the traffic
+	// table from.
 	ConfigVolumeName pulumi.StringOutput `pulumi:"configVolumeName"`
-	// Image is the id of the load balancer image (Caddy plus phoenix-lb),
-	// also used to write the config.
+	// Image is the id of the load balancer image (Phoenix's build of
+	// Caddy), also used to write the traffic table.
 	Image pulumi.StringOutput `pulumi:"image"`
 	// URL is where the env answers on the host.
 	URL pulumi.StringOutput `pulumi:"url"`
@@ -95,8 +96,18 @@ type Edge struct {
 
 // NewEdge creates the edge of an env.
 func NewEdge(ctx *pulumi.Context, name string, args *EdgeArgs, opts ...pulumi.ResourceOption) (*Edge, error) {
-	if args == nil || args.CaddyImage == "" || args.ImageTag == "" || args.Port == nil || args.Env == "" {
-		return nil, fmt.Errorf("dockeredge %s: Env, CaddyImage, ImageTag and Port are required", name)
+	if args == nil || args.CaddyImage == "" || args.ImageTag == "" || args.Port == nil || args.Env == "" || args.HealthCheckPath == "" {
+		return nil, fmt.Errorf("dockeredge %s: Env, CaddyImage, ImageTag, HealthCheckPath and Port are required", name)
+	}
+	config, err := caddyconfig.RenderEdge(caddyconfig.Edge{
+		Env:         args.Env,
+		Listen:      fmt.Sprintf(":%d", ListenPort),
+		Table:       TableFile,
+		HealthPath:  args.HealthCheckPath,
+		VersionPort: args.AppPort,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dockeredge %s: %w", name, err)
 	}
 	listen := args.ListenAddress
 	if listen == "" {
@@ -121,7 +132,7 @@ func NewEdge(ctx *pulumi.Context, name string, args *EdgeArgs, opts ...pulumi.Re
 	image, err := docker.NewRemoteImage(ctx, name+"-lb", &docker.RemoteImageArgs{
 		Name: pulumi.Sprintf("phoenix-lb-%s:%s", args.Env, args.ImageTag),
 		Build: &docker.RemoteImageBuildArgs{
-			Context:   pulumi.String(LauncherContext),
+			Context:   pulumi.String(LoadBalancerContext),
 			BuildArgs: pulumi.StringMap{"CADDY_IMAGE": pulumi.String(args.CaddyImage)},
 		},
 		KeepLocally: pulumi.Bool(true),
@@ -129,15 +140,15 @@ func NewEdge(ctx *pulumi.Context, name string, args *EdgeArgs, opts ...pulumi.Re
 	if err != nil {
 		return nil, err
 	}
-	// phoenix-lb waits for the first configuration (written by the traffic
-	// pointer), then runs Caddy and loads every new one: a cut-over is a
-	// file write, never a restart of this container.
+	// Caddy runs on the edge's config for the container's life; the
+	// traffic module reads each new table the pointer writes: a cut-over
+	// is a file write, never a restart of this container or a config load.
 	lb, err := docker.NewContainer(ctx, name+"-lb", &docker.ContainerArgs{
 		Image: image.ImageId,
-		Command: pulumi.StringArray{
-			pulumi.String("-listen"), pulumi.Sprintf(":%d", ListenPort),
-			pulumi.String("-config"), pulumi.String(ConfigFile),
-		},
+		Uploads: docker.ContainerUploadArray{docker.ContainerUploadArgs{
+			File:    pulumi.String(EdgeConfigFile),
+			Content: pulumi.String(string(config)),
+		}},
 		Ports: docker.ContainerPortArray{docker.ContainerPortArgs{
 			Internal: pulumi.Int(ListenPort),
 			External: args.Port,
@@ -151,7 +162,6 @@ func NewEdge(ctx *pulumi.Context, name string, args *EdgeArgs, opts ...pulumi.Re
 			ContainerPath: pulumi.String(ConfigDir),
 			ReadOnly:      pulumi.Bool(true),
 		}},
-		Sysctls: pulumi.ToStringMap(LoadBalancerSysctls),
 		// The output is the access log that the canary analysis reads
 		// through the engine's logs API: a driver that keeps it readable,
 		// rotated so that a busy env does not fill the disk.

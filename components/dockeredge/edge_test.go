@@ -6,14 +6,14 @@ import (
 	"testing"
 )
 
-// TestLauncherTagFollowsContent: the load balancer image's tag changes with
+// TestLoadBalancerTagFollowsContent: the load balancer image's tag changes with
 // what it is built from (lb/ and the Caddy image), so that a change to
 // either builds a new image instead of reusing the old tag.
-func TestLauncherTagFollowsContent(t *testing.T) {
+func TestLoadBalancerTagFollowsContent(t *testing.T) {
 	root := t.TempDir()
 	write := func(name, body string) {
 		t.Helper()
-		p := filepath.Join(root, LauncherContext, name)
+		p := filepath.Join(root, LoadBalancerContext, name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -25,7 +25,7 @@ func TestLauncherTagFollowsContent(t *testing.T) {
 	write("main.go", "package main\n")
 	tag := func(caddy string) string {
 		t.Helper()
-		got, err := LauncherTag(root, caddy)
+		got, err := LoadBalancerTag(root, caddy)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -45,7 +45,7 @@ func TestLauncherTagFollowsContent(t *testing.T) {
 	if changed := tag("caddy:2.11.9-alpine"); changed == base {
 		t.Error("a change under lb/ kept the tag")
 	}
-	if _, err := LauncherTag(t.TempDir(), "caddy:2.11.9-alpine"); err == nil {
+	if _, err := LoadBalancerTag(t.TempDir(), "caddy:2.11.9-alpine"); err == nil {
 		t.Error("no lb/ directory: got no error")
 	}
 }

@@ -1,9 +1,9 @@
 // Package dockertraffic provides the traffic pointer of an env on Docker: a
-// small writer container that puts the rendered Caddy configuration on the
+// small writer container that puts the traffic table (caddyconfig) on the
 // config volume with an atomic rename. A cut-over or a rollback replaces
 // this writer (the Docker provider cannot update a container in place) and
-// nothing else; Caddy, which serves the traffic, keeps running, and
-// phoenix-lb loads the new file into it without dropping a request.
+// nothing else; the load balancer keeps running, and its traffic module
+// routes every request after the rename by the new table.
 package dockertraffic
 
 import (
@@ -30,14 +30,9 @@ type TrafficArgs struct {
 	Env string
 	// Image is the image the writer runs: the load balancer image, which has a shell. Required.
 	Image pulumi.StringInput
-	// ConfigVolumeName is the volume Caddy watches. Required.
+	// ConfigVolumeName is the volume the load balancer reads the table from. Required.
 	ConfigVolumeName pulumi.StringInput
-	// HealthCheckPath is the upstreams' health endpoint. Required.
-	HealthCheckPath string
-	// AppPort is the port every version's replicas serve on; it opens the
-	// version route (header.Version). Optional; 0 leaves it out.
-	AppPort int
-	// Live receives production traffic. Optional: without it Caddy answers 503.
+	// Live receives production traffic. Optional: without it the load balancer answers 503.
 	Live *Upstreams
 	// Candidate is on the candidate route. Optional: without it the route answers 404.
 	Candidate *Upstreams
@@ -49,10 +44,13 @@ type TrafficArgs struct {
 type Traffic struct {
 	pulumi.ResourceState
 
-	// Config is the Caddy configuration the pointer wrote.
-	Config pulumi.StringOutput `pulumi:"config"`
-	// Applied resolves once the writer holding Config exists, that is once
-	// the configuration is on the volume; it never resolves when the writer
+	// Table is the traffic table the pointer wrote.
+	Table pulumi.StringOutput `pulumi:"table"`
+	// TableID names Table as the load balancer does in its
+	// X-Phoenix-Traffic response header (caddyconfig.TableID).
+	TableID pulumi.StringOutput `pulumi:"tableId"`
+	// Applied resolves once the writer holding Table exists, that is once
+	// the table is on the volume; it never resolves when the writer
 	// failed. It is not an output of the component.
 	Applied pulumi.StringOutput
 }
@@ -61,9 +59,9 @@ type Traffic struct {
 // changes what is under it and nothing else.
 const ComponentType = "phoenix:docker:Traffic"
 
-// uploadPath is where the configuration is uploaded inside the writer,
-// before it is renamed into place on the volume.
-const uploadPath = "/phoenix/caddy.json"
+// uploadPath is where the table is uploaded inside the writer, before it
+// is renamed into place on the volume.
+const uploadPath = "/phoenix/traffic.json"
 
 // NewTraffic creates the traffic pointer.
 func NewTraffic(ctx *pulumi.Context, name string, args *TrafficArgs, opts ...pulumi.ResourceOption) (*Traffic, error) {
@@ -74,18 +72,18 @@ func NewTraffic(ctx *pulumi.Context, name string, args *TrafficArgs, opts ...pul
 	if err := ctx.RegisterComponentResource(ComponentType, name, t, opts...); err != nil {
 		return nil, err
 	}
-	config := RenderConfig(args)
+	table := RenderTable(args)
 
 	// The temporary file sits on the same volume, so the rename is atomic:
-	// Caddy never reads a half-written configuration.
-	write := fmt.Sprintf("cp %[1]s %[2]s/.caddy.json.tmp && mv -f %[2]s/.caddy.json.tmp %[3]s && exec tail -f /dev/null",
-		uploadPath, dockeredge.ConfigDir, dockeredge.ConfigFile)
+	// the load balancer never reads a half-written table.
+	write := fmt.Sprintf("cp %[1]s %[2]s/.traffic.json.tmp && mv -f %[2]s/.traffic.json.tmp %[3]s && exec tail -f /dev/null",
+		uploadPath, dockeredge.ConfigDir, dockeredge.TableFile)
 	writer, err := docker.NewContainer(ctx, name+"-pointer", &docker.ContainerArgs{
 		Image:       args.Image,
 		Entrypoints: pulumi.StringArray{pulumi.String("sh"), pulumi.String("-c"), pulumi.String(write)},
 		Uploads: docker.ContainerUploadArray{docker.ContainerUploadArgs{
 			File:    pulumi.String(uploadPath),
-			Content: config,
+			Content: table,
 		}},
 		Volumes: docker.ContainerVolumeArray{docker.ContainerVolumeArgs{
 			VolumeName:    args.ConfigVolumeName,
@@ -99,17 +97,18 @@ func NewTraffic(ctx *pulumi.Context, name string, args *TrafficArgs, opts ...pul
 		return nil, err
 	}
 
-	t.Config = config
+	t.Table = table
+	t.TableID = table.ApplyT(func(s string) string { return caddyconfig.TableID([]byte(s)) }).(pulumi.StringOutput)
 	t.Applied = writer.ID().ToStringOutput()
-	if err := ctx.RegisterResourceOutputs(t, pulumi.Map{"config": config}); err != nil {
+	if err := ctx.RegisterResourceOutputs(t, pulumi.Map{"table": t.Table, "tableId": t.TableID}); err != nil {
 		return nil, err
 	}
 	return t, nil
 }
 
-// RenderConfig renders the Caddy configuration for args once the upstream
+// RenderTable renders the traffic table for args once the upstream
 // addresses are known.
-func RenderConfig(args *TrafficArgs) pulumi.StringOutput {
+func RenderTable(args *TrafficArgs) pulumi.StringOutput {
 	var live, cand pulumi.StringArrayOutput = pulumi.StringArray{}.ToStringArrayOutput(), pulumi.StringArray{}.ToStringArrayOutput()
 	if args.Live != nil {
 		live = args.Live.Addresses.ToStringArrayOutput()
@@ -118,23 +117,14 @@ func RenderConfig(args *TrafficArgs) pulumi.StringOutput {
 		cand = args.Candidate.Addresses.ToStringArrayOutput()
 	}
 	return pulumi.All(live, cand).ApplyT(func(xs []any) (string, error) {
-		spec := caddyconfig.Spec{
-			Env:             args.Env,
-			Listen:          caddyconfig.InheritedListener, // the socket phoenix-lb binds
-			HealthPath:      args.HealthCheckPath,
-			CandidateWeight: args.CandidateWeight,
-			VersionPort:     args.AppPort,
-		}
+		spec := caddyconfig.Spec{Env: args.Env, CandidateWeight: args.CandidateWeight}
 		if args.Live != nil {
 			spec.Live = &caddyconfig.Pool{Version: args.Live.Version, Addresses: xs[0].([]string)}
 		}
 		if args.Candidate != nil {
 			spec.Candidate = &caddyconfig.Pool{Version: args.Candidate.Version, Addresses: xs[1].([]string)}
 		}
-		if spec.Live != nil && spec.Candidate != nil && spec.Live.Version == spec.Candidate.Version {
-			spec.CandidateWeight = 0
-		}
-		b, err := caddyconfig.Render(spec)
+		b, err := caddyconfig.RenderTable(spec)
 		return string(b), err
 	}).(pulumi.StringOutput)
 }

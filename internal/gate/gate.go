@@ -21,6 +21,11 @@ type Probe struct {
 	Header http.Header
 	// Version must answer every request.
 	Version string
+	// Traffic, when set, must be the traffic table that routed every
+	// request (header.Traffic, which the docker platform's load balancer
+	// sets): an answer from Version under an older table, a canary's share
+	// before a promotion, does not count.
+	Traffic string
 	// Need is how many consecutive good answers pass the gate.
 	Need int
 	// Timeout bounds the whole gate.
@@ -105,6 +110,9 @@ func (p Probe) once(ctx context.Context) string {
 	}
 	if got := resp.Header.Get(header.Version); got != p.Version {
 		return fmt.Sprintf("answered by version %q, not %q", got, p.Version)
+	}
+	if got := resp.Header.Get(header.Traffic); p.Traffic != "" && got != p.Traffic {
+		return fmt.Sprintf("routed by traffic table %q, not %q", got, p.Traffic)
 	}
 	return ""
 }

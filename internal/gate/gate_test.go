@@ -60,3 +60,24 @@ func TestGate(t *testing.T) {
 		})
 	}
 }
+
+// TestGateWantsTheTable: with Traffic set, answers from the version under
+// another traffic table (a canary's share before the promotion) do not
+// count; once the table is in force they do.
+func TestGateWantsTheTable(t *testing.T) {
+	var table atomic.Value
+	table.Store("old")
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(header.Version, "v2")
+		w.Header().Set(header.Traffic, table.Load().(string))
+	}))
+	defer ts.Close()
+	p := Probe{URL: ts.URL, Version: "v2", Traffic: "new", Need: 3, Timeout: 200 * time.Millisecond, Interval: 5 * time.Millisecond}
+	if _, err := p.Run(context.Background()); err == nil || !strings.Contains(err.Error(), `routed by traffic table "old", not "new"`) {
+		t.Fatalf("got %v, want the old table refused", err)
+	}
+	table.Store("new")
+	if res, err := p.Run(context.Background()); err != nil || res.Good != 3 {
+		t.Fatalf("got %+v, %v; want a pass under the new table", res, err)
+	}
+}

@@ -14,4 +14,9 @@ const (
 	// through its own route (no change to the traffic pointer); on an
 	// answer, it names the version that answered.
 	Version = "X-Phoenix-Version"
+	// Traffic, on an answer of the docker platform's load balancer, names
+	// the traffic table the request was routed by (caddyconfig.TableID).
+	// The load balancer (lb/, a module of its own) repeats it; a test
+	// keeps the two equal.
+	Traffic = "X-Phoenix-Traffic"
 )

@@ -265,7 +265,7 @@ func (d *deployment) promote(ctx context.Context) error {
 		return d.fail(ctx, fmt.Errorf("promoting: %w", err))
 	}
 	d.promoted = time.Now()
-	return o.confirmLive(ctx, d.env.URL, opts.Version, opts.Gate.Path)
+	return o.confirmLive(ctx, opts.Env, d.env.URL, opts.Version, opts.Gate.Path)
 }
 
 // bake watches the new live version against the previous one's traffic
@@ -317,18 +317,26 @@ const confirmTimeout = 30 * time.Second
 
 // confirmLive waits until the load balancer's production route answers
 // from version: a cut-over is done when traffic has moved, not when the
-// pointer's update returned (Caddy, for one, loads a new config file within
-// a second of its write).
-func (o *Orchestrator) confirmLive(ctx context.Context, url, version, path string) error {
+// pointer's update returned. Where the env stack names its pointer's value
+// as the load balancer reports it (stacks.OutTrafficID: docker's traffic
+// table), the answers must also come under that very table, so that a
+// canary's share before the promotion cannot pass for it.
+func (o *Orchestrator) confirmLive(ctx context.Context, env, url, version, path string) error {
 	if url == "" {
 		return nil
 	}
 	if path == "" {
 		path = "/healthz"
 	}
+	var traffic string
+	if rec, err := o.readRecord(ctx, stacks.StackName{Env: env}); err == nil {
+		traffic, _ = rec.Outputs[stacks.OutTrafficID].(string)
+	}
+	start := time.Now()
 	_, err := gate.Probe{
 		URL:      strings.TrimRight(url, "/") + path,
 		Version:  version,
+		Traffic:  traffic,
 		Need:     3,
 		Timeout:  confirmTimeout,
 		Interval: 50 * time.Millisecond,
@@ -337,7 +345,11 @@ func (o *Orchestrator) confirmLive(ctx context.Context, url, version, path strin
 	if err != nil {
 		return fmt.Errorf("the traffic pointer names %s live, but the load balancer does not serve it: %w; check it with: curl -i %s", version, err, url)
 	}
-	o.logf("the load balancer serves %s", version)
+	if traffic != "" {
+		o.logf("the load balancer serves %s (traffic table %s, confirmed %s after the update)", version, traffic, time.Since(start).Round(time.Millisecond))
+	} else {
+		o.logf("the load balancer serves %s", version)
+	}
 	return nil
 }
 

@@ -132,7 +132,7 @@ func (o *Orchestrator) Rollback(ctx context.Context, opts RollbackOptions) (Roll
 		if _, err := o.setTraffic(ctx, envStack, opts.Env, Traffic{Live: res.To, Candidate: res.To}, trafficNote{Op: "clear", From: env.Traffic.Candidate, To: res.To}); err != nil {
 			return res, fmt.Errorf("clearing the candidate of env %s: %w; run this command again", opts.Env, err)
 		}
-		return res, o.confirmLive(ctx, env.URL, res.To, opts.Gate.Path)
+		return res, o.confirmLive(ctx, opts.Env, env.URL, res.To, opts.Gate.Path)
 	}
 	name := stacks.StackName{Env: opts.Env, Version: res.To}
 	var t targetRead
@@ -184,7 +184,7 @@ func (o *Orchestrator) Rollback(ctx context.Context, opts RollbackOptions) (Roll
 		return res, fmt.Errorf("switching traffic to %s: %w\nlive is still %s; run this rollback again: phoenix rollback --env %s --to %s",
 			res.To, err, dash(res.From), opts.Env, res.To)
 	}
-	if err := o.confirmLive(ctx, env.URL, res.To, opts.Gate.Path); err != nil {
+	if err := o.confirmLive(ctx, opts.Env, env.URL, res.To, opts.Gate.Path); err != nil {
 		return res, err
 	}
 	return res, nil

@@ -39,16 +39,18 @@ func (Platform) Untaggable() []string { return nil }
 // traffic pointer, the config writer.
 func (Platform) Env(ctx *pulumi.Context, e *stacks.EnvStack) error {
 	env, cfg, t := e.Name.Env, e.Config, e.Traffic
-	tag, err := dockeredge.LauncherTag(e.Root, cfg.Docker.CaddyImage)
+	tag, err := dockeredge.LoadBalancerTag(e.Root, cfg.Docker.CaddyImage)
 	if err != nil {
 		return err
 	}
 	edge, err := dockeredge.NewEdge(ctx, env, &dockeredge.EdgeArgs{
-		Env:           env,
-		CaddyImage:    cfg.Docker.CaddyImage,
-		ImageTag:      tag,
-		ListenAddress: cfg.Docker.ListenAddress,
-		Port:          pulumi.Int(cfg.Docker.Port),
+		Env:             env,
+		CaddyImage:      cfg.Docker.CaddyImage,
+		ImageTag:        tag,
+		HealthCheckPath: cfg.HealthCheckPath,
+		AppPort:         cfg.AppPort,
+		ListenAddress:   cfg.Docker.ListenAddress,
+		Port:            pulumi.Int(cfg.Docker.Port),
 	})
 	if err != nil {
 		return err
@@ -57,8 +59,6 @@ func (Platform) Env(ctx *pulumi.Context, e *stacks.EnvStack) error {
 		Env:              env,
 		Image:            edge.Image,
 		ConfigVolumeName: edge.ConfigVolumeName,
-		HealthCheckPath:  cfg.HealthCheckPath,
-		AppPort:          cfg.AppPort,
 		CandidateWeight:  t.CandidateWeight,
 	}
 	args.Live, args.Candidate, err = stacks.Routed(t, func(version string) (*dockertraffic.Upstreams, error) {
@@ -79,6 +79,7 @@ func (Platform) Env(ctx *pulumi.Context, e *stacks.EnvStack) error {
 	ctx.Export(stacks.OutURL, edge.URL)
 	ctx.Export(stacks.OutNetworkName, edge.NetworkName)
 	ctx.Export(stacks.OutLoadBalancer, edge.LoadBalancerName)
+	ctx.Export(stacks.OutTrafficID, traffic.TableID)
 	return nil
 }
 

@@ -79,8 +79,7 @@ func TestCanaryVerdicts(t *testing.T) {
 		{"as good as live", "v2", good, analysis.Pass},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			l.write(t, caddyconfig.Spec{Live: pool("v1", v1), Candidate: pool(tt.cand, tt.reps), CandidateWeight: 10})
-			time.Sleep(1200 * time.Millisecond) // Caddy loads the file within a second
+			l.apply(t, caddyconfig.Spec{Live: pool("v1", v1), Candidate: pool(tt.cand, tt.reps), CandidateWeight: 10})
 			ld := startLoad(url, 16, nil, false)
 			j, took := l.watchStep(t, tt.cand, "v1", minRequests, 3*time.Second, time.Minute)
 			samples := ld.finish()
@@ -106,8 +105,7 @@ func TestCanaryVerdicts(t *testing.T) {
 	}
 
 	t.Run("too little traffic", func(t *testing.T) {
-		l.write(t, caddyconfig.Spec{Live: pool("v1", v1), Candidate: pool("v2", good), CandidateWeight: 10})
-		time.Sleep(1200 * time.Millisecond)
+		l.apply(t, caddyconfig.Spec{Live: pool("v1", v1), Candidate: pool("v2", good), CandidateWeight: 10})
 		// A trickle: 20 requests a second, 2 of them to the candidate.
 		done := make(chan struct{})
 		go func() {
