@@ -1,0 +1,132 @@
+package lease
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"gocloud.dev/blob"
+	"gocloud.dev/blob/fileblob"
+	_ "gocloud.dev/blob/s3blob" // s3:// URLs
+)
+
+// Prefix is where leases live in the state backend, beside Pulumi's own
+// .pulumi/ folder.
+const Prefix = ".phoenix/leases/"
+
+// Open opens the leases of project in the blob store at rawURL: the state
+// backend's URL as the Pulumi CLI takes it (file:// and s3://, with the
+// legacy S3 parameters it also accepts), or any gocloud.dev URL of those
+// schemes. Pulumi Cloud has no blob store: set PHOENIX_LEASE_URL then.
+// The store is checked with a read before it is returned, so that a
+// backend phoenix cannot use is refused before anything changes.
+func Open(ctx context.Context, rawURL, project string) (*Store, func() error, error) {
+	u, prefix, err := bucketURL(rawURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	var b *blob.Bucket
+	if strings.HasPrefix(u, "file://") {
+		// The folder may not exist before the first lease.
+		dir := strings.TrimPrefix(u, "file://")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, nil, fmt.Errorf("the lease store %s: %w", rawURL, err)
+		}
+		b, err = fileblob.OpenBucket(dir, &fileblob.Options{NoTempDir: true})
+	} else {
+		b, err = blob.OpenBucket(ctx, u)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("opening the lease store %s: %w", rawURL, err)
+	}
+	b = blob.PrefixedBucket(b, prefix+Prefix+project+"/")
+	// A missing bucket reads as a missing object; a listing says so.
+	if _, err := b.List(&blob.ListOptions{}).Next(ctx); err != nil && !errors.Is(err, io.EOF) {
+		b.Close()
+		return nil, nil, fmt.Errorf("the lease store %s cannot be read: %w", rawURL, err)
+	}
+	return New(b), b.Close, nil
+}
+
+// bucketURL turns a state backend URL into a gocloud.dev bucket URL and
+// the prefix within the bucket (an S3 URL's path, as the Pulumi CLI takes
+// it).
+func bucketURL(raw string) (string, string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", "", fmt.Errorf("the backend URL %q is not a URL: %w", raw, err)
+	}
+	switch u.Scheme {
+	case "file":
+		p := u.Path
+		if u.Host != "" && u.Host != "localhost" {
+			p = u.Host + p
+		}
+		if strings.HasPrefix(raw, "file://~") {
+			home, err := os.UserHomeDir()
+			if err != nil {
+				return "", "", err
+			}
+			p = filepath.Join(home, strings.TrimPrefix(strings.SplitN(raw, "?", 2)[0], "file://~"))
+		}
+		if !filepath.IsAbs(p) {
+			return "", "", fmt.Errorf("the backend URL %q names no absolute folder", raw)
+		}
+		return "file://" + p, "", nil
+	case "s3":
+		prefix := strings.Trim(u.Path, "/")
+		if prefix != "" {
+			prefix += "/"
+		}
+		u.Path = ""
+		s, err := translateS3(u)
+		return s, prefix, err
+	case "", "http", "https":
+		return "", "", fmt.Errorf("the backend %q is Pulumi Cloud, which has no blob store for phoenix's env lease: set PHOENIX_LEASE_URL to a bucket all your machines share (s3://... or file://...)", raw)
+	default:
+		return "", "", fmt.Errorf("phoenix cannot keep env leases in a %s:// backend yet (file:// and s3:// work): set PHOENIX_LEASE_URL to an s3:// or file:// URL all your machines share", u.Scheme)
+	}
+}
+
+// translateS3 accepts the S3 parameters the Pulumi CLI accepts and gives
+// them as gocloud.dev v0.46 wants them: disableSSL picks the scheme of an
+// endpoint given without one (it is dropped when the endpoint has one),
+// s3ForcePathStyle becomes use_path_style, and an endpoint (an
+// S3-compatible store rather than AWS) gets checksums only where required,
+// which such stores accept.
+func translateS3(u *url.URL) (string, error) {
+	q := u.Query()
+	insecure := false
+	if v := q.Get("disableSSL"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return "", fmt.Errorf("the backend URL's disableSSL=%q is not true or false", v)
+		}
+		insecure = b
+		q.Del("disableSSL")
+	}
+	if v := q.Get("s3ForcePathStyle"); v != "" {
+		q.Del("s3ForcePathStyle")
+		q.Set("use_path_style", v)
+	}
+	if ep := q.Get("endpoint"); ep != "" {
+		if !strings.Contains(ep, "://") {
+			scheme := "https://"
+			if insecure {
+				scheme = "http://"
+			}
+			q.Set("endpoint", scheme+ep)
+		}
+		if q.Get("request_checksum_calculation") == "" && os.Getenv("AWS_REQUEST_CHECKSUM_CALCULATION") == "" {
+			q.Set("request_checksum_calculation", "when_required")
+		}
+	}
+	u.RawQuery = q.Encode()
+	return u.String(), nil
+}
