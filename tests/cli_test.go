@@ -16,7 +16,7 @@ import (
 	"github.com/phoenix-iac/phoenix/internal/analysis"
 	"github.com/phoenix-iac/phoenix/internal/cli"
 	"github.com/phoenix-iac/phoenix/internal/iostreams"
-	"github.com/phoenix-iac/phoenix/internal/lock"
+	"github.com/phoenix-iac/phoenix/internal/lease"
 	"github.com/phoenix-iac/phoenix/internal/orchestrator"
 	"github.com/phoenix-iac/phoenix/tests/harness"
 )
@@ -28,7 +28,8 @@ type cliEnv struct {
 	h       *harness.Harness
 	lb      *fakeLB
 	project string
-	lockDir string
+	// leases is the folder of the env leases in the file backend.
+	leases string
 	// program replaces stacks.Program when set, to plant a change.
 	program pulumi.RunFunc
 }
@@ -47,7 +48,7 @@ func newCLIEnv(t testing.TB, extraConfig ...string) *cliEnv {
 	}
 	h.LinkProjectDirs(project)
 	// Locks live beside the file backend's state, where phoenix unlock looks.
-	c := &cliEnv{t: t, h: h, lb: lb, project: project, lockDir: filepath.Join(h.Dir(), "state", ".phoenix-locks")}
+	c := &cliEnv{t: t, h: h, lb: lb, project: project, leases: filepath.Join(strings.TrimPrefix(h.Env["PULUMI_BACKEND_URL"], "file://"), lease.Prefix, orchestrator.ProjectName)}
 	c.writeConfig(extraConfig...)
 	return c
 }
@@ -86,7 +87,7 @@ func (c *cliEnv) factory(io *iostreams.IOStreams) *cli.Factory {
 			return nil, err
 		}
 		return orchestrator.New(orchestrator.Options{
-			ProjectDir: dir, Pulumi: c.h.Pulumi, EnvVars: c.h.Env, LockDir: c.lockDir,
+			ProjectDir: dir, Pulumi: c.h.Pulumi, EnvVars: c.h.Env, Leases: c.leaseStore,
 			Log: io.ErrOut, User: "tester", Program: c.program,
 			AnalysisSource: func(context.Context, string, orchestrator.EnvState, time.Time) (analysis.Source, error) {
 				return c.lb.source(), nil
@@ -422,7 +423,11 @@ func TestCLIConcurrentDeploysAreRefused(t *testing.T) {
 	c.deploy("v1")
 
 	// Another deploy holds the env.
-	l, err := lock.Acquire(c.lockDir, "dev", "deploy", lock.Options{})
+	store, err := c.leaseStore(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := store.Acquire(context.Background(), "dev", "deploy", lease.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -437,20 +442,23 @@ func TestCLIConcurrentDeploysAreRefused(t *testing.T) {
 	if r := c.run("unlock", "--env", "dev"); r.code != cli.ExitLocked {
 		t.Errorf("unlock of a lock whose holder runs: %s", r)
 	}
-	l.Release()
+	if err := l.Release(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 
-	// A lock left by a process of this host that died is taken over, with
-	// a line naming the dead holder; phoenix unlock clears one too.
-	host, _ := os.Hostname()
-	stale := fmt.Sprintf(`{"command":"gc","user":"x","host":%q,"pid":%d,"since":"2026-11-25T10:00:00Z"}`, host, deadPID(t))
-	if err := os.WriteFile(filepath.Join(c.lockDir, "dev.lock"), []byte(stale), 0o644); err != nil {
+	// A lease left by a process of this machine that died is taken over,
+	// with a line naming the dead holder; phoenix unlock clears one too.
+	self := lease.Self()
+	stale := fmt.Sprintf(`{"command":"gc","user":"x","host":%q,"pid":%d,"machine":%q,"since":%q,"ttl":"2m0s"}`,
+		self.Host, deadPID(t), self.Machine, time.Now().UTC().Format(time.RFC3339))
+	if err := os.WriteFile(filepath.Join(c.leases, "dev", "00000000010000000000.json"), []byte(stale), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	r = c.must("status", "--env", "dev")
 	if r = c.run("gc", "--env", "dev", "--dry-run"); r.code != 0 || !strings.Contains(r.errOut, "took over the lock of env dev from phoenix gc (pid") {
 		t.Fatalf("gc with a stale lock: %s", r)
 	}
-	if err := os.WriteFile(filepath.Join(c.lockDir, "dev.lock"), []byte(stale), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(c.leases, "dev", "00000000020000000000.json"), []byte(stale), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if r := c.must("unlock", "--env", "dev"); !strings.Contains(r.out, "cleared the lock of env dev held by phoenix gc") {
@@ -475,6 +483,12 @@ func TestCLIConcurrentDeploysAreRefused(t *testing.T) {
 }
 
 // deadPID returns the pid of a process that has exited.
+// leaseStore opens the env leases in the test's file backend.
+func (c *cliEnv) leaseStore(ctx context.Context) (*lease.Store, error) {
+	s, _, err := lease.Open(ctx, c.h.Env["PULUMI_BACKEND_URL"], orchestrator.ProjectName)
+	return s, err
+}
+
 func deadPID(t *testing.T) int {
 	cmd := exec.Command("true")
 	if err := cmd.Run(); err != nil {

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/phoenix-iac/phoenix/internal/lock"
+	"github.com/phoenix-iac/phoenix/internal/lease"
 	"github.com/phoenix-iac/phoenix/internal/orchestrator"
 )
 
@@ -43,7 +43,8 @@ func usagef(format string, args ...any) error { return usageError{fmt.Errorf(for
 // exitCode maps an error to the process's exit code: the one place that does.
 func exitCode(err error) int {
 	var (
-		held      *lock.HeldError
+		held      *lease.HeldError
+		fenced    *lease.FencedError
 		immutable *orchestrator.ImmutableError
 		gate      *orchestrator.GateError
 		deploy    *orchestrator.DeployError
@@ -59,7 +60,7 @@ func exitCode(err error) int {
 		return ExitUsage
 	case errors.As(err, &viol):
 		return ExitViolations
-	case errors.As(err, &held):
+	case errors.As(err, &held), errors.As(err, &fenced):
 		return ExitLocked
 	case errors.As(err, &immutable):
 		return ExitImmutable

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/phoenix-iac/phoenix/internal/iostreams"
+	"github.com/phoenix-iac/phoenix/internal/lease"
 	"github.com/phoenix-iac/phoenix/internal/orchestrator"
 	"github.com/phoenix-iac/phoenix/internal/pulumicli"
 )
@@ -74,18 +76,17 @@ func (f *Factory) orchestrator(ctx context.Context, g *GlobalOptions) (*orchestr
 		return nil, err
 	}
 	env := map[string]string{"PULUMI_SKIP_UPDATE_CHECK": "true"}
-	backend := g.Backend
-	if backend == "" {
-		backend = f.Getenv("PULUMI_BACKEND_URL")
-	}
-	if backend == "" {
-		state := filepath.Join(dir, ".phoenix", "state")
-		if err := os.MkdirAll(state, 0o755); err != nil {
+	backend := f.backendURL(g, dir)
+	if backend == defaultBackend(dir) {
+		if err := os.MkdirAll(strings.TrimPrefix(backend, "file://"), 0o755); err != nil {
 			return nil, err
 		}
-		backend = "file://" + state
 	}
 	env["PULUMI_BACKEND_URL"] = backend
+	ttl, err := f.leaseTTL()
+	if err != nil {
+		return nil, err
+	}
 
 	if g.SecretsProvider == "" || g.SecretsProvider == "passphrase" {
 		if f.Getenv("PULUMI_CONFIG_PASSPHRASE") == "" && f.Getenv("PULUMI_CONFIG_PASSPHRASE_FILE") == "" {
@@ -111,7 +112,8 @@ func (f *Factory) orchestrator(ctx context.Context, g *GlobalOptions) (*orchestr
 		Pulumi:          pulumi,
 		EnvVars:         env,
 		SecretsProvider: g.SecretsProvider,
-		LockDir:         lockDir(dir, backend),
+		Leases:          f.leases(backend),
+		LeaseTTL:        ttl,
 		Log:             prefixWriter{f.IO},
 		Color:           "never",
 	}
@@ -124,21 +126,58 @@ func (f *Factory) orchestrator(ctx context.Context, g *GlobalOptions) (*orchestr
 	return orchestrator.New(opts)
 }
 
-// lockDir keeps env locks beside a file backend's state, so that everyone
-// sharing the state shares the locks; other backends lock per project copy.
-func lockDir(project, backend string) string {
-	if u, err := url.Parse(backend); err == nil && u.Scheme == "file" {
-		p := u.Path
-		if u.Host != "" && u.Host != "localhost" {
-			p = u.Host + p
-		}
-		if strings.HasPrefix(backend, "file://~") {
-			home, _ := os.UserHomeDir()
-			p = filepath.Join(home, strings.TrimPrefix(backend, "file://~"))
-		}
-		return filepath.Join(p, ".phoenix-locks")
+// backendURL is the state backend: --backend, else PULUMI_BACKEND_URL,
+// else the local file backend inside the project.
+func (f *Factory) backendURL(g *GlobalOptions, dir string) string {
+	if g.Backend != "" {
+		return g.Backend
 	}
-	return filepath.Join(project, ".phoenix", "locks")
+	if b := f.Getenv("PULUMI_BACKEND_URL"); b != "" {
+		return b
+	}
+	return defaultBackend(dir)
+}
+
+// defaultBackend is the local file backend inside the project.
+func defaultBackend(dir string) string {
+	return "file://" + filepath.Join(dir, ".phoenix", "state")
+}
+
+// leaseURL is where the env leases live: PHOENIX_LEASE_URL, else the
+// state backend, so that every machine sharing the state shares them.
+func (f *Factory) leaseURL(backend string) string {
+	if u := f.Getenv("PHOENIX_LEASE_URL"); u != "" {
+		return u
+	}
+	return backend
+}
+
+// leaseTTL reads PHOENIX_LEASE_TTL, how long an env lease outlives its
+// holder's last heartbeat; 0 (the default) is lease.DefaultTTL.
+func (f *Factory) leaseTTL() (time.Duration, error) {
+	v := f.Getenv("PHOENIX_LEASE_TTL")
+	if v == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 3*time.Second {
+		return 0, usagef("PHOENIX_LEASE_TTL=%q is not a duration of 3s or more, such as 2m", v)
+	}
+	return d, nil
+}
+
+// leases opens the env leases in the store of backend once, when a
+// command that changes an env asks for them.
+func (f *Factory) leases(backend string) func(context.Context) (*lease.Store, error) {
+	var once sync.Once
+	var store *lease.Store
+	var err error
+	return func(ctx context.Context) (*lease.Store, error) {
+		once.Do(func() {
+			store, _, err = lease.Open(ctx, f.leaseURL(backend), orchestrator.ProjectName)
+		})
+		return store, err
+	}
 }
 
 // prefixWriter writes phoenix's own progress lines to stderr.

@@ -4,12 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/url"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
-	"github.com/phoenix-iac/phoenix/internal/lock"
+	"github.com/phoenix-iac/phoenix/internal/lease"
+	"github.com/phoenix-iac/phoenix/internal/orchestrator"
 )
 
 // UnlockOptions are the options of phoenix unlock.
@@ -24,15 +23,22 @@ func newUnlockCmd(f *Factory, g *GlobalOptions, runF func(context.Context, *Unlo
 	opts := &UnlockOptions{Global: g}
 	cmd := &cobra.Command{
 		Use:   "unlock --env ENV",
-		Short: "Clear an env lock left by a phoenix command that died",
-		Long: `Unlock removes an env's lock when the process that took it is gone (it
-checks, on the same host). Every phoenix command already takes over such a
-lock by itself, with a line naming the dead holder, so unlock is rarely
-needed for those.
+		Short: "Clear an env's lease, left by a phoenix command that died",
+		Long: `Unlock clears an env's lease: the right to change the env, which one phoenix
+command on one machine holds at a time. The lease lives in the state backend
+(PHOENIX_LEASE_URL names another store), so every machine that shares the
+backend sees it. Its holder renews it every third of its time to live
+(PHOENIX_LEASE_TTL, default 2m) while it works.
 
-A holder on another host cannot be checked from here: its lock stays until
-that command ends. --force removes it regardless: only do that when you know
-no phoenix command runs on the env anywhere.`,
+Every phoenix command already takes over a lease whose holder is gone: at
+once when that was a process of this machine that no longer runs, and once
+the lease expired for a holder elsewhere, with a line naming it. So unlock is
+rarely needed: without --force it clears only such a lease.
+
+--force clears a lease whose holder may still run. The lease's token grows,
+so if that holder does still run, it stops at its next traffic change or
+stack removal rather than write after another command: use it when you know
+the holder's machine is gone and you cannot wait for the expiry.`,
 		Example: `  phoenix unlock --env dev
   phoenix unlock --env dev --force   # the holder's machine is gone`,
 		Args: noArgs,
@@ -47,20 +53,18 @@ no phoenix command runs on the env anywhere.`,
 			if err != nil {
 				return err
 			}
-			backend := opts.Global.Backend
-			if backend == "" {
-				backend = f.Getenv("PULUMI_BACKEND_URL")
+			store, closeStore, err := lease.Open(cmd.Context(), f.leaseURL(f.backendURL(opts.Global, dir)), orchestrator.ProjectName)
+			if err != nil {
+				return err
 			}
-			if backend == "" {
-				backend = (&url.URL{Scheme: "file", Path: filepath.Join(dir, ".phoenix", "state")}).String()
-			}
-			h, err := lock.Clear(lockDir(dir, backend), opts.Env, opts.Force)
+			defer closeStore()
+			h, err := store.Clear(cmd.Context(), opts.Env, "unlock", opts.Force)
 			res := UnlockResult{Env: opts.Env, Holder: h}
 			return f.show(opts.JSON, res, err, func(w io.Writer) error { return renderUnlock(w, res) })
 		},
 	}
 	cmd.Flags().StringVar(&opts.Env, "env", "", "the env (required)")
-	cmd.Flags().BoolVar(&opts.Force, "force", false, "remove the lock even if its holder may still run")
+	cmd.Flags().BoolVar(&opts.Force, "force", false, "clear the lease even if its holder may still run")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the result as JSON, on failure too")
 	return cmd
 }
@@ -68,7 +72,7 @@ no phoenix command runs on the env anywhere.`,
 // UnlockResult is phoenix unlock's result: the holder whose lock went.
 type UnlockResult struct {
 	Env    string      `json:"env"`
-	Holder lock.Holder `json:"holder"`
+	Holder lease.Holder `json:"holder"`
 }
 
 // renderUnlock is unlock's human view.

@@ -15,7 +15,7 @@ import (
 
 	"github.com/phoenix-iac/phoenix/internal/analysis"
 	"github.com/phoenix-iac/phoenix/internal/iostreams"
-	"github.com/phoenix-iac/phoenix/internal/lock"
+	"github.com/phoenix-iac/phoenix/internal/lease"
 	"github.com/phoenix-iac/phoenix/internal/orchestrator"
 )
 
@@ -54,7 +54,7 @@ var viewCases = []struct {
 	{name: "destroy-nothing", res: orchestrator.DestroyResult{Env: "dev", Versions: []string{}}},
 	{name: "destroy-no-versions", res: orchestrator.DestroyResult{Env: "dev", Versions: []string{}, EnvStack: true}},
 	{name: "version", res: VersionResult{Env: "dev", Version: "3f9a1c2e", Stack: "dev.3f9a1c2e"}},
-	{name: "unlock", res: UnlockResult{Env: "dev", Holder: lock.Holder{Command: "deploy", User: "alice", Host: "laptop", PID: 4242, Since: now.Add(-time.Hour)}}},
+	{name: "unlock", res: UnlockResult{Env: "dev", Holder: lease.Holder{Command: "deploy", User: "alice", Host: "laptop", PID: 4242, Since: now.Add(-time.Hour), TTL: lease.Duration(2 * time.Minute), Token: 7}}},
 	{name: "logs-line", res: orchestrator.LogLine{Time: now, Version: "3f9a1c2e", Source: "dev-3f9a1c2e-0", Stream: "stderr", Line: "phoenix-app 3f9a1c2e listening on :8080"}},
 }
 

@@ -57,14 +57,31 @@ type Holder struct {
 	Start   uint64 `json:"start,omitempty"`
 	// Since is when the lease was taken; TTL how long it lasts past the
 	// last heartbeat.
-	Since time.Time     `json:"since"`
-	TTL   time.Duration `json:"ttl"`
+	Since time.Time `json:"since"`
+	TTL   Duration  `json:"ttl"`
 	// Token is the generation's number: the fencing token.
 	Token uint64 `json:"token"`
 }
 
 func (h Holder) String() string {
-	return fmt.Sprintf("phoenix %s (pid %d, %s@%s, since %s)", h.Command, h.PID, h.User, h.Host, h.Since.UTC().Format(time.RFC3339))
+	return fmt.Sprintf("%q (pid %d, %s@%s, since %s)", "phoenix "+h.Command, h.PID, h.User, h.Host, h.Since.UTC().Format(time.RFC3339))
+}
+
+// Duration is a time.Duration written in JSON as text, such as "2m0s".
+type Duration time.Duration
+
+// MarshalJSON implements json.Marshaler.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	*d = Duration(v)
+	return err
 }
 
 // HeldError is returned when another command holds the lease.
@@ -138,8 +155,10 @@ type Lease struct {
 	env    string
 	holder Holder
 	// TookOver names the holder whose lease this one replaced without
-	// its release (it expired, or its process is gone); nil otherwise.
+	// its release, and Why says why it could: it expired, or its process
+	// is gone. Nil and empty otherwise.
 	TookOver *Holder
+	Why      string
 
 	stop   chan struct{}
 	done   chan struct{}
@@ -149,6 +168,9 @@ type Lease struct {
 
 // Token is the lease's fencing token.
 func (l *Lease) Token() uint64 { return l.holder.Token }
+
+// TTL is how long the lease outlives its last heartbeat.
+func (l *Lease) TTL() time.Duration { return time.Duration(l.holder.TTL) }
 
 // generation is one generation of an env's lease as read.
 type generation struct {
@@ -222,7 +244,7 @@ func (s *Store) free(g *generation) (free, takeover bool) {
 	switch {
 	case g == nil || g.released:
 		return true, false
-	case !s.now().Before(g.beat.Add(g.holder.TTL)):
+	case !s.now().Before(g.beat.Add(time.Duration(g.holder.TTL))):
 		return true, true
 	case gone(g.holder):
 		return true, true
@@ -252,13 +274,17 @@ func (s *Store) Acquire(ctx context.Context, env, command string, opts Options) 
 				next = g.holder.Token + 1
 			}
 			h := s.self()
-			h.Command, h.Since, h.TTL, h.Token = command, s.now().UTC(), opts.TTL, next
+			h.Command, h.Since, h.TTL, h.Token = command, s.now().UTC(), Duration(opts.TTL), next
 			err := s.create(ctx, key(env, next, "json"), h)
 			if err == nil {
 				l := &Lease{store: s, env: env, holder: h, stop: make(chan struct{}), done: make(chan struct{})}
 				if takeover {
 					dead := g.holder
 					l.TookOver = &dead
+					l.Why = "its process is gone"
+					if !s.now().Before(g.beat.Add(time.Duration(g.holder.TTL))) {
+						l.Why = "it expired at " + g.beat.Add(time.Duration(g.holder.TTL)).UTC().Format(time.RFC3339)
+					}
 				}
 				s.prune(ctx, env, next)
 				go l.heartbeat()
@@ -270,7 +296,7 @@ func (s *Store) Acquire(ctx context.Context, env, command string, opts Options) 
 			continue // another command created that generation first
 		}
 		if !s.now().Before(deadline) {
-			return nil, &HeldError{Env: env, Holder: g.holder, Expires: g.beat.Add(g.holder.TTL)}
+			return nil, &HeldError{Env: env, Holder: g.holder, Expires: g.beat.Add(time.Duration(g.holder.TTL))}
 		}
 		select {
 		case <-ctx.Done():
@@ -311,7 +337,7 @@ func (s *Store) prune(ctx context.Context, env string, token uint64) {
 // turns out not to be this command's any more.
 func (l *Lease) heartbeat() {
 	defer close(l.done)
-	t := time.NewTicker(l.holder.TTL / 3)
+	t := time.NewTicker(time.Duration(l.holder.TTL) / 3)
 	defer t.Stop()
 	for {
 		select {
@@ -321,7 +347,7 @@ func (l *Lease) heartbeat() {
 		}
 		// A beat gets a third of the TTL: two can fail in a row before
 		// the lease expires.
-		ctx, cancel := context.WithTimeout(context.Background(), l.holder.TTL/3)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(l.holder.TTL)/3)
 		err := l.check(ctx)
 		if err == nil {
 			err = l.store.bucket.WriteAll(ctx, key(l.env, l.holder.Token, "beat"), []byte(l.store.now().UTC().Format(time.RFC3339Nano)+"\n"), nil)
@@ -421,7 +447,7 @@ func (s *Store) Current(ctx context.Context, env string) (State, error) {
 		return State{}, err
 	}
 	free, takeover := s.free(g)
-	return State{Held: !free, Holder: g.holder, Expires: g.beat.Add(g.holder.TTL), Stale: takeover}, nil
+	return State{Held: !free, Holder: g.holder, Expires: g.beat.Add(time.Duration(g.holder.TTL)), Stale: takeover}, nil
 }
 
 // Clear ends env's lease for command (phoenix unlock): when it is stale,
@@ -440,7 +466,7 @@ func (s *Store) Clear(ctx context.Context, env, command string, force bool) (Hol
 		return st.Holder, &HeldError{Env: env, Holder: st.Holder, Expires: st.Expires}
 	}
 	h := s.self()
-	h.Command, h.Since, h.TTL, h.Token = command, s.now().UTC(), DefaultTTL, st.Holder.Token+1
+	h.Command, h.Since, h.TTL, h.Token = command, s.now().UTC(), Duration(DefaultTTL), st.Holder.Token+1
 	if err := s.create(ctx, key(env, h.Token, "json"), h); err != nil {
 		return st.Holder, fmt.Errorf("clearing the lease of env %s: %w; try again", env, err)
 	}

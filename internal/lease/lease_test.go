@@ -3,6 +3,7 @@ package lease
 import (
 	"context"
 	"errors"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -247,5 +248,29 @@ func TestBucketURL(t *testing.T) {
 				t.Errorf("got %q %q %v, want %q %q", got, prefix, err, tt.url, tt.prefix)
 			}
 		})
+	}
+}
+
+// TestProcessGoneSeesZombies: a process that exited but was not reaped is
+// gone, though signal 0 still reaches it.
+func TestProcessGoneSeesZombies(t *testing.T) {
+	cmd := exec.Command("true")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	deadline := time.Now().Add(5 * time.Second)
+	for !ProcessGone(pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("pid %d exited but ProcessGone is false", pid)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cmd.Wait()
+	if !ProcessGone(pid) {
+		t.Errorf("pid %d reaped but ProcessGone is false", pid)
+	}
+	if ProcessGone(os.Getpid()) {
+		t.Error("ProcessGone is true for this running process")
 	}
 }

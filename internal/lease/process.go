@@ -57,15 +57,24 @@ func gone(h Holder) bool {
 	if self == "" || h.Machine != self || h.PID <= 0 {
 		return false
 	}
-	if errors.Is(syscall.Kill(h.PID, 0), syscall.ESRCH) {
-		return true
-	}
-	fields, err := statFields(h.PID)
-	if err != nil {
-		return errors.Is(err, os.ErrNotExist)
-	}
-	if len(fields) > 0 && (fields[0] == "Z" || fields[0] == "X") {
+	if ProcessGone(h.PID) {
 		return true
 	}
 	return h.Start != 0 && processStart(h.PID) != h.Start
+}
+
+// ProcessGone reports whether process pid of this pid namespace runs no
+// more: it does not exist, or it is a zombie. A killed process whose
+// parent died too is reparented to the system's init, and in a container
+// that init may never reap it: it stays a zombie, which signal 0 still
+// reaches.
+func ProcessGone(pid int) bool {
+	if errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) {
+		return true
+	}
+	fields, err := statFields(pid)
+	if err != nil {
+		return errors.Is(err, os.ErrNotExist)
+	}
+	return len(fields) > 0 && (fields[0] == "Z" || fields[0] == "X")
 }

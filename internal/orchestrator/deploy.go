@@ -78,11 +78,11 @@ func (o *Orchestrator) Deploy(ctx context.Context, opts DeployOptions) (DeployRe
 	if err := o.checkDeploy(&opts); err != nil {
 		return res, err
 	}
-	l, err := o.lock(opts.Env, "deploy", opts.Wait)
+	ctx, unlock, err := o.lock(ctx, opts.Env, "deploy", opts.Wait)
 	if err != nil {
 		return res, err
 	}
-	defer l.Release()
+	defer unlock()
 
 	env, envStack, err := o.ensureEnv(ctx, opts.Env)
 	if err != nil {

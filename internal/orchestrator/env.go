@@ -4,6 +4,8 @@ package orchestrator
 // traffic pointer's updates.
 
 import (
+	"github.com/phoenix-iac/phoenix/internal/lease"
+
 	"context"
 	"fmt"
 	"net/url"
@@ -133,8 +135,12 @@ func dash(s string) string {
 	return s
 }
 
-// setTraffic updates the env stack with traffic t.
+// setTraffic updates the env stack with traffic t, if the command still
+// holds the env's lease.
 func (o *Orchestrator) setTraffic(ctx context.Context, s auto.Stack, env string, t Traffic, note trafficNote) (auto.UpResult, error) {
+	if err := lease.Fence(ctx); err != nil {
+		return auto.UpResult{}, err
+	}
 	path, err := o.envConfigFile(env, t)
 	if err != nil {
 		return auto.UpResult{}, err

@@ -1,6 +1,8 @@
 package orchestrator
 
 import (
+	"github.com/phoenix-iac/phoenix/internal/lease"
+
 	"context"
 	"fmt"
 	"time"
@@ -38,11 +40,11 @@ func (o *Orchestrator) GC(ctx context.Context, opts GCOptions) (GCResult, error)
 	if err := stacks.ValidateEnv(opts.Env); err != nil {
 		return res, err
 	}
-	l, err := o.lock(opts.Env, "gc", opts.Wait)
+	ctx, unlock, err := o.lock(ctx, opts.Env, "gc", opts.Wait)
 	if err != nil {
 		return res, err
 	}
-	defer l.Release()
+	defer unlock()
 	st, err := o.Status(ctx, opts.Env)
 	if err != nil {
 		return res, err
@@ -94,11 +96,11 @@ func (o *Orchestrator) DestroyEnv(ctx context.Context, env string, wait time.Dur
 	if err := stacks.ValidateEnv(env); err != nil {
 		return res, err
 	}
-	l, err := o.lock(env, "destroy", wait)
+	ctx, unlock, err := o.lock(ctx, env, "destroy", wait)
 	if err != nil {
 		return res, err
 	}
-	defer l.Release()
+	defer unlock()
 	versions, err := o.versions(ctx, env)
 	if err != nil {
 		return res, err
@@ -129,6 +131,9 @@ func (o *Orchestrator) DestroyEnv(ctx context.Context, env string, wait time.Dur
 		res.Versions = append(res.Versions, v.Version)
 	}
 	if envStack.Name() != "" {
+		if err := lease.Fence(ctx); err != nil {
+			return res, err
+		}
 		o.logf("destroying env stack %s", env)
 		path, err := o.envConfigFile(env, Traffic{})
 		if err != nil {

@@ -23,7 +23,7 @@ import (
 
 	"github.com/phoenix-iac/phoenix/internal/analysis"
 	// The platforms the inline program runs on.
-	"github.com/phoenix-iac/phoenix/internal/lock"
+	"github.com/phoenix-iac/phoenix/internal/lease"
 	_ "github.com/phoenix-iac/phoenix/platforms"
 	"github.com/phoenix-iac/phoenix/stacks"
 )
@@ -43,8 +43,13 @@ type Options struct {
 	SecretsProvider string
 	// Program is the Pulumi program; default stacks.Program for ProjectDir.
 	Program pulumi.RunFunc
-	// LockDir holds the env locks. Required.
-	LockDir string
+	// Leases opens the store of the envs' leases (internal/lease), in the
+	// state backend. Required; called only by the commands that change an
+	// env, before they change anything.
+	Leases func(ctx context.Context) (*lease.Store, error)
+	// LeaseTTL is how long an env lease outlives its holder's last
+	// heartbeat; default lease.DefaultTTL.
+	LeaseTTL time.Duration
 	// Progress receives the engine's progress; nil keeps it quiet.
 	Progress io.Writer
 	// Log receives one line per phoenix step; nil keeps it quiet.
@@ -67,8 +72,8 @@ type Orchestrator struct {
 
 // New returns an Orchestrator.
 func New(opts Options) (*Orchestrator, error) {
-	if opts.ProjectDir == "" || opts.LockDir == "" {
-		return nil, errors.New("orchestrator: ProjectDir and LockDir are required")
+	if opts.ProjectDir == "" || opts.Leases == nil {
+		return nil, errors.New("orchestrator: ProjectDir and Leases are required")
 	}
 	if opts.Pulumi == nil {
 		return nil, errors.New("orchestrator: a Pulumi command is required")
@@ -140,16 +145,28 @@ func (o *Orchestrator) destroyOpts(extra ...optdestroy.Option) []optdestroy.Opti
 	return extra
 }
 
-// lock takes the env's lock for command, taking over the lock of a dead
-// holder on this host with a line that names it.
-func (o *Orchestrator) lock(env, command string, wait time.Duration) (*lock.Lock, error) {
-	l, err := lock.Acquire(o.opts.LockDir, env, command, lock.Options{Wait: wait})
+// lock takes the env's lease for command, waiting up to wait for another
+// holder, and returns ctx carrying it (every traffic write and stack
+// removal checks it: lease.Fence) and the function that gives it back. A
+// lease whose holder is gone, or expired, is taken over with a line that
+// names it.
+func (o *Orchestrator) lock(ctx context.Context, env, command string, wait time.Duration) (context.Context, func(), error) {
+	store, err := o.opts.Leases(ctx)
 	if err != nil {
-		return nil, err
+		return ctx, nil, err
+	}
+	l, err := store.Acquire(ctx, env, command, lease.Options{Wait: wait, TTL: o.opts.LeaseTTL})
+	if err != nil {
+		return ctx, nil, err
 	}
 	if h := l.TookOver; h != nil {
-		o.logf("took over the lock of env %s from phoenix %s (pid %d, %s@%s, since %s), which is gone; anything it left half done is repaired on the way",
-			env, h.Command, h.PID, h.User, h.Host, h.Since.Format(time.RFC3339))
+		o.logf("took over the lock of env %s from phoenix %s (pid %d, %s@%s, since %s): %s; anything it left half done is repaired on the way",
+			env, h.Command, h.PID, h.User, h.Host, h.Since.Format(time.RFC3339), l.Why)
 	}
-	return l, nil
+	release := func() {
+		if err := l.Release(context.WithoutCancel(ctx)); err != nil {
+			o.logf("%v; it expires by itself within %s", err, l.TTL())
+		}
+	}
+	return lease.NewContext(ctx, l), release, nil
 }

@@ -48,11 +48,11 @@ func (o *Orchestrator) GCOrphans(ctx context.Context, opts OrphansOptions) (Orph
 	if err := stacks.ValidateEnv(opts.Env); err != nil {
 		return res, err
 	}
-	l, err := o.lock(opts.Env, "gc", opts.Wait)
+	ctx, unlock, err := o.lock(ctx, opts.Env, "gc", opts.Wait)
 	if err != nil {
 		return res, err
 	}
-	defer l.Release()
+	defer unlock()
 	engine, err := o.inventory(opts.Env)
 	if err != nil {
 		return res, err

@@ -1,6 +1,8 @@
 package orchestrator
 
 import (
+	"github.com/phoenix-iac/phoenix/internal/lease"
+
 	"context"
 	"io"
 	"os"
@@ -35,8 +37,13 @@ func TestPreflightStopsWithoutADockerEngine(t *testing.T) {
 		}
 	}
 	sock := filepath.Join(t.TempDir(), "docker.sock")
+	leases := t.TempDir()
 	o, err := New(Options{
-		ProjectDir: dir, LockDir: t.TempDir(), Pulumi: noPulumi{t},
+		ProjectDir: dir, Pulumi: noPulumi{t},
+		Leases: func(ctx context.Context) (*lease.Store, error) {
+			s, _, err := lease.Open(ctx, "file://"+leases, ProjectName)
+			return s, err
+		},
 		EnvVars: map[string]string{"DOCKER_HOST": "unix://" + sock},
 	})
 	if err != nil {

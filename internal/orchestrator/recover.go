@@ -15,7 +15,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optrefresh"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 
-	"github.com/phoenix-iac/phoenix/internal/lock"
+	"github.com/phoenix-iac/phoenix/internal/lease"
 	"github.com/phoenix-iac/phoenix/stacks"
 )
 
@@ -218,7 +218,7 @@ func withStackLock[T any](o *Orchestrator, ctx context.Context, name stacks.Stac
 	}
 	for _, h := range holders {
 		pid, _ := strconv.Atoi(h[4])
-		if h[3] != host || pid <= 0 || !lock.Gone(pid) {
+		if h[3] != host || pid <= 0 || !lease.ProcessGone(pid) {
 			return res, fmt.Errorf("%w\nanother pulumi command (pid %s on %s) holds stack %s: let it finish", err, h[4], h[3], name)
 		}
 	}

@@ -68,11 +68,11 @@ func (o *Orchestrator) Rollback(ctx context.Context, opts RollbackOptions) (Roll
 		return res, err
 	}
 	opts.Gate.Path = path
-	l, err := o.lock(opts.Env, "rollback", opts.Wait)
+	ctx, unlock, err := o.lock(ctx, opts.Env, "rollback", opts.Wait)
 	if err != nil {
 		return res, err
 	}
-	defer l.Release()
+	defer unlock()
 
 	// With --to named, the target's state is read beside the env's: the
 	// two reads are independent, and each costs a CLI run.

@@ -5,6 +5,8 @@ package orchestrator
 // unchanged.
 
 import (
+	"github.com/phoenix-iac/phoenix/internal/lease"
+
 	"context"
 	"errors"
 	"fmt"
@@ -92,8 +94,12 @@ func (o *Orchestrator) createStack(ctx context.Context, name stacks.StackName) (
 	return s, nil
 }
 
-// destroyVersion destroys a version stack and removes it.
+// destroyVersion destroys a version stack and removes it, if the command
+// still holds the env's lease.
 func (o *Orchestrator) destroyVersion(ctx context.Context, name stacks.StackName) error {
+	if err := lease.Fence(ctx); err != nil {
+		return err
+	}
 	s, rec, err := o.selectStack(ctx, name)
 	if err != nil {
 		return err
@@ -117,6 +123,9 @@ func (o *Orchestrator) destroyVersion(ctx context.Context, name stacks.StackName
 // also deletes the stack's config file, which for an env stack is the
 // user's own Pulumi.<env>.yaml: so it runs in a scratch directory.
 func (o *Orchestrator) removeStack(ctx context.Context, name stacks.StackName) error {
+	if err := lease.Fence(ctx); err != nil {
+		return err
+	}
 	scratch, err := os.MkdirTemp("", "phoenix-rm-")
 	if err != nil {
 		return err
