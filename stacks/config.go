@@ -66,8 +66,9 @@ var TrafficKeys = []string{KeyLive, KeyCandidate, KeyCandidateWeight}
 // are left out of a version's content hash.
 var OperationKeys = append([]string{KeyAnalysis}, TrafficKeys...)
 
-// DefaultCaddyImage is the pinned Caddy image of the docker platform. Its
-// version matches the Caddy the data-plane tests build (tools/caddy).
+// DefaultCaddyImage is the pinned Caddy image the docker platform's load
+// balancer image is built on. Its version matches the Caddy that lb/
+// requires, which the image ships and the data-plane tests run.
 const DefaultCaddyImage = "caddy:2.11.9-alpine"
 
 // DefaultHealthCheckCommand is the sample app's own health probe.

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"archive/tar"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -18,10 +19,13 @@ import (
 // names the Dockerfiles use, and `FROM` resolves them locally. The
 // Dockerfiles build unchanged.
 //
-//   - golang:1.26: this machine's Go toolchain and a static busybox for the
-//     shell of RUN steps;
-//   - caddy:2.11.9-alpine: busybox (the config writer runs sh, cp, mv,
-//     tail) and the static Caddy that tools/caddy builds at that version;
+//   - golang:1.26: this machine's Go toolchain, a static busybox for the
+//     shell of RUN steps, and, as a file module proxy (GOPROXY=file://),
+//     the modules that the load balancer's build (lb/) needs, copied from
+//     this machine's module cache: the image's build compiles Phoenix's
+//     Caddy from source, as it does for users, with no network;
+//   - caddy:2.11.9-alpine: busybox (the table writer runs sh, cp, mv,
+//     tail) and the static Caddy that lb/ builds at that version;
 //   - gcr.io/distroless/static-debian12:nonroot: a passwd and group with the
 //     nonroot user (65532), which `USER nonroot:nonroot` needs.
 
@@ -44,6 +48,10 @@ func makeBaseImages(t *testing.T, caddy string) {
 		t.Fatal("no busybox: install busybox-static (apt-get install busybox-static; .ci/run does)")
 	}
 	shell := []string{"sh", "cp", "mv", "rm", "cat", "ls", "mkdir", "tail", "sleep", "env", "true", "wget"}
+	proxy, err := moduleProxy(filepath.Join("..", "..", "lb"))
+	if err != nil {
+		t.Fatalf("the load balancer's modules for the golang stand-in: %v", err)
+	}
 	images := []baseImage{
 		{
 			name: "golang:1.26",
@@ -53,12 +61,29 @@ func makeBaseImages(t *testing.T, caddy string) {
 				"ENV HOME=/root",
 				"ENV GOCACHE=/root/.cache/go-build",
 				"ENV GOFLAGS=-mod=mod",
+				"ENV GOPROXY=file:///goproxy",
+				"ENV GOSUMDB=off",
 			},
 			build: func(w *tarWriter) error {
 				w.dir("root", 0o755)
 				w.dir("tmp", 0o1777)
 				if err := w.busybox(busybox, shell); err != nil {
 					return err
+				}
+				dirs := map[string]bool{}
+				for _, f := range proxy {
+					name := "goproxy/" + f.name
+					var parents []string
+					for d := filepath.Dir(name); d != "." && !dirs[d]; d = filepath.Dir(d) {
+						parents = append(parents, d)
+						dirs[d] = true
+					}
+					for i := len(parents) - 1; i >= 0; i-- {
+						w.dir(parents[i], 0o755)
+					}
+					if err := w.file(f.src, name, 0o644); err != nil {
+						return err
+					}
 				}
 				return w.tree(strings.TrimSpace(string(goroot)), "usr/local/go", func(rel string) bool {
 					// Sources of tests and docs are not needed to build.
@@ -130,6 +155,83 @@ func makeBaseImages(t *testing.T, caddy string) {
 		}
 		t.Logf("stand-in image %s made in %s (%d MB)", img.name, time.Since(start).Round(100*time.Millisecond), size>>20)
 	}
+}
+
+// proxyFile is one file of a module proxy: its path in the proxy and on disk.
+type proxyFile struct{ name, src string }
+
+// moduleProxy lists the files of a module proxy that serves the build of
+// the module in dir: the go.mod and info files of every module in its
+// graph that this machine's module cache has, and the zips of the modules
+// whose packages the build compiles. The module cache's download folder
+// is laid out as a proxy (GOPROXY=file://), so the files are copied as
+// they are. The modules are already in the cache: make tools built lb/.
+func moduleProxy(dir string) ([]proxyFile, error) {
+	golist := func(args ...string) ([]string, error) {
+		cmd := exec.Command("go", append([]string{"list"}, args...)...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOPROXY=off")
+		out, err := cmd.Output()
+		if err != nil {
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				return nil, fmt.Errorf("go list %s: %v\n%s", strings.Join(args, " "), err, ee.Stderr)
+			}
+			return nil, err
+		}
+		return strings.Fields(string(out)), nil
+	}
+	cache, err := exec.Command("go", "env", "GOMODCACHE").Output()
+	if err != nil {
+		return nil, err
+	}
+	download := filepath.Join(strings.TrimSpace(string(cache)), "cache", "download")
+	graph, err := golist("-m", "-f", "{{if .Version}}{{.Path}}@{{.Version}}{{end}}", "all")
+	if err != nil {
+		return nil, err
+	}
+	built, err := golist("-deps", "-f", "{{with .Module}}{{if .Version}}{{.Path}}@{{.Version}}{{end}}{{end}}", ".")
+	if err != nil {
+		return nil, err
+	}
+	zips := map[string]bool{}
+	for _, m := range built {
+		zips[m] = true
+	}
+	var files []proxyFile
+	for _, m := range graph {
+		path, version, _ := strings.Cut(m, "@")
+		base := escapeModulePath(path) + "/@v/" + version
+		exts := []string{".info", ".mod"}
+		if zips[m] {
+			exts = append(exts, ".zip")
+		}
+		for _, ext := range exts {
+			src := filepath.Join(download, filepath.FromSlash(base+ext))
+			if _, err := os.Stat(src); err != nil {
+				if ext == ".zip" {
+					return nil, fmt.Errorf("module %s is not in the module cache: build lb/ once (make tools)", m)
+				}
+				continue // a module of the graph whose go.mod the build never reads
+			}
+			files = append(files, proxyFile{name: base + ext, src: src})
+		}
+	}
+	return files, nil
+}
+
+// escapeModulePath escapes a module path as the module cache and proxies
+// do: each upper-case letter becomes '!' and its lower case.
+func escapeModulePath(path string) string {
+	var b strings.Builder
+	for _, r := range path {
+		if 'A' <= r && r <= 'Z' {
+			b.WriteByte('!')
+			r += 'a' - 'A'
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // tarWriter writes an image's root file system; the first error sticks.
