@@ -6,6 +6,8 @@ package tests
 
 import (
 	"context"
+	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -135,10 +137,19 @@ func TestEnvAndVersionStacks(t *testing.T) {
 			switch platform {
 			case "docker":
 				ups := output(t, r1, stacks.OutUpstreams).([]any)
-				cfgText := pointer(t, h, platform).Inputs["uploads"].ArrayValue()[0].ObjectValue()["content"].StringValue()
+				var table struct {
+					Live struct {
+						Version   string   `json:"version"`
+						Upstreams []string `json:"upstreams"`
+					} `json:"live"`
+				}
+				text := pointer(t, h, platform).Inputs["uploads"].ArrayValue()[0].ObjectValue()["content"].StringValue()
+				if err := json.Unmarshal([]byte(text), &table); err != nil {
+					t.Fatalf("the pointer's traffic table: %v\n%s", err, text)
+				}
 				for _, u := range ups {
-					if !strings.Contains(cfgText, `"dial": "`+u.(string)+`"`) {
-						t.Errorf("Caddy config does not send traffic to v1's upstream %s", u)
+					if table.Live.Version != "v1" || !slices.Contains(table.Live.Upstreams, u.(string)) {
+						t.Errorf("the traffic table does not send live traffic to v1's upstream %s:\n%s", u, text)
 					}
 				}
 			case "aws":
