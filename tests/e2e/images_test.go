@@ -161,58 +161,53 @@ func makeBaseImages(t *testing.T, caddy string) {
 type proxyFile struct{ name, src string }
 
 // moduleProxy lists the files of a module proxy that serves the build of
-// the module in dir: the go.mod and info files of every module in its
-// graph that this machine's module cache has, and the zips of the modules
-// whose packages the build compiles. The module cache's download folder
-// is laid out as a proxy (GOPROXY=file://), so the files are copied as
-// they are. The modules are already in the cache: make tools built lb/.
+// the module in dir: every go.mod file this machine's module cache holds
+// (Go's version selection reads the go.mod of versions it does not select,
+// and they are small: a few MB in all), and the zips of the modules whose
+// packages the build compiles. The module cache's download folder is laid
+// out as a proxy (GOPROXY=file://), so the files are copied as they are.
+// The modules are already in the cache: make tools built lb/.
 func moduleProxy(dir string) ([]proxyFile, error) {
-	golist := func(args ...string) ([]string, error) {
-		cmd := exec.Command("go", append([]string{"list"}, args...)...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOPROXY=off")
-		out, err := cmd.Output()
-		if err != nil {
-			var ee *exec.ExitError
-			if errors.As(err, &ee) {
-				return nil, fmt.Errorf("go list %s: %v\n%s", strings.Join(args, " "), err, ee.Stderr)
-			}
-			return nil, err
+	cmd := exec.Command("go", "list", "-deps", "-f", "{{with .Module}}{{if .Version}}{{.Path}}@{{.Version}}{{end}}{{end}}", ".")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=readonly", "GOPROXY=off")
+	out, err := cmd.Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return nil, fmt.Errorf("go list -deps in %s: %v\n%s", dir, err, ee.Stderr)
 		}
-		return strings.Fields(string(out)), nil
+		return nil, err
 	}
 	cache, err := exec.Command("go", "env", "GOMODCACHE").Output()
 	if err != nil {
 		return nil, err
 	}
 	download := filepath.Join(strings.TrimSpace(string(cache)), "cache", "download")
-	graph, err := golist("-m", "-f", "{{if .Version}}{{.Path}}@{{.Version}}{{end}}", "all")
-	if err != nil {
-		return nil, err
-	}
-	built, err := golist("-deps", "-f", "{{with .Module}}{{if .Version}}{{.Path}}@{{.Version}}{{end}}{{end}}", ".")
-	if err != nil {
-		return nil, err
-	}
-	zips := map[string]bool{}
-	for _, m := range built {
-		zips[m] = true
-	}
 	var files []proxyFile
-	for _, m := range graph {
+	err = filepath.WalkDir(download, func(p string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() || !strings.HasSuffix(p, ".mod") {
+			return err
+		}
+		rel, _ := filepath.Rel(download, p)
+		files = append(files, proxyFile{name: filepath.ToSlash(rel), src: p})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	for _, m := range strings.Fields(string(out)) {
+		if seen[m] {
+			continue // several packages of one module
+		}
+		seen[m] = true
 		path, version, _ := strings.Cut(m, "@")
 		base := escapeModulePath(path) + "/@v/" + version
-		exts := []string{".info", ".mod"}
-		if zips[m] {
-			exts = append(exts, ".zip")
-		}
-		for _, ext := range exts {
+		for _, ext := range []string{".info", ".zip"} {
 			src := filepath.Join(download, filepath.FromSlash(base+ext))
 			if _, err := os.Stat(src); err != nil {
-				if ext == ".zip" {
-					return nil, fmt.Errorf("module %s is not in the module cache: build lb/ once (make tools)", m)
-				}
-				continue // a module of the graph whose go.mod the build never reads
+				return nil, fmt.Errorf("module %s is not in the module cache: build lb/ once (make tools)", m)
 			}
 			files = append(files, proxyFile{name: base + ext, src: src})
 		}
