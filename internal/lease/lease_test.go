@@ -126,11 +126,11 @@ func TestLeaseRules(t *testing.T) {
 	t.Run("a heartbeat keeps a lease past its first expiry", func(t *testing.T) {
 		s := fileStore(t, dir, &clock{t: time.Now()}, "runner-a")
 		s.now = time.Now
-		l, err := s.Acquire(ctx, "beat", "deploy", Options{TTL: 1500 * time.Millisecond})
+		l, err := s.Acquire(ctx, "beat", "deploy", Options{TTL: 3 * time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(3 * time.Second)
+		time.Sleep(7 * time.Second)
 		o := fileStore(t, dir, &clock{}, "laptop-b")
 		o.now = time.Now
 		if _, err := o.Acquire(ctx, "beat", "deploy", Options{}); err == nil {
