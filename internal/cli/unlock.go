@@ -71,7 +71,7 @@ the holder's machine is gone and you cannot wait for the expiry.`,
 
 // UnlockResult is phoenix unlock's result: the holder whose lock went.
 type UnlockResult struct {
-	Env    string      `json:"env"`
+	Env    string       `json:"env"`
 	Holder lease.Holder `json:"holder"`
 }
 
