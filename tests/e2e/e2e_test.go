@@ -406,19 +406,43 @@ func (p *project) expectLogs(warm, live string) {
 		p.t.Errorf("phoenix logs --version %s --json exited %d without the start-up line:\n%s", warm, code, out)
 	}
 
+	// Following: once the live version's lines are out, Ctrl-C ends it
+	// with exit 0.
 	cmd := exec.Command(p.bin, "logs", "--env", "dev", "--follow")
 	cmd.Dir, cmd.Env = p.dir, p.env
-	var buf strings.Builder
-	cmd.Stdout, cmd.Stderr = &buf, &buf
+	buf := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = buf, buf
 	if err := cmd.Start(); err != nil {
 		p.t.Fatal(err)
 	}
-	time.Sleep(3 * time.Second)
+	deadline := time.Now().Add(time.Minute)
+	for !strings.Contains(buf.String(), "phoenix-app "+live) && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(time.Second) // following by now
 	cmd.Process.Signal(os.Interrupt)
 	err := cmd.Wait()
 	if err != nil || !strings.Contains(buf.String(), "phoenix-app "+live) {
 		p.t.Errorf("phoenix logs --follow, interrupted: %v, want exit 0 after the live version's lines:\n%s", err, buf.String())
 	}
+}
+
+// syncBuffer is a buffer a command writes to while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // switchLine matches the lines phoenix prints when it changes the pointer.
