@@ -217,7 +217,7 @@ func (s *Store) tokens(ctx context.Context, env string) ([]uint64, error) {
 }
 
 func (s *Store) read(ctx context.Context, env string, token uint64) (*generation, error) {
-	b, err := s.bucket.ReadAll(ctx, key(env, token, "json"))
+	b, err := retried(func() ([]byte, error) { return s.bucket.ReadAll(ctx, key(env, token, "json")) })
 	if err != nil {
 		return nil, fmt.Errorf("reading the lease of env %s: %w", env, err)
 	}
@@ -227,7 +227,7 @@ func (s *Store) read(ctx context.Context, env string, token uint64) (*generation
 	}
 	g.holder.Token = token
 	g.beat = g.holder.Since
-	if a, err := s.bucket.Attributes(ctx, key(env, token, "beat")); err == nil && a.ModTime.After(g.beat) {
+	if a, err := retried(func() (*blob.Attributes, error) { return s.bucket.Attributes(ctx, key(env, token, "beat")) }); err == nil && a.ModTime.After(g.beat) {
 		g.beat = a.ModTime
 	}
 	if ok, err := s.bucket.Exists(ctx, key(env, token, "released")); err != nil {
@@ -236,6 +236,22 @@ func (s *Store) read(ctx context.Context, env string, token uint64) (*generation
 		g.released = true
 	}
 	return g, nil
+}
+
+// retried runs read up to five times while it fails with anything but
+// "not found": the file system store (fileblob) rewrites a blob's
+// attribute file in place, so a read that races a heartbeat's write can
+// find it empty for a moment.
+func retried[T any](read func() (T, error)) (T, error) {
+	var v T
+	var err error
+	for range 5 {
+		if v, err = read(); err == nil || gcerrors.Code(err) == gcerrors.NotFound {
+			return v, err
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return v, err
 }
 
 // free says whether g can be taken, and whether that is a takeover of a

@@ -27,31 +27,44 @@ const Prefix = ".phoenix/leases/"
 // The store is checked with a read before it is returned, so that a
 // backend phoenix cannot use is refused before anything changes.
 func Open(ctx context.Context, rawURL, project string) (*Store, func() error, error) {
-	u, prefix, err := bucketURL(rawURL)
+	b, err := OpenBucket(ctx, rawURL)
 	if err != nil {
 		return nil, nil, err
 	}
-	var b *blob.Bucket
-	if strings.HasPrefix(u, "file://") {
-		// The folder may not exist before the first lease.
-		dir := strings.TrimPrefix(u, "file://")
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, nil, fmt.Errorf("the lease store %s: %w", rawURL, err)
-		}
-		b, err = fileblob.OpenBucket(dir, &fileblob.Options{NoTempDir: true})
-	} else {
-		b, err = blob.OpenBucket(ctx, u)
-	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("opening the lease store %s: %w", rawURL, err)
-	}
-	b = blob.PrefixedBucket(b, prefix+Prefix+project+"/")
+	b = blob.PrefixedBucket(b, Prefix+project+"/")
 	// A missing bucket reads as a missing object; a listing says so.
 	if _, err := b.List(&blob.ListOptions{}).Next(ctx); err != nil && !errors.Is(err, io.EOF) {
 		b.Close()
 		return nil, nil, fmt.Errorf("the lease store %s cannot be read: %w", rawURL, err)
 	}
 	return New(b), b.Close, nil
+}
+
+// OpenBucket opens the blob store of a state backend URL, as the Pulumi
+// CLI reads it, at the URL's prefix: the root that holds .pulumi/.
+func OpenBucket(ctx context.Context, rawURL string) (*blob.Bucket, error) {
+	u, prefix, err := bucketURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	var b *blob.Bucket
+	if strings.HasPrefix(u, "file://") {
+		// The folder may not exist before the first lease.
+		dir := strings.TrimPrefix(u, "file://")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("the store %s: %w", rawURL, err)
+		}
+		b, err = fileblob.OpenBucket(dir, &fileblob.Options{NoTempDir: true})
+	} else {
+		b, err = blob.OpenBucket(ctx, u)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("opening the store %s: %w", rawURL, err)
+	}
+	if prefix != "" {
+		b = blob.PrefixedBucket(b, prefix)
+	}
+	return b, nil
 }
 
 // bucketURL turns a state backend URL into a gocloud.dev bucket URL and

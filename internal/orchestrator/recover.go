@@ -120,6 +120,9 @@ func (o *Orchestrator) readRecord(ctx context.Context, name stacks.StackName) (s
 		if strings.Contains(stderr, "no stack named") {
 			return rec, fmt.Errorf("stack %s: %w", name, errNoStack)
 		}
+		if strings.Contains(stderr, "failed to load checkpoint: EOF") && o.dropEmptyCheckpoint(ctx, name) == nil {
+			return rec, fmt.Errorf("stack %s: %w", name, errNoStack)
+		}
 		return rec, fmt.Errorf("reading the state of %s: %w: %s", name, err, strings.TrimSpace(stderr))
 	}
 	var dep struct {
@@ -248,4 +251,27 @@ func removeLockFiles(holders [][]string) error {
 		}
 	}
 	return nil
+}
+
+// dropEmptyCheckpoint removes the checkpoint of a stack that is empty:
+// `pulumi stack init` was killed before it wrote anything, and no Pulumi
+// command can load the stack again. Nothing was ever deployed in it, so
+// the stack is as good as absent and is created anew. A checkpoint with
+// any content is never touched.
+func (o *Orchestrator) dropEmptyCheckpoint(ctx context.Context, name stacks.StackName) error {
+	b, err := lease.OpenBucket(ctx, o.opts.EnvVars["PULUMI_BACKEND_URL"])
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	key := ".pulumi/stacks/" + ProjectName + "/" + name.String() + ".json"
+	a, err := b.Attributes(ctx, key)
+	if err != nil {
+		return err
+	}
+	if a.Size != 0 {
+		return fmt.Errorf("the checkpoint of %s is not empty", name)
+	}
+	o.logf("stack %s has an empty checkpoint (its creation was cut off): creating it anew", name)
+	return b.Delete(ctx, key)
 }
