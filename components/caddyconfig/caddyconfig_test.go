@@ -155,25 +155,28 @@ type decodedEdge struct {
 			Servers       map[string]struct {
 				Listen []string `json:"listen"`
 				Routes []struct {
-					Match  []map[string]map[string]any `json:"match"`
-					Handle []struct {
-						Handler          string `json:"handler"`
-						Table            string `json:"table"`
-						Route            string `json:"route"`
-						Env              string `json:"env"`
-						HealthURI        string `json:"health_uri"`
-						Upstreams        []struct{ Dial string }
-						DynamicUpstreams struct {
-							Source string `json:"source"`
-						} `json:"dynamic_upstreams"`
-						Key   string `json:"key"`
-						Value string `json:"value"`
-					} `json:"handle"`
-					Terminal bool `json:"terminal"`
+					Match    []map[string]map[string]any `json:"match"`
+					Handle   []edgeHandler               `json:"handle"`
+					Terminal bool                        `json:"terminal"`
 				} `json:"routes"`
 			} `json:"servers"`
 		} `json:"http"`
 	} `json:"apps"`
+}
+
+// edgeHandler is a handler of the edge config as the tests read it.
+type edgeHandler struct {
+	Handler          string `json:"handler"`
+	Table            string `json:"table"`
+	Route            string `json:"route"`
+	Env              string `json:"env"`
+	HealthURI        string `json:"health_uri"`
+	Upstreams        []struct{ Dial string }
+	DynamicUpstreams struct {
+		Source string `json:"source"`
+	} `json:"dynamic_upstreams"`
+	Key   string `json:"key"`
+	Value string `json:"value"`
 }
 
 func TestRenderEdge(t *testing.T) {
@@ -207,19 +210,7 @@ func TestRenderEdge(t *testing.T) {
 	}
 	for _, r := range []struct {
 		name   string
-		handle []struct {
-			Handler          string `json:"handler"`
-			Table            string `json:"table"`
-			Route            string `json:"route"`
-			Env              string `json:"env"`
-			HealthURI        string `json:"health_uri"`
-			Upstreams        []struct{ Dial string }
-			DynamicUpstreams struct {
-				Source string `json:"source"`
-			} `json:"dynamic_upstreams"`
-			Key   string `json:"key"`
-			Value string `json:"value"`
-		}
+		handle []edgeHandler
 	}{{LogRouteCandidate, cand.Handle}, {LogRouteProduction, prod.Handle}} {
 		if len(r.handle) != 2 {
 			t.Fatalf("%s route has %d handlers, want the traffic handler and the proxy", r.name, len(r.handle))
