@@ -2,8 +2,13 @@ package tests
 
 import (
 	"encoding/json"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/lb"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -19,6 +24,8 @@ func TestCLIPreview(t *testing.T) {
 	c.deploy("v1")
 	ops := len(c.h.Cloud.Ops())
 	stacksBefore := c.status().Versions
+	state := strings.TrimPrefix(c.h.Env["PULUMI_BACKEND_URL"], "file://")
+	backendBefore, projectBefore := filesIn(t, state), filesIn(t, c.project)
 
 	// A new version: creates only, and the cut-over described.
 	r := c.run("preview", "--env", "dev", "--version", "v2", "--format", "json")
@@ -42,6 +49,16 @@ func TestCLIPreview(t *testing.T) {
 	if after := c.status().Versions; len(after) != len(stacksBefore) {
 		t.Errorf("preview left stacks behind: %+v", after)
 	}
+	// Nothing written that another command reads: not one file of the
+	// backend (no stack created and removed, which a deploy of the same
+	// version could have resumed and lost) nor of the project directory
+	// (no config file that a deploy in the same checkout uses).
+	if diff := changedFiles(backendBefore, filesIn(t, state)); diff != "" {
+		t.Errorf("preview wrote to the backend:\n%s", diff)
+	}
+	if diff := changedFiles(projectBefore, filesIn(t, c.project)); diff != "" {
+		t.Errorf("preview wrote to the project directory:\n%s", diff)
+	}
 
 	// The markdown comment says the same in ten seconds.
 	r = c.run("preview", "--env", "dev", "--version", "v2", "--format", "markdown")
@@ -62,6 +79,47 @@ func TestCLIPreview(t *testing.T) {
 	if r.code != cli.ExitViolations || !strings.Contains(r.out, "`plain-secret`") || strings.Contains(r.out, "hunter2") {
 		t.Errorf("preview with a plain secret: %s", r)
 	}
+}
+
+// filesIn lists the files under dir with their size and modification time.
+// Lock files, which a reader of a stack takes and removes, are left out.
+func filesIn(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.Contains(p, "/.pulumi/locks/") {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		out[p] = fmt.Sprintf("%d bytes, %s", info.Size(), info.ModTime().Format(time.RFC3339Nano))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// changedFiles describes how two listings of filesIn differ; "" if not.
+func changedFiles(before, after map[string]string) string {
+	var out []string
+	for p, a := range after {
+		if b, ok := before[p]; !ok {
+			out = append(out, "  new: "+p)
+		} else if a != b {
+			out = append(out, "  changed: "+p)
+		}
+	}
+	for p := range before {
+		if _, ok := after[p]; !ok {
+			out = append(out, "  removed: "+p)
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, "\n")
 }
 
 // TestCLIPreviewPlantedLongName plants a target group whose name is over

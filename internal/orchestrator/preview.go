@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -67,8 +68,9 @@ type Plan struct {
 }
 
 // Preview plans a deploy of version to env without changing anything: it
-// previews the version stack (a new one is created for the preview and
-// removed after it) and the env stack's cut-over.
+// previews the version stack and the env stack's cut-over. It writes
+// nothing that another command reads: no stack is created or removed in
+// the backend, and each engine call gets a config file of its own.
 func (o *Orchestrator) Preview(ctx context.Context, env, version string) (Plan, error) {
 	p := Plan{Env: env, Version: version, To: version, Violations: []Violation{}}
 	if err := stacks.ValidateEnv(env); err != nil {
@@ -93,28 +95,9 @@ func (o *Orchestrator) Preview(ctx context.Context, env, version string) (Plan, 
 
 	// The version stack.
 	if es.Exists || versionExists {
-		var s auto.Stack
-		if versionExists {
-			// Preview it with the env's config as it is now, as a deploy would.
-			if err := o.writeVersionConfig(name); err != nil {
-				return p, err
-			}
-			s, _, err = o.selectStack(ctx, name)
-		} else {
-			s, err = o.createStack(ctx, name)
-		}
+		steps, err := o.previewVersion(ctx, name, versionExists)
 		if err != nil {
 			return p, err
-		}
-		steps, perr := o.previewSteps(ctx, s)
-		if !versionExists {
-			if rerr := o.removeStack(ctx, name); rerr != nil && perr == nil {
-				perr = rerr
-			}
-			_ = os.Remove(o.versionConfigPath(name))
-		}
-		if perr != nil {
-			return p, perr
 		}
 		p.Stacks = append(p.Stacks, planOf(name.String(), "version", versionExists, steps))
 	} else {
@@ -128,10 +111,11 @@ func (o *Orchestrator) Preview(ctx context.Context, env, version string) (Plan, 
 		if versionExists {
 			t = Traffic{Live: version, Candidate: version}
 		}
-		path, err := o.envConfigFile(env, t)
+		path, done, err := o.envConfigFile(env, t, nil)
 		if err != nil {
 			return p, err
 		}
+		defer done()
 		steps, err := o.previewSteps(ctx, envStack, optpreview.ConfigFile(path))
 		if err != nil {
 			return p, err
@@ -149,6 +133,97 @@ func (o *Orchestrator) Preview(ctx context.Context, env, version string) (Plan, 
 	}
 	p.Violations = append(p.Violations, violations(p)...)
 	return p, nil
+}
+
+// previewVersion plans a version stack: an existing one as it stands, with
+// the env's config as it is now (as a deploy would check it); a new one in
+// a private backend of its own (a copy of the env stack's state beside
+// it, which its program reads), since a stack in the shared backend is
+// one that a deploy could resume or another command could trip on.
+func (o *Orchestrator) previewVersion(ctx context.Context, name stacks.StackName, exists bool) ([]Step, error) {
+	config, err := os.ReadFile(o.envConfigPath(name.Env))
+	if err != nil {
+		return nil, fmt.Errorf("env %s has no config file: %w", name.Env, err)
+	}
+	if exists {
+		s, _, err := o.selectStack(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		path, done, err := o.scratchConfig("Pulumi."+name.String()+".*.yaml", config)
+		if err != nil {
+			return nil, err
+		}
+		defer done()
+		return o.previewSteps(ctx, s, optpreview.ConfigFile(path))
+	}
+	ws, done, err := o.privateWorkspace(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	envName := name.EnvStack().String()
+	shared, err := o.workspace(ctx)
+	if err != nil {
+		return nil, err
+	}
+	state, err := shared.ExportStack(ctx, envName)
+	if err != nil {
+		return nil, fmt.Errorf("reading the state of %s: %w", envName, err)
+	}
+	for _, stack := range []string{envName, name.String()} {
+		if err := os.WriteFile(filepath.Join(ws.WorkDir(), "Pulumi."+stack+".yaml"), config, 0o600); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := auto.NewStack(ctx, envName, ws); err != nil {
+		return nil, fmt.Errorf("copying %s to the preview's private backend: %w", envName, err)
+	}
+	if err := ws.ImportStack(ctx, envName, state); err != nil {
+		return nil, fmt.Errorf("copying %s to the preview's private backend: %w", envName, err)
+	}
+	s, err := auto.NewStack(ctx, name.String(), ws)
+	if err != nil {
+		return nil, fmt.Errorf("creating %s in the preview's private backend: %w", name, err)
+	}
+	return o.previewSteps(ctx, s)
+}
+
+// privateWorkspace returns a workspace on a backend of its own, a scratch
+// file:// backend with the project's Pulumi.yaml, and the function that
+// removes it.
+func (o *Orchestrator) privateWorkspace(ctx context.Context) (auto.Workspace, func(), error) {
+	dir, err := os.MkdirTemp("", "phoenix-preview-")
+	if err != nil {
+		return nil, nil, err
+	}
+	done := func() { os.RemoveAll(dir) }
+	project, err := os.ReadFile(filepath.Join(o.opts.ProjectDir, "Pulumi.yaml"))
+	if err == nil {
+		err = os.WriteFile(filepath.Join(dir, "Pulumi.yaml"), project, 0o644)
+	}
+	if err == nil {
+		err = os.MkdirAll(filepath.Join(dir, "state"), 0o700)
+	}
+	if err != nil {
+		done()
+		return nil, nil, err
+	}
+	env := make(map[string]string, len(o.opts.EnvVars)+1)
+	for k, v := range o.opts.EnvVars {
+		env[k] = v
+	}
+	env["PULUMI_BACKEND_URL"] = "file://" + filepath.Join(dir, "state")
+	opts := []auto.LocalWorkspaceOption{auto.WorkDir(dir), auto.Program(o.opts.Program), auto.Pulumi(o.opts.Pulumi), auto.EnvVars(env)}
+	if o.opts.SecretsProvider != "" {
+		opts = append(opts, auto.SecretsProvider(o.opts.SecretsProvider))
+	}
+	ws, err := auto.NewLocalWorkspace(ctx, opts...)
+	if err != nil {
+		done()
+		return nil, nil, err
+	}
+	return ws, done, nil
 }
 
 func (o *Orchestrator) versionConfigPath(name stacks.StackName) string {
