@@ -54,6 +54,11 @@ const (
 	KeyKeepImages       = "phoenix:keepImages"
 	KeyAWSRegion        = "aws:region"
 	KeyAnalysis         = "phoenix:analysis"
+	// KeyExpectTraffic makes an update of the env stack a compare-and-swap:
+	// it fails, before any resource changes, unless the traffic the env
+	// stack last exported is this one (Traffic.String's form). The phoenix
+	// CLI sets it on every traffic write; a plain pulumi up does not.
+	KeyExpectTraffic = "phoenix:expectTraffic"
 )
 
 // TrafficKeys are the config keys that move traffic. They are excluded from a
@@ -64,7 +69,7 @@ var TrafficKeys = []string{KeyLive, KeyCandidate, KeyCandidateWeight}
 // OperationKeys are the config keys that tell phoenix how to move traffic
 // and judge a version, not what a version is: like the traffic keys they
 // are left out of a version's content hash.
-var OperationKeys = append([]string{KeyAnalysis}, TrafficKeys...)
+var OperationKeys = append([]string{KeyAnalysis, KeyExpectTraffic}, TrafficKeys...)
 
 // DefaultCaddyImage is the pinned Caddy image the docker platform's load
 // balancer image is built on. Its version matches the Caddy that lb/
@@ -102,6 +107,9 @@ type Config struct {
 	// plain `pulumi up` of the env stack): the env stack then keeps the
 	// traffic where it last put it. The phoenix CLI always sets all three.
 	TrafficGiven bool
+	// ExpectTraffic, when set (phoenix:expectTraffic), is the traffic the
+	// env stack must hold for this update to run.
+	ExpectTraffic *Traffic
 	// Docker holds the docker platform's settings.
 	Docker DockerConfig
 	// AWS holds the aws platform's settings.
@@ -145,6 +153,57 @@ type Traffic struct {
 	// CandidateWeight is the percentage of production traffic sent to the
 	// candidate (canary), 0 to 100. It is ignored when Candidate equals Live.
 	CandidateWeight int
+}
+
+// String is the traffic in one line, "live=V candidate=V weight=N", with
+// "-" for no version: the form of phoenix:expectTraffic and of the errors
+// that name a traffic.
+func (t Traffic) String() string {
+	dash := func(v string) string {
+		if v == "" {
+			return "-"
+		}
+		return v
+	}
+	return fmt.Sprintf("live=%s candidate=%s weight=%d", dash(t.Live), dash(t.Candidate), t.CandidateWeight)
+}
+
+// ParseTraffic reads Traffic.String's form.
+func ParseTraffic(s string) (Traffic, error) {
+	var t Traffic
+	fields := strings.Fields(s)
+	if len(fields) != 3 {
+		return t, fmt.Errorf("want \"live=V candidate=V weight=N\" (\"-\" for no version)")
+	}
+	for i, want := range []string{"live", "candidate", "weight"} {
+		k, v, ok := strings.Cut(fields[i], "=")
+		if !ok || k != want {
+			return t, fmt.Errorf("field %d is %q, want %s=...", i+1, fields[i], want)
+		}
+		if v == "-" {
+			v = ""
+		}
+		switch k {
+		case "live", "candidate":
+			if v != "" {
+				if err := ValidateVersion(v); err != nil {
+					return t, fmt.Errorf("%s: %w", k, err)
+				}
+			}
+			if k == "live" {
+				t.Live = v
+			} else {
+				t.Candidate = v
+			}
+		case "weight":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || n > 100 {
+				return t, fmt.Errorf("weight %q is not an integer from 0 to 100", v)
+			}
+			t.CandidateWeight = n
+		}
+	}
+	return t, nil
 }
 
 // Canary reports whether production traffic is split between live and candidate.
@@ -233,6 +292,14 @@ func ParseConfig(get Getter) (*Config, error) {
 	for _, k := range TrafficKeys {
 		if _, ok := get(k); ok {
 			c.TrafficGiven = true
+		}
+	}
+	if v, ok := p.lookup(KeyExpectTraffic); ok {
+		t, err := ParseTraffic(v)
+		if err != nil {
+			p.fail(KeyExpectTraffic, v, err.Error())
+		} else {
+			c.ExpectTraffic = &t
 		}
 	}
 	if c.Traffic.CandidateWeight > 0 && (c.Traffic.Candidate == "" || c.Traffic.Live == "") {

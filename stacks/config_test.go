@@ -194,7 +194,7 @@ func TestPulumiYAMLDocumentsEveryKey(t *testing.T) {
 		return "", false
 	})
 	for k := range read {
-		if k == KeyAWSRegion || slices.Contains(TrafficKeys, k) {
+		if k == KeyAWSRegion || k == KeyExpectTraffic || slices.Contains(TrafficKeys, k) {
 			// The AWS provider's key, and the traffic keys, which must not
 			// get defaults: documented in the file's comment.
 			if !strings.Contains(string(b), "#   "+k) && k != KeyAWSRegion {
@@ -286,5 +286,19 @@ func TestTrafficGiven(t *testing.T) {
 				t.Errorf("got TrafficGiven %v, want %v", c.TrafficGiven, tt.want)
 			}
 		})
+	}
+}
+
+func TestTrafficStringRoundTrips(t *testing.T) {
+	for _, tr := range []Traffic{{}, {Live: "v1"}, {Live: "v1", Candidate: "v2", CandidateWeight: 10}} {
+		got, err := ParseTraffic(tr.String())
+		if err != nil || got != tr {
+			t.Errorf("ParseTraffic(%q) = %+v, %v; want %+v", tr.String(), got, err, tr)
+		}
+	}
+	for _, bad := range []string{"", "live=v1", "live=v1 candidate=- weight=101", "candidate=- live=- weight=0", "live=../x candidate=- weight=0"} {
+		if _, err := ParseTraffic(bad); err == nil {
+			t.Errorf("ParseTraffic(%q) accepted", bad)
+		}
 	}
 }

@@ -103,6 +103,10 @@ func lastTraffic(ctx *pulumi.Context, name StackName) (Traffic, error) {
 	return t, nil
 }
 
+// TrafficChanged begins the error of an env stack update whose
+// phoenix:expectTraffic no longer holds.
+const TrafficChanged = "phoenix: traffic changed"
+
 // StackReferenceName returns the fully qualified name of a stack of this
 // project, as a StackReference takes it.
 func StackReferenceName(ctx *pulumi.Context, stack StackName) string {
@@ -111,12 +115,19 @@ func StackReferenceName(ctx *pulumi.Context, stack StackName) string {
 
 func envStack(ctx *pulumi.Context, root string, name StackName, cfg *Config, p Platform) error {
 	t := cfg.Traffic
-	if !cfg.TrafficGiven {
-		kept, err := lastTraffic(ctx, name)
+	if !cfg.TrafficGiven || cfg.ExpectTraffic != nil {
+		last, err := lastTraffic(ctx, name)
 		if err != nil {
 			return err
 		}
-		t = kept
+		// The update holds the stack's lock from here to its end, and the
+		// reference read the state that lock guards: a true compare-and-swap.
+		if e := cfg.ExpectTraffic; e != nil && *e != last {
+			return fmt.Errorf("%s: env stack %s's traffic is %s, not %s as this update expected: another command changed it", TrafficChanged, name, last, *e)
+		}
+		if !cfg.TrafficGiven {
+			t = last
+		}
 	}
 	ctx.Export(OutPlatform, pulumi.String(cfg.Platform))
 	ctx.Export(OutEnv, pulumi.String(name.Env))

@@ -351,6 +351,43 @@ func TestPlainUpOfTheEnvKeepsTraffic(t *testing.T) {
 	}
 }
 
+// TestExpectedTrafficIsCompareAndSwap: an env stack update that names the
+// traffic it expects (phoenix:expectTraffic, which the CLI sets on every
+// traffic write) fails before anything changes when the stack holds other
+// traffic, and runs when it holds that traffic.
+func TestExpectedTrafficIsCompareAndSwap(t *testing.T) {
+	t.Parallel()
+	ctx := ctxFor(t)
+	h := harness.New(t)
+	env := h.Stack(ctx, "dev", harness.Config("docker"))
+	up(t, ctx, env)
+	up(t, ctx, h.Stack(ctx, "dev.v1", harness.Config("docker")))
+	opsBefore := len(h.Cloud.Ops())
+
+	stale := stacks.Traffic{Live: "v0"}.String()
+	if err := harness.SetConfig(ctx, env, harness.Config("docker", stacks.KeyLive, "v1", stacks.KeyCandidate, "v1", stacks.KeyExpectTraffic, stale)); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := harness.Up(ctx, env)
+	if err == nil || !strings.Contains(err.Error(), stacks.TrafficChanged) || !strings.Contains(err.Error(), "traffic is live=- candidate=- weight=0, not live=v0 candidate=- weight=0") {
+		t.Fatalf("up expecting traffic the stack does not hold: %v", err)
+	}
+	if ops := h.Cloud.Ops()[opsBefore:]; len(ops) != 0 {
+		t.Errorf("the refused update made %d cloud operations, the first %s of %s", len(ops), ops[0].Kind, ops[0].Name)
+	}
+	if outs, err := env.Outputs(ctx); err != nil || outs[stacks.OutLive].Value != "" {
+		t.Errorf("after the refused update live is %v (%v), want none", outs[stacks.OutLive].Value, err)
+	}
+
+	if err := harness.SetConfig(ctx, env, harness.Config("docker", stacks.KeyLive, "v1", stacks.KeyCandidate, "v1", stacks.KeyExpectTraffic, stacks.Traffic{}.String())); err != nil {
+		t.Fatal(err)
+	}
+	up(t, ctx, env)
+	if outs, err := env.Outputs(ctx); err != nil || outs[stacks.OutLive].Value != "v1" {
+		t.Errorf("after the expected update live is %v (%v), want v1", outs[stacks.OutLive].Value, err)
+	}
+}
+
 // TestAVersionIDCanBePushedAgain: the env's ECR repository has immutable
 // tags and the image tag is the version. A version stack destroyed (a gc,
 // or a failed deploy's cleanup) must take its tag with it, or the same

@@ -16,7 +16,7 @@ const (
 	ExitUsage      = 2 // bad flags or arguments
 	ExitGate       = 3 // a deploy failed (its version stack, gate or canary step) or a rollback failed its drift check or probe; live was left as it was
 	ExitImmutable  = 4 // an existing version stack would change
-	ExitLocked     = 5 // another phoenix command holds the env
+	ExitLocked     = 5 // another command holds the env, or changed its traffic under this one
 	ExitNotFound   = 6 // the env or version does not exist
 	ExitCancelled  = 130
 	exitCodesUsage = `Exit codes:
@@ -26,7 +26,8 @@ const (
   3  a deploy failed (its version stack's up, health gate or a canary step), or a
      rollback failed its drift check or probe; live traffic was left as it was
   4  an existing version stack would change (versions are immutable)
-  5  another phoenix command holds the env (see --wait, phoenix unlock)
+  5  another phoenix command holds the env (see --wait, phoenix unlock), or
+     another command changed the env's traffic under this one (nothing written)
   6  the env or version does not exist
   7  phoenix preview found violations of the immutability rules
 `
@@ -50,6 +51,7 @@ func exitCode(err error) int {
 		deploy    *orchestrator.DeployError
 		drift     *orchestrator.DriftError
 		notFound  *orchestrator.NotFoundError
+		moved     *orchestrator.TrafficChangedError
 		usage     usageError
 		viol      violationsError
 	)
@@ -66,6 +68,8 @@ func exitCode(err error) int {
 		return ExitImmutable
 	case errors.As(err, &gate), errors.As(err, &drift), errors.As(err, &deploy):
 		return ExitGate
+	case errors.As(err, &moved):
+		return ExitLocked
 	case errors.As(err, &notFound):
 		return ExitNotFound
 	case errors.Is(err, context.Canceled):

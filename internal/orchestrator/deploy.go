@@ -89,7 +89,7 @@ func (o *Orchestrator) Deploy(ctx context.Context, opts DeployOptions) (DeployRe
 		return res, err
 	}
 	d := &deployment{o: o, opts: opts, name: stacks.StackName{Env: opts.Env, Version: opts.Version},
-		env: env, envStack: envStack, t0: env.Traffic, res: &res}
+		env: env, envStack: envStack, t0: env.Traffic, cur: env.Traffic, res: &res}
 	res.Previous, res.URL = d.t0.Live, env.URL
 	d.watcher = &watcher{o: o, env: opts.Env, a: opts.Analysis, state: env}
 	defer d.watcher.close()
@@ -132,7 +132,10 @@ type deployment struct {
 	env      EnvState
 	envStack auto.Stack
 	// t0 is the traffic before the deploy, which a failure restores.
-	t0  Traffic
+	t0 Traffic
+	// cur is the traffic as this deploy last read or wrote it: every
+	// traffic write requires the env to hold it still (compare-and-swap).
+	cur Traffic
 	res *DeployResult
 	// routed is set once traffic names the version, created once this
 	// deploy made (or finished) its stack: what a failure undoes.
@@ -142,6 +145,17 @@ type deployment struct {
 	last *StepAnalysis
 	// promoted is when the version took all production traffic.
 	promoted time.Time
+}
+
+// setTraffic writes traffic t if the env still holds what this deploy
+// last read or wrote, and remembers it.
+func (d *deployment) setTraffic(ctx context.Context, t Traffic, note trafficNote) error {
+	expect := d.cur
+	if _, err := d.o.setTraffic(ctx, d.envStack, d.opts.Env, &expect, t, note); err != nil {
+		return err
+	}
+	d.cur = t
+	return nil
 }
 
 // fail undoes what the deploy did and returns err with what was done.
@@ -212,7 +226,7 @@ func (d *deployment) candidate(ctx context.Context) error {
 	o.logf("routing %s as the candidate of env %s", opts.Version, opts.Env)
 	d.routed = true
 	cand := Traffic{Live: d.t0.Live, Candidate: opts.Version}
-	if _, err := o.setTraffic(ctx, d.envStack, opts.Env, cand, trafficNote{Op: "candidate", From: d.t0.Live, To: opts.Version}); err != nil {
+	if err := d.setTraffic(ctx, cand, trafficNote{Op: "candidate", From: d.t0.Live, To: opts.Version}); err != nil {
 		return d.fail(ctx, fmt.Errorf("routing the candidate: %w", err))
 	}
 	if err := o.gate(ctx, d.env.URL, opts.Version, opts.Gate); err != nil {
@@ -233,7 +247,7 @@ func (d *deployment) canary(ctx context.Context) error {
 		o.logf("canary: %d%% of env %s traffic to %s", weight, opts.Env, opts.Version)
 		step := Traffic{Live: t0.Live, Candidate: opts.Version, CandidateWeight: weight}
 		note := trafficNote{Op: "canary", From: t0.Live, To: opts.Version, Why: lastSaid(d.last)}
-		if _, err := o.setTraffic(ctx, d.envStack, opts.Env, step, note); err != nil {
+		if err := d.setTraffic(ctx, step, note); err != nil {
 			return d.fail(ctx, fmt.Errorf("canary step %d%%: %w", weight, err))
 		}
 		sa, err := d.watcher.step(ctx, weight, opts.Version, t0.Live, opts.StepWait)
@@ -261,7 +275,7 @@ func (d *deployment) promote(ctx context.Context) error {
 	o, opts := d.o, d.opts
 	o.logf("promoting %s to live in env %s (previous: %s)", opts.Version, opts.Env, dash(d.t0.Live))
 	live := Traffic{Live: opts.Version, Candidate: opts.Version}
-	if _, err := o.setTraffic(ctx, d.envStack, opts.Env, live, trafficNote{Op: "promote", From: d.t0.Live, To: opts.Version, Why: lastSaid(d.last)}); err != nil {
+	if err := d.setTraffic(ctx, live, trafficNote{Op: "promote", From: d.t0.Live, To: opts.Version, Why: lastSaid(d.last)}); err != nil {
 		return d.fail(ctx, fmt.Errorf("promoting: %w", err))
 	}
 	d.promoted = time.Now()
@@ -362,18 +376,26 @@ func (o *Orchestrator) failed(ctx context.Context, d *deployment, err error) err
 	defer cancel()
 	opts, name, t0 := d.opts, d.name, d.t0
 	var notes []string
-	if d.routed {
+	var moved *TrafficChangedError
+	if errors.As(err, &moved) {
+		// Another command set the traffic: it is theirs now, and this
+		// deploy restores nothing.
+		notes = append(notes, fmt.Sprintf("the traffic was left as the other command set it (%s)", moved.Now))
+	} else if d.routed {
 		restore := Traffic{Live: t0.Live}
 		note := trafficNote{Op: "clear", From: opts.Version, To: t0.Live}
 		var judged *AnalysisError
 		if errors.As(err, &judged) {
 			note.Why = said(judged.Step)
 		}
-		if _, rerr := o.setTraffic(cleanup, d.envStack, opts.Env, restore, note); rerr != nil {
+		switch rerr := d.setTraffic(cleanup, restore, note); {
+		case errors.As(rerr, &moved):
+			notes = append(notes, fmt.Sprintf("the traffic was not restored: %v", rerr))
+		case rerr != nil:
 			notes = append(notes, fmt.Sprintf("restoring traffic failed too (%v); %s", rerr, repairAdvice(opts.Env, t0.Live)))
-		} else if judged != nil && judged.Step.Step == "bake" {
+		case judged != nil && judged.Step.Step == "bake":
 			notes = append(notes, fmt.Sprintf("live is back on %s and the candidate route is cleared", dash(t0.Live)))
-		} else {
+		default:
 			notes = append(notes, fmt.Sprintf("live is still %s and the candidate route is cleared", dash(t0.Live)))
 		}
 	} else {
@@ -384,6 +406,8 @@ func (o *Orchestrator) failed(ctx context.Context, d *deployment, err error) err
 		notes = append(notes, fmt.Sprintf("version stack %s existed before this deploy and was kept", name))
 	case opts.KeepFailed:
 		notes = append(notes, fmt.Sprintf("version stack %s was kept (--keep-failed); inspect it, then remove it with phoenix gc", name))
+	case moved != nil && (moved.Now.Live == opts.Version || moved.Now.Candidate == opts.Version):
+		notes = append(notes, fmt.Sprintf("version stack %s was kept: the traffic that the other command set routes to it", name))
 	default:
 		if derr := o.destroyVersion(cleanup, name); derr != nil {
 			notes = append(notes, fmt.Sprintf("destroying %s failed too (%v): run phoenix gc --env %s", name, derr, opts.Env))

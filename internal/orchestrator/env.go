@@ -4,15 +4,16 @@ package orchestrator
 // traffic pointer's updates.
 
 import (
-	"github.com/phoenix-iac/phoenix/internal/lease"
-
 	"context"
 	"fmt"
 	"net/url"
+	"strings"
+	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
 
+	"github.com/phoenix-iac/phoenix/internal/lease"
 	"github.com/phoenix-iac/phoenix/stacks"
 )
 
@@ -100,7 +101,7 @@ func (o *Orchestrator) ensureEnv(ctx context.Context, env string) (EnvState, aut
 			return st, s, err
 		}
 	}
-	if _, err := o.setTraffic(ctx, s, env, Traffic{}, trafficNote{Op: "create"}); err != nil {
+	if _, err := o.setTraffic(ctx, s, env, nil, Traffic{}, trafficNote{Op: "create"}); err != nil {
 		return st, s, fmt.Errorf("creating env stack %s: %w", env, err)
 	}
 	st, s, err = o.envState(ctx, env)
@@ -136,16 +137,69 @@ func dash(s string) string {
 }
 
 // setTraffic updates the env stack with traffic t, if the command still
-// holds the env's lease.
-func (o *Orchestrator) setTraffic(ctx context.Context, s auto.Stack, env string, t Traffic, note trafficNote) (auto.UpResult, error) {
+// holds the env's lease and, when expect is set, the env stack's traffic
+// is still expect: what this command last read or wrote. The check runs in
+// the update, under the stack's lock (phoenix:expectTraffic), so nothing
+// can change the traffic between the check and the write; when it fails
+// nothing changed, and the error (a *TrafficChangedError) says who changed
+// the traffic, when, and what it is now.
+func (o *Orchestrator) setTraffic(ctx context.Context, s auto.Stack, env string, expect *Traffic, t Traffic, note trafficNote) (auto.UpResult, error) {
 	if err := lease.Fence(ctx); err != nil {
 		return auto.UpResult{}, err
 	}
-	path, err := o.envConfigFile(env, t)
+	// Read first: a refused write should not appear in the stack's
+	// history as a failed traffic change. The check in the update below is
+	// the one that cannot race.
+	if expect != nil {
+		if st, _, err := o.envState(ctx, env); err == nil && st.Exists && st.Traffic != *expect {
+			return auto.UpResult{}, o.trafficChanged(ctx, s, env, *expect)
+		}
+	}
+	path, done, err := o.envConfigFile(env, t, expect)
 	if err != nil {
 		return auto.UpResult{}, err
 	}
-	return withStackLock(o, ctx, stacks.StackName{Env: env}, func() (auto.UpResult, error) {
+	defer done()
+	res, err := withStackLock(o, ctx, stacks.StackName{Env: env}, func() (auto.UpResult, error) {
 		return s.Up(resultless(ctx), o.upOpts(optup.ConfigFile(path), optup.Message(note.message(env, o.opts.User, t)))...)
 	})
+	if err != nil && expect != nil && strings.Contains(err.Error(), stacks.TrafficChanged) {
+		return res, o.trafficChanged(ctx, s, env, *expect)
+	}
+	return res, err
+}
+
+// TrafficChangedError is returned when a traffic write found the env's
+// traffic other than the command last read or wrote it: another command
+// changed it (a by-hand pulumi up, or a phoenix command that took the
+// env's lease over). Nothing was written.
+type TrafficChangedError struct {
+	Env      string
+	Expected Traffic
+	// Now is the traffic as the other command left it.
+	Now Traffic
+	// Last is the newest traffic change in the env's history, if any.
+	Last *Event
+}
+
+func (e *TrafficChangedError) Error() string {
+	msg := fmt.Sprintf("the traffic of env %s changed under this command: it expected %s, and it is now %s", e.Env, e.Expected, e.Now)
+	if l := e.Last; l != nil {
+		msg += fmt.Sprintf(" (last change: %s by %s at %s, update %d)", l.Op, dash(l.By), l.Time.Format(time.RFC3339), l.Update)
+	} else {
+		msg += " (set by a command that phoenix did not run, such as a plain pulumi up)"
+	}
+	return msg + "; it was left as the other command set it: see phoenix history --env " + e.Env
+}
+
+// trafficChanged reads what the env's traffic is now, and who set it.
+func (o *Orchestrator) trafficChanged(ctx context.Context, s auto.Stack, env string, expect Traffic) error {
+	e := &TrafficChangedError{Env: env, Expected: expect}
+	if st, _, err := o.envState(ctx, env); err == nil {
+		e.Now = st.Traffic
+	}
+	if hist, err := o.history(ctx, s); err == nil && len(hist) > 0 {
+		e.Last = &hist[0]
+	}
+	return e
 }

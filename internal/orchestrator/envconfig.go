@@ -44,11 +44,14 @@ func (o *Orchestrator) writeVersionConfig(name stacks.StackName) error {
 
 // envConfigFile writes the env stack's config for one update: the env's own
 // file plus the traffic keys, which live in the env stack's outputs rather
-// than in the user's file. It returns the file's path.
-func (o *Orchestrator) envConfigFile(env string, t Traffic) (string, error) {
+// than in the user's file, and, when expect is set, the traffic the update
+// requires the env stack to hold (phoenix:expectTraffic). Each update gets
+// a file of its own, which done removes: two commands in one checkout
+// never share one.
+func (o *Orchestrator) envConfigFile(env string, t Traffic, expect *Traffic) (path string, done func(), err error) {
 	f, err := o.envFile(env)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	doc := f.Doc()
 	root := doc.Content[0]
@@ -60,16 +63,39 @@ func (o *Orchestrator) envConfigFile(env string, t Traffic) (string, error) {
 	setScalar(cfg, stacks.KeyLive, t.Live)
 	setScalar(cfg, stacks.KeyCandidate, t.Candidate)
 	setScalar(cfg, stacks.KeyCandidateWeight, fmt.Sprint(t.CandidateWeight))
+	if expect != nil {
+		setScalar(cfg, stacks.KeyExpectTraffic, expect.String())
+	}
 	b, err := yaml.Marshal(doc)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
+	return o.scratchConfig("Pulumi."+env+".*.yaml", b)
+}
+
+// scratchConfig writes a config file of one engine call under
+// .phoenix/work, named by pattern (os.CreateTemp's), and returns its path
+// and the function that removes it.
+func (o *Orchestrator) scratchConfig(pattern string, b []byte) (string, func(), error) {
 	dir := filepath.Join(o.opts.ProjectDir, ".phoenix", "work")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
+		return "", nil, err
 	}
-	p := filepath.Join(dir, "Pulumi."+env+".yaml")
-	return p, os.WriteFile(p, b, 0o644)
+	f, err := os.CreateTemp(dir, pattern)
+	if err != nil {
+		return "", nil, err
+	}
+	done := func() { os.Remove(f.Name()) }
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		done()
+		return "", nil, err
+	}
+	if err := f.Close(); err != nil {
+		done()
+		return "", nil, err
+	}
+	return f.Name(), done, nil
 }
 
 func mapValue(m *yaml.Node, key string) *yaml.Node {

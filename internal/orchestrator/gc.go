@@ -118,7 +118,7 @@ func (o *Orchestrator) DestroyEnv(ctx context.Context, env string, wait time.Dur
 	// Traffic first: the pointer stops referencing the versions.
 	if es.Exists && (es.Traffic.Live != "" || es.Traffic.Candidate != "") {
 		o.logf("pointing env %s at nothing", env)
-		if _, err := o.setTraffic(ctx, envStack, env, Traffic{}, trafficNote{Op: "clear", From: es.Traffic.Live}); err != nil {
+		if _, err := o.setTraffic(ctx, envStack, env, &es.Traffic, Traffic{}, trafficNote{Op: "clear", From: es.Traffic.Live}); err != nil {
 			return res, fmt.Errorf("clearing traffic: %w", err)
 		}
 	}
@@ -135,10 +135,11 @@ func (o *Orchestrator) DestroyEnv(ctx context.Context, env string, wait time.Dur
 			return res, err
 		}
 		o.logf("destroying env stack %s", env)
-		path, err := o.envConfigFile(env, Traffic{})
+		path, done, err := o.envConfigFile(env, Traffic{}, nil)
 		if err != nil {
 			return res, err
 		}
+		defer done()
 		if _, err := withStackLock(o, ctx, stacks.StackName{Env: env}, func() (auto.DestroyResult, error) {
 			return envStack.Destroy(ctx, o.destroyOpts(optdestroy.ConfigFile(path))...)
 		}); err != nil {

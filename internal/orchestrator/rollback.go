@@ -129,7 +129,7 @@ func (o *Orchestrator) Rollback(ctx context.Context, opts RollbackOptions) (Roll
 		// that failed to restore the candidate route left it so. Rolling
 		// back to live sends all traffic to it and clears the rest.
 		o.logf("version %s is live in env %s beside candidate %s (%d%%): clearing the candidate", res.To, opts.Env, dash(env.Traffic.Candidate), env.Traffic.CandidateWeight)
-		if _, err := o.setTraffic(ctx, envStack, opts.Env, Traffic{Live: res.To, Candidate: res.To}, trafficNote{Op: "clear", From: env.Traffic.Candidate, To: res.To}); err != nil {
+		if _, err := o.setTraffic(ctx, envStack, opts.Env, &env.Traffic, Traffic{Live: res.To, Candidate: res.To}, trafficNote{Op: "clear", From: env.Traffic.Candidate, To: res.To}); err != nil {
 			return res, fmt.Errorf("clearing the candidate of env %s: %w; run this command again", opts.Env, err)
 		}
 		return res, o.confirmLive(ctx, opts.Env, env.URL, res.To, opts.Gate.Path)
@@ -180,7 +180,7 @@ func (o *Orchestrator) Rollback(ctx context.Context, opts RollbackOptions) (Roll
 		// Leave the candidate route alone: exactly one pointer change.
 		to.Candidate = env.Traffic.Candidate
 	}
-	if _, err := o.setTraffic(ctx, envStack, opts.Env, to, trafficNote{Op: "rollback", From: res.From, To: res.To}); err != nil {
+	if _, err := o.setTraffic(ctx, envStack, opts.Env, &env.Traffic, to, trafficNote{Op: "rollback", From: res.From, To: res.To}); err != nil {
 		return res, fmt.Errorf("switching traffic to %s: %w\nlive is still %s; run this rollback again: phoenix rollback --env %s --to %s",
 			res.To, err, dash(res.From), opts.Env, res.To)
 	}
