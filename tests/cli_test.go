@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/phoenix-iac/phoenix/internal/analysis"
@@ -18,6 +20,7 @@ import (
 	"github.com/phoenix-iac/phoenix/internal/iostreams"
 	"github.com/phoenix-iac/phoenix/internal/lease"
 	"github.com/phoenix-iac/phoenix/internal/orchestrator"
+	"github.com/phoenix-iac/phoenix/stacks"
 	"github.com/phoenix-iac/phoenix/tests/harness"
 )
 
@@ -518,4 +521,108 @@ func TestCLIDestroy(t *testing.T) {
 	if st := c.status(); st.Deployed || len(st.Versions) != 0 {
 		t.Errorf("after destroy: %+v", st)
 	}
+}
+
+// TestCLITrafficWritesAreCompareAndSwap: traffic changed under a deploy by
+// a command that holds no lease (a plain pulumi up of the env stack, as the
+// README's by-hand section does) is never overwritten. The deploy's next
+// write finds it changed, fails (exit 3) saying who changed it and what it
+// is now, restores nothing, and history keeps the truth.
+func TestCLITrafficWritesAreCompareAndSwap(t *testing.T) {
+	t.Parallel()
+	c := newCLIEnv(t)
+	c.deploy("v1")
+
+	done := make(chan result, 1)
+	go func() {
+		io, _, out, errOut := iostreams.Test()
+		code := cli.Main(context.Background(), []string{"deploy", "--env", "dev", "--version", "v2", "--canary", "50",
+			"--step-wait", "20s", "--analysis=false", "--gate-count", "2", "--gate-timeout", "5s", "--project", c.project}, c.factory(io))
+		done <- result{code, out.String(), errOut.String()}
+	}()
+	// Wait for the canary step, then send everything back to v1 by hand.
+	deadline := time.Now().Add(2 * time.Minute)
+	for c.status().CandidateWeight != 50 {
+		if time.Now().After(deadline) {
+			t.Fatal("the deploy never reached its canary step")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	c.plainTrafficUp(stacks.Traffic{Live: "v1", Candidate: "v1"})
+
+	r := <-done
+	if r.code != cli.ExitGate || !strings.Contains(r.errOut, "changed under this command: it expected live=v1 candidate=v2 weight=50, and it is now live=v1 candidate=v1 weight=0") ||
+		!strings.Contains(r.errOut, "left as the other command set it") {
+		t.Fatalf("deploy whose traffic was changed under it: %s", r)
+	}
+	if st := c.status(); st.Live != "v1" || st.CandidateWeight != 0 || st.Warning != "" {
+		t.Errorf("after the refused write, traffic is %+v; want the by-hand change kept", st)
+	}
+	if got := c.versionsInCloud(); got["v2"] {
+		t.Errorf("the failed deploy's version v2 is still in the cloud: %v", got)
+	}
+	// The deploy wrote no traffic after the by-hand change.
+	if h := c.history(); len(h) == 0 || h[0].To != "v2" || h[0].Op != "canary" {
+		t.Errorf("newest phoenix change %+v; want the canary step (the by-hand up is not phoenix's, and nothing after it)", h)
+	}
+}
+
+// plainTrafficUp sets the env's traffic as a by-hand `pulumi up -s dev
+// --config phoenix:live=...` does: no lease, no expected traffic.
+func (c *cliEnv) plainTrafficUp(t stacks.Traffic) {
+	c.t.Helper()
+	ctx := context.Background()
+	b, err := os.ReadFile(filepath.Join(c.project, "Pulumi.dev.yaml"))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	keys := fmt.Sprintf("config:\n  %s: %q\n  %s: %q\n  %s: %q\n", stacks.KeyLive, t.Live, stacks.KeyCandidate, t.Candidate, stacks.KeyCandidateWeight, fmt.Sprint(t.CandidateWeight))
+	cfg := strings.Replace(string(b), "config:\n", keys, 1)
+	path := filepath.Join(c.t.TempDir(), "Pulumi.dev.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		c.t.Fatal(err)
+	}
+	ws, err := auto.NewLocalWorkspace(ctx, auto.WorkDir(c.project), auto.Program(stacks.ProgramIn(c.project)),
+		auto.Pulumi(c.h.Pulumi), auto.EnvVars(c.h.Env))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	s, err := auto.SelectStack(ctx, "dev", ws)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if _, err := s.Up(ctx, optup.ConfigFile(path), optup.Message("by hand")); err != nil {
+		c.t.Fatalf("by-hand up of the env stack: %v", err)
+	}
+}
+
+// TestCLIUnlockForceClearsStackLocks: a pulumi killed on another machine
+// (a cancelled CI job) leaves its lock on a stack in the shared backend.
+// phoenix leaves a lock it cannot prove dead alone, says how to clear it,
+// and phoenix unlock --force clears it, naming it.
+func TestCLIUnlockForceClearsStackLocks(t *testing.T) {
+	t.Parallel()
+	c := newCLIEnv(t)
+	c.deploy("v1")
+	state := strings.TrimPrefix(c.h.Env["PULUMI_BACKEND_URL"], "file://")
+	dir := filepath.Join(state, ".pulumi", "locks", "organization", "phoenix", "dev")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	planted := `{"pid":4242,"username":"runner","hostname":"ci-runner-7","timestamp":"2026-11-30T10:00:00Z"}`
+	if err := os.WriteFile(filepath.Join(dir, "5f0c0a52-0b1d-4c57-9a0e-3c3a8c1d2e4f.json"), []byte(planted), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := c.run("deploy", "--env", "dev", "--version", "v2", "--gate-count", "2")
+	if r.code == 0 || !strings.Contains(r.errOut, "pid 4242 on ci-runner-7") || !strings.Contains(r.errOut, "phoenix unlock --env dev --force") {
+		t.Fatalf("a change while another machine's pulumi locks the env stack: %s", r)
+	}
+	r = c.must("unlock", "--env", "dev", "--force")
+	if !strings.Contains(r.out, "cleared the Pulumi lock of stack dev held by pulumi (pid 4242, runner@ci-runner-7, since 2026-11-30 10:00:00 UTC)") {
+		t.Errorf("unlock --force: %s", r)
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("locks left after unlock --force: %v", left)
+	}
+	c.deploy("v2")
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
@@ -38,7 +39,10 @@ rarely needed: without --force it clears only such a lease.
 --force clears a lease whose holder may still run. The lease's token grows,
 so if that holder does still run, it stops at its next traffic change or
 stack removal rather than write after another command: use it when you know
-the holder's machine is gone and you cannot wait for the expiry.`,
+the holder's machine is gone and you cannot wait for the expiry. --force also
+clears the Pulumi locks of the env's stacks in the backend (what pulumi cancel
+does, for every stack of the env), which a killed pulumi leaves behind, and
+lists each one it cleared.`,
 		Example: `  phoenix unlock --env dev
   phoenix unlock --env dev --force   # the holder's machine is gone`,
 		Args: noArgs,
@@ -49,18 +53,7 @@ the holder's machine is gone and you cannot wait for the expiry.`,
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
-			dir, err := f.ProjectDir(opts.Global)
-			if err != nil {
-				return err
-			}
-			store, closeStore, err := lease.Open(cmd.Context(), f.leaseURL(f.backendURL(opts.Global, dir)), orchestrator.ProjectName)
-			if err != nil {
-				return err
-			}
-			defer closeStore()
-			h, err := store.Clear(cmd.Context(), opts.Env, "unlock", opts.Force)
-			res := UnlockResult{Env: opts.Env, Holder: h}
-			return f.show(opts.JSON, res, err, func(w io.Writer) error { return renderUnlock(w, res) })
+			return unlockRun(cmd.Context(), f, opts)
 		},
 	}
 	cmd.Flags().StringVar(&opts.Env, "env", "", "the env (required)")
@@ -69,16 +62,62 @@ the holder's machine is gone and you cannot wait for the expiry.`,
 	return cmd
 }
 
-// UnlockResult is phoenix unlock's result: the holder whose lock went.
+// unlockRun clears the env's lease and, with --force, the Pulumi locks of
+// its stacks.
+func unlockRun(ctx context.Context, f *Factory, opts *UnlockOptions) error {
+	dir, err := f.ProjectDir(opts.Global)
+	if err != nil {
+		return err
+	}
+	store, closeStore, err := lease.Open(ctx, f.leaseURL(f.backendURL(opts.Global, dir)), orchestrator.ProjectName)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	res := UnlockResult{Env: opts.Env}
+	h, err := store.Clear(ctx, opts.Env, "unlock", opts.Force)
+	var notLocked *lease.NotLockedError
+	switch {
+	case err == nil:
+		res.Holder = &h
+	case opts.Force && errors.As(err, &notLocked):
+		err = nil
+	}
+	if err == nil && opts.Force {
+		var o *orchestrator.Orchestrator
+		if o, err = f.Orchestrator(ctx, opts.Global); err == nil {
+			res.StackLocks, err = o.ClearStackLocks(ctx, opts.Env)
+		}
+	}
+	return f.show(opts.JSON, res, err, func(w io.Writer) error { return renderUnlock(w, res) })
+}
+
+// UnlockResult is phoenix unlock's result: the holder whose lease went,
+// if any, and with --force the Pulumi stack locks it cleared.
 type UnlockResult struct {
-	Env    string       `json:"env"`
-	Holder lease.Holder `json:"holder"`
+	Env        string                   `json:"env"`
+	Holder     *lease.Holder            `json:"holder,omitempty"`
+	StackLocks []orchestrator.StackLock `json:"stackLocks,omitempty"`
 }
 
 // renderUnlock is unlock's human view.
 func renderUnlock(w io.Writer, res UnlockResult) error {
-	h := res.Holder
-	_, err := fmt.Fprintf(w, "cleared the lock of env %s held by phoenix %s (pid %d on %s since %s)\n",
-		res.Env, h.Command, h.PID, h.Host, h.Since.UTC().Format("2006-01-02 15:04:05 UTC"))
-	return err
+	if h := res.Holder; h != nil {
+		if _, err := fmt.Fprintf(w, "cleared the lock of env %s held by phoenix %s (pid %d on %s since %s)\n",
+			res.Env, h.Command, h.PID, h.Host, h.Since.UTC().Format("2006-01-02 15:04:05 UTC")); err != nil {
+			return err
+		}
+	} else if _, err := fmt.Fprintf(w, "env %s had no lease to clear\n", res.Env); err != nil {
+		return err
+	}
+	for _, l := range res.StackLocks {
+		by := "a pulumi command"
+		if l.PID != 0 {
+			by = fmt.Sprintf("pulumi (pid %d, %s@%s, since %s)", l.PID, l.User, l.Host, l.Since.UTC().Format("2006-01-02 15:04:05 UTC"))
+		}
+		if _, err := fmt.Fprintf(w, "cleared the Pulumi lock of stack %s held by %s\n", l.Stack, by); err != nil {
+			return err
+		}
+	}
+	return nil
 }

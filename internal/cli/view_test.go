@@ -54,7 +54,10 @@ var viewCases = []struct {
 	{name: "destroy-nothing", res: orchestrator.DestroyResult{Env: "dev", Versions: []string{}}},
 	{name: "destroy-no-versions", res: orchestrator.DestroyResult{Env: "dev", Versions: []string{}, EnvStack: true}},
 	{name: "version", res: VersionResult{Env: "dev", Version: "3f9a1c2e", Stack: "dev.3f9a1c2e"}},
-	{name: "unlock", res: UnlockResult{Env: "dev", Holder: lease.Holder{Command: "deploy", User: "alice", Host: "laptop", PID: 4242, Since: now.Add(-time.Hour), TTL: lease.Duration(2 * time.Minute), Token: 7}}},
+	{name: "unlock", res: UnlockResult{Env: "dev", Holder: &lease.Holder{Command: "deploy", User: "alice", Host: "laptop", PID: 4242, Since: now.Add(-time.Hour), TTL: lease.Duration(2 * time.Minute), Token: 7}}},
+	{name: "unlock-force", res: UnlockResult{Env: "dev", StackLocks: []orchestrator.StackLock{
+		{Stack: "dev", User: "runner", Host: "ci-7", PID: 311, Since: now.Add(-10 * time.Minute)},
+		{Stack: "dev.3f9a1c2e", User: "runner", Host: "ci-7", PID: 377, Since: now.Add(-9 * time.Minute)}}}},
 	{name: "logs-line", res: orchestrator.LogLine{Time: now, Version: "3f9a1c2e", Source: "dev-3f9a1c2e-0", Stream: "stderr", Line: "phoenix-app 3f9a1c2e listening on :8080"}},
 }
 

@@ -169,6 +169,9 @@ type Lease struct {
 // Token is the lease's fencing token.
 func (l *Lease) Token() uint64 { return l.holder.Token }
 
+// Since is when this command took the lease.
+func (l *Lease) Since() time.Time { return l.holder.Since }
+
 // TTL is how long the lease outlives its last heartbeat.
 func (l *Lease) TTL() time.Duration { return time.Duration(l.holder.TTL) }
 
@@ -470,13 +473,18 @@ func (s *Store) Current(ctx context.Context, env string) (State, error) {
 // or held with force. It takes a new generation and releases it at once,
 // so the token grows and a holder that still runs is fenced at its next
 // check. It returns the holder it cleared.
+// NotLockedError is Clear's answer for an env whose lease nobody holds.
+type NotLockedError struct{ Env string }
+
+func (e *NotLockedError) Error() string { return fmt.Sprintf("env %s is not locked", e.Env) }
+
 func (s *Store) Clear(ctx context.Context, env, command string, force bool) (Holder, error) {
 	st, err := s.Current(ctx, env)
 	if err != nil {
 		return Holder{}, err
 	}
 	if st.Holder.Token == 0 || (!st.Held && !st.Stale) {
-		return Holder{}, fmt.Errorf("env %s is not locked", env)
+		return Holder{}, &NotLockedError{Env: env}
 	}
 	if st.Held && !force {
 		return st.Holder, &HeldError{Env: env, Holder: st.Holder, Expires: st.Expires}

@@ -274,3 +274,24 @@ func TestProcessGoneSeesZombies(t *testing.T) {
 		t.Error("ProcessGone is true for this running process")
 	}
 }
+
+// TestProcessNewer: a process is newer than a time before it started and
+// not newer than a time after; so a lock that names a reused pid, written
+// before that pid's process started, is told apart from a live holder's.
+func TestProcessNewer(t *testing.T) {
+	before := time.Now().Add(-5 * time.Second)
+	cmd := exec.Command("sleep", "30")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	if !ProcessNewer(cmd.Process.Pid, before) {
+		t.Errorf("a process started now is not newer than 5 s ago")
+	}
+	if ProcessNewer(cmd.Process.Pid, time.Now().Add(5*time.Second)) {
+		t.Errorf("a process started now is newer than 5 s from now")
+	}
+	if ProcessNewer(os.Getpid(), time.Now()) {
+		t.Errorf("this test's process is newer than now")
+	}
+}

@@ -67,6 +67,10 @@ func OpenBucket(ctx context.Context, rawURL string) (*blob.Bucket, error) {
 	return b, nil
 }
 
+// ErrNotABucket is returned, wrapped, for a backend URL that names no blob
+// store (Pulumi Cloud).
+var ErrNotABucket = errors.New("not a blob store")
+
 // bucketURL turns a state backend URL into a gocloud.dev bucket URL and
 // the prefix within the bucket (an S3 URL's path, as the Pulumi CLI takes
 // it).
@@ -101,7 +105,7 @@ func bucketURL(raw string) (string, string, error) {
 		s, err := translateS3(u)
 		return s, prefix, err
 	case "", "http", "https":
-		return "", "", fmt.Errorf("the backend %q is Pulumi Cloud, which has no blob store for phoenix's env lease: set PHOENIX_LEASE_URL to a bucket all your machines share (s3://... or file://...)", raw)
+		return "", "", fmt.Errorf("the backend %q is Pulumi Cloud, which has no blob store for phoenix's env lease: set PHOENIX_LEASE_URL to a bucket all your machines share (s3://... or file://...): %w", raw, ErrNotABucket)
 	default:
 		return "", "", fmt.Errorf("phoenix cannot keep env leases in a %s:// backend yet (file:// and s3:// work): set PHOENIX_LEASE_URL to an s3:// or file:// URL all your machines share", u.Scheme)
 	}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // machineID tells this machine's processes from those of another machine
@@ -77,4 +78,37 @@ func ProcessGone(pid int) bool {
 		return errors.Is(err, os.ErrNotExist)
 	}
 	return len(fields) > 0 && (fields[0] == "Z" || fields[0] == "X")
+}
+
+// ProcessNewer reports whether process pid of this pid namespace started
+// after t: then it is not the process that was pid at t (the pid was
+// reused). False when the start time cannot be read.
+func ProcessNewer(pid int, t time.Time) bool {
+	ticks := processStart(pid)
+	boot := bootTime()
+	if ticks == 0 || boot.IsZero() {
+		return false
+	}
+	// The kernel counts in USER_HZ, 100 on every Linux architecture Go
+	// supports. A second of slack covers the rounding of both times.
+	started := boot.Add(time.Duration(ticks) * time.Second / 100)
+	return started.After(t.Add(time.Second))
+}
+
+// bootTime is when the system booted (btime in /proc/stat); zero when it
+// cannot be read.
+func bootTime() time.Time {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return time.Time{}
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "btime "); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err == nil {
+				return time.Unix(n, 0)
+			}
+		}
+	}
+	return time.Time{}
 }

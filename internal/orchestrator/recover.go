@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optrefresh"
@@ -202,30 +203,33 @@ func (o *Orchestrator) repairRecord(ctx context.Context, s auto.Stack, name stac
 }
 
 // stackLockPattern matches a holder in the file backend's refusal: "the
-// lock file's URL: created by user@host (pid 123) at ...".
-var stackLockPattern = regexp.MustCompile(`(\S+\.json)\S*: created by (\S*)@(\S*) \(pid (\d+)\)`)
+// lock file's URL: created by user@host (pid 123) at 2026-...Z".
+var stackLockPattern = regexp.MustCompile(`(\S+\.json)\S*: created by (\S*)@(\S*) \(pid (\d+)\) at (\S+)`)
 
 // withStackLock runs op; when it fails because a pulumi process that is
-// gone (on this host) still locks the stack, it clears that lock with
-// `pulumi cancel` and runs op once more. A live holder, or one on another
-// host, is left alone and its error returned.
+// gone still locks the stack, it clears that lock with `pulumi cancel` and
+// runs op once more. A live holder, or one that may be, is left alone and
+// its error returned.
 func withStackLock[T any](o *Orchestrator, ctx context.Context, name stacks.StackName, op func() (T, error)) (T, error) {
 	res, err := op()
 	if err == nil || !strings.Contains(err.Error(), "the stack is currently locked") {
 		return res, err
 	}
-	host, _ := os.Hostname()
 	holders := stackLockPattern.FindAllStringSubmatch(err.Error(), -1)
 	if len(holders) == 0 {
 		return res, err
 	}
+	var why string
 	for _, h := range holders {
 		pid, _ := strconv.Atoi(h[4])
-		if h[3] != host || pid <= 0 || !lease.ProcessGone(pid) {
-			return res, fmt.Errorf("%w\nanother pulumi command (pid %s on %s) holds stack %s: let it finish", err, h[4], h[3], name)
+		at, _ := time.Parse(time.RFC3339, h[5])
+		gone, reason := stackLockGone(ctx, h[3], pid, at)
+		if !gone {
+			return res, fmt.Errorf("%w\nanother pulumi command (pid %s on %s) holds stack %s: let it finish, or if its machine is gone, clear it with: phoenix unlock --env %s --force", err, h[4], h[3], name, name.Env)
 		}
+		why = reason
 	}
-	o.logf("stack %s is locked by pulumi (pid %s, %s@%s), which is gone: clearing its lock", name, holders[0][4], holders[0][2], holders[0][3])
+	o.logf("stack %s is locked by pulumi (pid %s, %s@%s, since %s), which is gone (%s): clearing its lock", name, holders[0][4], holders[0][2], holders[0][3], holders[0][5], why)
 	if _, stderr, _, cerr := o.opts.Pulumi.Run(ctx, o.opts.ProjectDir, nil, nil, nil, o.envList(),
 		"cancel", "--yes", "--stack", name.String()); cerr != nil {
 		// A pulumi killed between removing a stack and releasing its lock
@@ -237,6 +241,39 @@ func withStackLock[T any](o *Orchestrator, ctx context.Context, name stacks.Stac
 		}
 	}
 	return op()
+}
+
+// stackLockGone judges the pulumi process that took a stack's lock on host
+// as pid at time at. Pulumi's lock names no pid namespace, so a pid that is
+// gone here proves nothing about a process of another machine with the
+// same host name; what does is the env's lease, which this command holds:
+//   - a lock taken before this command took the env's lease over from a
+//     holder on that host belongs to that holder's command, which is gone
+//     or was fenced when its lease expired;
+//   - a lock of this host whose pid runs no more here, or runs a process
+//     that started after the lock was taken, is gone if this host is one
+//     machine (no other pid namespace shares its name that phoenix knows
+//     of: the lease it took over, if any, was of this machine).
+func stackLockGone(ctx context.Context, host string, pid int, at time.Time) (bool, string) {
+	l := lease.FromContext(ctx)
+	if l != nil && l.TookOver != nil && l.TookOver.Host == host && !at.IsZero() && at.Before(l.Since()) {
+		return true, fmt.Sprintf("its command's lease was taken over from phoenix %s, pid %d on %s", l.TookOver.Command, l.TookOver.PID, host)
+	}
+	self, _ := os.Hostname()
+	if host != self || pid <= 0 {
+		return false, ""
+	}
+	if l != nil && l.TookOver != nil && l.TookOver.Host == host && l.TookOver.Machine != lease.Self().Machine {
+		// Two machines under this host name: the pid may be the other's.
+		return false, ""
+	}
+	switch {
+	case lease.ProcessGone(pid):
+		return true, "no process has its pid on this host"
+	case !at.IsZero() && lease.ProcessNewer(pid, at):
+		return true, "its pid now names a process that started after the lock was taken"
+	}
+	return false, ""
 }
 
 // removeLockFiles removes the lock files of a file backend's refusal.
