@@ -38,7 +38,7 @@ var (
 )
 
 // buildPhoenix builds cmd/phoenix once per test binary.
-func buildPhoenix(t *testing.T) string {
+func buildPhoenix(t testing.TB) string {
 	t.Helper()
 	phoenixBinOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "phoenix-bin-")

@@ -147,6 +147,10 @@ type Options struct {
 	// TTL is how long the lease outlives the last heartbeat; default
 	// DefaultTTL. The heartbeat runs every TTL/3.
 	TTL time.Duration
+	// Waiting, if set, is called whenever Acquire starts waiting on a
+	// holder (once per holder), with the holder and when its lease
+	// expires unless renewed.
+	Waiting func(h Holder, expires time.Time)
 }
 
 // Lease is a held lease.
@@ -281,6 +285,7 @@ func (s *Store) Acquire(ctx context.Context, env, command string, opts Options) 
 		opts.TTL = DefaultTTL
 	}
 	deadline := s.now().Add(opts.Wait)
+	var waitedOn uint64
 	for {
 		g, err := s.latest(ctx, env)
 		if err != nil {
@@ -317,6 +322,10 @@ func (s *Store) Acquire(ctx context.Context, env, command string, opts Options) 
 		if !s.now().Before(deadline) {
 			return nil, &HeldError{Env: env, Holder: g.holder, Expires: g.beat.Add(time.Duration(g.holder.TTL))}
 		}
+		if opts.Waiting != nil && g.holder.Token != waitedOn {
+			waitedOn = g.holder.Token
+			opts.Waiting(g.holder, g.beat.Add(time.Duration(g.holder.TTL)))
+		}
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
@@ -352,6 +361,17 @@ func (s *Store) prune(ctx context.Context, env string, token uint64) {
 	}
 }
 
+// renew checks that the lease is still this command's and writes its
+// beat. A beat that fails to write is not an error: the next one may get
+// through before the expiry.
+func (l *Lease) renew(ctx context.Context) error {
+	if err := l.check(ctx); err != nil {
+		return err
+	}
+	_ = l.store.bucket.WriteAll(ctx, key(l.env, l.holder.Token, "beat"), []byte(l.store.now().UTC().Format(time.RFC3339Nano)+"\n"), nil)
+	return nil
+}
+
 // heartbeat renews the lease every TTL/3 until Release, or until the lease
 // turns out not to be this command's any more.
 func (l *Lease) heartbeat() {
@@ -367,13 +387,7 @@ func (l *Lease) heartbeat() {
 		// A beat gets a third of the TTL: two can fail in a row before
 		// the lease expires.
 		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(l.holder.TTL)/3)
-		err := l.check(ctx)
-		if err == nil {
-			err = l.store.bucket.WriteAll(ctx, key(l.env, l.holder.Token, "beat"), []byte(l.store.now().UTC().Format(time.RFC3339Nano)+"\n"), nil)
-			if err != nil {
-				err = nil // a missed beat: the next one may get through before expiry
-			}
-		}
+		err := l.renew(ctx)
 		cancel()
 		var fenced *FencedError
 		if errors.As(err, &fenced) {

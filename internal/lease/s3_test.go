@@ -4,79 +4,31 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"os"
-	"os/exec"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-)
 
-// motoServer runs moto's S3 API on a free loopback port, single-threaded
-// so that its conditional writes are atomic under concurrent requests, and
-// stops it when the test ends. It returns the port. The test fails, never
-// skips, without moto: .ci/run checks it is installed.
-func motoServer(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	script := fmt.Sprintf(`from werkzeug.serving import run_simple
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-run_simple("127.0.0.1", %d, DomainDispatcherApplication(create_backend_app), threaded=False)`, port)
-	cmd := exec.Command("python3", "-c", script)
-	out, err := os.CreateTemp(t.TempDir(), "moto-*.log")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting moto (python3 with moto 5, which .ci/run checks for): %v", err)
-	}
-	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		cmd.Wait()
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
-			c.Close()
-			return port
-		}
-		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(out.Name())
-			t.Fatalf("moto did not answer on port %d within 30s (is moto installed? python3 -c 'import moto'):\n%s", port, b)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
+	"github.com/phoenix-iac/phoenix/tests/moto"
+)
 
 // TestLeaseOnS3: the lease on a real S3 API, opened with the backend URL
 // as the Pulumi CLI takes it: of eight machines that try to take one env's
 // lease at once, exactly one gets it, in every round; a missing bucket is
 // refused before anything is written.
 func TestLeaseOnS3(t *testing.T) {
-	port := motoServer(t)
-	t.Setenv("AWS_ACCESS_KEY_ID", "test")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
-	t.Setenv("AWS_REGION", "us-east-1")
-	ctx := context.Background()
-	endpoint := fmt.Sprintf("http://127.0.0.1:%d", port)
-	client := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint), UsePathStyle: true,
-		Credentials: aws.AnonymousCredentials{}})
-	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("state")}); err != nil {
-		t.Fatal(err)
+	srv := moto.Start(t)
+	srv.Bucket(t, "state")
+	backend, creds := srv.BackendURL("state", "team")
+	for _, kv := range creds {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
 	}
-	backend := fmt.Sprintf("s3://state/team?endpoint=127.0.0.1:%d&disableSSL=true&s3ForcePathStyle=true&region=us-east-1", port)
+	ctx := context.Background()
+	client := srv.Client()
 
 	if _, _, err := Open(ctx, strings.Replace(backend, "s3://state", "s3://missing", 1), "phoenix"); err == nil || !strings.Contains(err.Error(), "s3://missing") {
 		t.Errorf("a missing bucket: %v, want an error naming the URL", err)
@@ -137,5 +89,57 @@ func TestLeaseOnS3(t *testing.T) {
 	}
 	if n := len(out.Contents); n == 0 || n > 6 {
 		t.Errorf("%d lease objects in the bucket after %d rounds, want the last two generations at most", n, rounds)
+	}
+}
+
+// BenchmarkLease measures one acquire, renew (check and beat), fence check
+// and release of an env lease, on moto's S3 API and on the file system:
+//
+//	go test ./internal/lease -run '^$' -bench Lease -benchtime 50x
+func BenchmarkLease(b *testing.B) {
+	srv := moto.Start(b)
+	srv.Bucket(b, "state")
+	s3URL, creds := srv.BackendURL("state", "bench")
+	for _, kv := range creds {
+		k, v, _ := strings.Cut(kv, "=")
+		b.Setenv(k, v)
+	}
+	for _, backend := range []struct{ name, url string }{{"s3", s3URL}, {"file", "file://" + b.TempDir()}} {
+		b.Run(backend.name, func(b *testing.B) {
+			ctx := context.Background()
+			store, done, err := Open(ctx, backend.url, "bench")
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer done()
+			var acquire, renew, fence, release time.Duration
+			for i := range b.N {
+				env := fmt.Sprintf("env%d", i%4)
+				start := time.Now()
+				l, err := store.Acquire(ctx, env, "bench", Options{TTL: time.Hour})
+				acquire += time.Since(start)
+				if err != nil {
+					b.Fatal(err)
+				}
+				start = time.Now()
+				if err := l.renew(ctx); err != nil {
+					b.Fatal(err)
+				}
+				renew += time.Since(start)
+				start = time.Now()
+				if err := l.Check(ctx); err != nil {
+					b.Fatal(err)
+				}
+				fence += time.Since(start)
+				start = time.Now()
+				if err := l.Release(ctx); err != nil {
+					b.Fatal(err)
+				}
+				release += time.Since(start)
+			}
+			for name, d := range map[string]time.Duration{"acquire": acquire, "renew": renew, "fence": fence, "release": release} {
+				b.ReportMetric(float64(d.Microseconds())/float64(b.N)/1000, name+"-ms/op")
+			}
+		})
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/phoenix-iac/phoenix/internal/gate"
 	"github.com/phoenix-iac/phoenix/internal/header"
+	"github.com/phoenix-iac/phoenix/internal/lease"
 	"github.com/phoenix-iac/phoenix/stacks"
 )
 
@@ -262,6 +263,12 @@ func (d *deployment) canary(ctx context.Context) error {
 		if err != nil {
 			return d.fail(ctx, err)
 		}
+		// A step can be long: a command paused through it (a stopped
+		// laptop) may have lost the env meanwhile, and then its gate would
+		// judge the new holder's traffic.
+		if err := lease.Fence(ctx); err != nil {
+			return d.fail(ctx, err)
+		}
 		if err := o.gate(ctx, d.env.URL, opts.Version, opts.Gate); err != nil {
 			return d.fail(ctx, fmt.Errorf("after the %d%% canary step: %w", weight, err))
 		}
@@ -377,6 +384,17 @@ func (o *Orchestrator) failed(ctx context.Context, d *deployment, err error) err
 	opts, name, t0 := d.opts, d.name, d.t0
 	var notes []string
 	var moved *TrafficChangedError
+	var fenced *lease.FencedError
+	if ferr := lease.Fence(cleanup); errors.As(ferr, &fenced) && !errors.As(err, &fenced) {
+		// The lease was lost while this command was paused: whatever
+		// failed, the env is another command's now.
+		err = fmt.Errorf("%w (and then: %v)", ferr, err)
+	}
+	if errors.As(err, &fenced) {
+		// The env is another command's now: this one touches nothing more,
+		// and the new holder repairs what it finds.
+		return &DeployError{Err: fmt.Errorf("deploy of %s stopped: %w\nthe traffic and version stack %s were left to the command that holds the env now", name, err, name)}
+	}
 	if errors.As(err, &moved) {
 		// Another command set the traffic: it is theirs now, and this
 		// deploy restores nothing.

@@ -155,7 +155,11 @@ func (o *Orchestrator) lock(ctx context.Context, env, command string, wait time.
 	if err != nil {
 		return ctx, nil, err
 	}
-	l, err := store.Acquire(ctx, env, command, lease.Options{Wait: wait, TTL: o.opts.LeaseTTL})
+	l, err := store.Acquire(ctx, env, command, lease.Options{Wait: wait, TTL: o.opts.LeaseTTL,
+		Waiting: func(h lease.Holder, expires time.Time) {
+			o.logf("env %s is held by phoenix %s (pid %d, %s@%s, since %s): waiting up to %s for it (its lease expires at %s unless renewed)",
+				env, h.Command, h.PID, h.User, h.Host, h.Since.Format(time.RFC3339), wait, expires.UTC().Format(time.RFC3339))
+		}})
 	if err != nil {
 		return ctx, nil, err
 	}

@@ -114,9 +114,19 @@ func (o *Orchestrator) History(ctx context.Context, env string) ([]Event, error)
 }
 
 func (o *Orchestrator) history(ctx context.Context, s auto.Stack) ([]Event, error) {
-	updates, err := s.History(ctx, 0, 0)
-	if err != nil {
-		return nil, fmt.Errorf("reading the history of %s: %w", s.Name(), err)
+	// Without a page size the CLI returns only the newest 10 updates:
+	// page through them all.
+	const pageSize = 100
+	var updates []auto.UpdateSummary
+	for page := 1; ; page++ {
+		got, err := s.History(ctx, pageSize, page)
+		if err != nil {
+			return nil, fmt.Errorf("reading the history of %s: %w", s.Name(), err)
+		}
+		updates = append(updates, got...)
+		if len(got) < pageSize {
+			break
+		}
 	}
 	var out []Event
 	// History is newest first. The file backend numbers no updates, so
