@@ -206,28 +206,55 @@ func (o *Orchestrator) repairRecord(ctx context.Context, s auto.Stack, name stac
 // lock file's URL: created by user@host (pid 123) at 2026-...Z".
 var stackLockPattern = regexp.MustCompile(`(\S+\.json)\S*: created by (\S*)@(\S*) \(pid (\d+)\) at (\S+)`)
 
+// stackLockWait is how long a change waits for a live pulumi's lock on a
+// stack: a preview or a read holds one for seconds.
+const stackLockWait = 30 * time.Second
+
 // withStackLock runs op; when it fails because a pulumi process that is
 // gone still locks the stack, it clears that lock with `pulumi cancel` and
-// runs op once more. A live holder, or one that may be, is left alone and
-// its error returned.
+// runs op once more. A live holder, or one that may be, is waited for up
+// to stackLockWait (op fails before it changes anything while the stack is
+// locked), then left alone and its error returned.
 func withStackLock[T any](o *Orchestrator, ctx context.Context, name stacks.StackName, op func() (T, error)) (T, error) {
+	deadline := time.Now().Add(stackLockWait)
 	res, err := op()
-	if err == nil || !strings.Contains(err.Error(), "the stack is currently locked") {
-		return res, err
-	}
-	holders := stackLockPattern.FindAllStringSubmatch(err.Error(), -1)
-	if len(holders) == 0 {
-		return res, err
-	}
+	var holders [][]string
 	var why string
-	for _, h := range holders {
-		pid, _ := strconv.Atoi(h[4])
-		at, _ := time.Parse(time.RFC3339, h[5])
-		gone, reason := stackLockGone(ctx, h[3], pid, at)
-		if !gone {
-			return res, fmt.Errorf("%w\nanother pulumi command (pid %s on %s) holds stack %s: let it finish, or if its machine is gone, clear it with: phoenix unlock --env %s --force", err, h[4], h[3], name, name.Env)
+	waited := false
+	for {
+		if err == nil || !strings.Contains(err.Error(), "the stack is currently locked") {
+			return res, err
 		}
-		why = reason
+		if holders = stackLockPattern.FindAllStringSubmatch(err.Error(), -1); len(holders) == 0 {
+			return res, err
+		}
+		live := ""
+		for _, h := range holders {
+			pid, _ := strconv.Atoi(h[4])
+			at, _ := time.Parse(time.RFC3339, h[5])
+			gone, reason := stackLockGone(ctx, h[3], pid, at)
+			if !gone {
+				live = fmt.Sprintf("pid %s on %s", h[4], h[3])
+				break
+			}
+			why = reason
+		}
+		if live == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			return res, fmt.Errorf("%w\nanother pulumi command (%s) has held stack %s for over %s: let it finish, or if its machine is gone, clear it with: phoenix unlock --env %s --force", err, live, name, stackLockWait, name.Env)
+		}
+		if !waited {
+			o.logf("stack %s is locked by another pulumi command (%s): waiting up to %s for it", name, live, stackLockWait)
+			waited = true
+		}
+		select {
+		case <-ctx.Done():
+			return res, ctx.Err()
+		case <-time.After(time.Second):
+		}
+		res, err = op()
 	}
 	o.logf("stack %s is locked by pulumi (pid %s, %s@%s, since %s), which is gone (%s): clearing its lock", name, holders[0][4], holders[0][2], holders[0][3], holders[0][5], why)
 	if _, stderr, _, cerr := o.opts.Pulumi.Run(ctx, o.opts.ProjectDir, nil, nil, nil, o.envList(),
