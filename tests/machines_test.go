@@ -307,7 +307,7 @@ func dashOr(s string) string {
 }
 
 // raceRounds is how many times each pairing runs: PHOENIX_RACE_ROUNDS, or
-// 3 (the soak runs 20).
+// 2 (the soak runs 20).
 func raceRounds(t *testing.T) int {
 	if v := os.Getenv("PHOENIX_RACE_ROUNDS"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -316,7 +316,7 @@ func raceRounds(t *testing.T) int {
 		}
 		return n
 	}
-	return 3
+	return 2
 }
 
 // tally counts a pairing's outcomes for the log.
