@@ -147,6 +147,9 @@ type fixture struct {
 	versions map[string]map[string]any
 	// secret lists the config keys that are secrets.
 	secret []string
+	// env, when not nil, is the env stack's last outputs (default: a
+	// deployed env of the config's platform, created before owner labels).
+	env map[string]any
 }
 
 // awsEnvOutputs are the env stack outputs a version stack of the aws platform reads.
@@ -183,6 +186,9 @@ func (f fixture) run(t *testing.T) (*cloud, error) {
 		c.stacks["organization/phoenix/"+name.Env] = awsEnvOutputs()
 	} else {
 		c.stacks["organization/phoenix/"+name.Env] = dockerEnvOutputs()
+	}
+	if f.env != nil {
+		c.stacks["organization/phoenix/"+name.Env] = f.env
 	}
 	for v, outs := range f.versions {
 		c.stacks["organization/phoenix/"+name.Env+"."+v] = outs

@@ -32,6 +32,12 @@ const (
 	OutRegistryID      = "registryId"      // aws
 	OutLogGroupName    = "logGroupName"    // aws
 	OutLogGroupARN     = "logGroupArn"     // aws
+	// OutOwner records the env's Owner when the env stack is first
+	// created, so that every later update of the env stack, and every
+	// version stack of the env, labels its resources as that first update
+	// did: the same labels from the CLI, from a by-hand `pulumi up` and from
+	// any machine, so that no label change ever replaces a resource.
+	OutOwner = "owner"
 
 	// Version stack.
 	OutVersion        = "version"

@@ -26,22 +26,24 @@ func Program(ctx *pulumi.Context) error {
 		}
 		root = wd
 	}
-	return run(ctx, root)
+	return run(ctx, root, currentBackend(root))
 }
 
-// ProgramIn returns Program for the project in dir. The Automation API runs
-// inline programs without naming a project directory, so the CLI names it.
-func ProgramIn(dir string) pulumi.RunFunc {
+// ProgramIn returns Program for the project in dir whose stacks live in
+// backend. The Automation API runs inline programs in the caller's process,
+// without naming a project directory and without the workspace's
+// environment (PULUMI_BACKEND_URL), so the CLI names both.
+func ProgramIn(dir, backend string) pulumi.RunFunc {
 	return func(ctx *pulumi.Context) error {
 		root := ctx.RootDirectory()
 		if root == "" {
 			root = dir
 		}
-		return run(ctx, root)
+		return run(ctx, root, backend)
 	}
 }
 
-func run(ctx *pulumi.Context, root string) error {
+func run(ctx *pulumi.Context, root, backend string) error {
 	name, err := ParseStackName(ctx.Stack())
 	if err != nil {
 		return err
@@ -59,9 +61,9 @@ func run(ctx *pulumi.Context, root string) error {
 		return fmt.Errorf("stack %s: %w", name, err)
 	}
 	if name.IsVersion() {
-		err = versionStack(ctx, root, name, cfg, p)
+		err = versionStack(ctx, root, name, cfg, p, st)
 	} else {
-		err = envStack(ctx, root, name, cfg, p)
+		err = envStack(ctx, root, name, cfg, p, st, backend)
 	}
 	if err != nil {
 		return err
@@ -73,11 +75,7 @@ func run(ctx *pulumi.Context, root string) error {
 // outputs in the backend: a plain `pulumi up` of the env stack, which sets
 // no traffic keys, must leave the traffic where phoenix put it, not point
 // it at nothing. A stack that never exported any has nothing live.
-func lastTraffic(ctx *pulumi.Context, name StackName) (Traffic, error) {
-	self, err := pulumi.NewStackReference(ctx, StackReferenceName(ctx, name), nil)
-	if err != nil {
-		return Traffic{}, fmt.Errorf("reading env stack %s's last traffic: %w", name, err)
-	}
+func lastTraffic(self *pulumi.StackReference, name StackName) (Traffic, error) {
 	get := func(key string) (any, error) {
 		d, err := self.GetOutputDetails(key)
 		if err != nil {
@@ -113,10 +111,21 @@ func StackReferenceName(ctx *pulumi.Context, stack StackName) string {
 	return fmt.Sprintf("%s/%s/%s", ctx.Organization(), ctx.Project(), stack)
 }
 
-func envStack(ctx *pulumi.Context, root string, name StackName, cfg *Config, p Platform) error {
+func envStack(ctx *pulumi.Context, root string, name StackName, cfg *Config, p Platform, st *stamp, backend string) error {
+	// The stack reads its own last outputs: its owner, and its traffic.
+	self, err := pulumi.NewStackReference(ctx, StackReferenceName(ctx, name), nil)
+	if err != nil {
+		return fmt.Errorf("reading env stack %s's last outputs: %w", name, err)
+	}
+	owner, err := envOwner(ctx, self, name, backend)
+	if err != nil {
+		return err
+	}
+	st.setOwner(owner)
+	exportOwner(ctx, owner)
 	t := cfg.Traffic
 	if !cfg.TrafficGiven || cfg.ExpectTraffic != nil {
-		last, err := lastTraffic(ctx, name)
+		last, err := lastTraffic(self, name)
 		if err != nil {
 			return err
 		}
@@ -157,7 +166,7 @@ func exportComplete(ctx *pulumi.Context, complete pulumi.StringOutput, name Stac
 	ctx.Export(OutVersion, complete.ApplyT(func(string) string { return name.Version }))
 }
 
-func versionStack(ctx *pulumi.Context, root string, name StackName, cfg *Config, p Platform) error {
+func versionStack(ctx *pulumi.Context, root string, name StackName, cfg *Config, p Platform, st *stamp) error {
 	if err := checkBuildContext(root, cfg.AppPath); err != nil {
 		return err
 	}
@@ -166,6 +175,11 @@ func versionStack(ctx *pulumi.Context, root string, name StackName, cfg *Config,
 	if err != nil {
 		return fmt.Errorf("reading env stack %s (create it first with: pulumi up -s %s): %w", envStack, envStack, err)
 	}
+	owner, err := versionOwner(ref, envStack)
+	if err != nil {
+		return err
+	}
+	st.setOwner(owner)
 	ctx.Export(OutPlatform, pulumi.String(cfg.Platform))
 	ctx.Export(OutEnv, pulumi.String(name.Env))
 	return p.Version(ctx, &VersionStack{Root: root, Name: name, Config: cfg, Component: name.Env + "-" + name.Version, envRef: ref, ctx: ctx})

@@ -43,6 +43,7 @@ type stamp struct {
 	name StackName
 
 	mu       sync.Mutex
+	owner    Owner
 	problems []string
 }
 
@@ -82,6 +83,14 @@ func (s *stamp) checkName(typ, name string) {
 	}
 }
 
+// setOwner makes the resources registered from now on carry owner's
+// labels. The programs set it before they register any resource.
+func (s *stamp) setOwner(o Owner) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.owner = o
+}
+
 func (s *stamp) report(problem string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -108,7 +117,13 @@ func (s *stamp) tags() map[string]string {
 }
 
 func (s *stamp) labels() map[string]string {
-	l := map[string]string{LabelEnv: s.name.Env}
+	s.mu.Lock()
+	l := s.owner.Labels()
+	s.mu.Unlock()
+	if l == nil {
+		l = map[string]string{}
+	}
+	l[LabelEnv] = s.name.Env
 	if s.name.IsVersion() {
 		l[LabelVersion] = s.name.Version
 	}

@@ -74,7 +74,7 @@ func BenchmarkRollback(b *testing.B) {
 			// Automation API does for inline programs.)
 			b.Run("pulumi-up-process", func(b *testing.B) {
 				b.StopTimer()
-				timed, err := auto.UpsertStackInlineSource(ctx, "dev", "phoenix", stacks.ProgramIn(filepath.Join(c.h.Dir(), "work", "dev")),
+				timed, err := auto.UpsertStackInlineSource(ctx, "dev", "phoenix", stacks.ProgramIn(filepath.Join(c.h.Dir(), "work", "dev"), c.h.Env["PULUMI_BACKEND_URL"]),
 					auto.WorkDir(filepath.Join(c.h.Dir(), "work", "dev")), auto.Pulumi(upTimer{c.h.Pulumi, b}), auto.EnvVars(c.h.Env))
 				if err != nil {
 					b.Fatal(err)

@@ -582,7 +582,7 @@ func (c *cliEnv) plainTrafficUp(t stacks.Traffic) {
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		c.t.Fatal(err)
 	}
-	ws, err := auto.NewLocalWorkspace(ctx, auto.WorkDir(c.project), auto.Program(stacks.ProgramIn(c.project)),
+	ws, err := auto.NewLocalWorkspace(ctx, auto.WorkDir(c.project), auto.Program(stacks.ProgramIn(c.project, c.h.Env["PULUMI_BACKEND_URL"])),
 		auto.Pulumi(c.h.Pulumi), auto.EnvVars(c.h.Env))
 	if err != nil {
 		c.t.Fatal(err)

@@ -130,7 +130,7 @@ func TestCLIPreviewPlantedLongName(t *testing.T) {
 	c := newCLIEnv(t)
 	c.deploy("v1")
 	c.program = func(ctx *pulumi.Context) error {
-		if err := stacks.ProgramIn(c.project)(ctx); err != nil {
+		if err := stacks.ProgramIn(c.project, c.h.Env["PULUMI_BACKEND_URL"])(ctx); err != nil {
 			return err
 		}
 		name, _ := stacks.ParseStackName(ctx.Stack())

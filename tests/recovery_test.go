@@ -1,7 +1,9 @@
 package tests
 
 import (
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -9,6 +11,8 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 
 	"github.com/phoenix-iac/phoenix/internal/cli"
+	"github.com/phoenix-iac/phoenix/internal/orchestrator"
+	"github.com/phoenix-iac/phoenix/stacks"
 	"github.com/phoenix-iac/phoenix/tests/simcloud"
 )
 
@@ -178,21 +182,41 @@ func TestCLIIncompleteVersions(t *testing.T) {
 }
 
 // TestCLIGCOrphans: gc --orphans finds what carries the env's labels but no
-// stack holds; a dry run removes nothing, a real run removes only that.
+// stack holds; a dry run removes nothing, a real run removes only that, and
+// never what an env of the same name of another backend (another checkout,
+// on the same engine) holds.
 func TestCLIGCOrphans(t *testing.T) {
 	t.Parallel()
 	c := newCLIEnv(t)
 	c.deploy("v1")
-	labels := func(version string) resource.PropertyValue {
-		return resource.NewArrayProperty([]resource.PropertyValue{
-			resource.NewObjectProperty(resource.PropertyMap{"label": resource.NewStringProperty("phoenix.env"), "value": resource.NewStringProperty("dev")}),
-			resource.NewObjectProperty(resource.PropertyMap{"label": resource.NewStringProperty("phoenix.version"), "value": resource.NewStringProperty(version)}),
-		})
+	mine := stacks.Owner{Project: orchestrator.ProjectName, Backend: stacks.BackendID(c.h.Env["PULUMI_BACKEND_URL"], "organization")}
+	labels := func(version string, owner stacks.Owner) resource.PropertyValue {
+		l := map[string]string{stacks.LabelEnv: "dev", stacks.LabelVersion: version}
+		maps.Copy(l, owner.Labels())
+		var out []resource.PropertyValue
+		for _, k := range slices.Sorted(maps.Keys(l)) {
+			out = append(out, resource.NewObjectProperty(resource.PropertyMap{"label": resource.NewStringProperty(k), "value": resource.NewStringProperty(l[k])}))
+		}
+		return resource.NewArrayProperty(out)
 	}
 	orphan, err := c.h.Cloud.Plant("docker:index/container:Container", "dev-v9-0", resource.PropertyMap{
-		"name": resource.NewStringProperty("dev-v9-0-4f2a1c"), "image": resource.NewStringProperty("sha256:0"), "labels": labels("v9"),
+		"name": resource.NewStringProperty("dev-v9-0-4f2a1c"), "image": resource.NewStringProperty("sha256:0"), "labels": labels("v9", mine),
 	})
 	if err != nil {
+		t.Fatal(err)
+	}
+	// Env dev of another checkout, whose state is elsewhere: not an orphan
+	// of this one, though no stack here holds it.
+	other := stacks.Owner{Project: orchestrator.ProjectName, Backend: "file:///home/someone/else/.phoenix/state"}
+	if _, err := c.h.Cloud.Plant("docker:index/container:Container", "dev-v9-0", resource.PropertyMap{
+		"name": resource.NewStringProperty("dev-v9-0-77e0b1"), "image": resource.NewStringProperty("sha256:0"), "labels": labels("v9", other),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// Nor is an unlabelled one (an env created before owner labels).
+	if _, err := c.h.Cloud.Plant("docker:index/container:Container", "dev-v8-0", resource.PropertyMap{
+		"name": resource.NewStringProperty("dev-v8-0-0c3d9e"), "image": resource.NewStringProperty("sha256:0"), "labels": labels("v8", stacks.Owner{}),
+	}); err != nil {
 		t.Fatal(err)
 	}
 	// Another env's resource is not this env's orphan.
@@ -206,6 +230,10 @@ func TestCLIGCOrphans(t *testing.T) {
 	r := c.must("gc", "--env", "dev", "--orphans", "--dry-run")
 	if !strings.Contains(r.out, "1 orphan(s); would remove") || !strings.Contains(r.out, "container dev-v9-0-4f2a1c ("+orphan.ID+") version v9") {
 		t.Errorf("dry run: %s", r)
+	}
+	if !strings.Contains(r.errOut, "leaving alone 1 resource(s) labelled phoenix.env=dev that are not this env's (phoenix.project=phoenix phoenix.backend=file:///home/someone/else/.phoenix/state") ||
+		!strings.Contains(r.errOut, "leaving alone 1 resource(s) labelled phoenix.env=dev that are not this env's (no owner labels") {
+		t.Errorf("dry run does not say which resources of env dev it leaves alone, and why: %s", r)
 	}
 	if got := len(c.h.Cloud.Inventory()); got != before {
 		t.Fatalf("a dry run changed the cloud: %d resources, was %d", got, before)

@@ -34,10 +34,12 @@ live, candidate or previous version, and keeps the newest --keep others
 failed or was interrupted) are always destroyed.
 
 With --orphans, gc instead looks in the cloud for what carries the env's
-labels (phoenix.env=ENV) but no stack of the env holds, such as a container
-whose create was interrupted, and removes it. On the docker platform it asks
-the Docker engine for containers, networks and volumes; on aws it is not
-available yet and says how to list by tag. Run it with --dry-run first:
+labels (phoenix.env=ENV and its owner: phoenix.project and phoenix.backend)
+but no stack of the env holds, such as a container whose create was
+interrupted, and removes it. An env of the same name of another checkout or
+backend on the same Docker engine is left alone. On the docker platform it
+asks the Docker engine for containers, networks and volumes; on aws it is
+not available yet and says how to list by tag. Run it with --dry-run first:
 while it runs, nobody should run pulumi up by hand on the env's stacks.`,
 		Example: `  phoenix gc --env dev --dry-run
   phoenix gc --env dev --keep 0

@@ -33,6 +33,9 @@ type EnvState struct {
 	LoadBalancer string
 	// LogGroup is the aws platform's log group of the env's versions.
 	LogGroup string
+	// Owner is whose the env's resources are (their owner labels); zero
+	// for an env created before phoenix labelled owners.
+	Owner stacks.Owner
 }
 
 // envState reads an env stack's outputs.
@@ -72,6 +75,7 @@ func (o *Orchestrator) envStateAndRecord(ctx context.Context, env string) (EnvSt
 		Retention:    num(stacks.OutRetention),
 		LoadBalancer: str(stacks.OutLoadBalancer),
 		LogGroup:     str(stacks.OutLogGroupName),
+		Owner:        stacks.OwnerOf(outs[stacks.OutOwner]),
 	}, s, rec, nil
 }
 

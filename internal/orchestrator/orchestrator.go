@@ -41,7 +41,8 @@ type Options struct {
 	EnvVars map[string]string
 	// SecretsProvider for new stacks; empty means passphrase.
 	SecretsProvider string
-	// Program is the Pulumi program; default stacks.Program for ProjectDir.
+	// Program is the Pulumi program; default stacks.ProgramIn ProjectDir,
+	// with EnvVars' PULUMI_BACKEND_URL.
 	Program pulumi.RunFunc
 	// Leases opens the store of the envs' leases (internal/lease), in the
 	// state backend. Required; called only by the commands that change an
@@ -82,7 +83,7 @@ func New(opts Options) (*Orchestrator, error) {
 		return nil, fmt.Errorf("%s holds no Pulumi.yaml: run phoenix from the project directory or pass --project", opts.ProjectDir)
 	}
 	if opts.Program == nil {
-		opts.Program = stacks.ProgramIn(opts.ProjectDir)
+		opts.Program = stacks.ProgramIn(opts.ProjectDir, opts.EnvVars["PULUMI_BACKEND_URL"])
 	}
 	opts.Pulumi = leanPulumi{opts.Pulumi}
 	if opts.HTTPClient == nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"time"
 
@@ -53,7 +55,7 @@ func (o *Orchestrator) GCOrphans(ctx context.Context, opts OrphansOptions) (Orph
 		return res, err
 	}
 	defer unlock()
-	engine, err := o.inventory(opts.Env)
+	engine, owner, err := o.inventory(ctx, opts.Env)
 	if err != nil {
 		return res, err
 	}
@@ -79,6 +81,7 @@ func (o *Orchestrator) GCOrphans(ctx context.Context, opts OrphansOptions) (Orph
 	if err != nil {
 		return res, err
 	}
+	objs = o.owned(objs, opts.Env, owner)
 	var orphans []dockerengine.Object
 	for _, obj := range objs {
 		if !held[obj.ID] {
@@ -103,7 +106,7 @@ func (o *Orchestrator) GCOrphans(ctx context.Context, opts OrphansOptions) (Orph
 // state, and returns how many it removed. On a platform phoenix cannot
 // list it says how to look, and removes nothing.
 func (o *Orchestrator) sweepOrphans(ctx context.Context, name stacks.StackName) (int, error) {
-	engine, err := o.inventory(name.Env)
+	engine, owner, err := o.inventory(ctx, name.Env)
 	if errors.Is(err, ErrNoInventory) {
 		o.logf("%v", err)
 		return 0, nil
@@ -123,6 +126,7 @@ func (o *Orchestrator) sweepOrphans(ctx context.Context, name stacks.StackName) 
 	if err != nil {
 		return 0, err
 	}
+	objs = o.owned(objs, name.Env, owner)
 	var orphans []dockerengine.Object
 	for _, obj := range objs {
 		if obj.Labels[stacks.LabelVersion] == name.Version && !held[obj.ID] {
@@ -139,17 +143,41 @@ func (o *Orchestrator) sweepOrphans(ctx context.Context, name stacks.StackName) 
 }
 
 // inventory returns the cloud of env's platform, which lists what carries
-// phoenix's labels or tags.
-func (o *Orchestrator) inventory(env string) (platform.Cloud, error) {
+// phoenix's labels or tags, and whose the env's resources are.
+func (o *Orchestrator) inventory(ctx context.Context, env string) (platform.Cloud, stacks.Owner, error) {
+	st, _, err := o.envState(ctx, env)
+	if err != nil {
+		return nil, stacks.Owner{}, err
+	}
 	p, f, err := o.platformOf(env)
 	if err != nil {
-		return nil, err
+		return nil, stacks.Owner{}, err
 	}
 	inv, ok := p.(platform.Inventory)
 	if !ok {
-		return nil, fmt.Errorf("%w: phoenix cannot list what env %s has on platform %s", ErrNoInventory, env, p.Name())
+		return nil, stacks.Owner{}, fmt.Errorf("%w: phoenix cannot list what env %s has on platform %s", ErrNoInventory, env, p.Name())
 	}
-	return inv.Inventory(o.opsEnv(env, f, EnvState{}))
+	ops := o.opsEnv(env, f, st)
+	c, err := inv.Inventory(ops)
+	return c, ops.Owner, err
+}
+
+// owned keeps the objects that are owner's: an env of the same name in
+// another project or backend, on the same engine, is not this env's.
+func (o *Orchestrator) owned(objs []dockerengine.Object, env string, owner stacks.Owner) []dockerengine.Object {
+	var mine []dockerengine.Object
+	others := map[string]int{}
+	for _, obj := range objs {
+		if owner.Owns(obj.Labels) {
+			mine = append(mine, obj)
+			continue
+		}
+		others[stacks.Owner{Project: obj.Labels[stacks.LabelProject], Backend: obj.Labels[stacks.LabelBackend]}.String()]++
+	}
+	for _, other := range slices.Sorted(maps.Keys(others)) {
+		o.logf("leaving alone %d resource(s) labelled %s=%s that are not this env's (%s; this env's: %s)", others[other], stacks.LabelEnv, env, other, owner)
+	}
+	return mine
 }
 
 // stateIDs returns the ids of the resources a stack's state holds.

@@ -70,13 +70,23 @@ func (o *Orchestrator) platformOf(env string) (stacks.Platform, *stacks.EnvFile,
 // opsEnv is env as its platform's operations see it.
 func (o *Orchestrator) opsEnv(env string, f *stacks.EnvFile, st EnvState) platform.Env {
 	return platform.Env{
-		Name: env, LoadBalancer: st.LoadBalancer, LogGroup: st.LogGroup, File: f,
+		Name: env, LoadBalancer: st.LoadBalancer, LogGroup: st.LogGroup, Owner: o.owner(st), File: f,
 		Getenv: o.getenv, Logf: o.logf,
 		VersionOutputs: func(ctx context.Context, version string) (map[string]any, error) {
 			_, rec, err := o.selectStack(ctx, stacks.StackName{Env: env, Version: version})
 			return rec.Outputs, err
 		},
 	}
+}
+
+// owner is whose the env's resources are: the owner its env stack
+// recorded, or, for an env stack that has recorded nothing yet (its first
+// update failed), the one that update gave them: this project and backend.
+func (o *Orchestrator) owner(st EnvState) stacks.Owner {
+	if st.Exists {
+		return st.Owner
+	}
+	return stacks.Owner{Project: ProjectName, Backend: stacks.BackendID(o.opts.EnvVars["PULUMI_BACKEND_URL"], "organization")}
 }
 
 // ensurePlugins installs the provider plugins in need (name to version)

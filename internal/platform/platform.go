@@ -23,6 +23,9 @@ type Env struct {
 	// (stacks.OutLoadBalancer, stacks.OutLogGroupName), when it has them.
 	LoadBalancer string
 	LogGroup     string
+	// Owner is whose the env's resources are: a platform that lists them
+	// by label keeps to those Owner.Owns.
+	Owner stacks.Owner
 	// File is the env's config file.
 	File *stacks.EnvFile
 	// Getenv reads a variable the Pulumi CLI and its plugins see.

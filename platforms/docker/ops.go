@@ -83,7 +83,7 @@ func (Platform) Logs(ctx context.Context, env platform.Env, q platform.LogQuery,
 	}
 	var containers []dockerengine.Object
 	for _, obj := range objs {
-		if obj.Kind == dockerengine.KindContainer {
+		if obj.Kind == dockerengine.KindContainer && env.Owner.Owns(obj.Labels) {
 			containers = append(containers, obj)
 		}
 	}

@@ -182,10 +182,22 @@ func TestMainJob(t *testing.T) {
 
 	// 5. Orphans: what carries the env's labels but no stack holds (as an
 	// interrupted create leaves it) is listed by a dry run, which removes
-	// nothing, and removed by gc --orphans, which touches nothing else.
-	orphanC := p.docker("create", "--label", "phoenix.env=dev", "--label", "phoenix.version=v9", "--name", "dev-v9-orphan", "caddy:2.11.9-alpine")
-	p.docker("network", "create", "--label", "phoenix.env=dev", "dev-orphan-net")
-	p.docker("volume", "create", "--label", "phoenix.env=dev", "dev-orphan-vol")
+	// nothing, and removed by gc --orphans, which touches nothing else: not
+	// what an env dev of another checkout (another backend) runs on the
+	// same engine. Every resource carries its owner: project and backend.
+	owner := p.docker("inspect", "--format", `phoenix.project={{index .Config.Labels "phoenix.project"}} phoenix.backend={{index .Config.Labels "phoenix.backend"}}`, p.docker("ps", "-q", "--filter", "label=phoenix.version="+v2))
+	if want := "phoenix.project=phoenix phoenix.backend=file://" + filepath.Join(p.dir, ".phoenix", "state"); owner != want {
+		t.Errorf("a replica's owner labels: %q, want %q", owner, want)
+	}
+	mine := []string{"--label", "phoenix.env=dev"}
+	for _, l := range strings.Fields(owner) {
+		mine = append(mine, "--label", l)
+	}
+	orphanC := p.docker(append(append([]string{"create"}, mine...), "--label", "phoenix.version=v9", "--name", "dev-v9-orphan", "caddy:2.11.9-alpine")...)
+	p.docker(append(append([]string{"network", "create"}, mine...), "dev-orphan-net")...)
+	p.docker(append(append([]string{"volume", "create"}, mine...), "dev-orphan-vol")...)
+	othersC := p.docker("create", "--label", "phoenix.env=dev", "--label", "phoenix.version=v9", "--label", "phoenix.project=phoenix",
+		"--label", "phoenix.backend=file:///home/someone/else/.phoenix/state", "--name", "dev-v9-other-checkout", "caddy:2.11.9-alpine")
 	code, out, _ = p.phoenix("gc", "--env", "dev", "--orphans", "--dry-run")
 	if code != 0 || !strings.Contains(out, "3 orphan(s); would remove") {
 		t.Errorf("gc --orphans --dry-run exited %d, want it to list the 3 planted orphans:\n%s", code, out)
@@ -209,6 +221,10 @@ func TestMainJob(t *testing.T) {
 			t.Errorf("docker %s: left after gc --orphans: %s", strings.Join(what, " "), left)
 		}
 	}
+	if got := p.docker("ps", "-aq", "--no-trunc", "--filter", "name=dev-v9-other-checkout"); got != othersC {
+		t.Errorf("gc --orphans removed another checkout's container of its env dev (left: %q)", got)
+	}
+	p.docker("rm", othersC)
 	p.expectLive(v2)
 
 	// 6. destroy leaves no container, network or volume of the env.

@@ -144,7 +144,7 @@ func (h *Harness) Dir() string { return h.dir }
 // directory of its own holding the project's Pulumi.yaml, and sets config.
 func (h *Harness) Stack(ctx context.Context, name string, config map[string]string) auto.Stack {
 	h.t.Helper()
-	return h.StackWith(ctx, name, stacks.ProgramIn(h.workDir(name)), config)
+	return h.StackWith(ctx, name, stacks.ProgramIn(h.workDir(name), h.Env["PULUMI_BACKEND_URL"]), config)
 }
 
 // StackWith is Stack with another program, for tests that plant a change.
