@@ -8,6 +8,7 @@ PULUMI := $(BIN)/pulumi/bin/pulumi
 CADDY := $(BIN)/caddy
 ACTIONLINT := $(BIN)/actionlint
 DOCKER_PLUGIN := $(BIN)/pulumi-resource-docker
+AZURITE := $(BIN)/azurite/node_modules/.bin/azurite-blob
 
 .PHONY: test repo unit engine dataplane e2e vet lint build tools
 
@@ -53,8 +54,8 @@ lint: $(ACTIONLINT)
 $(ACTIONLINT): tools/actionlint/go.mod tools/actionlint/go.sum
 	cd tools/actionlint && $(GO) build -o $(ACTIONLINT) github.com/rhysd/actionlint/cmd/actionlint
 
-unit:
-	$(GO) test ./stacks/... ./components/... ./platforms/... ./cmd/... ./internal/...
+unit: $(AZURITE)
+	PHOENIX_AZURITE=$(AZURITE) $(GO) test ./stacks/... ./components/... ./platforms/... ./cmd/... ./internal/...
 	cd app && $(GO) test ./...
 	cd lb && $(GO) test ./...
 
@@ -82,6 +83,14 @@ tools: $(PULUMI) $(CADDY)
 # upstream provider (tools/docker-provider/main.go says how it is mapped).
 $(DOCKER_PLUGIN): tools/docker-provider/go.mod tools/docker-provider/go.sum tools/docker-provider/main.go tools/docker-provider/build.sh
 	tools/docker-provider/build.sh $(DOCKER_PLUGIN)
+
+# Azurite, the Azure Blob API the lease's test runs on, from the npm
+# registry at the versions tools/azurite/package-lock.json pins.
+$(AZURITE): tools/azurite/package.json tools/azurite/package-lock.json
+	mkdir -p $(BIN)/azurite
+	cp tools/azurite/package.json tools/azurite/package-lock.json $(BIN)/azurite/
+	cd $(BIN)/azurite && npm ci --no-audit --no-fund --loglevel=error
+	touch $(AZURITE)
 
 $(CADDY): $(shell git ls-files lb)
 	cd lb && CGO_ENABLED=0 $(GO) build -trimpath -o $(CADDY) .

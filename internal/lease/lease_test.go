@@ -231,7 +231,10 @@ func TestBucketURL(t *testing.T) {
 			url: "s3://bucket?endpoint=https%3A%2F%2Fminio%3A9000&request_checksum_calculation=when_required"},
 		{in: "s3://bucket?disableSSL=maybe", err: "not true or false"},
 		{in: "https://api.pulumi.com", err: "Pulumi Cloud"},
-		{in: "gs://bucket", err: "PHOENIX_LEASE_URL"},
+		{in: "gs://bucket", url: "gs://bucket"},
+		{in: "gs://bucket/team/?universe_domain=example.com", url: "gs://bucket?universe_domain=example.com", prefix: "team/"},
+		{in: "azblob://state/team?storage_account=acme", url: "azblob://state?storage_account=acme", prefix: "team/"},
+		{in: "ftp://state", err: "PHOENIX_LEASE_URL"},
 		{in: "file://relative", err: "absolute"},
 	}
 	for _, tt := range tests {

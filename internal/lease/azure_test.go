@@ -1,0 +1,120 @@
+package lease
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
+)
+
+// Azurite's well-known development account (public, in Azure's docs).
+const (
+	azuriteAccount = "devstoreaccount1"
+	azuriteKey     = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+
+// TestLeaseOnAzure: the lease on Azure Blob Storage's API, as served by
+// Azurite (Microsoft's emulator, which applies If-None-Match: * to a blob's
+// commit), with a backend URL as the Pulumi CLI takes it:
+// azblob://container/prefix, the account and key in AZURE_STORAGE_ACCOUNT
+// and AZURE_STORAGE_KEY.
+func TestLeaseOnAzure(t *testing.T) {
+	endpoint := startAzurite(t)
+	t.Setenv("AZURE_STORAGE_ACCOUNT", azuriteAccount)
+	t.Setenv("AZURE_STORAGE_KEY", azuriteKey)
+	cred, err := azblob.NewSharedKeyCredential(azuriteAccount, azuriteKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := azblob.NewClientWithSharedKeyCredential(endpoint+"/"+azuriteAccount, cred, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := client.CreateContainer(ctx, "state", nil); err != nil {
+		t.Fatal(err)
+	}
+	host := strings.TrimPrefix(endpoint, "http://")
+	query := "?localemu=true&protocol=http&domain=" + host
+	machinesAtOnce(t, "azblob://state/team"+query, "azblob://missing/team"+query, func() int {
+		prefix := "team/" + Prefix
+		pager := client.NewListBlobsFlatPager("state", &container.ListBlobsFlatOptions{Prefix: &prefix})
+		n := 0
+		for pager.More() {
+			page, err := pager.NextPage(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += len(page.Segment.BlobItems)
+		}
+		return n
+	})
+}
+
+// startAzurite runs Azurite's blob service (installed into .bin/ by make
+// tools) in memory on a free loopback port, returns its endpoint, and stops
+// it (by its process group) when t ends. The test fails, never skips,
+// without it.
+func startAzurite(t *testing.T) string {
+	t.Helper()
+	bin := os.Getenv("PHOENIX_AZURITE")
+	if bin == "" {
+		root, err := filepath.Abs("../..")
+		if err != nil {
+			t.Fatal(err)
+		}
+		bin = filepath.Join(root, ".bin", "azurite", "node_modules", ".bin", "azurite-blob")
+	}
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("Azurite is not installed at %s (PHOENIX_AZURITE): run make tools, which installs it from the npm registry", bin)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	cmd := exec.Command(bin, "--blobHost", "127.0.0.1", "--blobPort", fmt.Sprint(port), "--inMemoryPersistence",
+		"--skipApiVersionCheck", "--silent")
+	log, err := os.CreateTemp(t.TempDir(), "azurite-*.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting Azurite: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-exited
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if c, err := net.Dial("tcp", ln.Addr().String()); err == nil {
+			c.Close()
+			return "http://" + ln.Addr().String()
+		}
+		select {
+		case <-exited:
+			b, _ := os.ReadFile(log.Name())
+			t.Fatalf("Azurite exited before it listened on %s:\n%s", ln.Addr(), b)
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(log.Name())
+			t.Fatalf("Azurite did not listen on %s within 30s:\n%s", ln.Addr(), b)
+		}
+	}
+}
