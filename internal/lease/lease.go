@@ -163,6 +163,10 @@ type Lease struct {
 	// is gone. Nil and empty otherwise.
 	TookOver *Holder
 	Why      string
+	// Previous is the holder of the generation before this one, however
+	// it ended (released, expired, gone); nil for the first generation.
+	// It witnesses where a lock taken during its tenure was taken.
+	Previous *Holder
 
 	stop   chan struct{}
 	done   chan struct{}
@@ -302,6 +306,10 @@ func (s *Store) Acquire(ctx context.Context, env, command string, opts Options) 
 			err := s.create(ctx, key(env, next, "json"), h)
 			if err == nil {
 				l := &Lease{store: s, env: env, holder: h, stop: make(chan struct{}), done: make(chan struct{})}
+				if g != nil {
+					prev := g.holder
+					l.Previous = &prev
+				}
 				if takeover {
 					dead := g.holder
 					l.TookOver = &dead

@@ -278,20 +278,24 @@ func withStackLock[T any](o *Orchestrator, ctx context.Context, name stacks.Stac
 //     holder on that host belongs to that holder's command, which is gone
 //     or was fenced when its lease expired;
 //   - a lock of this host whose pid runs no more here, or runs a process
-//     that started after the lock was taken, is gone if this host is one
-//     machine (no other pid namespace shares its name that phoenix knows
-//     of: the lease it took over, if any, was of this machine).
+//     that started after the lock was taken, is gone if it was taken while
+//     the lease's previous holder held it and that holder ran on this
+//     machine: this boot and this pid namespace, so that the pid is one of
+//     this namespace (a pulumi's command's child, such as one killed alone,
+//     out of memory). A lock with no such witness (a `pulumi up` by hand, a
+//     preview, or a twin container that shares the host name but not the
+//     pids) is left to `phoenix unlock --force`.
 func stackLockGone(ctx context.Context, host string, pid int, at time.Time) (bool, string) {
 	l := lease.FromContext(ctx)
-	if l != nil && l.TookOver != nil && l.TookOver.Host == host && !at.IsZero() && at.Before(l.Since()) {
-		return true, fmt.Sprintf("its command's lease was taken over from phoenix %s, pid %d on %s", l.TookOver.Command, l.TookOver.PID, host)
-	}
-	self, _ := os.Hostname()
-	if host != self || pid <= 0 {
+	if l == nil || at.IsZero() || pid <= 0 || !at.Before(l.Since()) {
 		return false, ""
 	}
-	if l != nil && l.TookOver != nil && l.TookOver.Host == host && l.TookOver.Machine != lease.Self().Machine {
-		// Two machines under this host name: the pid may be the other's.
+	if l.TookOver != nil && l.TookOver.Host == host {
+		return true, fmt.Sprintf("its command's lease was taken over from phoenix %s, pid %d on %s", l.TookOver.Command, l.TookOver.PID, host)
+	}
+	self := lease.Self()
+	prev := l.Previous
+	if host != self.Host || prev == nil || prev.Host != host || prev.Machine == "" || prev.Machine != self.Machine || at.Before(prev.Since) {
 		return false, ""
 	}
 	switch {

@@ -1,10 +1,15 @@
 package orchestrator
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
+
+	"github.com/phoenix-iac/phoenix/internal/lease"
 )
 
 // TestDeadLockOfARemovedStack: the file backend's refusal names the lock
@@ -29,5 +34,62 @@ func TestDeadLockOfARemovedStack(t *testing.T) {
 	s3 := stackLockPattern.FindAllStringSubmatch("s3://bucket/.pulumi/locks/organization/phoenix/dev/x.json: created by a@b (pid 1) at now", -1)
 	if err := removeLockFiles(s3); err == nil {
 		t.Error("removed a lock that is not a file")
+	}
+}
+
+// TestStackLockGone: a Pulumi stack lock of this host whose pid is gone is
+// judged dead only with the lease as a witness that the pid is of this pid
+// namespace: it was taken while the lease's previous holder, of this
+// machine, held it. Without one (a by-hand pulumi, a twin container with
+// the same host name) it is left alone.
+func TestStackLockGone(t *testing.T) {
+	ctx := context.Background()
+	store, done, err := lease.Open(ctx, "file://"+t.TempDir(), "phoenix")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer done()
+	first, err := store.Acquire(ctx, "dev", "deploy", lease.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * time.Millisecond)
+	l, err := store.Acquire(ctx, "dev", "rollback", lease.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release(ctx)
+	if l.Previous == nil || l.Previous.Since != first.Since() {
+		t.Fatalf("the second lease's previous holder: %+v, want the first's", l.Previous)
+	}
+	exited := exec.Command("true")
+	if err := exited.Run(); err != nil {
+		t.Fatal(err)
+	}
+	dead := exited.Process.Pid
+	host, _ := os.Hostname()
+	during := first.Since().Add(l.Since().Sub(first.Since()) / 2)
+	held := lease.NewContext(ctx, l)
+	for _, tc := range []struct {
+		name string
+		ctx  context.Context
+		host string
+		pid  int
+		at   time.Time
+		want bool
+	}{
+		{name: "taken in the previous holder's tenure, pid gone", ctx: held, host: host, pid: dead, at: during, want: true},
+		{name: "taken before the previous holder's tenure", ctx: held, host: host, pid: dead, at: first.Since().Add(-time.Minute)},
+		{name: "taken while this command holds the lease", ctx: held, host: host, pid: dead, at: l.Since().Add(time.Millisecond)},
+		{name: "its pid runs", ctx: held, host: host, pid: os.Getpid(), at: during},
+		{name: "another host", ctx: held, host: "ci-runner-7", pid: dead, at: during},
+		{name: "no lease to witness", ctx: ctx, host: host, pid: dead, at: during},
+	} {
+		if got, why := stackLockGone(tc.ctx, tc.host, tc.pid, tc.at); got != tc.want {
+			t.Errorf("%s: judged gone %v (%s), want %v", tc.name, got, why, tc.want)
+		}
 	}
 }
