@@ -92,6 +92,9 @@ func (c *cliEnv) factory(io *iostreams.IOStreams) *cli.Factory {
 		return orchestrator.New(orchestrator.Options{
 			ProjectDir: dir, Pulumi: c.h.Pulumi, EnvVars: c.h.Env, Leases: c.leaseStore,
 			Log: io.ErrOut, User: "tester", Program: c.program,
+			// A planted lock of another machine is waited for this long,
+			// not the default 30 s, before the change gives up.
+			StackLockWait: 3 * time.Second,
 			AnalysisSource: func(context.Context, string, orchestrator.EnvState, time.Time) (analysis.Source, error) {
 				return c.lb.source(), nil
 			},

@@ -182,3 +182,34 @@ func TestVersionCommandOnTheRepository(t *testing.T) {
 		t.Errorf("version changed between two runs: %s, %s", out, again)
 	}
 }
+
+// TestBadDurationSettings: a setting read from the environment that is not
+// a duration phoenix can use is a usage error naming it, before anything
+// runs.
+func TestBadDurationSettings(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "Pulumi.yaml"), []byte("name: phoenix\nruntime: go\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ key, value string }{
+		{"PHOENIX_STACK_LOCK_WAIT", "soon"},
+		{"PHOENIX_STACK_LOCK_WAIT", "10ms"},
+		{"PHOENIX_LEASE_TTL", "1s"},
+	} {
+		streams, _, _, errOut := iostreams.Test()
+		f := NewFactory(streams)
+		f.Getenv = func(k string) string {
+			switch k {
+			case "PULUMI_CONFIG_PASSPHRASE":
+				return "test"
+			case tc.key:
+				return tc.value
+			}
+			return ""
+		}
+		code := Main(context.Background(), []string{"status", "--env", "dev", "--project", dir}, f)
+		if code != ExitUsage || !strings.Contains(errOut.String(), tc.key+"=\""+tc.value+"\"") {
+			t.Errorf("%s=%s: exit %d, stderr %q; want %d naming the setting", tc.key, tc.value, code, errOut, ExitUsage)
+		}
+	}
+}

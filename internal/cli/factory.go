@@ -87,6 +87,10 @@ func (f *Factory) orchestrator(ctx context.Context, g *GlobalOptions) (*orchestr
 	if err != nil {
 		return nil, err
 	}
+	lockWait, err := f.stackLockWait()
+	if err != nil {
+		return nil, err
+	}
 
 	if g.SecretsProvider == "" || g.SecretsProvider == "passphrase" {
 		if f.Getenv("PULUMI_CONFIG_PASSPHRASE") == "" && f.Getenv("PULUMI_CONFIG_PASSPHRASE_FILE") == "" {
@@ -114,6 +118,7 @@ func (f *Factory) orchestrator(ctx context.Context, g *GlobalOptions) (*orchestr
 		SecretsProvider: g.SecretsProvider,
 		Leases:          f.leases(backend),
 		LeaseTTL:        ttl,
+		StackLockWait:   lockWait,
 		Log:             prefixWriter{f.IO},
 		Color:           "never",
 	}
@@ -162,6 +167,21 @@ func (f *Factory) leaseTTL() (time.Duration, error) {
 	d, err := time.ParseDuration(v)
 	if err != nil || d < 3*time.Second {
 		return 0, usagef("PHOENIX_LEASE_TTL=%q is not a duration of 3s or more, such as 2m", v)
+	}
+	return d, nil
+}
+
+// stackLockWait reads PHOENIX_STACK_LOCK_WAIT, how long a change waits for
+// a live pulumi's lock on a stack; 0 (the default) is
+// orchestrator.DefaultStackLockWait.
+func (f *Factory) stackLockWait() (time.Duration, error) {
+	v := f.Getenv("PHOENIX_STACK_LOCK_WAIT")
+	if v == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < time.Second {
+		return 0, usagef("PHOENIX_STACK_LOCK_WAIT=%q is not a duration of 1s or more, such as 30s", v)
 	}
 	return d, nil
 }

@@ -51,6 +51,9 @@ type Options struct {
 	// LeaseTTL is how long an env lease outlives its holder's last
 	// heartbeat; default lease.DefaultTTL.
 	LeaseTTL time.Duration
+	// StackLockWait is how long a change waits for a live pulumi's lock on
+	// a stack before it gives up; default DefaultStackLockWait.
+	StackLockWait time.Duration
 	// Progress receives the engine's progress; nil keeps it quiet.
 	Progress io.Writer
 	// Log receives one line per phoenix step; nil keeps it quiet.
@@ -84,6 +87,9 @@ func New(opts Options) (*Orchestrator, error) {
 	}
 	if opts.Program == nil {
 		opts.Program = stacks.ProgramIn(opts.ProjectDir, opts.EnvVars["PULUMI_BACKEND_URL"])
+	}
+	if opts.StackLockWait <= 0 {
+		opts.StackLockWait = DefaultStackLockWait
 	}
 	opts.Pulumi = leanPulumi{opts.Pulumi}
 	if opts.HTTPClient == nil {

@@ -206,17 +206,19 @@ func (o *Orchestrator) repairRecord(ctx context.Context, s auto.Stack, name stac
 // lock file's URL: created by user@host (pid 123) at 2026-...Z".
 var stackLockPattern = regexp.MustCompile(`(\S+\.json)\S*: created by (\S*)@(\S*) \(pid (\d+)\) at (\S+)`)
 
-// stackLockWait is how long a change waits for a live pulumi's lock on a
-// stack: a preview or a read holds one for seconds.
-const stackLockWait = 30 * time.Second
+// DefaultStackLockWait is how long a change waits for a live pulumi's
+// lock on a stack, unless Options.StackLockWait says otherwise: a preview
+// or a read holds one for seconds.
+const DefaultStackLockWait = 30 * time.Second
 
 // withStackLock runs op; when it fails because a pulumi process that is
 // gone still locks the stack, it clears that lock with `pulumi cancel` and
 // runs op once more. A live holder, or one that may be, is waited for up
-// to stackLockWait (op fails before it changes anything while the stack is
+// to Options.StackLockWait (op fails before it changes anything while the stack is
 // locked), then left alone and its error returned.
 func withStackLock[T any](o *Orchestrator, ctx context.Context, name stacks.StackName, op func() (T, error)) (T, error) {
-	deadline := time.Now().Add(stackLockWait)
+	wait := o.opts.StackLockWait
+	deadline := time.Now().Add(wait)
 	res, err := op()
 	var holders [][]string
 	var why string
@@ -243,10 +245,10 @@ func withStackLock[T any](o *Orchestrator, ctx context.Context, name stacks.Stac
 			break
 		}
 		if time.Now().After(deadline) {
-			return res, fmt.Errorf("%w\nanother pulumi command (%s) has held stack %s for over %s: let it finish, or if its machine is gone, clear it with: phoenix unlock --env %s --force", err, live, name, stackLockWait, name.Env)
+			return res, fmt.Errorf("%w\nanother pulumi command (%s) has held stack %s for over %s: let it finish, or if its machine is gone, clear it with: phoenix unlock --env %s --force", err, live, name, wait, name.Env)
 		}
 		if !waited {
-			o.logf("stack %s is locked by another pulumi command (%s): waiting up to %s for it", name, live, stackLockWait)
+			o.logf("stack %s is locked by another pulumi command (%s): waiting up to %s for it", name, live, wait)
 			waited = true
 		}
 		select {
