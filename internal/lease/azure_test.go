@@ -28,23 +28,8 @@ const (
 // azblob://container/prefix, the account and key in AZURE_STORAGE_ACCOUNT
 // and AZURE_STORAGE_KEY.
 func TestLeaseOnAzure(t *testing.T) {
-	endpoint := startAzurite(t)
-	t.Setenv("AZURE_STORAGE_ACCOUNT", azuriteAccount)
-	t.Setenv("AZURE_STORAGE_KEY", azuriteKey)
-	cred, err := azblob.NewSharedKeyCredential(azuriteAccount, azuriteKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := azblob.NewClientWithSharedKeyCredential(endpoint+"/"+azuriteAccount, cred, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	client, query := azuriteContainer(t, "state")
 	ctx := context.Background()
-	if _, err := client.CreateContainer(ctx, "state", nil); err != nil {
-		t.Fatal(err)
-	}
-	host := strings.TrimPrefix(endpoint, "http://")
-	query := "?localemu=true&protocol=http&domain=" + host
 	machinesAtOnce(t, "azblob://state/team"+query, "azblob://missing/team"+query, func() int {
 		prefix := "team/" + Prefix
 		pager := client.NewListBlobsFlatPager("state", &container.ListBlobsFlatOptions{Prefix: &prefix})
@@ -60,11 +45,32 @@ func TestLeaseOnAzure(t *testing.T) {
 	})
 }
 
+// azuriteContainer starts Azurite with a container of that name, sets the
+// account for gocloud.dev, and returns a client and the query that an
+// azblob:// URL needs to reach it.
+func azuriteContainer(t testing.TB, name string) (*azblob.Client, string) {
+	endpoint := startAzurite(t)
+	t.Setenv("AZURE_STORAGE_ACCOUNT", azuriteAccount)
+	t.Setenv("AZURE_STORAGE_KEY", azuriteKey)
+	cred, err := azblob.NewSharedKeyCredential(azuriteAccount, azuriteKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := azblob.NewClientWithSharedKeyCredential(endpoint+"/"+azuriteAccount, cred, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.CreateContainer(context.Background(), name, nil); err != nil {
+		t.Fatal(err)
+	}
+	return client, "?localemu=true&protocol=http&domain=" + strings.TrimPrefix(endpoint, "http://")
+}
+
 // startAzurite runs Azurite's blob service (installed into .bin/ by make
 // tools) in memory on a free loopback port, returns its endpoint, and stops
 // it (by its process group) when t ends. The test fails, never skips,
 // without it.
-func startAzurite(t *testing.T) string {
+func startAzurite(t testing.TB) string {
 	t.Helper()
 	bin := os.Getenv("PHOENIX_AZURITE")
 	if bin == "" {

@@ -30,7 +30,7 @@ func TestLeaseOnGCS(t *testing.T) {
 // startGCS starts fake-gcs-server on a free loopback port, which is also
 // the host it serves object downloads on (the Go client reads objects from
 // STORAGE_EMULATOR_HOST/<bucket>/<object>), and stops it when t ends.
-func startGCS(t *testing.T) *fakestorage.Server {
+func startGCS(t testing.TB) *fakestorage.Server {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

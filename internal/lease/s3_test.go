@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/fsouza/fake-gcs-server/fakestorage"
+
 	"github.com/phoenix-iac/phoenix/tests/moto"
 )
 
@@ -104,7 +106,8 @@ func machinesAtOnce(t *testing.T, backend, missing string, objects func() int) {
 }
 
 // BenchmarkLease measures one acquire, renew (check and beat), fence check
-// and release of an env lease, on moto's S3 API and on the file system:
+// and release of an env lease, on moto's S3 API, fake-gcs-server's GCS API,
+// Azurite's Azure Blob API and the file system:
 //
 //	go test ./internal/lease -run '^$' -bench Lease -benchtime 50x
 func BenchmarkLease(b *testing.B) {
@@ -115,7 +118,13 @@ func BenchmarkLease(b *testing.B) {
 		k, v, _ := strings.Cut(kv, "=")
 		b.Setenv(k, v)
 	}
-	for _, backend := range []struct{ name, url string }{{"s3", s3URL}, {"file", "file://" + b.TempDir()}} {
+	gcs := startGCS(b)
+	gcs.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: "state"})
+	b.Setenv("STORAGE_EMULATOR_HOST", strings.TrimPrefix(gcs.URL(), "http://"))
+	_, azQuery := azuriteContainer(b, "state")
+	for _, backend := range []struct{ name, url string }{
+		{"s3", s3URL}, {"gs", "gs://state/bench"}, {"azblob", "azblob://state/bench" + azQuery}, {"file", "file://" + b.TempDir()},
+	} {
 		b.Run(backend.name, func(b *testing.B) {
 			ctx := context.Background()
 			store, done, err := Open(ctx, backend.url, "bench")
