@@ -77,7 +77,7 @@ e2e: tools $(DOCKER_PLUGIN)
 # (static, so that it also serves as the Caddy image stand-in), for the
 # data-plane and end-to-end tests, kept under .bin/ (git-ignored) and
 # rebuilt when lb/ changes.
-tools: $(PULUMI) $(CADDY)
+tools: $(PULUMI) $(CADDY) $(AZURITE)
 
 # Users get the official docker plugin; tests get this build of the same
 # upstream provider (tools/docker-provider/main.go says how it is mapped).

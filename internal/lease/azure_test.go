@@ -3,17 +3,16 @@ package lease
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
+
+	"github.com/phoenix-iac/phoenix/tests/procs"
 )
 
 // Azurite's well-known development account (public, in Azure's docs).
@@ -83,44 +82,9 @@ func startAzurite(t testing.TB) string {
 	if _, err := os.Stat(bin); err != nil {
 		t.Fatalf("Azurite is not installed at %s (PHOENIX_AZURITE): run make tools, which installs it from the npm registry", bin)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
+	port := procs.FreePort(t)
 	cmd := exec.Command(bin, "--blobHost", "127.0.0.1", "--blobPort", fmt.Sprint(port), "--inMemoryPersistence",
 		"--skipApiVersionCheck", "--silent")
-	log, err := os.CreateTemp(t.TempDir(), "azurite-*.log")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting Azurite: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-exited
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if c, err := net.Dial("tcp", ln.Addr().String()); err == nil {
-			c.Close()
-			return "http://" + ln.Addr().String()
-		}
-		select {
-		case <-exited:
-			b, _ := os.ReadFile(log.Name())
-			t.Fatalf("Azurite exited before it listened on %s:\n%s", ln.Addr(), b)
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(log.Name())
-			t.Fatalf("Azurite did not listen on %s within 30s:\n%s", ln.Addr(), b)
-		}
-	}
+	procs.Serve(t, "azurite", cmd, port, "make tools installs it from the npm registry")
+	return fmt.Sprintf("http://127.0.0.1:%d", port)
 }

@@ -2,11 +2,13 @@ package lease
 
 import (
 	"context"
-	"net"
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/fsouza/fake-gcs-server/fakestorage"
+
+	"github.com/phoenix-iac/phoenix/tests/procs"
 )
 
 // TestLeaseOnGCS: the lease on Google Cloud Storage's JSON API, as served
@@ -32,14 +34,9 @@ func TestLeaseOnGCS(t *testing.T) {
 // STORAGE_EMULATOR_HOST/<bucket>/<object>), and stops it when t ends.
 func startGCS(t testing.TB) *fakestorage.Server {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
+	port := procs.FreePort(t)
 	srv, err := fakestorage.NewServerWithOptions(fakestorage.Options{
-		Scheme: "http", Host: "127.0.0.1", Port: uint16(port), PublicHost: ln.Addr().String(),
+		Scheme: "http", Host: "127.0.0.1", Port: uint16(port), PublicHost: fmt.Sprintf("127.0.0.1:%d", port),
 	})
 	if err != nil {
 		t.Fatal(err)

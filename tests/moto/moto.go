@@ -7,15 +7,13 @@ package moto
 import (
 	"context"
 	"fmt"
-	"net"
-	"os"
 	"os/exec"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/phoenix-iac/phoenix/tests/procs"
 )
 
 // Server is one moto_server on a loopback port.
@@ -27,41 +25,12 @@ type Server struct {
 // group) when the test ends. The test fails, never skips, without moto.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
+	port := procs.FreePort(t)
 	script := fmt.Sprintf(`from werkzeug.serving import run_simple
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 run_simple("127.0.0.1", %d, DomainDispatcherApplication(create_backend_app), threaded=False)`, port)
-	cmd := exec.Command("python3", "-c", script)
-	out, err := os.CreateTemp(t.TempDir(), "moto-*.log")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting moto (python3 with moto 5, which .ci/run checks for): %v", err)
-	}
-	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		cmd.Wait()
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
-			c.Close()
-			return &Server{Port: port}
-		}
-		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(out.Name())
-			t.Fatalf("moto did not answer on port %d within 30s (is moto installed? python3 -c 'import moto'):\n%s", port, b)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	procs.Serve(t, "moto", exec.Command("python3", "-c", script), port, "python3 with moto 5, which .ci/run checks for: python3 -c 'import moto'")
+	return &Server{Port: port}
 }
 
 // Endpoint is the server's URL.
