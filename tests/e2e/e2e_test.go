@@ -185,7 +185,7 @@ func TestMainJob(t *testing.T) {
 	// nothing, and removed by gc --orphans, which touches nothing else: not
 	// what an env dev of another checkout (another backend) runs on the
 	// same engine. Every resource carries its owner: project and backend.
-	owner := p.docker("inspect", "--format", `phoenix.project={{index .Config.Labels "phoenix.project"}} phoenix.backend={{index .Config.Labels "phoenix.backend"}}`, p.docker("ps", "-q", "--filter", "label=phoenix.version="+v2))
+	owner := p.docker("inspect", "--format", `phoenix.project={{index .Config.Labels "phoenix.project"}} phoenix.backend={{index .Config.Labels "phoenix.backend"}}`, strings.Fields(p.docker("ps", "-q", "--filter", "label=phoenix.version="+v2))[0])
 	if want := "phoenix.project=phoenix phoenix.backend=file://" + filepath.Join(p.dir, ".phoenix", "state"); owner != want {
 		t.Errorf("a replica's owner labels: %q, want %q", owner, want)
 	}
