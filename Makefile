@@ -32,7 +32,7 @@ test:
 repo:
 	@big=$$(git ls-files -z | xargs -0 -r stat -c '%s %n' 2>/dev/null | awk '$$1 > 1048576 {print "  " $$2 " (" $$1 " bytes)"}'); \
 		test -z "$$big" || { echo "tracked files over 1 MB:"; echo "$$big"; exit 1; }
-	@for m in . app lb $$(ls -d tools/*/); do \
+	@for m in . app lb $$(ls tools/*/go.mod | xargs -n1 dirname); do \
 		(cd $$m && $(GO) mod tidy -diff >/dev/null) || { echo "$$m: go.mod or go.sum is not tidy; run: (cd $$m && go mod tidy)"; exit 1; }; \
 	done
 
