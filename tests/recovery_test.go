@@ -3,6 +3,8 @@ package tests
 import (
 	"maps"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -285,5 +287,30 @@ func TestCLIRollbackRefusesAStoppedReplica(t *testing.T) {
 	}
 	if got := c.serving(); got != "v2" {
 		t.Errorf("after the refused rollback the load balancer serves %q, want v2", got)
+	}
+}
+
+// TestCLIEmptyAttributeFile: a pulumi killed while the file backend wrote
+// an object can leave that object's attribute file empty (the store
+// truncates it, then writes it, then renames the object into place), and
+// every Pulumi read of the stack then fails with "EOF". phoenix removes
+// the empty attribute file, says so, and goes on.
+func TestCLIEmptyAttributeFile(t *testing.T) {
+	t.Parallel()
+	c := newCLIEnv(t)
+	c.deploy("v1")
+	dir := filepath.Join(strings.TrimPrefix(c.h.Env["PULUMI_BACKEND_URL"], "file://"), ".pulumi", "stacks", orchestrator.ProjectName)
+	for _, f := range []string{"dev.json.attrs", "dev.v1.json.attrs"} {
+		if err := os.WriteFile(filepath.Join(dir, f), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := c.must("status", "--env", "dev")
+	if !strings.Contains(r.out, "v1") || !strings.Contains(r.errOut, "dev.v1.json.attrs: an empty attribute file that a killed pulumi left") {
+		t.Errorf("status with empty attribute files: %s", r)
+	}
+	c.deploy("v2")
+	if got := c.serving(); got != "v2" {
+		t.Errorf("after the repair, deploy v2: production serves %q", got)
 	}
 }

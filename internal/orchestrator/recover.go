@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -115,8 +117,14 @@ type stackRecord struct {
 // readRecord reads a stack's state.
 func (o *Orchestrator) readRecord(ctx context.Context, name stacks.StackName) (stackRecord, error) {
 	rec := stackRecord{Outputs: map[string]any{}, IDs: map[string]bool{}}
-	stdout, stderr, _, err := o.opts.Pulumi.Run(ctx, o.opts.ProjectDir, nil, nil, nil, o.envList(),
-		"stack", "export", "--stack", name.String())
+	export := func() (string, string, int, error) {
+		return o.opts.Pulumi.Run(ctx, o.opts.ProjectDir, nil, nil, nil, o.envList(),
+			"stack", "export", "--stack", name.String())
+	}
+	stdout, stderr, _, err := export()
+	if err != nil && strings.Contains(stderr, "failed to load checkpoint: EOF") && o.dropEmptySidecars() > 0 {
+		stdout, stderr, _, err = export()
+	}
 	if err != nil {
 		if strings.Contains(stderr, "no stack named") {
 			return rec, fmt.Errorf("stack %s: %w", name, errNoStack)
@@ -321,6 +329,34 @@ func removeLockFiles(holders [][]string) error {
 		}
 	}
 	return nil
+}
+
+// dropEmptySidecars removes the empty attribute files that a pulumi killed
+// while it wrote a file backend's object left, and returns how many. The
+// file store (gocloud.dev's fileblob) writes an object's attributes to
+// <object>.attrs, truncating the file first, before it renames the
+// object's new content into place: a kill in between leaves the object as
+// it was and its attributes empty, which every later read of the object
+// (`pulumi stack ls`, `stack export`) fails on with "EOF". An absent
+// attribute file is read as no attributes, so removing it loses nothing.
+func (o *Orchestrator) dropEmptySidecars() int {
+	backend := o.opts.EnvVars["PULUMI_BACKEND_URL"]
+	if !strings.HasPrefix(backend, "file://") {
+		return 0
+	}
+	root := filepath.Join(strings.TrimPrefix(stacks.BackendID(backend, ""), "file://"), ".pulumi")
+	n := 0
+	filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".attrs") {
+			return nil
+		}
+		if info, err := d.Info(); err == nil && info.Size() == 0 && os.Remove(path) == nil {
+			o.logf("removed %s: an empty attribute file that a killed pulumi left", path)
+			n++
+		}
+		return nil
+	})
+	return n
 }
 
 // dropEmptyCheckpoint removes the checkpoint of a stack that is empty:

@@ -34,6 +34,9 @@ func (o *Orchestrator) stackNames(ctx context.Context) (map[string]auto.StackSum
 		return nil, err
 	}
 	list, err := ws.ListStacks(ctx)
+	if err != nil && strings.Contains(err.Error(), "EOF") && o.dropEmptySidecars() > 0 {
+		list, err = ws.ListStacks(ctx)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("listing stacks: %w", err)
 	}
