@@ -78,7 +78,7 @@ func TestCLICanaryAnalysis(t *testing.T) {
 
 	c.lb.failEvery("v3", 10)
 	r := c.run(append([]string{"deploy", "--env", "dev", "--version", "v3", "--gate-count", "3", "--gate-timeout", "5s"}, flags...)...)
-	if r.code != cli.ExitGate {
+	if r.code != cli.ExitChangeFailed {
 		t.Fatalf("a candidate failing 10%% of requests: %s", r)
 	}
 	bad := decodeDeploy(t, r)
@@ -103,8 +103,8 @@ func TestCLICanaryAnalysis(t *testing.T) {
 	c.lb.failEvery("v5", 10)
 	r = c.run("deploy", "--env", "dev", "--version", "v5", "--gate-count", "3", "--gate-timeout", "5s", "--bake", "2s", "--min-requests", "30", "--json")
 	baked := decodeDeploy(t, r)
-	if r.code != cli.ExitGate || len(baked.Analysis) != 1 || baked.Analysis[0].Step != "bake" || baked.Analysis[0].Verdict != "fail" || baked.Analysis[0].BaseVersion != "v2" {
-		t.Fatalf("a promoted version failing 10%% in its bake: want exit %d and a failed bake against v2, got %s", cli.ExitGate, r)
+	if r.code != cli.ExitChangeFailed || len(baked.Analysis) != 1 || baked.Analysis[0].Step != "bake" || baked.Analysis[0].Verdict != "fail" || baked.Analysis[0].BaseVersion != "v2" {
+		t.Fatalf("a promoted version failing 10%% in its bake: want exit %d and a failed bake against v2, got %s", cli.ExitChangeFailed, r)
 	}
 	t.Logf("failing bake: %s", baked.Analysis[0].Reason)
 	if !strings.Contains(r.errOut, "live is back on v2") {
@@ -125,8 +125,8 @@ func TestCLICanaryAnalysis(t *testing.T) {
 	r = c.run("deploy", "--env", "dev", "--version", "v4", "--gate-count", "3", "--gate-timeout", "5s",
 		"--canary", "50", "--step-wait", "100ms", "--step-timeout", "1s", "--min-requests", "30", "--json")
 	none := decodeDeploy(t, r)
-	if r.code != cli.ExitGate || len(none.Analysis) != 1 || none.Analysis[0].Verdict != "no verdict" || !strings.Contains(none.Error, "no verdict") {
-		t.Errorf("no traffic: want exit %d and no verdict, got %s", cli.ExitGate, r)
+	if r.code != cli.ExitChangeFailed || len(none.Analysis) != 1 || none.Analysis[0].Verdict != "no verdict" || !strings.Contains(none.Error, "no verdict") {
+		t.Errorf("no traffic: want exit %d and no verdict, got %s", cli.ExitChangeFailed, r)
 	}
 	if st := c.status(); st.Live != "v6" {
 		t.Errorf("after no verdict live is %q, want v6", st.Live)

@@ -84,12 +84,12 @@ func (c *cliEnv) factory(io *iostreams.IOStreams) *cli.Factory {
 		"PULUMI_BACKEND_URL":       c.h.Env["PULUMI_BACKEND_URL"],
 	}
 	f.Getenv = func(k string) string { return env[k] }
-	f.Orchestrator = func(ctx context.Context, g *cli.GlobalOptions) (*orchestrator.Orchestrator, error) {
+	f.Orchestrator = func(ctx context.Context, g *cli.GlobalOptions) (cli.Orchestrator, error) {
 		dir, err := f.ProjectDir(g)
 		if err != nil {
 			return nil, err
 		}
-		return orchestrator.New(orchestrator.Options{
+		return c.orchestrator(orchestrator.Options{
 			ProjectDir: dir, Pulumi: c.h.Pulumi, EnvVars: c.h.Env, Leases: c.leaseStore,
 			Log: io.ErrOut, User: "tester", Program: c.program,
 			// A planted lock of another machine is waited for this long,
@@ -101,6 +101,16 @@ func (c *cliEnv) factory(io *iostreams.IOStreams) *cli.Factory {
 		})
 	}
 	return f
+}
+
+// orchestrator is orchestrator.New as the Factory's interface: nil, not a
+// typed nil, on failure.
+func (c *cliEnv) orchestrator(opts orchestrator.Options) (cli.Orchestrator, error) {
+	o, err := orchestrator.New(opts)
+	if err != nil {
+		return nil, err
+	}
+	return o, nil
 }
 
 type result struct {
@@ -239,8 +249,8 @@ func TestCLIGateFailureKeepsLive(t *testing.T) {
 	c.lb.breakVersion("v2")
 
 	r := c.run("deploy", "--env", "dev", "--version", "v2", "--gate-count", "3", "--gate-timeout", "2s")
-	if r.code != cli.ExitGate {
-		t.Fatalf("deploy of a broken version: %s\nwant exit %d", r, cli.ExitGate)
+	if r.code != cli.ExitChangeFailed {
+		t.Fatalf("deploy of a broken version: %s\nwant exit %d", r, cli.ExitChangeFailed)
 	}
 	for _, want := range []string{"did not pass the health gate", "live is still v1", "dev.v2 was destroyed"} {
 		if !strings.Contains(r.errOut, want) {
@@ -262,7 +272,7 @@ func TestCLIGateFailureKeepsLive(t *testing.T) {
 
 	// --keep-failed keeps it for inspection.
 	r = c.run("deploy", "--env", "dev", "--version", "v2", "--gate-count", "3", "--gate-timeout", "2s", "--keep-failed")
-	if r.code != cli.ExitGate || !strings.Contains(r.errOut, "was kept (--keep-failed)") {
+	if r.code != cli.ExitChangeFailed || !strings.Contains(r.errOut, "was kept (--keep-failed)") {
 		t.Fatalf("deploy --keep-failed: %s", r)
 	}
 	if !c.versionsInCloud()["v2"] {
@@ -342,7 +352,7 @@ func TestCLIRollback(t *testing.T) {
 		t.Fatal(err)
 	}
 	r = c.run("rollback", "--env", "dev", "--to", "v2")
-	if r.code != cli.ExitGate || !strings.Contains(r.errOut, "dev.v2 has drifted") {
+	if r.code != cli.ExitChangeFailed || !strings.Contains(r.errOut, "dev.v2 has drifted") {
 		t.Fatalf("rollback to a drifted version: %s", r)
 	}
 	if st := c.status(); st.Live != "v1" {
@@ -399,7 +409,7 @@ func TestCLIGCKeepsLiveCandidateAndPrevious(t *testing.T) {
 	}
 	// v5 failed its gate and was kept: it is the newest warm version.
 	c.lb.breakVersion("v5")
-	if r := c.run("deploy", "--env", "dev", "--version", "v5", "--gate-timeout", "1s", "--keep-failed"); r.code != cli.ExitGate {
+	if r := c.run("deploy", "--env", "dev", "--version", "v5", "--gate-timeout", "1s", "--keep-failed"); r.code != cli.ExitChangeFailed {
 		t.Fatalf("deploy v5: %s", r)
 	}
 
@@ -554,7 +564,7 @@ func TestCLITrafficWritesAreCompareAndSwap(t *testing.T) {
 	c.plainTrafficUp(stacks.Traffic{Live: "v1", Candidate: "v1"})
 
 	r := <-done
-	if r.code != cli.ExitGate || !strings.Contains(r.errOut, "changed under this command: it expected live=v1 candidate=v2 weight=50, and it is now live=v1 candidate=v1 weight=0") ||
+	if r.code != cli.ExitChangeFailed || !strings.Contains(r.errOut, "changed under this command: it expected live=v1 candidate=v2 weight=50, and it is now live=v1 candidate=v1 weight=0") ||
 		!strings.Contains(r.errOut, "left as the other command set it") {
 		t.Fatalf("deploy whose traffic was changed under it: %s", r)
 	}

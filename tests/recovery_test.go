@@ -85,7 +85,7 @@ func TestCLIFailedPointerUpdatesTellTheTruth(t *testing.T) {
 	// A promotion that fails: the candidate route was set (1st pointer
 	// change), the promotion (2nd) fails, the restore (3rd) works.
 	c.failPointer(1)
-	if r := c.run("deploy", "--env", "dev", "--version", "v3", "--gate-count", "2", "--gate-timeout", "5s"); r.code != cli.ExitGate {
+	if r := c.run("deploy", "--env", "dev", "--version", "v3", "--gate-count", "2", "--gate-timeout", "5s"); r.code != cli.ExitChangeFailed {
 		t.Fatalf("deploy with a failing promotion: %s", r)
 	}
 	check("after the failed promotion", "v1", "")
@@ -97,7 +97,7 @@ func TestCLIFailedPointerUpdatesTellTheTruth(t *testing.T) {
 	c.h.Cloud.ClearFaults()
 	c.h.Cloud.Inject(simcloud.Fault{Kind: "create", Type: "docker:index/container:Container", NameContains: "-pointer", After: 1, Err: "Cannot connect to the Docker daemon"})
 	r := c.run("deploy", "--env", "dev", "--version", "v4", "--canary", "50", "--step-wait", "10ms", "--analysis=false", "--gate-count", "2", "--gate-timeout", "5s", "--keep-failed")
-	if r.code != cli.ExitGate || !strings.Contains(r.errOut, "phoenix rollback --env dev --to v3 --force") {
+	if r.code != cli.ExitChangeFailed || !strings.Contains(r.errOut, "phoenix rollback --env dev --to v3 --force") {
 		t.Fatalf("deploy with a failing canary step and restore: %s", r)
 	}
 	if st := c.status(); st.Live != "v3" || st.Candidate != "v4" || st.CandidateWeight != 0 {
@@ -148,7 +148,7 @@ func TestCLIIncompleteVersions(t *testing.T) {
 	c := newCLIEnv(t)
 	c.deploy("v1")
 	c.h.Cloud.Inject(simcloud.Fault{Kind: "create", Type: "docker:index/container:Container", NameContains: "dev-v2-1", Times: 1, Err: "no space left on device"})
-	if r := c.run("deploy", "--env", "dev", "--version", "v2", "--keep-failed"); r.code != cli.ExitGate {
+	if r := c.run("deploy", "--env", "dev", "--version", "v2", "--keep-failed"); r.code != cli.ExitChangeFailed {
 		t.Fatalf("deploy with a failing replica: %s", r)
 	}
 	roles := map[string]string{}
@@ -171,7 +171,7 @@ func TestCLIIncompleteVersions(t *testing.T) {
 
 	// gc destroys an incomplete version even when retention would keep it.
 	c.h.Cloud.Inject(simcloud.Fault{Kind: "create", Type: "docker:index/container:Container", NameContains: "dev-v3-0", Times: 1, Err: "no space left on device"})
-	if r := c.run("deploy", "--env", "dev", "--version", "v3", "--keep-failed"); r.code != cli.ExitGate {
+	if r := c.run("deploy", "--env", "dev", "--version", "v3", "--keep-failed"); r.code != cli.ExitChangeFailed {
 		t.Fatalf("deploy with a failing replica: %s", r)
 	}
 	r = c.must("gc", "--env", "dev", "--keep", "5")
@@ -282,7 +282,7 @@ func TestCLIRollbackRefusesAStoppedReplica(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := c.run("rollback", "--env", "dev", "--to", "v1")
-	if r.code != cli.ExitGate || !strings.Contains(r.errOut, "dev.v1 has drifted (delete dev-v1-0") {
+	if r.code != cli.ExitChangeFailed || !strings.Contains(r.errOut, "dev.v1 has drifted (delete dev-v1-0") {
 		t.Fatalf("rollback to a version with a stopped replica: %s", r)
 	}
 	if got := c.serving(); got != "v2" {

@@ -21,7 +21,7 @@ func testFactory(t *testing.T) (*Factory, *iostreams.IOStreams) {
 	io, _, _, _ := iostreams.Test()
 	f := NewFactory(io)
 	f.Getenv = func(string) string { return "" }
-	f.Orchestrator = func(context.Context, *GlobalOptions) (*orchestrator.Orchestrator, error) {
+	f.Orchestrator = func(context.Context, *GlobalOptions) (Orchestrator, error) {
 		t.Fatal("the command reached the orchestrator")
 		return nil, nil
 	}
@@ -88,7 +88,19 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"deploy", "--env", "dev", "--analysis=false", "--bake", "5m"}, "would do nothing"},
 		{[]string{"logs"}, "--env is required"},
 		{[]string{"logs", "--env", "dev", "--version", "V1"}, "--version"},
-		{[]string{"logs", "--env", "dev", "--since", "-5m"}, "counted back from now"},
+		{[]string{"logs", "--env", "dev", "--since", "-5m"}, "--since -5m0s: a duration of 0 or more"},
+		// No duration flag of any verb takes a negative value.
+		{[]string{"deploy", "--env", "dev", "--gate-timeout", "-5s"}, "--gate-timeout -5s: a duration of 0 or more"},
+		{[]string{"deploy", "--env", "dev", "--gate-timeout", "0s"}, "--gate-timeout 0s"},
+		{[]string{"deploy", "--env", "dev", "--step-wait", "-1s"}, "--step-wait -1s: a duration of 0 or more"},
+		{[]string{"deploy", "--env", "dev", "--wait", "-1m"}, "--wait -1m0s: a duration of 0 or more"},
+		{[]string{"deploy", "--env", "dev", "--bake", "-1m"}, "--bake -1m0s: a duration of 0 or more"},
+		{[]string{"rollback", "--env", "dev", "--gate-timeout", "-1s"}, "--gate-timeout -1s"},
+		{[]string{"rollback", "--env", "dev", "--gate-count", "0"}, "--gate-count must be 1 or more"},
+		{[]string{"rollback", "--env", "dev", "--wait", "-1s"}, "--wait -1s"},
+		{[]string{"gc", "--env", "dev", "--wait", "-1s"}, "--wait -1s"},
+		{[]string{"destroy", "--env", "dev", "--yes", "--wait", "-1s"}, "--wait -1s"},
+		{[]string{"preview", "--env", "dev", "--json", "--format", "markdown"}, "--json is --format json"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -137,10 +149,10 @@ func TestExitCodes(t *testing.T) {
 		{nil, ExitOK},
 		{errors.New("boom"), ExitError},
 		{&orchestrator.ImmutableError{Stack: "dev.v1"}, ExitImmutable},
-		{&orchestrator.GateError{Err: errors.New("x")}, ExitGate},
-		{&orchestrator.DriftError{}, ExitGate},
-		{&orchestrator.DeployError{Err: errors.New("deploying version stack dev.v1: exit status 255")}, ExitGate},
-		{fmt.Errorf("x: %w", &orchestrator.DeployError{Err: &orchestrator.GateError{Err: errors.New("y")}}), ExitGate},
+		{&orchestrator.GateError{Err: errors.New("x")}, ExitChangeFailed},
+		{&orchestrator.DriftError{}, ExitChangeFailed},
+		{&orchestrator.DeployError{Err: errors.New("deploying version stack dev.v1: exit status 255")}, ExitChangeFailed},
+		{fmt.Errorf("x: %w", &orchestrator.DeployError{Err: &orchestrator.GateError{Err: errors.New("y")}}), ExitChangeFailed},
 		{&orchestrator.NotFoundError{What: "x"}, ExitNotFound},
 		{context.Canceled, ExitCancelled},
 	}
@@ -157,7 +169,7 @@ func TestExitCodes(t *testing.T) {
 func TestInterruptedExits130(t *testing.T) {
 	f, io := testFactory(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	f.Orchestrator = func(context.Context, *GlobalOptions) (*orchestrator.Orchestrator, error) {
+	f.Orchestrator = func(context.Context, *GlobalOptions) (Orchestrator, error) {
 		cancel() // the interrupt arrives while the command runs
 		return nil, errors.New("failed to run update: exit status 255")
 	}

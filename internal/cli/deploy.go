@@ -77,10 +77,7 @@ platform needs are installed on first use.`,
   phoenix deploy --env dev --canary 50 --analysis=false   # steps that only wait and gate
   phoenix deploy --env dev --version hotfix-1 --keep-failed`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := requireEnv(opts.Env); err != nil {
-				return err
-			}
+		RunE: runE(opts, &opts.Env, func(cmd *cobra.Command) error {
 			if opts.Version != "" {
 				if err := stacks.ValidateVersion(opts.Version); err != nil {
 					return usagef("--version: %v", err)
@@ -91,6 +88,9 @@ platform needs are installed on first use.`,
 			}
 			if opts.GateCount < 1 {
 				return usagef("--gate-count must be 1 or more, got %d", opts.GateCount)
+			}
+			if opts.GateTimeout == 0 {
+				return usagef("--gate-timeout 0s: the candidate needs time to pass the gate, such as 2m")
 			}
 			fl := cmd.Flags()
 			if !fl.Changed("bake") {
@@ -108,14 +108,8 @@ platform needs are installed on first use.`,
 			if !fl.Changed("min-requests") {
 				opts.MinRequests = nil
 			}
-			if err := checkAnalysisFlags(opts); err != nil {
-				return err
-			}
-			if runF != nil {
-				return runF(cmd.Context(), opts)
-			}
-			return deployRun(cmd.Context(), f, opts)
-		},
+			return checkAnalysisFlags(opts)
+		}, runF, func(ctx context.Context, opts *DeployOptions) error { return deployRun(ctx, f, opts) }),
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&opts.Env, "env", "", "the env (required)")
@@ -159,7 +153,7 @@ func checkAnalysisFlags(opts *DeployOptions) error {
 }
 
 // analysisOptions are the env's phoenix:analysis with the flags applied.
-func analysisOptions(o *orchestrator.Orchestrator, opts *DeployOptions) (orchestrator.AnalysisOptions, error) {
+func analysisOptions(o Orchestrator, opts *DeployOptions) (orchestrator.AnalysisOptions, error) {
 	a := orchestrator.AnalysisOptions{Off: !opts.Analysis, StepTimeout: opts.StepTimeout}
 	set, err := o.AnalysisSettings(opts.Env)
 	if err != nil {
@@ -212,9 +206,6 @@ func deployRun(ctx context.Context, f *Factory, opts *DeployOptions) error {
 	canary, _ := parseCanary(opts.Canary)
 	o, err := f.Orchestrator(ctx, opts.Global)
 	if err != nil {
-		return err
-	}
-	if err := o.Preflight(ctx, opts.Env); err != nil {
 		return err
 	}
 	analysis, err := analysisOptions(o, opts)

@@ -31,10 +31,7 @@ confirmation on a terminal; elsewhere --yes is required.`,
 		Example: `  phoenix destroy --env dev
   phoenix destroy --env pr-123 --yes`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := requireEnv(opts.Env); err != nil {
-				return err
-			}
+		RunE: runE(opts, &opts.Env, func(*cobra.Command) error {
 			if !opts.Yes {
 				if !f.IO.CanPrompt() {
 					return usagef("destroy removes env %s and all its versions; there is no terminal to confirm on, so pass --yes", opts.Env)
@@ -46,25 +43,23 @@ confirmation on a terminal; elsewhere --yes is required.`,
 					return usagef("not confirmed; nothing was destroyed")
 				}
 			}
-			if runF != nil {
-				return runF(cmd.Context(), opts)
-			}
-			o, err := f.Orchestrator(cmd.Context(), opts.Global)
-			if err != nil {
-				return err
-			}
-			if err := o.Preflight(cmd.Context(), opts.Env); err != nil {
-				return err
-			}
-			res, err := o.DestroyEnv(cmd.Context(), opts.Env, opts.Wait)
-			return f.show(opts.JSON, res, err, func(w io.Writer) error { return renderDestroy(w, res) })
-		},
+			return nil
+		}, runF, func(ctx context.Context, opts *DestroyOptions) error { return destroyRun(ctx, f, opts) }),
 	}
 	cmd.Flags().StringVar(&opts.Env, "env", "", "the env (required)")
 	cmd.Flags().BoolVar(&opts.Yes, "yes", false, "confirm without asking")
 	cmd.Flags().DurationVar(&opts.Wait, "wait", 0, "wait this long for another phoenix command on the env to finish")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the result as JSON, on failure too")
 	return cmd
+}
+
+func destroyRun(ctx context.Context, f *Factory, opts *DestroyOptions) error {
+	o, err := f.Orchestrator(ctx, opts.Global)
+	if err != nil {
+		return err
+	}
+	res, err := o.DestroyEnv(ctx, opts.Env, opts.Wait)
+	return f.show(opts.JSON, res, err, func(w io.Writer) error { return renderDestroy(w, res) })
 }
 
 // renderDestroy is destroy's human view.

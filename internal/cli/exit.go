@@ -11,15 +11,19 @@ import (
 
 // Exit codes. They are part of the CLI's interface (see `phoenix --help`).
 const (
-	ExitOK         = 0
-	ExitError      = 1 // anything else; the message says what
-	ExitUsage      = 2 // bad flags or arguments
-	ExitGate       = 3 // a deploy failed (its version stack, gate or canary step) or a rollback failed its drift check or probe; live was left as it was
-	ExitImmutable  = 4 // an existing version stack would change
-	ExitLocked     = 5 // another command holds the env, or changed its traffic under this one
-	ExitNotFound   = 6 // the env or version does not exist
-	ExitCancelled  = 130
-	exitCodesUsage = `Exit codes:
+	ExitOK    = 0
+	ExitError = 1 // anything else; the message says what
+	ExitUsage = 2 // bad flags or arguments
+	// ExitChangeFailed: a deploy failed (its version stack's up, a gate,
+	// a canary step's analysis, the bake) or a rollback failed its drift
+	// check or probe; live was left as it was, or put back.
+	ExitChangeFailed = 3
+	ExitImmutable    = 4 // an existing version stack would change
+	ExitLocked       = 5 // another command holds the env, or changed its traffic under this one
+	ExitNotFound     = 6 // the env or version does not exist
+	ExitViolations   = 7 // phoenix preview found violations of the immutability rules
+	ExitCancelled    = 130
+	exitCodesUsage   = `Exit codes:
   0  success
   1  error (the message says what and what to do)
   2  bad flags or arguments
@@ -67,7 +71,7 @@ func exitCode(err error) int {
 	case errors.As(err, &immutable):
 		return ExitImmutable
 	case errors.As(err, &gate), errors.As(err, &drift), errors.As(err, &deploy):
-		return ExitGate
+		return ExitChangeFailed
 	case errors.As(err, &moved):
 		return ExitLocked
 	case errors.As(err, &notFound):

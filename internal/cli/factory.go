@@ -14,6 +14,7 @@ import (
 	"github.com/phoenix-iac/phoenix/internal/lease"
 	"github.com/phoenix-iac/phoenix/internal/orchestrator"
 	"github.com/phoenix-iac/phoenix/internal/pulumicli"
+	"github.com/phoenix-iac/phoenix/stacks"
 )
 
 // GlobalOptions are the flags every command takes.
@@ -32,12 +33,29 @@ type Factory struct {
 	// Getenv reads the environment.
 	Getenv func(string) string
 	// Orchestrator builds the orchestrator the global options describe.
-	Orchestrator func(ctx context.Context, g *GlobalOptions) (*orchestrator.Orchestrator, error)
+	Orchestrator func(ctx context.Context, g *GlobalOptions) (Orchestrator, error)
 	// ProjectDir resolves the project directory.
 	ProjectDir func(g *GlobalOptions) (string, error)
 
 	// wroteJSON is set once a verb wrote its JSON view.
 	wroteJSON bool
+}
+
+// Orchestrator is what the verbs ask of the orchestrator
+// (*orchestrator.Orchestrator); a test gives its own to see what a verb
+// makes of a result.
+type Orchestrator interface {
+	Deploy(ctx context.Context, opts orchestrator.DeployOptions) (orchestrator.DeployResult, error)
+	AnalysisSettings(env string) (stacks.Analysis, error)
+	Rollback(ctx context.Context, opts orchestrator.RollbackOptions) (orchestrator.RollbackResult, error)
+	Status(ctx context.Context, env string) (orchestrator.Status, error)
+	History(ctx context.Context, env string) ([]orchestrator.Event, error)
+	GC(ctx context.Context, opts orchestrator.GCOptions) (orchestrator.GCResult, error)
+	GCOrphans(ctx context.Context, opts orchestrator.OrphansOptions) (orchestrator.OrphansResult, error)
+	DestroyEnv(ctx context.Context, env string, wait time.Duration) (orchestrator.DestroyResult, error)
+	Preview(ctx context.Context, env, version string) (orchestrator.Plan, error)
+	Logs(ctx context.Context, opts orchestrator.LogsOptions, out func(orchestrator.LogLine) error) error
+	ClearStackLocks(ctx context.Context, env string) ([]orchestrator.StackLock, error)
 }
 
 // NewFactory returns the Factory of a real run on io.
@@ -70,19 +88,20 @@ func (f *Factory) projectDir(g *GlobalOptions) (string, error) {
 // orchestrator builds the real orchestrator: the local file backend inside
 // the project unless another is named, passphrase secrets, and the Pulumi
 // CLI found or built by pulumicli.
-func (f *Factory) orchestrator(ctx context.Context, g *GlobalOptions) (*orchestrator.Orchestrator, error) {
+func (f *Factory) orchestrator(ctx context.Context, g *GlobalOptions) (Orchestrator, error) {
 	dir, err := f.ProjectDir(g)
 	if err != nil {
 		return nil, err
 	}
 	env := map[string]string{"PULUMI_SKIP_UPDATE_CHECK": "true"}
 	backend := f.backendURL(g, dir)
-	if backend == defaultBackend(dir) {
-		if err := os.MkdirAll(strings.TrimPrefix(backend, "file://"), 0o755); err != nil {
-			return nil, err
-		}
-	}
 	env["PULUMI_BACKEND_URL"] = backend
+	// The project's own backend is made at its first use, not here: a
+	// command refused before it runs Pulumi leaves nothing behind.
+	var stateDir string
+	if backend == defaultBackend(dir) {
+		stateDir = strings.TrimPrefix(backend, "file://")
+	}
 	ttl, err := f.leaseTTL()
 	if err != nil {
 		return nil, err
@@ -115,6 +134,7 @@ func (f *Factory) orchestrator(ctx context.Context, g *GlobalOptions) (*orchestr
 		ProjectDir:      dir,
 		Pulumi:          pulumi,
 		EnvVars:         env,
+		StateDir:        stateDir,
 		SecretsProvider: g.SecretsProvider,
 		Leases:          f.leases(backend),
 		LeaseTTL:        ttl,
@@ -128,7 +148,11 @@ func (f *Factory) orchestrator(ctx context.Context, g *GlobalOptions) (*orchestr
 	if f.IO.ColorEnabled() {
 		opts.Color = "always"
 	}
-	return orchestrator.New(opts)
+	o, err := orchestrator.New(opts)
+	if err != nil {
+		return nil, err
+	}
+	return o, nil
 }
 
 // backendURL is the state backend: --backend, else PULUMI_BACKEND_URL,

@@ -80,6 +80,43 @@ func TestFlagsParse(t *testing.T) {
 			t.Errorf("parsed %+v", got)
 		}
 	})
+	t.Run("history", func(t *testing.T) {
+		var got *HistoryOptions
+		cmd := newHistoryCmd(f, g, func(_ context.Context, o *HistoryOptions) error { got = o; return nil })
+		run(t, cmd, "--env", "prod", "--json")
+		if got.Env != "prod" || !got.JSON {
+			t.Errorf("parsed %+v", got)
+		}
+	})
+	t.Run("preview", func(t *testing.T) {
+		var got *PreviewOptions
+		cmd := newPreviewCmd(f, g, func(_ context.Context, o *PreviewOptions) error { got = o; return nil })
+		run(t, cmd, "--env", "prod", "--format", "markdown", "--output", "p.md", "--version", "3f9a1c2e")
+		if got.Format != "markdown" || got.Output != "p.md" || got.Version != "3f9a1c2e" {
+			t.Errorf("parsed %+v", got)
+		}
+		cmd = newPreviewCmd(f, g, func(_ context.Context, o *PreviewOptions) error { got = o; return nil })
+		run(t, cmd, "--env", "prod", "--json")
+		if got.Format != "json" {
+			t.Errorf("--json parsed into format %q, want json", got.Format)
+		}
+	})
+	t.Run("version", func(t *testing.T) {
+		var got *VersionOptions
+		cmd := newVersionCmd(f, g, func(_ context.Context, o *VersionOptions) error { got = o; return nil })
+		run(t, cmd, "--env", "qa", "--json")
+		if got.Env != "qa" || !got.JSON {
+			t.Errorf("parsed %+v", got)
+		}
+	})
+	t.Run("unlock", func(t *testing.T) {
+		var got *UnlockOptions
+		cmd := newUnlockCmd(f, g, func(_ context.Context, o *UnlockOptions) error { got = o; return nil })
+		run(t, cmd, "--env", "dev", "--force")
+		if got.Env != "dev" || !got.Force || got.JSON {
+			t.Errorf("parsed %+v", got)
+		}
+	})
 	t.Run("status", func(t *testing.T) {
 		var got *StatusOptions
 		cmd := newStatusCmd(f, g, func(_ context.Context, o *StatusOptions) error { got = o; return nil })

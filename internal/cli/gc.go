@@ -46,10 +46,7 @@ while it runs, nobody should run pulumi up by hand on the env's stacks.`,
   phoenix gc --env dev --orphans --dry-run
   phoenix gc --env dev --orphans`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := requireEnv(opts.Env); err != nil {
-				return err
-			}
+		RunE: runE(opts, &opts.Env, func(cmd *cobra.Command) error {
 			// -1 is the default (the env's retention), never a value to give.
 			if cmd.Flags().Changed("keep") && opts.Keep < 0 {
 				return usagef("--keep must be 0 or more, got %d", opts.Keep)
@@ -57,24 +54,8 @@ while it runs, nobody should run pulumi up by hand on the env's stacks.`,
 			if opts.Orphans && cmd.Flags().Changed("keep") {
 				return usagef("--keep is about versions; --orphans removes only what no stack holds: give one of them")
 			}
-			if runF != nil {
-				return runF(cmd.Context(), opts)
-			}
-			o, err := f.Orchestrator(cmd.Context(), opts.Global)
-			if err != nil {
-				return err
-			}
-			if !opts.DryRun || opts.Orphans {
-				if err := o.Preflight(cmd.Context(), opts.Env); err != nil {
-					return err
-				}
-			}
-			if opts.Orphans {
-				return gcOrphans(cmd.Context(), f, o, opts)
-			}
-			res, err := o.GC(cmd.Context(), orchestrator.GCOptions{Env: opts.Env, Keep: opts.Keep, DryRun: opts.DryRun, Wait: opts.Wait})
-			return f.showPartial(opts.JSON, res, err, func(w io.Writer) error { return renderGC(w, res) })
-		},
+			return nil
+		}, runF, func(ctx context.Context, opts *GCOptions) error { return gcRun(ctx, f, opts) }),
 	}
 	cmd.Flags().StringVar(&opts.Env, "env", "", "the env (required)")
 	cmd.Flags().IntVar(&opts.Keep, "keep", -1, "warm versions to keep besides live, candidate and previous (default: phoenix:retention)")
@@ -83,6 +64,18 @@ while it runs, nobody should run pulumi up by hand on the env's stacks.`,
 	cmd.Flags().DurationVar(&opts.Wait, "wait", 0, "wait this long for another phoenix command on the env to finish")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
 	return cmd
+}
+
+func gcRun(ctx context.Context, f *Factory, opts *GCOptions) error {
+	o, err := f.Orchestrator(ctx, opts.Global)
+	if err != nil {
+		return err
+	}
+	if opts.Orphans {
+		return gcOrphans(ctx, f, o, opts)
+	}
+	res, err := o.GC(ctx, orchestrator.GCOptions{Env: opts.Env, Keep: opts.Keep, DryRun: opts.DryRun, Wait: opts.Wait})
+	return f.showPartial(opts.JSON, res, err, func(w io.Writer) error { return renderGC(w, res) })
 }
 
 // renderGC is gc's human view: what it kept and destroyed, also when it
@@ -99,7 +92,7 @@ func renderGC(w io.Writer, res orchestrator.GCResult) error {
 	return err
 }
 
-func gcOrphans(ctx context.Context, f *Factory, o *orchestrator.Orchestrator, opts *GCOptions) error {
+func gcOrphans(ctx context.Context, f *Factory, o Orchestrator, opts *GCOptions) error {
 	res, err := o.GCOrphans(ctx, orchestrator.OrphansOptions{Env: opts.Env, DryRun: opts.DryRun, Wait: opts.Wait})
 	if err != nil && len(res.Removed) == 0 {
 		return f.show(opts.JSON, res, err, nil)
@@ -121,7 +114,7 @@ func renderOrphans(w io.Writer, res orchestrator.OrphansResult) error {
 	}
 	fmt.Fprintf(w, "env %s: %d orphan(s); %s:\n", res.Env, len(res.Orphans), verb)
 	for _, x := range shown {
-		if _, err := fmt.Fprintf(w, "  %s %s (%s) version %s\n", x.Kind, x.Name, x.ID, orDash(x.Version)); err != nil {
+		if _, err := fmt.Fprintf(w, "  %s %s (%s) version %s\n", x.Kind, x.Name, x.ID, orNone(x.Version)); err != nil {
 			return err
 		}
 	}

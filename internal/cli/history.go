@@ -30,27 +30,23 @@ from the env stack's own update history.`,
 		Example: `  phoenix history --env prod
   phoenix history --env prod --json`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := requireEnv(opts.Env); err != nil {
-				return err
-			}
-			if runF != nil {
-				return runF(cmd.Context(), opts)
-			}
-			o, err := f.Orchestrator(cmd.Context(), opts.Global)
-			if err != nil {
-				return err
-			}
-			events, err := o.History(cmd.Context(), opts.Env)
-			if events == nil && err == nil {
-				events = []orchestrator.Event{}
-			}
-			return f.show(opts.JSON, events, err, func(w io.Writer) error { return renderHistory(w, events) })
-		},
+		RunE: runE(opts, &opts.Env, nil, runF, func(ctx context.Context, opts *HistoryOptions) error { return historyRun(ctx, f, opts) }),
 	}
 	cmd.Flags().StringVar(&opts.Env, "env", "", "the env (required)")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
 	return cmd
+}
+
+func historyRun(ctx context.Context, f *Factory, opts *HistoryOptions) error {
+	o, err := f.Orchestrator(ctx, opts.Global)
+	if err != nil {
+		return err
+	}
+	events, err := o.History(ctx, opts.Env)
+	if events == nil && err == nil {
+		events = []orchestrator.Event{}
+	}
+	return f.show(opts.JSON, events, err, func(w io.Writer) error { return renderHistory(w, events) })
 }
 
 func renderHistory(w io.Writer, events []orchestrator.Event) error {
@@ -76,9 +72,9 @@ func renderHistory(w io.Writer, events []orchestrator.Event) error {
 			weight = fmt.Sprintf("%d%%", e.Weight)
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s", e.Update, e.Time.UTC().Format(time.RFC3339), e.Op,
-			orDash(e.From), orDash(e.To), weight, e.By, e.Result)
+			orNone(e.From), orNone(e.To), weight, e.By, e.Result)
 		if why {
-			fmt.Fprintf(tw, "\t%s", orDash(e.Why))
+			fmt.Fprintf(tw, "\t%s", orNone(e.Why))
 		}
 		fmt.Fprintln(tw)
 	}

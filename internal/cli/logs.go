@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"time"
@@ -39,23 +38,14 @@ keeps streaming new lines until Ctrl-C, which ends it cleanly (exit 0).
   phoenix logs --env dev --version 3f9a1c2e     # a warm or candidate version
   phoenix logs --env dev --json | jq -r 'select(.stream == "stderr") | .line'`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := requireEnv(opts.Env); err != nil {
-				return err
-			}
+		RunE: runE(opts, &opts.Env, func(*cobra.Command) error {
 			if opts.Version != "" {
 				if err := stacks.ValidateVersion(opts.Version); err != nil {
 					return usagef("--version: %v", err)
 				}
 			}
-			if opts.Since < 0 {
-				return usagef("--since %s: a duration such as 10m, counted back from now", opts.Since)
-			}
-			if runF != nil {
-				return runF(cmd.Context(), opts)
-			}
-			return logsRun(cmd.Context(), f, opts)
-		},
+			return nil
+		}, runF, func(ctx context.Context, opts *LogsOptions) error { return logsRun(ctx, f, opts) }),
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&opts.Env, "env", "", "the env (required)")
@@ -67,26 +57,16 @@ keeps streaming new lines until Ctrl-C, which ends it cleanly (exit 0).
 }
 
 func logsRun(ctx context.Context, f *Factory, opts *LogsOptions) error {
+	each, end := showLines(f, opts.JSON, renderLogLine)
 	o, err := f.Orchestrator(ctx, opts.Global)
 	if err != nil {
-		return err
+		return end(err)
 	}
 	lo := orchestrator.LogsOptions{Env: opts.Env, Version: opts.Version, Follow: opts.Follow}
 	if opts.Since > 0 {
 		lo.Since = time.Now().Add(-opts.Since)
 	}
-	enc := json.NewEncoder(f.IO.Out)
-	err = o.Logs(ctx, lo, func(l orchestrator.LogLine) error {
-		if opts.JSON {
-			return enc.Encode(l)
-		}
-		return renderLogLine(f.IO.Out, l)
-	})
-	if err != nil && opts.JSON {
-		// The JSON view of logs is a line per object: the failure is the last.
-		return f.showJSONLine(err)
-	}
-	return err
+	return end(o.Logs(ctx, lo, each))
 }
 
 // renderLogLine is logs' human view of one line.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -18,9 +19,6 @@ import (
 // MaxMarkdown is the size limit of a preview rendered for a pull-request
 // comment (GitHub refuses comments over 65,536 characters).
 const MaxMarkdown = 60000
-
-// ExitViolations is the exit code of a preview that found violations.
-const ExitViolations = 7
 
 // violationsError makes preview exit with ExitViolations after printing.
 type violationsError struct{ n int }
@@ -53,15 +51,17 @@ explicit names that would collide during create-before-delete, and secrets
 in plain text in Pulumi.<env>.yaml.
 
 --format markdown renders a pull-request comment (under 60,000 characters,
-with a note when details are cut). Exit code 0 when clean, 7 when there are
-violations, 1 on errors.`,
+with a note when details are cut). --json (or --format json) prints the plan
+as one JSON document, with "error" and "exitCode" added when there are
+violations. Exit code 0 when clean, 7 when there are violations, 1 on
+errors.`,
 		Example: `  phoenix preview --env dev
   phoenix preview --env prod --format markdown --output preview.md
-  phoenix preview --env prod --format json | jq .violations`,
+  phoenix preview --env prod --json | jq .violations`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := requireEnv(opts.Env); err != nil {
-				return err
+		RunE: runE(opts, &opts.Env, func(cmd *cobra.Command) error {
+			if cmd.Flags().Changed("json") && cmd.Flags().Changed("format") {
+				return usagef("--json is --format json: give one of them")
 			}
 			switch opts.Format {
 			case "text", "markdown", "json":
@@ -73,16 +73,14 @@ violations, 1 on errors.`,
 					return usagef("--version: %v", err)
 				}
 			}
-			if runF != nil {
-				return runF(cmd.Context(), opts)
-			}
-			return previewRun(cmd.Context(), f, opts)
-		},
+			return nil
+		}, runF, func(ctx context.Context, opts *PreviewOptions) error { return previewRun(ctx, f, opts) }),
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&opts.Env, "env", "", "the env (required)")
 	fl.StringVar(&opts.Version, "version", "", "preview this version id instead of the computed one")
 	fl.StringVar(&opts.Format, "format", "text", "output format: text, markdown or json")
+	fl.VarPF(jsonFormat{&opts.Format}, "json", "", "print JSON, as every verb does (the same as --format json)").NoOptDefVal = "true"
 	fl.StringVar(&opts.Output, "output", "", "write the report to this file instead of standard output")
 	return cmd
 }
@@ -100,22 +98,34 @@ func previewRun(ctx context.Context, f *Factory, opts *PreviewOptions) error {
 	if err != nil {
 		return err
 	}
-	var out io.Writer = f.IO.Out
+	if n := len(plan.Violations); n > 0 {
+		err = violationsError{n}
+	}
+	out := f.IO.Out
 	if opts.Output != "" {
-		file, err := os.Create(opts.Output)
-		if err != nil {
-			return err
+		file, ferr := os.Create(opts.Output)
+		if ferr != nil {
+			return ferr
 		}
 		defer file.Close()
 		out = file
 	}
-	if err := RenderPlan(out, plan, opts.Format); err != nil {
-		return err
+	return f.showPlan(out, plan, opts.Format, err)
+}
+
+// jsonFormat is preview's --json: --format json under the name every
+// verb uses.
+type jsonFormat struct{ format *string }
+
+func (j jsonFormat) String() string { return strconv.FormatBool(*j.format == "json") }
+func (j jsonFormat) Type() string   { return "bool" }
+
+func (j jsonFormat) Set(s string) error {
+	on, err := strconv.ParseBool(s)
+	if on {
+		*j.format = "json"
 	}
-	if n := len(plan.Violations); n > 0 {
-		return violationsError{n}
-	}
-	return nil
+	return err
 }
 
 // RenderPlan writes plan in format: text, markdown or json.
@@ -151,7 +161,7 @@ func summary(p orchestrator.Plan) string {
 		}
 		parts = append(parts, fmt.Sprintf("%s (%s %s stack): %s", sp.Stack, state, sp.Kind, strings.Join(counts, ", ")))
 	}
-	move := fmt.Sprintf("traffic %s → %s", orDash(p.From), p.To)
+	move := fmt.Sprintf("traffic %s → %s", orNone(p.From), p.To)
 	if p.From == p.To {
 		move = fmt.Sprintf("traffic stays on %s", p.To)
 	}

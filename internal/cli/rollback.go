@@ -42,20 +42,20 @@ nothing; run an interrupted rollback again with --to.`,
   phoenix rollback --env prod --to 8b1e0d4a
   phoenix rollback --env prod --to 8b1e0d4a --force`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := requireEnv(opts.Env); err != nil {
-				return err
-			}
+		RunE: runE(opts, &opts.Env, func(*cobra.Command) error {
 			if opts.To != "" {
 				if err := stacks.ValidateVersion(opts.To); err != nil {
 					return usagef("--to: %v", err)
 				}
 			}
-			if runF != nil {
-				return runF(cmd.Context(), opts)
+			if opts.GateCount < 1 {
+				return usagef("--gate-count must be 1 or more, got %d", opts.GateCount)
 			}
-			return rollbackRun(cmd.Context(), f, opts)
-		},
+			if opts.GateTimeout == 0 {
+				return usagef("--gate-timeout 0s: the probe needs time for its answers, such as 1m")
+			}
+			return nil
+		}, runF, func(ctx context.Context, opts *RollbackOptions) error { return rollbackRun(ctx, f, opts) }),
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&opts.Env, "env", "", "the env (required)")
@@ -73,9 +73,6 @@ func rollbackRun(ctx context.Context, f *Factory, opts *RollbackOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := o.Preflight(ctx, opts.Env); err != nil {
-		return err
-	}
 	res, err := o.Rollback(ctx, orchestrator.RollbackOptions{
 		Env: opts.Env, To: opts.To, Force: opts.Force, Wait: opts.Wait,
 		Gate: orchestrator.GateOptions{Need: opts.GateCount, Timeout: opts.GateTimeout},
@@ -89,11 +86,12 @@ func renderRollback(w io.Writer, res orchestrator.RollbackResult) error {
 		_, err := fmt.Fprintf(w, "env %s: %s is already live: nothing changed\n", res.Env, res.To)
 		return err
 	}
-	_, err := fmt.Fprintf(w, "env %s: live is now %s (was %s)\n", res.Env, res.To, orDash(res.From))
+	_, err := fmt.Fprintf(w, "env %s: live is now %s (was %s)\n", res.Env, res.To, orNone(res.From))
 	return err
 }
 
-func orDash(s string) string {
+// orNone names an empty version "none" in the human views.
+func orNone(s string) string {
 	if s == "" {
 		return "none"
 	}

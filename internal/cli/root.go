@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/phoenix-iac/phoenix/stacks"
 )
@@ -77,6 +79,46 @@ Cloud). Secrets use a passphrase from PULUMI_CONFIG_PASSPHRASE(_FILE).
 	)
 	root.CompletionOptions.DisableDefaultCmd = true
 	return root
+}
+
+// runE is the RunE of every verb, its one preamble: it checks --env and
+// every duration flag (none may be negative), then the verb's own flags
+// with check (may be nil), and hands opts to runF when a test gave one,
+// else to the verb's run function. So a command refused for its flags has
+// touched nothing: no orchestrator, no backend, no cloud.
+func runE[O any](opts *O, env *string, check func(*cobra.Command) error, runF, run func(context.Context, *O) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, _ []string) error {
+		if err := requireEnv(*env); err != nil {
+			return err
+		}
+		if err := checkDurations(cmd); err != nil {
+			return err
+		}
+		if check != nil {
+			if err := check(cmd); err != nil {
+				return err
+			}
+		}
+		if runF != nil {
+			return runF(cmd.Context(), opts)
+		}
+		return run(cmd.Context(), opts)
+	}
+}
+
+// checkDurations refuses a negative value of any duration flag of cmd,
+// naming the flag.
+func checkDurations(cmd *cobra.Command) error {
+	var err error
+	cmd.Flags().VisitAll(func(fl *pflag.Flag) {
+		if err != nil || fl.Value.Type() != "duration" {
+			return
+		}
+		if d, perr := time.ParseDuration(fl.Value.String()); perr == nil && d < 0 {
+			err = usagef("--%s %s: a duration of 0 or more, such as 30s or 2m", fl.Name, d)
+		}
+	})
+	return err
 }
 
 // requireEnv checks the --env flag.

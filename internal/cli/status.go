@@ -30,24 +30,20 @@ version with its age.`,
 		Example: `  phoenix status --env dev
   phoenix status --env dev --json | jq -r .live`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := requireEnv(opts.Env); err != nil {
-				return err
-			}
-			if runF != nil {
-				return runF(cmd.Context(), opts)
-			}
-			o, err := f.Orchestrator(cmd.Context(), opts.Global)
-			if err != nil {
-				return err
-			}
-			st, err := o.Status(cmd.Context(), opts.Env)
-			return f.show(opts.JSON, st, err, func(w io.Writer) error { return renderStatus(w, st, time.Now()) })
-		},
+		RunE: runE(opts, &opts.Env, nil, runF, func(ctx context.Context, opts *StatusOptions) error { return statusRun(ctx, f, opts) }),
 	}
 	cmd.Flags().StringVar(&opts.Env, "env", "", "the env (required)")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
 	return cmd
+}
+
+func statusRun(ctx context.Context, f *Factory, opts *StatusOptions) error {
+	o, err := f.Orchestrator(ctx, opts.Global)
+	if err != nil {
+		return err
+	}
+	st, err := o.Status(ctx, opts.Env)
+	return f.show(opts.JSON, st, err, func(w io.Writer) error { return renderStatus(w, st, time.Now()) })
 }
 
 func renderStatus(w io.Writer, st orchestrator.Status, now time.Time) error {
@@ -57,13 +53,13 @@ func renderStatus(w io.Writer, st orchestrator.Status, now time.Time) error {
 	}
 	fmt.Fprintf(w, "env %s (%s) at %s\n", st.Env, st.Platform, st.URL)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "live\t%s\n", orDash(st.Live))
-	cand := orDash(st.Candidate)
+	fmt.Fprintf(tw, "live\t%s\n", orNone(st.Live))
+	cand := orNone(st.Candidate)
 	if st.Candidate != "" && st.CandidateWeight > 0 {
 		cand = fmt.Sprintf("%s (%d%% of traffic)", st.Candidate, st.CandidateWeight)
 	}
 	fmt.Fprintf(tw, "candidate\t%s\n", cand)
-	fmt.Fprintf(tw, "previous\t%s\n", orDash(st.Previous))
+	fmt.Fprintf(tw, "previous\t%s\n", orNone(st.Previous))
 	fmt.Fprintf(tw, "retention\t%d warm versions besides live, candidate and previous\n", st.Retention)
 	if err := tw.Flush(); err != nil {
 		return err

@@ -46,15 +46,7 @@ lists each one it cleared.`,
 		Example: `  phoenix unlock --env dev
   phoenix unlock --env dev --force   # the holder's machine is gone`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := requireEnv(opts.Env); err != nil {
-				return err
-			}
-			if runF != nil {
-				return runF(cmd.Context(), opts)
-			}
-			return unlockRun(cmd.Context(), f, opts)
-		},
+		RunE: runE(opts, &opts.Env, nil, runF, func(ctx context.Context, opts *UnlockOptions) error { return unlockRun(ctx, f, opts) }),
 	}
 	cmd.Flags().StringVar(&opts.Env, "env", "", "the env (required)")
 	cmd.Flags().BoolVar(&opts.Force, "force", false, "clear the lease even if its holder may still run")
@@ -84,7 +76,7 @@ func unlockRun(ctx context.Context, f *Factory, opts *UnlockOptions) error {
 		err = nil
 	}
 	if err == nil && opts.Force {
-		var o *orchestrator.Orchestrator
+		var o Orchestrator
 		if o, err = f.Orchestrator(ctx, opts.Global); err == nil {
 			res.StackLocks, err = o.ClearStackLocks(ctx, opts.Env)
 		}

@@ -30,15 +30,7 @@ always gives the same id; any change to it gives a new one.`,
 		Example: `  phoenix version --env dev
   phoenix version --env dev --json`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := requireEnv(opts.Env); err != nil {
-				return err
-			}
-			if runF != nil {
-				return runF(cmd.Context(), opts)
-			}
-			return versionRun(f, opts)
-		},
+		RunE: runE(opts, &opts.Env, nil, runF, func(_ context.Context, opts *VersionOptions) error { return versionRun(f, opts) }),
 	}
 	cmd.Flags().StringVar(&opts.Env, "env", "", "the env (required)")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"slices"
+
+	"github.com/phoenix-iac/phoenix/internal/orchestrator"
 )
 
 // Every verb renders its result through a view: the human view, text on
@@ -45,6 +47,44 @@ func (f *Factory) showJSON(res any, err error) error {
 		return werr
 	}
 	return err
+}
+
+// showPlan writes preview's plan to out in format. Its JSON view is one
+// document, as every verb's: the plan, with the error and exit code of its
+// violations when there are any. The other formats leave err to stderr.
+func (f *Factory) showPlan(out io.Writer, plan orchestrator.Plan, format string, err error) error {
+	if format == "json" {
+		f.wroteJSON = out == f.IO.Out
+		if werr := writeResult(out, maskPlan(plan), err); werr != nil {
+			return werr
+		}
+		return err
+	}
+	if rerr := RenderPlan(out, plan, format); rerr != nil {
+		return rerr
+	}
+	return err
+}
+
+// showLines is the view of a verb whose result is a stream (phoenix
+// logs): each item goes through human, or with asJSON as one compact JSON
+// object per line; end returns the verb's error, written with asJSON as
+// the stream's last line.
+func showLines[T any](f *Factory, asJSON bool, human func(io.Writer, T) error) (each func(T) error, end func(error) error) {
+	enc := json.NewEncoder(f.IO.Out)
+	each = func(item T) error {
+		if asJSON {
+			return enc.Encode(item)
+		}
+		return human(f.IO.Out, item)
+	}
+	end = func(err error) error {
+		if err != nil && asJSON {
+			return f.showJSONLine(err)
+		}
+		return err
+	}
+	return each, end
 }
 
 // showJSONLine writes a failure as one compact JSON line, for views that
@@ -100,7 +140,7 @@ func writeResult(w io.Writer, res any, err error) error {
 }
 
 // wantsJSON reports whether args ask for JSON output: --json, or preview's
-// --format json.
+// --format json, its other spelling.
 func wantsJSON(args []string) bool {
 	for i, a := range args {
 		switch {

@@ -209,7 +209,7 @@ func TestJSONOnEveryFailure(t *testing.T) {
 					return ""
 				}
 				if c.name != "no project" { // which the real factory finds out
-					f.Orchestrator = func(context.Context, *GlobalOptions) (*orchestrator.Orchestrator, error) {
+					f.Orchestrator = func(context.Context, *GlobalOptions) (Orchestrator, error) {
 						return nil, &orchestrator.NotFoundError{What: "env dev has not been deployed"}
 					}
 				}

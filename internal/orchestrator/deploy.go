@@ -79,6 +79,9 @@ func (o *Orchestrator) Deploy(ctx context.Context, opts DeployOptions) (DeployRe
 	if err := o.checkDeploy(&opts); err != nil {
 		return res, err
 	}
+	if err := o.preflight(ctx, opts.Env); err != nil {
+		return res, err
+	}
 	ctx, unlock, err := o.lock(ctx, opts.Env, "deploy", opts.Wait)
 	if err != nil {
 		return res, err

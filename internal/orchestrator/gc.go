@@ -40,6 +40,11 @@ func (o *Orchestrator) GC(ctx context.Context, opts GCOptions) (GCResult, error)
 	if err := stacks.ValidateEnv(opts.Env); err != nil {
 		return res, err
 	}
+	if !opts.DryRun {
+		if err := o.preflight(ctx, opts.Env); err != nil {
+			return res, err
+		}
+	}
 	ctx, unlock, err := o.lock(ctx, opts.Env, "gc", opts.Wait)
 	if err != nil {
 		return res, err
@@ -94,6 +99,9 @@ type DestroyResult struct {
 func (o *Orchestrator) DestroyEnv(ctx context.Context, env string, wait time.Duration) (DestroyResult, error) {
 	res := DestroyResult{Env: env, Versions: []string{}}
 	if err := stacks.ValidateEnv(env); err != nil {
+		return res, err
+	}
+	if err := o.preflight(ctx, env); err != nil {
 		return res, err
 	}
 	ctx, unlock, err := o.lock(ctx, env, "destroy", wait)

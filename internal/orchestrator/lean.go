@@ -2,7 +2,9 @@ package orchestrator
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"os"
 
 	"github.com/blang/semver"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
@@ -25,9 +27,12 @@ func resultless(ctx context.Context) context.Context {
 }
 
 // leanPulumi runs the Pulumi CLI, except the result reads of an up or
-// refresh whose context is resultless.
+// refresh whose context is resultless. It creates stateDir, when set,
+// before it runs anything: a command refused before its first Pulumi run
+// leaves no state folder behind.
 type leanPulumi struct {
 	auto.PulumiCommand
+	stateDir string
 }
 
 func (p leanPulumi) Run(ctx context.Context, workdir string, stdin io.Reader, out, errOut []io.Writer, env []string, args ...string) (string, string, int, error) {
@@ -37,6 +42,11 @@ func (p leanPulumi) Run(ctx context.Context, workdir string, stdin io.Reader, ou
 			return "{}", "", 0, nil
 		case "history":
 			return "[]", "", 0, nil
+		}
+	}
+	if p.stateDir != "" {
+		if err := os.MkdirAll(p.stateDir, 0o755); err != nil {
+			return "", "", -1, fmt.Errorf("creating the state folder: %w", err)
 		}
 	}
 	return p.PulumiCommand.Run(ctx, workdir, stdin, out, errOut, env, args...)

@@ -22,8 +22,8 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/phoenix-iac/phoenix/internal/analysis"
-	// The platforms the inline program runs on.
 	"github.com/phoenix-iac/phoenix/internal/lease"
+	// The platforms the inline program runs on.
 	_ "github.com/phoenix-iac/phoenix/platforms"
 	"github.com/phoenix-iac/phoenix/stacks"
 )
@@ -39,6 +39,9 @@ type Options struct {
 	Pulumi auto.PulumiCommand
 	// EnvVars go to every Pulumi command: backend URL, passphrase, home.
 	EnvVars map[string]string
+	// StateDir, when set, is the folder of a local file backend (the
+	// project's own), created before the first Pulumi command.
+	StateDir string
 	// SecretsProvider for new stacks; empty means passphrase.
 	SecretsProvider string
 	// Program is the Pulumi program; default stacks.ProgramIn ProjectDir,
@@ -91,7 +94,7 @@ func New(opts Options) (*Orchestrator, error) {
 	if opts.StackLockWait <= 0 {
 		opts.StackLockWait = DefaultStackLockWait
 	}
-	opts.Pulumi = leanPulumi{opts.Pulumi}
+	opts.Pulumi = leanPulumi{PulumiCommand: opts.Pulumi, stateDir: opts.StateDir}
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = &http.Client{Timeout: 5 * time.Second}
 	}

@@ -50,6 +50,9 @@ func (o *Orchestrator) GCOrphans(ctx context.Context, opts OrphansOptions) (Orph
 	if err := stacks.ValidateEnv(opts.Env); err != nil {
 		return res, err
 	}
+	if err := o.preflight(ctx, opts.Env); err != nil {
+		return res, err
+	}
 	ctx, unlock, err := o.lock(ctx, opts.Env, "gc", opts.Wait)
 	if err != nil {
 		return res, err

@@ -12,11 +12,12 @@ import (
 	"github.com/phoenix-iac/phoenix/stacks"
 )
 
-// Preflight makes sure that env's platform can be used before any command
-// changes anything: the provider plugins it needs are installed (once), and
-// its cloud answers (on docker, the Docker engine). Packages served by
-// PULUMI_DEBUG_PROVIDERS need neither.
-func (o *Orchestrator) Preflight(ctx context.Context, env string) error {
+// preflight makes sure that env's platform can be used before a command
+// changes anything (every changing verb runs it first): the provider
+// plugins it needs are installed (once), and its cloud answers (on docker,
+// the Docker engine). Packages served by PULUMI_DEBUG_PROVIDERS need
+// neither.
+func (o *Orchestrator) preflight(ctx context.Context, env string) error {
 	p, f, err := o.platformOf(env)
 	if err != nil {
 		return err

@@ -1,16 +1,17 @@
 package orchestrator
 
 import (
-	"github.com/phoenix-iac/phoenix/internal/lease"
-
 	"context"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/blang/semver"
+
+	"github.com/phoenix-iac/phoenix/internal/lease"
 )
 
 // noPulumi is a Pulumi CLI that must not be run.
@@ -23,9 +24,10 @@ func (p noPulumi) Run(_ context.Context, _ string, _ io.Reader, _, _ []io.Writer
 
 func (noPulumi) Version() semver.Version { return semver.MustParse("3.274.1") }
 
-// TestPreflightStopsWithoutADockerEngine: on the docker platform, a command
-// that would change things stops before it runs Pulumi when the engine does
-// not answer, and says how to start one.
+// TestPreflightStopsWithoutADockerEngine: on the docker platform, every
+// command that would change things stops before it runs Pulumi when the
+// engine does not answer, says how to start one, and leaves nothing
+// behind: not even the project's state folder.
 func TestPreflightStopsWithoutADockerEngine(t *testing.T) {
 	dir := t.TempDir()
 	for name, body := range map[string]string{
@@ -38,8 +40,9 @@ func TestPreflightStopsWithoutADockerEngine(t *testing.T) {
 	}
 	sock := filepath.Join(t.TempDir(), "docker.sock")
 	leases := t.TempDir()
+	state := filepath.Join(dir, ".phoenix", "state")
 	o, err := New(Options{
-		ProjectDir: dir, Pulumi: noPulumi{t},
+		ProjectDir: dir, Pulumi: noPulumi{t}, StateDir: state,
 		Leases: func(ctx context.Context) (*lease.Store, error) {
 			s, _, err := lease.Open(ctx, "file://"+leases, ProjectName)
 			return s, err
@@ -49,8 +52,37 @@ func TestPreflightStopsWithoutADockerEngine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = o.Preflight(context.Background(), "dev")
-	if err == nil || !strings.Contains(err.Error(), "unix://"+sock) || !strings.Contains(err.Error(), "start Docker") {
-		t.Errorf("got %v, want an error naming the engine and how to start one", err)
+	ctx := context.Background()
+	gate := GateOptions{Need: 1, Timeout: time.Second}
+	verbs := map[string]func() error{
+		"deploy": func() error {
+			_, err := o.Deploy(ctx, DeployOptions{Env: "dev", Version: "v1", Gate: gate})
+			return err
+		},
+		"rollback": func() error {
+			_, err := o.Rollback(ctx, RollbackOptions{Env: "dev", To: "v1", Gate: gate})
+			return err
+		},
+		"gc": func() error {
+			_, err := o.GC(ctx, GCOptions{Env: "dev", Keep: -1})
+			return err
+		},
+		"gc --orphans": func() error {
+			_, err := o.GCOrphans(ctx, OrphansOptions{Env: "dev"})
+			return err
+		},
+		"destroy": func() error {
+			_, err := o.DestroyEnv(ctx, "dev", 0)
+			return err
+		},
+	}
+	for name, run := range verbs {
+		err := run()
+		if err == nil || !strings.Contains(err.Error(), "unix://"+sock) || !strings.Contains(err.Error(), "start Docker") {
+			t.Errorf("%s: got %v, want an error naming the engine and how to start one", name, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".phoenix")); !os.IsNotExist(err) {
+		t.Errorf("a refused command left .phoenix behind (%v)", err)
 	}
 }

@@ -63,6 +63,9 @@ func (o *Orchestrator) Rollback(ctx context.Context, opts RollbackOptions) (Roll
 	if err := stacks.ValidateEnv(opts.Env); err != nil {
 		return res, err
 	}
+	if err := o.preflight(ctx, opts.Env); err != nil {
+		return res, err
+	}
 	path, err := o.gatePath(opts.Env, opts.Gate.Path)
 	if err != nil {
 		return res, err
