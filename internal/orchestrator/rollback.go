@@ -77,118 +77,163 @@ func (o *Orchestrator) Rollback(ctx context.Context, opts RollbackOptions) (Roll
 	}
 	defer unlock()
 
-	// With --to named, the target's state is read beside the env's: the
-	// two reads are independent, and each costs a CLI run.
-	var (
-		target    = make(chan targetRead, 1)
-		targetFor string
-	)
-	if res.To != "" && stacks.ValidateVersion(res.To) == nil {
-		targetFor = res.To
-		go func() {
-			s, rec, err := o.selectStack(ctx, stacks.StackName{Env: opts.Env, Version: targetFor})
-			target <- targetRead{s, rec, err}
-		}()
-	}
-	env, envStack, err := o.envForChange(ctx, opts.Env)
-	if err != nil {
-		return res, err
-	}
-	if !env.Exists {
-		return res, &NotFoundError{What: fmt.Sprintf("env %s has not been deployed; deploy it first with: phoenix deploy --env %s", opts.Env, opts.Env)}
-	}
-	res.From = env.Traffic.Live
-	// The warm versions are listed only for messages: listing every stack
-	// costs time that grows with their number.
-	warm := func() string {
-		versions, err := o.versions(ctx, opts.Env)
-		if err != nil {
-			return "unknown (" + err.Error() + ")"
-		}
-		return warmList(versions, env.Traffic.Live)
-	}
-	if res.To == "" {
-		hist, err := o.history(ctx, envStack)
-		if err != nil {
+	r := &rollback{o: o, opts: opts, res: &res}
+	for _, step := range []func(context.Context) error{r.read, r.choose, r.settle, r.readTarget, r.verify, r.switchTraffic} {
+		if err := step(ctx); err != nil || r.done {
 			return res, err
 		}
-		res.To = previousOf(hist, env.Traffic.Live)
-		if res.To == "" {
-			return res, &NotFoundError{What: fmt.Sprintf("env %s has no previous version to roll back to; name one with --to (warm versions: %s)",
-				opts.Env, warm())}
-		}
-	} else if err := stacks.ValidateVersion(res.To); err != nil {
-		return res, err
-	}
-	if res.To == env.Traffic.Live {
-		if settled(env.Traffic) {
-			// A rollback re-run after it finished (or was killed after
-			// its switch) has nothing left to do.
-			o.logf("version %s is already live in env %s: nothing to do", res.To, opts.Env)
-			res.NoOp = true
-			return res, nil
-		}
-		// Live, with a candidate or canary beside it: a deploy or rollback
-		// that failed to restore the candidate route left it so. Rolling
-		// back to live sends all traffic to it and clears the rest.
-		o.logf("version %s is live in env %s beside candidate %s (%d%%): clearing the candidate", res.To, opts.Env, dash(env.Traffic.Candidate), env.Traffic.CandidateWeight)
-		if _, err := o.setTraffic(ctx, envStack, opts.Env, &env.Traffic, Traffic{Live: res.To, Candidate: res.To}, trafficNote{Op: "clear", From: env.Traffic.Candidate, To: res.To}); err != nil {
-			return res, fmt.Errorf("clearing the candidate of env %s: %w; run this command again", opts.Env, err)
-		}
-		return res, o.confirmLive(ctx, opts.Env, env.URL, res.To, opts.Gate.Path)
-	}
-	name := stacks.StackName{Env: opts.Env, Version: res.To}
-	var t targetRead
-	if targetFor == res.To {
-		t = <-target
-	} else {
-		t.s, t.rec, t.err = o.selectStack(ctx, name)
-	}
-	s := t.s
-	if isNotFound(t.err) {
-		return res, &NotFoundError{What: fmt.Sprintf("version %s does not exist; warm versions: %s", name, warm())}
-	}
-	if t.err != nil {
-		return res, t.err
-	}
-	if !t.rec.complete() {
-		return res, &NotFoundError{What: fmt.Sprintf("version %s is incomplete (its deploy failed or was interrupted): it cannot take traffic; warm versions: %s", name, warm())}
-	}
-
-	if !opts.Force {
-		// The drift check and the probe are independent reads: they run
-		// side by side, and both must pass before the switch. The probe
-		// goes through the version route (X-Phoenix-Version: <version>),
-		// which reaches any version without a change to the pointer: the
-		// rollback's one env change is the switch below.
-		g := opts.Gate
-		// A warm version has answered its gate before: probe it briskly.
-		g.interval = 50 * time.Millisecond
-		probeCtx, cancelProbe := context.WithCancel(ctx)
-		defer cancelProbe()
-		probed := make(chan error, 1)
-		o.logf("checking %s for drift, and probing it through its version route", name)
-		go func() { probed <- o.probeVersion(probeCtx, env.URL, res.To, g) }()
-		if err := o.refreshUnchanged(ctx, s); err != nil {
-			return res, err
-		}
-		if err := <-probed; err != nil {
-			return res, fmt.Errorf("%w; live is still %s", err, dash(env.Traffic.Live))
-		}
-	}
-
-	o.logf("rolling env %s back from %s to %s", opts.Env, dash(res.From), res.To)
-	to := Traffic{Live: res.To, Candidate: res.To}
-	if opts.Force {
-		// Leave the candidate route alone: exactly one pointer change.
-		to.Candidate = env.Traffic.Candidate
-	}
-	if _, err := o.setTraffic(ctx, envStack, opts.Env, &env.Traffic, to, trafficNote{Op: "rollback", From: res.From, To: res.To}); err != nil {
-		return res, fmt.Errorf("switching traffic to %s: %w\nlive is still %s; run this rollback again: phoenix rollback --env %s --to %s",
-			res.To, err, dash(res.From), opts.Env, res.To)
-	}
-	if err := o.confirmLive(ctx, opts.Env, env.URL, res.To, opts.Gate.Path); err != nil {
-		return res, err
 	}
 	return res, nil
+}
+
+// rollback is one rollback under way: its steps, in order, and what they
+// read.
+type rollback struct {
+	o    *Orchestrator
+	opts RollbackOptions
+	res  *RollbackResult
+
+	env      EnvState
+	envStack auto.Stack
+	// early is the target named with --to, read beside the env.
+	early    chan targetRead
+	earlyFor string
+	target   targetRead
+	// done ends the rollback early, successfully: nothing left to do.
+	done bool
+}
+
+// read reads the env's state and, with --to named, the target's beside
+// it: the two reads are independent, and each costs a CLI run.
+func (r *rollback) read(ctx context.Context) error {
+	if r.res.To != "" && stacks.ValidateVersion(r.res.To) == nil {
+		r.early, r.earlyFor = make(chan targetRead, 1), r.res.To
+		go func() {
+			s, rec, err := r.o.selectStack(ctx, stacks.StackName{Env: r.opts.Env, Version: r.earlyFor})
+			r.early <- targetRead{s, rec, err}
+		}()
+	}
+	env, envStack, err := r.o.envForChange(ctx, r.opts.Env)
+	if err != nil {
+		return err
+	}
+	if !env.Exists {
+		return &NotFoundError{What: fmt.Sprintf("env %s has not been deployed; deploy it first with: phoenix deploy --env %s", r.opts.Env, r.opts.Env)}
+	}
+	r.env, r.envStack, r.res.From = env, envStack, env.Traffic.Live
+	return nil
+}
+
+// warm lists the warm versions, for messages only: listing every stack
+// costs time that grows with their number.
+func (r *rollback) warm(ctx context.Context) string {
+	versions, err := r.o.versions(ctx, r.opts.Env)
+	if err != nil {
+		return "unknown (" + err.Error() + ")"
+	}
+	return warmList(versions, r.env.Traffic.Live)
+}
+
+// choose settles the target: --to, else the version live before live.
+func (r *rollback) choose(ctx context.Context) error {
+	if r.res.To != "" {
+		return stacks.ValidateVersion(r.res.To)
+	}
+	hist, err := r.o.history(ctx, r.envStack)
+	if err != nil {
+		return err
+	}
+	r.res.To = previousOf(hist, r.env.Traffic.Live)
+	if r.res.To == "" {
+		return &NotFoundError{What: fmt.Sprintf("env %s has no previous version to roll back to; name one with --to (warm versions: %s)",
+			r.opts.Env, r.warm(ctx))}
+	}
+	return nil
+}
+
+// settle handles a target that is live already: nothing to do when it
+// takes all traffic; when a candidate or canary is beside it (a deploy or
+// rollback that failed to restore the candidate route left it so), all
+// traffic goes to it and the rest is cleared.
+func (r *rollback) settle(ctx context.Context) error {
+	env, to := r.opts.Env, r.res.To
+	if to != r.env.Traffic.Live {
+		return nil
+	}
+	r.done = true
+	if settled(r.env.Traffic) {
+		// A rollback re-run after it finished (or was killed after its
+		// switch) has nothing left to do.
+		r.o.logf("version %s is already live in env %s: nothing to do", to, env)
+		r.res.NoOp = true
+		return nil
+	}
+	r.o.logf("version %s is live in env %s beside candidate %s (%d%%): clearing the candidate", to, env, dash(r.env.Traffic.Candidate), r.env.Traffic.CandidateWeight)
+	if _, err := r.o.setTraffic(ctx, r.envStack, env, &r.env.Traffic, Traffic{Live: to, Candidate: to}, trafficNote{Op: "clear", From: r.env.Traffic.Candidate, To: to}); err != nil {
+		return fmt.Errorf("clearing the candidate of env %s: %w; run this command again", env, err)
+	}
+	return r.o.confirmLive(ctx, env, r.env.URL, to, r.opts.Gate.Path)
+}
+
+// readTarget reads the target's stack, which must exist and be complete.
+func (r *rollback) readTarget(ctx context.Context) error {
+	name := stacks.StackName{Env: r.opts.Env, Version: r.res.To}
+	if r.earlyFor == r.res.To {
+		r.target = <-r.early
+	} else {
+		r.target.s, r.target.rec, r.target.err = r.o.selectStack(ctx, name)
+	}
+	switch t := r.target; {
+	case isNotFound(t.err):
+		return &NotFoundError{What: fmt.Sprintf("version %s does not exist; warm versions: %s", name, r.warm(ctx))}
+	case t.err != nil:
+		return t.err
+	case !t.rec.complete():
+		return &NotFoundError{What: fmt.Sprintf("version %s is incomplete (its deploy failed or was interrupted): it cannot take traffic; warm versions: %s", name, r.warm(ctx))}
+	}
+	return nil
+}
+
+// verify checks, unless forced, that the target has not drifted and
+// answers. The drift check and the probe are independent reads: they run
+// side by side, and both must pass before the switch. The probe goes
+// through the version route (X-Phoenix-Version: <version>), which reaches
+// any version without a change to the pointer: the rollback's one env
+// change is the switch.
+func (r *rollback) verify(ctx context.Context) error {
+	if r.opts.Force {
+		return nil
+	}
+	g := r.opts.Gate
+	// A warm version has answered its gate before: probe it briskly.
+	g.interval = 50 * time.Millisecond
+	probeCtx, cancelProbe := context.WithCancel(ctx)
+	defer cancelProbe()
+	probed := make(chan error, 1)
+	r.o.logf("checking %s.%s for drift, and probing it through its version route", r.opts.Env, r.res.To)
+	go func() { probed <- r.o.probeVersion(probeCtx, r.env.URL, r.res.To, g) }()
+	if err := r.o.refreshUnchanged(ctx, r.target.s); err != nil {
+		return err
+	}
+	if err := <-probed; err != nil {
+		return fmt.Errorf("%w; live is still %s", err, dash(r.env.Traffic.Live))
+	}
+	return nil
+}
+
+// switchTraffic is the rollback's one env change, then waits until the
+// load balancer serves the target.
+func (r *rollback) switchTraffic(ctx context.Context) error {
+	env, res := r.opts.Env, r.res
+	r.o.logf("rolling env %s back from %s to %s", env, dash(res.From), res.To)
+	to := Traffic{Live: res.To, Candidate: res.To}
+	if r.opts.Force {
+		// Leave the candidate route alone: exactly one pointer change.
+		to.Candidate = r.env.Traffic.Candidate
+	}
+	if _, err := r.o.setTraffic(ctx, r.envStack, env, &r.env.Traffic, to, trafficNote{Op: "rollback", From: res.From, To: res.To}); err != nil {
+		return fmt.Errorf("switching traffic to %s: %w\nlive is still %s; run this rollback again: phoenix rollback --env %s --to %s",
+			res.To, err, dash(res.From), env, res.To)
+	}
+	return r.o.confirmLive(ctx, env, r.env.URL, res.To, r.opts.Gate.Path)
 }

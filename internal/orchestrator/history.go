@@ -14,73 +14,6 @@ import (
 	"github.com/phoenix-iac/phoenix/stacks"
 )
 
-// Status is the state of an env.
-type Status struct {
-	Env             string        `json:"env"`
-	Deployed        bool          `json:"deployed"`
-	Platform        string        `json:"platform,omitempty"`
-	URL             string        `json:"url,omitempty"`
-	Live            string        `json:"live,omitempty"`
-	Candidate       string        `json:"candidate,omitempty"`
-	CandidateWeight int           `json:"candidateWeight"`
-	Previous        string        `json:"previous,omitempty"`
-	Retention       int           `json:"retention"`
-	Versions        []VersionInfo `json:"versions"`
-	// Warning says that the newest traffic change failed, and how to
-	// finish it; the traffic above is still what the load balancer serves.
-	Warning string `json:"warning,omitempty"`
-}
-
-// Status reports an env: its traffic and its versions.
-func (o *Orchestrator) Status(ctx context.Context, env string) (Status, error) {
-	st := Status{Env: env, Versions: []VersionInfo{}}
-	if err := stacks.ValidateEnv(env); err != nil {
-		return st, err
-	}
-	es, envStack, err := o.envState(ctx, env)
-	if err != nil {
-		return st, err
-	}
-	versions, err := o.versions(ctx, env)
-	if err != nil {
-		return st, err
-	}
-	st.Deployed, st.Platform, st.URL, st.Retention = es.Exists, es.Platform, es.URL, es.Retention
-	st.Live, st.CandidateWeight = es.Traffic.Live, es.Traffic.CandidateWeight
-	if es.Traffic.Candidate != es.Traffic.Live {
-		st.Candidate = es.Traffic.Candidate
-	}
-	if es.Exists {
-		hist, err := o.history(ctx, envStack)
-		if err != nil {
-			return st, err
-		}
-		st.Previous = previousOf(hist, st.Live)
-		st.Warning = lastFailed(hist, env)
-		// A version's age is its deploy's, not its stack's last update,
-		// which a refresh moves; gc keeps the newest by it too.
-		deployed := firstRouted(hist)
-		for i := range versions {
-			versions[i].Deployed = deployed[versions[i].Version]
-		}
-		sort.SliceStable(versions, func(i, j int) bool { return versions[i].since().After(versions[j].since()) })
-	}
-	for i := range versions {
-		switch versions[i].Version {
-		case st.Live:
-			versions[i].Role = "live"
-		case st.Candidate:
-			versions[i].Role = "candidate"
-		case st.Previous:
-			versions[i].Role = "previous"
-		}
-	}
-	if versions != nil {
-		st.Versions = versions
-	}
-	return st, nil
-}
-
 // Event is one traffic change in an env's history.
 type Event struct {
 	// Update is the env stack's update number.
@@ -205,18 +138,6 @@ func firstRouted(hist []Event) map[string]time.Time {
 	}
 	return out
 }
-
-// since is when a version came: its deploy, else its stack's last update.
-func (v VersionInfo) since() time.Time {
-	if !v.Deployed.IsZero() {
-		return v.Deployed
-	}
-	return v.LastUpdate
-}
-
-// Age is how long ago the version was deployed (its stack's last update
-// when no traffic change names it).
-func (v VersionInfo) Age(now time.Time) time.Duration { return now.Sub(v.since()) }
 
 // previousOf returns the version that was live before live, from the
 // newest successful promotion or rollback to live.

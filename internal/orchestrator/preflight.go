@@ -3,13 +3,10 @@ package orchestrator
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 
 	"github.com/phoenix-iac/phoenix/internal/platform"
-	"github.com/phoenix-iac/phoenix/stacks"
 )
 
 // preflight makes sure that env's platform can be used before a command
@@ -36,14 +33,6 @@ func (o *Orchestrator) preflight(ctx context.Context, env string) error {
 	return o.ensurePlugins(ctx, need)
 }
 
-// getenv reads a variable the Pulumi CLI and its plugins will see.
-func (o *Orchestrator) getenv(key string) string {
-	if v, ok := o.opts.EnvVars[key]; ok {
-		return v
-	}
-	return os.Getenv(key)
-}
-
 // attached tells whether pkg's provider is served by PULUMI_DEBUG_PROVIDERS.
 func (o *Orchestrator) attached(pkg string) bool {
 	for _, a := range strings.Split(o.getenv("PULUMI_DEBUG_PROVIDERS"), ",") {
@@ -52,42 +41,6 @@ func (o *Orchestrator) attached(pkg string) bool {
 		}
 	}
 	return false
-}
-
-// platformOf returns env's platform, as its config file names it, and
-// the file.
-func (o *Orchestrator) platformOf(env string) (stacks.Platform, *stacks.EnvFile, error) {
-	f, err := o.envFile(env)
-	if err != nil {
-		return nil, nil, err
-	}
-	p, err := stacks.LookupPlatform(f.Platform())
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", filepath.Base(f.Path), err)
-	}
-	return p, f, nil
-}
-
-// opsEnv is env as its platform's operations see it.
-func (o *Orchestrator) opsEnv(env string, f *stacks.EnvFile, st EnvState) platform.Env {
-	return platform.Env{
-		Name: env, LoadBalancer: st.LoadBalancer, LogGroup: st.LogGroup, Owner: o.owner(st), File: f,
-		Getenv: o.getenv, Logf: o.logf,
-		VersionOutputs: func(ctx context.Context, version string) (map[string]any, error) {
-			_, rec, err := o.selectStack(ctx, stacks.StackName{Env: env, Version: version})
-			return rec.Outputs, err
-		},
-	}
-}
-
-// owner is whose the env's resources are: the owner its env stack
-// recorded, or, for an env stack that has recorded nothing yet (its first
-// update failed), the one that update gave them: this project and backend.
-func (o *Orchestrator) owner(st EnvState) stacks.Owner {
-	if st.Exists {
-		return st.Owner
-	}
-	return stacks.Owner{Project: ProjectName, Backend: stacks.BackendID(o.opts.EnvVars["PULUMI_BACKEND_URL"], "organization")}
 }
 
 // ensurePlugins installs the provider plugins in need (name to version)

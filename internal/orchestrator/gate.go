@@ -1,0 +1,123 @@
+package orchestrator
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/phoenix-iac/phoenix/internal/gate"
+	"github.com/phoenix-iac/phoenix/internal/header"
+	"github.com/phoenix-iac/phoenix/stacks"
+)
+
+// GateOptions tune a health gate.
+type GateOptions struct {
+	// Need is the number of consecutive good answers; default 5.
+	Need int
+	// Timeout bounds the gate; default 2 minutes.
+	Timeout time.Duration
+	// interval is the pause between probes; default 200ms (a rollback's
+	// probe of a warm version uses 50ms).
+	interval time.Duration
+	// Path is probed; default the env's phoenix:healthCheckPath (/healthz
+	// unless set).
+	Path string
+}
+
+// gatePath is the path the gates probe: path when given, else the env's
+// phoenix:healthCheckPath.
+func (o *Orchestrator) gatePath(env, path string) (string, error) {
+	if path != "" {
+		return path, nil
+	}
+	cfg, err := o.envConfig(env)
+	if err != nil {
+		return "", err
+	}
+	return cfg.HealthCheckPath, nil
+}
+
+// confirmTimeout bounds the wait for the load balancer to serve a new live
+// version once the pointer names it.
+const confirmTimeout = 30 * time.Second
+
+// confirmLive waits until the load balancer's production route answers
+// from version: a cut-over is done when traffic has moved, not when the
+// pointer's update returned. Where the env stack names its pointer's value
+// as the load balancer reports it (stacks.OutTrafficID: docker's traffic
+// table), the answers must also come under that very table, so that a
+// canary's share before the promotion cannot pass for it.
+func (o *Orchestrator) confirmLive(ctx context.Context, env, url, version, path string) error {
+	if url == "" {
+		return nil
+	}
+	if path == "" {
+		path = "/healthz"
+	}
+	var traffic string
+	if rec, err := o.readRecord(ctx, stacks.StackName{Env: env}); err == nil {
+		traffic, _ = rec.Outputs[stacks.OutTrafficID].(string)
+	}
+	start := time.Now()
+	_, err := gate.Probe{
+		URL:      strings.TrimRight(url, "/") + path,
+		Version:  version,
+		Traffic:  traffic,
+		Need:     3,
+		Timeout:  confirmTimeout,
+		Interval: 50 * time.Millisecond,
+		Client:   o.opts.HTTPClient,
+	}.Run(ctx)
+	if err != nil {
+		return fmt.Errorf("the traffic pointer names %s live, but the load balancer does not serve it: %w; check it with: curl -i %s", version, err, url)
+	}
+	if traffic != "" {
+		o.logf("the load balancer serves %s (traffic table %s, confirmed %s after the update)", version, traffic, time.Since(start).Round(time.Millisecond))
+	} else {
+		o.logf("the load balancer serves %s", version)
+	}
+	return nil
+}
+
+// gate probes the candidate route until the version answers well.
+func (o *Orchestrator) gate(ctx context.Context, url, version string, g GateOptions) error {
+	return o.probe(ctx, url, version, g, http.Header{header.Route: {header.RouteCandidate}})
+}
+
+// probeVersion probes a version, live or warm, through its own route (the
+// version header), which needs no change to the traffic pointer.
+func (o *Orchestrator) probeVersion(ctx context.Context, url, version string, g GateOptions) error {
+	return o.probe(ctx, url, version, g, http.Header{header.Version: {version}})
+}
+
+// probe asks the load balancer, with header, until version answers well.
+func (o *Orchestrator) probe(ctx context.Context, url, version string, g GateOptions, header http.Header) error {
+	if url == "" {
+		return &GateError{Version: version, Err: fmt.Errorf("the env stack has no url output to probe")}
+	}
+	if g.Need == 0 {
+		g.Need = 5
+	}
+	if g.Timeout == 0 {
+		g.Timeout = 2 * time.Minute
+	}
+	if g.Path == "" {
+		g.Path = "/healthz"
+	}
+	o.logf("health gate: %d consecutive good answers from %s within %s", g.Need, version, g.Timeout)
+	_, err := gate.Probe{
+		URL:      strings.TrimRight(url, "/") + g.Path,
+		Header:   header,
+		Version:  version,
+		Need:     g.Need,
+		Timeout:  g.Timeout,
+		Interval: g.interval,
+		Client:   o.opts.HTTPClient,
+	}.Run(ctx)
+	if err != nil {
+		return &GateError{Version: version, Err: err}
+	}
+	return nil
+}
