@@ -15,13 +15,13 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
-	"github.com/phoenix-iac/phoenix/internal/analysis"
 	"github.com/phoenix-iac/phoenix/internal/cli"
 	"github.com/phoenix-iac/phoenix/internal/iostreams"
 	"github.com/phoenix-iac/phoenix/internal/lease"
 	"github.com/phoenix-iac/phoenix/internal/orchestrator"
 	"github.com/phoenix-iac/phoenix/stacks"
 	"github.com/phoenix-iac/phoenix/tests/harness"
+	"github.com/phoenix-iac/phoenix/tests/simplatform"
 )
 
 // cliEnv is a project directory with an env "dev" on the docker platform,
@@ -95,9 +95,7 @@ func (c *cliEnv) factory(io *iostreams.IOStreams) *cli.Factory {
 			// A planted lock of another machine is waited for this long,
 			// not the default 30 s, before the change gives up.
 			StackLockWait: 3 * time.Second,
-			AnalysisSource: func(context.Context, string, orchestrator.EnvState, time.Time) (analysis.Source, error) {
-				return c.lb.source(), nil
-			},
+			Platforms:     simplatform.LookupWith(c.lb.source),
 		})
 	}
 	return f

@@ -37,7 +37,8 @@ var (
 	phoenixBinErr  error
 )
 
-// buildPhoenix builds cmd/phoenix once per test binary.
+// buildPhoenix builds the phoenix CLI once per test binary: cmd/phoenix
+// with its platforms on the simulated cloud (tests/simphoenix).
 func buildPhoenix(t testing.TB) string {
 	t.Helper()
 	phoenixBinOnce.Do(func() {
@@ -47,7 +48,7 @@ func buildPhoenix(t testing.TB) string {
 			return
 		}
 		phoenixBin = filepath.Join(dir, "phoenix")
-		cmd := exec.Command("go", "build", "-o", phoenixBin, "./cmd/phoenix")
+		cmd := exec.Command("go", "build", "-o", phoenixBin, "./tests/simphoenix")
 		cmd.Dir = harness.RepoRoot()
 		if out, err := cmd.CombinedOutput(); err != nil {
 			phoenixBinErr = fmt.Errorf("building phoenix: %v\n%s", err, out)

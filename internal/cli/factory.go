@@ -36,6 +36,10 @@ type Factory struct {
 	Orchestrator func(ctx context.Context, g *GlobalOptions) (Orchestrator, error)
 	// ProjectDir resolves the project directory.
 	ProjectDir func(g *GlobalOptions) (string, error)
+	// Platforms resolves an env's platform for the orchestrator; nil is
+	// the registered ones (stacks.LookupPlatform). A test binary gives
+	// its stand-ins here.
+	Platforms func(stacks.PlatformName) (stacks.Platform, error)
 
 	// wroteJSON is set once a verb wrote its JSON view.
 	wroteJSON bool
@@ -139,6 +143,7 @@ func (f *Factory) orchestrator(ctx context.Context, g *GlobalOptions) (Orchestra
 		Leases:          f.leases(backend),
 		LeaseTTL:        ttl,
 		StackLockWait:   lockWait,
+		Platforms:       f.Platforms,
 		Log:             prefixWriter{f.IO},
 		Color:           "never",
 	}

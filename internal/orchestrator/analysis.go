@@ -81,9 +81,6 @@ func (o *Orchestrator) AnalysisSettings(env string) (stacks.Analysis, error) {
 // analysisSource opens the load balancer's records of env's traffic from
 // since: Caddy's access log on docker.
 func (o *Orchestrator) analysisSource(ctx context.Context, env string, st EnvState, since time.Time) (analysis.Source, error) {
-	if o.opts.AnalysisSource != nil {
-		return o.opts.AnalysisSource(ctx, env, st, since)
-	}
 	p, f, err := o.platformOf(env)
 	if err != nil {
 		return nil, err

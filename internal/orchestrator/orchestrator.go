@@ -21,7 +21,6 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
-	"github.com/phoenix-iac/phoenix/internal/analysis"
 	"github.com/phoenix-iac/phoenix/internal/lease"
 	// The platforms the inline program runs on.
 	_ "github.com/phoenix-iac/phoenix/platforms"
@@ -67,9 +66,10 @@ type Options struct {
 	User string
 	// Color is the engine's color mode: always, never, raw or auto (default).
 	Color string
-	// AnalysisSource opens the records of an env's traffic for the canary
-	// analysis; default the platform's (Caddy's access log on docker).
-	AnalysisSource func(ctx context.Context, env string, st EnvState, since time.Time) (analysis.Source, error)
+	// Platforms resolves the platform an env's config file names, whose
+	// operations (preflight, plugins, traffic figures, logs, inventory)
+	// phoenix runs; default stacks.LookupPlatform, the registered ones.
+	Platforms func(stacks.PlatformName) (stacks.Platform, error)
 }
 
 // Orchestrator drives one project's stacks.
@@ -90,6 +90,9 @@ func New(opts Options) (*Orchestrator, error) {
 	}
 	if opts.Program == nil {
 		opts.Program = stacks.ProgramIn(opts.ProjectDir, opts.EnvVars["PULUMI_BACKEND_URL"])
+	}
+	if opts.Platforms == nil {
+		opts.Platforms = stacks.LookupPlatform
 	}
 	if opts.StackLockWait <= 0 {
 		opts.StackLockWait = DefaultStackLockWait

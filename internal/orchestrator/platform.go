@@ -25,7 +25,7 @@ func (o *Orchestrator) platformOf(env string) (stacks.Platform, *stacks.EnvFile,
 	if err != nil {
 		return nil, nil, err
 	}
-	p, err := stacks.LookupPlatform(f.Platform())
+	p, err := o.opts.Platforms(f.Platform())
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", filepath.Base(f.Path), err)
 	}

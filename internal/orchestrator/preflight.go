@@ -3,44 +3,27 @@ package orchestrator
 import (
 	"context"
 	"fmt"
+	"maps"
 	"sort"
-	"strings"
 
 	"github.com/phoenix-iac/phoenix/internal/platform"
 )
 
 // preflight makes sure that env's platform can be used before a command
-// changes anything (every changing verb runs it first): the provider
-// plugins it needs are installed (once), and its cloud answers (on docker,
-// the Docker engine). Packages served by PULUMI_DEBUG_PROVIDERS need
-// neither.
+// changes anything (every changing verb runs it first): its cloud answers
+// (on docker, the Docker engine), and the provider plugins it needs are
+// installed (once).
 func (o *Orchestrator) preflight(ctx context.Context, env string) error {
 	p, f, err := o.platformOf(env)
 	if err != nil {
 		return err
 	}
-	need := map[string]string{}
-	for pkg, v := range p.Plugins() {
-		if !o.attached(pkg) {
-			need[pkg] = v
-		}
-	}
-	if pf, ok := p.(platform.Preflighter); ok && len(need) > 0 {
+	if pf, ok := p.(platform.Preflighter); ok {
 		if err := pf.Preflight(ctx, o.opsEnv(env, f, EnvState{})); err != nil {
 			return err
 		}
 	}
-	return o.ensurePlugins(ctx, need)
-}
-
-// attached tells whether pkg's provider is served by PULUMI_DEBUG_PROVIDERS.
-func (o *Orchestrator) attached(pkg string) bool {
-	for _, a := range strings.Split(o.getenv("PULUMI_DEBUG_PROVIDERS"), ",") {
-		if name, _, _ := strings.Cut(a, ":"); name == pkg {
-			return true
-		}
-	}
-	return false
+	return o.ensurePlugins(ctx, maps.Clone(p.Plugins()))
 }
 
 // ensurePlugins installs the provider plugins in need (name to version)

@@ -1,0 +1,83 @@
+// Package simplatform runs Phoenix's registered platforms against the
+// engine tests' simulated cloud: their providers are served by the
+// simulator (PULUMI_DEBUG_PROVIDERS), so there is no plugin to install,
+// and a test may give the traffic figures the canary analysis reads. It
+// is the test double of a platform's operations, given to the
+// orchestrator as one more registration (orchestrator.Options.Platforms,
+// cli.Factory.Platforms); production code has no branch for it.
+package simplatform
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/phoenix-iac/phoenix/internal/analysis"
+	"github.com/phoenix-iac/phoenix/internal/platform"
+	"github.com/phoenix-iac/phoenix/stacks"
+)
+
+// Platform is a registered platform whose plugins the simulator serves.
+type Platform struct {
+	stacks.Platform
+	// Analysis, when set, opens the traffic figures of the canary
+	// analysis in place of the platform's own source.
+	Analysis func() analysis.Source
+}
+
+// Lookup is stacks.LookupPlatform for the simulated cloud.
+func Lookup(name stacks.PlatformName) (stacks.Platform, error) {
+	return LookupWith(nil)(name)
+}
+
+// LookupWith is Lookup with the canary analysis reading source.
+func LookupWith(source func() analysis.Source) func(stacks.PlatformName) (stacks.Platform, error) {
+	return func(name stacks.PlatformName) (stacks.Platform, error) {
+		p, err := stacks.LookupPlatform(name)
+		if err != nil {
+			return nil, err
+		}
+		return Platform{Platform: p, Analysis: source}, nil
+	}
+}
+
+// Plugins implements stacks.Platform: none to install, the simulator
+// serves them all.
+func (Platform) Plugins() map[string]string { return nil }
+
+// Preflight implements platform.Preflighter with the platform's own check
+// (on docker, the simulated engine API answers it).
+func (p Platform) Preflight(ctx context.Context, env platform.Env) error {
+	if pf, ok := p.Platform.(platform.Preflighter); ok {
+		return pf.Preflight(ctx, env)
+	}
+	return nil
+}
+
+// AnalysisSource implements platform.Analyzer: the test's figures, else
+// the platform's own source.
+func (p Platform) AnalysisSource(ctx context.Context, env platform.Env, since time.Time) (analysis.Source, error) {
+	if p.Analysis != nil {
+		return p.Analysis(), nil
+	}
+	if an, ok := p.Platform.(platform.Analyzer); ok {
+		return an.AnalysisSource(ctx, env, since)
+	}
+	return nil, fmt.Errorf("the canary analysis has no source of traffic figures on platform %s; pass --analysis=false", p.Name())
+}
+
+// Logs implements platform.LogReader with the platform's own reader.
+func (p Platform) Logs(ctx context.Context, env platform.Env, q platform.LogQuery, out func(platform.LogLine) error) error {
+	if lr, ok := p.Platform.(platform.LogReader); ok {
+		return lr.Logs(ctx, env, q, out)
+	}
+	return fmt.Errorf("platform %s has no log reader", p.Name())
+}
+
+// Inventory implements platform.Inventory with the platform's own.
+func (p Platform) Inventory(env platform.Env) (platform.Cloud, error) {
+	if inv, ok := p.Platform.(platform.Inventory); ok {
+		return inv.Inventory(env)
+	}
+	return nil, fmt.Errorf("%w on platform %s", platform.ErrNoInventory, p.Name())
+}
