@@ -74,16 +74,7 @@ func NewEdge(ctx *pulumi.Context, name string, args *EdgeArgs, opts ...pulumi.Re
 	if args == nil {
 		return nil, fmt.Errorf("awsedge %s: args are required", name)
 	}
-	a := *args
-	if a.AZCount == 0 {
-		a.AZCount = 2
-	}
-	if a.LogRetentionDays == 0 {
-		a.LogRetentionDays = 30
-	}
-	if a.KeepImages == 0 {
-		a.KeepImages = 30
-	}
+	a := withDefaults(*args)
 	subnetCIDRs, err := SubnetCIDRs(a.VPCCIDR, a.AZCount)
 	if err != nil {
 		return nil, fmt.Errorf("awsedge %s: %w", name, err)
@@ -335,4 +326,18 @@ func LifecyclePolicy(keep int) (string, error) {
 		},
 	}})
 	return string(b), err
+}
+
+// withDefaults is args with the defaults filled in.
+func withDefaults(a EdgeArgs) EdgeArgs {
+	if a.AZCount == 0 {
+		a.AZCount = 2
+	}
+	if a.LogRetentionDays == 0 {
+		a.LogRetentionDays = 30
+	}
+	if a.KeepImages == 0 {
+		a.KeepImages = 30
+	}
+	return a
 }

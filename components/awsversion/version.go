@@ -110,19 +110,7 @@ func NewVersion(ctx *pulumi.Context, name string, args *VersionArgs, opts ...pul
 	if args == nil {
 		return nil, fmt.Errorf("awsversion %s: args are required", name)
 	}
-	a := *args
-	if a.Replicas == 0 {
-		a.Replicas = 2
-	}
-	if a.CPU == 0 {
-		a.CPU = 256
-	}
-	if a.Memory == 0 {
-		a.Memory = 512
-	}
-	if a.HealthCheckPath == "" {
-		a.HealthCheckPath = "/healthz"
-	}
+	a := withDefaults(*args)
 	tgName, err := TargetGroupName(a.Env, a.Version)
 	if err != nil {
 		return nil, fmt.Errorf("awsversion %s: %w", name, err)
@@ -142,48 +130,12 @@ func NewVersion(ctx *pulumi.Context, name string, args *VersionArgs, opts ...pul
 		return nil, err
 	}
 
-	containers := pulumi.All(repoDigest, a.LogGroupName).ApplyT(func(xs []any) (string, error) {
-		return ContainerDefinitions(a, xs[0].(string), xs[1].(string))
-	}).(pulumi.StringOutput)
-	if a.EnvironmentSecret {
-		containers = pulumi.ToSecret(containers).(pulumi.StringOutput)
-	}
-	task, err := ecs.NewTaskDefinition(ctx, name+"-task", &ecs.TaskDefinitionArgs{
-		Family:                  pulumi.String(a.Env + "-" + a.Version),
-		Cpu:                     pulumi.String(fmt.Sprint(a.CPU)),
-		Memory:                  pulumi.String(fmt.Sprint(a.Memory)),
-		NetworkMode:             pulumi.String("awsvpc"),
-		RequiresCompatibilities: pulumi.StringArray{pulumi.String("FARGATE")},
-		ExecutionRoleArn:        execRole.Arn,
-		TaskRoleArn:             taskRole.Arn,
-		ContainerDefinitions:    containers,
-		RuntimePlatform: &ecs.TaskDefinitionRuntimePlatformArgs{
-			OperatingSystemFamily: pulumi.String("LINUX"),
-			CpuArchitecture:       pulumi.String("X86_64"),
-		},
-	}, parent)
+	task, err := taskDefinition(ctx, name, &a, repoDigest, execRole.Arn, taskRole.Arn, parent)
 	if err != nil {
 		return nil, err
 	}
 
-	sg, err := ec2.NewSecurityGroup(ctx, name+"-task", &ec2.SecurityGroupArgs{
-		Description: pulumi.Sprintf("Phoenix %s.%s tasks: app port from the load balancer only", a.Env, a.Version),
-		VpcId:       a.VPCID,
-		Ingress: ec2.SecurityGroupIngressArray{&ec2.SecurityGroupIngressArgs{
-			Description:    pulumi.String("app port from the load balancer"),
-			Protocol:       pulumi.String("tcp"),
-			FromPort:       pulumi.Int(a.AppPort),
-			ToPort:         pulumi.Int(a.AppPort),
-			SecurityGroups: pulumi.StringArray{a.LoadBalancerSecurityGroupID},
-		}},
-		Egress: ec2.SecurityGroupEgressArray{&ec2.SecurityGroupEgressArgs{
-			Description: pulumi.String("HTTPS out: image pulls from ECR and logs to CloudWatch"),
-			Protocol:    pulumi.String("tcp"),
-			FromPort:    pulumi.Int(443),
-			ToPort:      pulumi.Int(443),
-			CidrBlocks:  pulumi.StringArray{pulumi.String("0.0.0.0/0")},
-		}},
-	}, parent)
+	sg, err := taskSecurityGroup(ctx, name, &a, parent)
 	if err != nil {
 		return nil, err
 	}
@@ -193,32 +145,7 @@ func NewVersion(ctx *pulumi.Context, name string, args *VersionArgs, opts ...pul
 		return nil, err
 	}
 
-	svc, err := ecs.NewService(ctx, name+"-service", &ecs.ServiceArgs{
-		Cluster:        a.ClusterARN,
-		TaskDefinition: task.Arn,
-		DesiredCount:   pulumi.Int(a.Replicas),
-		LaunchType:     pulumi.String("FARGATE"),
-		NetworkConfiguration: &ecs.ServiceNetworkConfigurationArgs{
-			Subnets:        a.SubnetIDs,
-			SecurityGroups: pulumi.StringArray{sg.ID()},
-			// Public subnets and no NAT gateway: tasks need a public address
-			// to pull their image.
-			AssignPublicIp: pulumi.Bool(true),
-		},
-		LoadBalancers: ecs.ServiceLoadBalancerArray{&ecs.ServiceLoadBalancerArgs{
-			TargetGroupArn: tg.Arn,
-			ContainerName:  pulumi.String(ContainerName),
-			ContainerPort:  pulumi.Int(a.AppPort),
-		}},
-		DeploymentCircuitBreaker: &ecs.ServiceDeploymentCircuitBreakerArgs{
-			Enable:   pulumi.Bool(true),
-			Rollback: pulumi.Bool(true),
-		},
-		HealthCheckGracePeriodSeconds: pulumi.Int(30),
-		WaitForSteadyState:            pulumi.Bool(true),
-		PropagateTags:                 pulumi.String("SERVICE"),
-		EnableEcsManagedTags:          pulumi.Bool(true),
-	}, parent,
+	svc, err := service(ctx, name, &a, task.Arn, sg.ID(), tg.Arn, parent,
 		// The rule attaches the target group; the execution role's policy
 		// lets the first tasks pull their image and write their logs.
 		pulumi.DependsOn([]pulumi.Resource{rule, execPolicy}))
@@ -438,4 +365,101 @@ func ContainerDefinitions(a VersionArgs, image, logGroup string) (string, error)
 	}}
 	b, err := json.Marshal(defs)
 	return string(b), err
+}
+
+// withDefaults is args with the defaults filled in.
+func withDefaults(a VersionArgs) VersionArgs {
+	if a.Replicas == 0 {
+		a.Replicas = 2
+	}
+	if a.CPU == 0 {
+		a.CPU = 256
+	}
+	if a.Memory == 0 {
+		a.Memory = 512
+	}
+	if a.HealthCheckPath == "" {
+		a.HealthCheckPath = "/healthz"
+	}
+	return a
+}
+
+// taskDefinition is the version's Fargate task: its one container runs
+// the image by digest, logging to the env's log group.
+func taskDefinition(ctx *pulumi.Context, name string, a *VersionArgs, repoDigest pulumi.StringOutput, execRoleARN, taskRoleARN pulumi.StringInput, parent pulumi.ResourceOption) (*ecs.TaskDefinition, error) {
+	containers := pulumi.All(repoDigest, a.LogGroupName).ApplyT(func(xs []any) (string, error) {
+		return ContainerDefinitions(*a, xs[0].(string), xs[1].(string))
+	}).(pulumi.StringOutput)
+	if a.EnvironmentSecret {
+		containers = pulumi.ToSecret(containers).(pulumi.StringOutput)
+	}
+	return ecs.NewTaskDefinition(ctx, name+"-task", &ecs.TaskDefinitionArgs{
+		Family:                  pulumi.String(a.Env + "-" + a.Version),
+		Cpu:                     pulumi.String(fmt.Sprint(a.CPU)),
+		Memory:                  pulumi.String(fmt.Sprint(a.Memory)),
+		NetworkMode:             pulumi.String("awsvpc"),
+		RequiresCompatibilities: pulumi.StringArray{pulumi.String("FARGATE")},
+		ExecutionRoleArn:        execRoleARN,
+		TaskRoleArn:             taskRoleARN,
+		ContainerDefinitions:    containers,
+		RuntimePlatform: &ecs.TaskDefinitionRuntimePlatformArgs{
+			OperatingSystemFamily: pulumi.String("LINUX"),
+			CpuArchitecture:       pulumi.String("X86_64"),
+		},
+	}, parent)
+}
+
+// taskSecurityGroup lets the load balancer, and nothing else, reach the
+// tasks on the app port, and the tasks reach ECR and CloudWatch.
+func taskSecurityGroup(ctx *pulumi.Context, name string, a *VersionArgs, parent pulumi.ResourceOption) (*ec2.SecurityGroup, error) {
+	return ec2.NewSecurityGroup(ctx, name+"-task", &ec2.SecurityGroupArgs{
+		Description: pulumi.Sprintf("Phoenix %s.%s tasks: app port from the load balancer only", a.Env, a.Version),
+		VpcId:       a.VPCID,
+		Ingress: ec2.SecurityGroupIngressArray{&ec2.SecurityGroupIngressArgs{
+			Description:    pulumi.String("app port from the load balancer"),
+			Protocol:       pulumi.String("tcp"),
+			FromPort:       pulumi.Int(a.AppPort),
+			ToPort:         pulumi.Int(a.AppPort),
+			SecurityGroups: pulumi.StringArray{a.LoadBalancerSecurityGroupID},
+		}},
+		Egress: ec2.SecurityGroupEgressArray{&ec2.SecurityGroupEgressArgs{
+			Description: pulumi.String("HTTPS out: image pulls from ECR and logs to CloudWatch"),
+			Protocol:    pulumi.String("tcp"),
+			FromPort:    pulumi.Int(443),
+			ToPort:      pulumi.Int(443),
+			CidrBlocks:  pulumi.StringArray{pulumi.String("0.0.0.0/0")},
+		}},
+	}, parent)
+}
+
+// service runs the version's tasks behind its target group, created once
+// they are steady; the circuit breaker stops a version that cannot start.
+func service(ctx *pulumi.Context, name string, a *VersionArgs, taskARN pulumi.StringInput, securityGroup pulumi.IDOutput, targetGroupARN pulumi.StringInput,
+	parent pulumi.ResourceOption, opts ...pulumi.ResourceOption) (*ecs.Service, error) {
+	return ecs.NewService(ctx, name+"-service", &ecs.ServiceArgs{
+		Cluster:        a.ClusterARN,
+		TaskDefinition: taskARN,
+		DesiredCount:   pulumi.Int(a.Replicas),
+		LaunchType:     pulumi.String("FARGATE"),
+		NetworkConfiguration: &ecs.ServiceNetworkConfigurationArgs{
+			Subnets:        a.SubnetIDs,
+			SecurityGroups: pulumi.StringArray{securityGroup},
+			// Public subnets and no NAT gateway: tasks need a public address
+			// to pull their image.
+			AssignPublicIp: pulumi.Bool(true),
+		},
+		LoadBalancers: ecs.ServiceLoadBalancerArray{&ecs.ServiceLoadBalancerArgs{
+			TargetGroupArn: targetGroupARN,
+			ContainerName:  pulumi.String(ContainerName),
+			ContainerPort:  pulumi.Int(a.AppPort),
+		}},
+		DeploymentCircuitBreaker: &ecs.ServiceDeploymentCircuitBreakerArgs{
+			Enable:   pulumi.Bool(true),
+			Rollback: pulumi.Bool(true),
+		},
+		HealthCheckGracePeriodSeconds: pulumi.Int(30),
+		WaitForSteadyState:            pulumi.Bool(true),
+		PropagateTags:                 pulumi.String("SERVICE"),
+		EnableEcsManagedTags:          pulumi.Bool(true),
+	}, append([]pulumi.ResourceOption{parent}, opts...)...)
 }

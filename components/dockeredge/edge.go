@@ -140,35 +140,7 @@ func NewEdge(ctx *pulumi.Context, name string, args *EdgeArgs, opts ...pulumi.Re
 	if err != nil {
 		return nil, err
 	}
-	// Caddy runs on the edge's config for the container's life; the
-	// traffic module reads each new table the pointer writes: a cut-over
-	// is a file write, never a restart of this container or a config load.
-	lb, err := docker.NewContainer(ctx, name+"-lb", &docker.ContainerArgs{
-		Image: image.ImageId,
-		Uploads: docker.ContainerUploadArray{docker.ContainerUploadArgs{
-			File:    pulumi.String(EdgeConfigFile),
-			Content: pulumi.String(string(config)),
-		}},
-		Ports: docker.ContainerPortArray{docker.ContainerPortArgs{
-			Internal: pulumi.Int(ListenPort),
-			External: args.Port,
-			Ip:       pulumi.String(listen),
-		}},
-		NetworksAdvanced: docker.ContainerNetworksAdvancedArray{docker.ContainerNetworksAdvancedArgs{
-			Name: network.Name,
-		}},
-		Volumes: docker.ContainerVolumeArray{docker.ContainerVolumeArgs{
-			VolumeName:    volume.Name,
-			ContainerPath: pulumi.String(ConfigDir),
-			ReadOnly:      pulumi.Bool(true),
-		}},
-		// The output is the access log that the canary analysis reads
-		// through the engine's logs API: a driver that keeps it readable,
-		// rotated so that a busy env does not fill the disk.
-		LogDriver: pulumi.String("json-file"),
-		LogOpts:   pulumi.StringMap{"max-size": pulumi.String("20m"), "max-file": pulumi.String("5")},
-		Restart:   pulumi.String("unless-stopped"),
-	}, parent)
+	lb, err := newLoadBalancer(ctx, name+"-lb", args.Port, listen, config, image.ImageId, network.Name, volume.Name, parent)
 	if err != nil {
 		return nil, err
 	}
@@ -178,14 +150,7 @@ func NewEdge(ctx *pulumi.Context, name string, args *EdgeArgs, opts ...pulumi.Re
 	e.Image = image.ImageId
 	e.LoadBalancerName = lb.Name
 	// The URL is where phoenix probes the env from this machine.
-	host := "localhost"
-	if ip := net.ParseIP(listen); ip != nil && !ip.IsLoopback() && !ip.IsUnspecified() {
-		host = listen
-		if ip.To4() == nil {
-			host = "[" + listen + "]"
-		}
-	}
-	e.URL = pulumi.Sprintf("http://%s:%d", host, args.Port)
+	e.URL = pulumi.Sprintf("http://%s:%d", urlHost(listen), args.Port)
 	if err := ctx.RegisterResourceOutputs(e, pulumi.Map{
 		"networkName":      e.NetworkName,
 		"configVolumeName": e.ConfigVolumeName,
@@ -196,4 +161,52 @@ func NewEdge(ctx *pulumi.Context, name string, args *EdgeArgs, opts ...pulumi.Re
 		return nil, err
 	}
 	return e, nil
+}
+
+// newLoadBalancer creates the load balancer container: Caddy on the edge's
+// config, published on listen:port, reading the traffic table from volume.
+// Caddy runs on the edge's config for the container's life; the traffic
+// module reads each new table the pointer writes: a cut-over is a file
+// write, never a restart of this container or a config load.
+func newLoadBalancer(ctx *pulumi.Context, name string, port pulumi.IntInput, listen string, config []byte,
+	image, network, volume pulumi.StringInput, parent pulumi.ResourceOption) (*docker.Container, error) {
+	return docker.NewContainer(ctx, name, &docker.ContainerArgs{
+		Image: image,
+		Uploads: docker.ContainerUploadArray{docker.ContainerUploadArgs{
+			File:    pulumi.String(EdgeConfigFile),
+			Content: pulumi.String(string(config)),
+		}},
+		Ports: docker.ContainerPortArray{docker.ContainerPortArgs{
+			Internal: pulumi.Int(ListenPort),
+			External: port,
+			Ip:       pulumi.String(listen),
+		}},
+		NetworksAdvanced: docker.ContainerNetworksAdvancedArray{docker.ContainerNetworksAdvancedArgs{
+			Name: network,
+		}},
+		Volumes: docker.ContainerVolumeArray{docker.ContainerVolumeArgs{
+			VolumeName:    volume,
+			ContainerPath: pulumi.String(ConfigDir),
+			ReadOnly:      pulumi.Bool(true),
+		}},
+		// The output is the access log that the canary analysis reads
+		// through the engine's logs API: a driver that keeps it readable,
+		// rotated so that a busy env does not fill the disk.
+		LogDriver: pulumi.String("json-file"),
+		LogOpts:   pulumi.StringMap{"max-size": pulumi.String("20m"), "max-file": pulumi.String("5")},
+		Restart:   pulumi.String("unless-stopped"),
+	}, parent)
+}
+
+// urlHost is the host of the env's URL for a load balancer published on
+// listen: localhost for a loopback or every-interface address.
+func urlHost(listen string) string {
+	ip := net.ParseIP(listen)
+	switch {
+	case ip == nil || ip.IsLoopback() || ip.IsUnspecified():
+		return "localhost"
+	case ip.To4() == nil:
+		return "[" + listen + "]"
+	}
+	return listen
 }

@@ -90,24 +90,7 @@ func NewVersion(ctx *pulumi.Context, name string, args *VersionArgs, opts ...pul
 		return nil, err
 	}
 
-	envs := pulumi.StringArray{
-		pulumi.Sprintf("PHOENIX_ENV=%s", args.Env),
-		pulumi.Sprintf("PHOENIX_VERSION=%s", args.Version),
-		pulumi.Sprintf("PORT=%d", args.AppPort),
-	}
-	keys := make([]string, 0, len(args.Environment))
-	for k := range args.Environment {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		envs = append(envs, pulumi.String(k+"="+args.Environment[k]))
-	}
-
-	var envInput pulumi.StringArrayInput = envs
-	if args.EnvironmentSecret {
-		envInput = pulumi.ToSecret(envs).(pulumi.StringArrayOutput)
-	}
+	envInput := appEnvironment(args)
 
 	var upstreams pulumi.StringArray
 	created := []any{image.ID()}
@@ -115,29 +98,7 @@ func NewVersion(ctx *pulumi.Context, name string, args *VersionArgs, opts ...pul
 		// The alias is the replica's stable DNS name on the env network; it
 		// holds the version, so versions never share one.
 		alias := fmt.Sprintf("%s-%s-%d", args.Env, args.Version, i)
-		replica, err := docker.NewContainer(ctx, fmt.Sprintf("%s-%d", name, i), &docker.ContainerArgs{
-			Image: image.ImageId,
-			Envs:  envInput,
-			NetworksAdvanced: docker.ContainerNetworksAdvancedArray{docker.ContainerNetworksAdvancedArgs{
-				Name: args.NetworkName,
-				// Its own name, and the version's, which the load
-				// balancer's version route dials.
-				Aliases: pulumi.StringArray{pulumi.String(alias), pulumi.String(caddyconfig.VersionAlias(args.Env, args.Version))},
-			}},
-			Healthcheck: &docker.ContainerHealthcheckArgs{
-				Tests:       pulumi.ToStringArray(args.HealthCheck),
-				Interval:    pulumi.String("2s"),
-				Timeout:     pulumi.String("2s"),
-				Retries:     pulumi.Int(3),
-				StartPeriod: pulumi.String("5s"),
-			},
-			// No Wait: whether a version is healthy is for phoenix's health
-			// gate to decide, through the load balancer and within
-			// --gate-timeout, so that an unhealthy version fails the gate
-			// (exit 3) instead of the stack's up. Caddy sends requests only
-			// to replicas that pass its own health checks.
-			Restart: pulumi.String("unless-stopped"),
-		}, parent)
+		replica, err := newReplica(ctx, fmt.Sprintf("%s-%d", name, i), alias, args, image.ImageId, envInput, parent)
 		if err != nil {
 			return nil, err
 		}
@@ -157,4 +118,54 @@ func NewVersion(ctx *pulumi.Context, name string, args *VersionArgs, opts ...pul
 		return nil, err
 	}
 	return v, nil
+}
+
+// appEnvironment is the app's environment: what Phoenix sets, then
+// phoenix:environment in name order, kept secret when that is.
+func appEnvironment(args *VersionArgs) pulumi.StringArrayInput {
+	envs := pulumi.StringArray{
+		pulumi.Sprintf("PHOENIX_ENV=%s", args.Env),
+		pulumi.Sprintf("PHOENIX_VERSION=%s", args.Version),
+		pulumi.Sprintf("PORT=%d", args.AppPort),
+	}
+	keys := make([]string, 0, len(args.Environment))
+	for k := range args.Environment {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		envs = append(envs, pulumi.String(k+"="+args.Environment[k]))
+	}
+	if args.EnvironmentSecret {
+		return pulumi.ToSecret(envs).(pulumi.StringArrayOutput)
+	}
+	return envs
+}
+
+// newReplica creates one replica of the version: the app's container on
+// the env network, reached by alias and by the version's alias.
+func newReplica(ctx *pulumi.Context, name, alias string, args *VersionArgs, imageID pulumi.StringInput, env pulumi.StringArrayInput, parent pulumi.ResourceOption) (*docker.Container, error) {
+	return docker.NewContainer(ctx, name, &docker.ContainerArgs{
+		Image: imageID,
+		Envs:  env,
+		NetworksAdvanced: docker.ContainerNetworksAdvancedArray{docker.ContainerNetworksAdvancedArgs{
+			Name: args.NetworkName,
+			// Its own name, and the version's, which the load
+			// balancer's version route dials.
+			Aliases: pulumi.StringArray{pulumi.String(alias), pulumi.String(caddyconfig.VersionAlias(args.Env, args.Version))},
+		}},
+		Healthcheck: &docker.ContainerHealthcheckArgs{
+			Tests:       pulumi.ToStringArray(args.HealthCheck),
+			Interval:    pulumi.String("2s"),
+			Timeout:     pulumi.String("2s"),
+			Retries:     pulumi.Int(3),
+			StartPeriod: pulumi.String("5s"),
+		},
+		// No Wait: whether a version is healthy is for phoenix's health
+		// gate to decide, through the load balancer and within
+		// --gate-timeout, so that an unhealthy version fails the gate
+		// (exit 3) instead of the stack's up. Caddy sends requests only
+		// to replicas that pass its own health checks.
+		Restart: pulumi.String("unless-stopped"),
+	}, parent)
 }

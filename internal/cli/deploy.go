@@ -77,39 +77,8 @@ platform needs are installed on first use.`,
   phoenix deploy --env dev --canary 50 --analysis=false   # steps that only wait and gate
   phoenix deploy --env dev --version hotfix-1 --keep-failed`,
 		Args: noArgs,
-		RunE: runE(opts, &opts.Env, func(cmd *cobra.Command) error {
-			if opts.Version != "" {
-				if err := stacks.ValidateVersion(opts.Version); err != nil {
-					return usagef("--version: %v", err)
-				}
-			}
-			if _, err := parseCanary(opts.Canary); err != nil {
-				return err
-			}
-			if opts.GateCount < 1 {
-				return usagef("--gate-count must be 1 or more, got %d", opts.GateCount)
-			}
-			if opts.GateTimeout == 0 {
-				return usagef("--gate-timeout 0s: the candidate needs time to pass the gate, such as 2m")
-			}
-			fl := cmd.Flags()
-			if !fl.Changed("bake") {
-				opts.Bake = nil
-			}
-			if !fl.Changed("max-error-rate") {
-				opts.MaxErrorRate = nil
-			}
-			if !fl.Changed("max-error-rate-ratio") {
-				opts.MaxErrorRateRatio = nil
-			}
-			if !fl.Changed("max-latency-ratio") {
-				opts.MaxLatencyRatio = nil
-			}
-			if !fl.Changed("min-requests") {
-				opts.MinRequests = nil
-			}
-			return checkAnalysisFlags(opts)
-		}, runF, func(ctx context.Context, opts *DeployOptions) error { return deployRun(ctx, f, opts) }),
+		RunE: runE(opts, &opts.Env, func(cmd *cobra.Command) error { return checkDeployFlags(cmd, opts) },
+			runF, func(ctx context.Context, opts *DeployOptions) error { return deployRun(ctx, f, opts) }),
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&opts.Env, "env", "", "the env (required)")
@@ -129,6 +98,42 @@ platform needs are installed on first use.`,
 	opts.MaxLatencyRatio = fl.Float64("max-latency-ratio", 0, "multiple of live's p50 and p99 a new version may have, plus 5 ms (default: phoenix:analysis maxLatencyRatio, 1.2)")
 	opts.MinRequests = fl.Int("min-requests", 0, "requests each side needs for a verdict (default: phoenix:analysis minRequests, 100)")
 	return cmd
+}
+
+// checkDeployFlags checks deploy's flags; the analysis overrides not
+// given are left nil, so that the env's phoenix:analysis holds.
+func checkDeployFlags(cmd *cobra.Command, opts *DeployOptions) error {
+	if opts.Version != "" {
+		if err := stacks.ValidateVersion(opts.Version); err != nil {
+			return usagef("--version: %v", err)
+		}
+	}
+	if _, err := parseCanary(opts.Canary); err != nil {
+		return err
+	}
+	if opts.GateCount < 1 {
+		return usagef("--gate-count must be 1 or more, got %d", opts.GateCount)
+	}
+	if opts.GateTimeout == 0 {
+		return usagef("--gate-timeout 0s: the candidate needs time to pass the gate, such as 2m")
+	}
+	fl := cmd.Flags()
+	if !fl.Changed("bake") {
+		opts.Bake = nil
+	}
+	if !fl.Changed("max-error-rate") {
+		opts.MaxErrorRate = nil
+	}
+	if !fl.Changed("max-error-rate-ratio") {
+		opts.MaxErrorRateRatio = nil
+	}
+	if !fl.Changed("max-latency-ratio") {
+		opts.MaxLatencyRatio = nil
+	}
+	if !fl.Changed("min-requests") {
+		opts.MinRequests = nil
+	}
+	return checkAnalysisFlags(opts)
 }
 
 // checkAnalysisFlags checks the analysis overrides that were given.
