@@ -17,6 +17,11 @@ import (
 type Platform interface {
 	// Name is the platform's phoenix:platform value.
 	Name() PlatformName
+	// Settings reads and validates the platform's own config keys with p
+	// (Pulumi.yaml documents each one) and returns them as the platform's
+	// typed settings, which become c.Settings. c holds the settings every
+	// platform shares, for checks that span both.
+	Settings(p *ConfigParser, c *Config) any
 	// Env declares an env stack: the long-lived edge and the traffic
 	// pointer for e.Traffic, and exports the outputs its version stacks
 	// and phoenix read (e.ExportTraffic once the pointer applied it).

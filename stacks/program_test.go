@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	_ "github.com/phoenix-iac/phoenix/platforms"
+	"github.com/phoenix-iac/phoenix/platforms/aws"
+	"github.com/phoenix-iac/phoenix/platforms/docker"
 	"github.com/phoenix-iac/phoenix/stacks"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
@@ -18,7 +20,7 @@ const testVersion = "3f9a1c2e"
 
 var platformConfigs = map[string]map[string]string{
 	"docker": {stacks.KeyPlatform: "docker"},
-	"aws":    {stacks.KeyPlatform: "aws", stacks.KeyAWSRegion: "eu-west-1"},
+	"aws":    {stacks.KeyPlatform: "aws", aws.KeyRegion: "eu-west-1"},
 }
 
 // wantVersionTypes are the custom resources each platform's version stack must hold.
@@ -185,7 +187,7 @@ func TestTargetGroupNameFitsLongestNames(t *testing.T) {
 }
 
 func TestAWSSecurityAndRegistry(t *testing.T) {
-	cfg := map[string]string{stacks.KeyPlatform: "aws", stacks.KeyAWSRegion: "eu-west-1", stacks.KeyAllowedCIDRs: `["203.0.113.0/24","198.51.100.0/24"]`}
+	cfg := map[string]string{stacks.KeyPlatform: "aws", aws.KeyRegion: "eu-west-1", aws.KeyAllowedCIDRs: `["203.0.113.0/24","198.51.100.0/24"]`}
 	env := fixture{stack: "dev", config: cfg}.mustRun(t)
 	version := fixture{stack: "dev." + testVersion, config: cfg}.mustRun(t)
 
@@ -364,7 +366,7 @@ func TestAWSListeners(t *testing.T) {
 		},
 		{
 			name:        "certificate: HTTPS pointer and HTTP redirect",
-			config:      map[string]string{stacks.KeyLive: "v1", stacks.KeyCertificateARN: cert, stacks.KeyHostname: "app.example.com"},
+			config:      map[string]string{stacks.KeyLive: "v1", aws.KeyCertificateARN: cert, aws.KeyHostname: "app.example.com"},
 			wantPointer: "443",
 			wantRedir:   true,
 			wantAction: func(t *testing.T, a resource.PropertyMap) {
@@ -376,7 +378,7 @@ func TestAWSListeners(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := map[string]string{stacks.KeyPlatform: "aws", stacks.KeyAWSRegion: "eu-west-1"}
+			cfg := map[string]string{stacks.KeyPlatform: "aws", aws.KeyRegion: "eu-west-1"}
 			for k, v := range tt.config {
 				cfg[k] = v
 			}
@@ -527,13 +529,13 @@ func TestSecretEnvironmentStaysSecret(t *testing.T) {
 // Caddy built from lb/ on the pinned Caddy image, running the edge's config
 // (uploaded, never reloaded), with the traffic table on a read-only volume.
 func TestDockerLoadBalancerRunsTheEdgeConfig(t *testing.T) {
-	c := fixture{stack: "dev", config: map[string]string{stacks.KeyPlatform: "docker", stacks.KeyPort: "9090"}}.mustRun(t)
+	c := fixture{stack: "dev", config: map[string]string{stacks.KeyPlatform: "docker", docker.KeyPort: "9090"}}.mustRun(t)
 	img := c.one(t, "docker:index/remoteImage:RemoteImage")
 	if got := str(img.Inputs, "build", "context"); got != "lb" {
 		t.Errorf("load balancer image built from %q, want lb", got)
 	}
-	if got := str(img.Inputs, "build", "buildArgs", "CADDY_IMAGE"); got != stacks.DefaultCaddyImage {
-		t.Errorf("load balancer image based on %q, want %s", got, stacks.DefaultCaddyImage)
+	if got := str(img.Inputs, "build", "buildArgs", "CADDY_IMAGE"); got != docker.DefaultCaddyImage {
+		t.Errorf("load balancer image based on %q, want %s", got, docker.DefaultCaddyImage)
 	}
 	if got := str(img.Inputs, "name"); !regexp.MustCompile(`^phoenix-lb-dev:[0-9a-f]{12}$`).MatchString(got) {
 		t.Errorf("load balancer image named %q, want phoenix-lb-dev:<12 hex digits of its content>", got)
@@ -574,7 +576,7 @@ func TestDockerLoadBalancerRunsTheEdgeConfig(t *testing.T) {
 	if got := str(ports, "ip"); got != "127.0.0.1" {
 		t.Errorf("load balancer published on %q, want 127.0.0.1 by default (this machine only)", got)
 	}
-	wide := fixture{stack: "dev", config: map[string]string{stacks.KeyPlatform: "docker", stacks.KeyListenAddress: "0.0.0.0"}}.mustRun(t)
+	wide := fixture{stack: "dev", config: map[string]string{stacks.KeyPlatform: "docker", docker.KeyListenAddress: "0.0.0.0"}}.mustRun(t)
 	for _, r := range wide.ofType("docker:index/container:Container") {
 		if strings.HasSuffix(r.Name, "-lb") {
 			if got := str(mapAt(r.Inputs, "ports"), "ip"); got != "0.0.0.0" {

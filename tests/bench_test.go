@@ -12,6 +12,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
 
+	"github.com/phoenix-iac/phoenix/platforms/docker"
 	"github.com/phoenix-iac/phoenix/stacks"
 	"github.com/phoenix-iac/phoenix/tests/harness"
 )
@@ -27,7 +28,7 @@ func BenchmarkRollback(b *testing.B) {
 			c := newCLIEnv(b)
 			ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
 			defer cancel()
-			cfg := harness.Config("docker", stacks.KeyPort, fmt.Sprint(c.lb.port))
+			cfg := harness.Config("docker", docker.KeyPort, fmt.Sprint(c.lb.port))
 			start := time.Now()
 			c.deploy("va")
 			// Warm versions beyond the two the CLI deploys.
@@ -61,7 +62,7 @@ func BenchmarkRollback(b *testing.B) {
 			b.Run("bare-pulumi-up", func(b *testing.B) {
 				for range b.N {
 					v := other()
-					if err := harness.SetConfig(ctx, env, harness.Config("docker", stacks.KeyPort, fmt.Sprint(c.lb.port), stacks.KeyLive, v, stacks.KeyCandidate, v)); err != nil {
+					if err := harness.SetConfig(ctx, env, harness.Config("docker", docker.KeyPort, fmt.Sprint(c.lb.port), stacks.KeyLive, v, stacks.KeyCandidate, v)); err != nil {
 						b.Fatal(err)
 					}
 					up(b, ctx, env)
@@ -81,7 +82,7 @@ func BenchmarkRollback(b *testing.B) {
 				}
 				for range b.N {
 					v := other()
-					if err := harness.SetConfig(ctx, timed, harness.Config("docker", stacks.KeyPort, fmt.Sprint(c.lb.port), stacks.KeyLive, v, stacks.KeyCandidate, v)); err != nil {
+					if err := harness.SetConfig(ctx, timed, harness.Config("docker", docker.KeyPort, fmt.Sprint(c.lb.port), stacks.KeyLive, v, stacks.KeyCandidate, v)); err != nil {
 						b.Fatal(err)
 					}
 					if _, err := timed.Up(ctx, optup.SuppressProgress()); err != nil {

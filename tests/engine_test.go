@@ -14,6 +14,7 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 
+	"github.com/phoenix-iac/phoenix/platforms/aws"
 	"github.com/phoenix-iac/phoenix/stacks"
 	"github.com/phoenix-iac/phoenix/tests/harness"
 	"github.com/phoenix-iac/phoenix/tests/simcloud"
@@ -191,8 +192,8 @@ func TestHTTPSEnvIsReachedByItsHostname(t *testing.T) {
 	ctx := ctxFor(t)
 	h := harness.New(t)
 	cfg := harness.Config("aws",
-		stacks.KeyCertificateARN, "arn:aws:acm:eu-west-1:123456789012:certificate/abc-123",
-		stacks.KeyHostname, "app.example.com")
+		aws.KeyCertificateARN, "arn:aws:acm:eu-west-1:123456789012:certificate/abc-123",
+		aws.KeyHostname, "app.example.com")
 	res, _ := up(t, ctx, h.Stack(ctx, "dev", cfg))
 	if got := output(t, res, stacks.OutURL); got != "https://app.example.com" {
 		t.Errorf("url = %v, want https://app.example.com", got)

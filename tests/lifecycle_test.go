@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/phoenix-iac/phoenix/platforms/aws"
 	"github.com/phoenix-iac/phoenix/stacks"
 	"github.com/phoenix-iac/phoenix/tests/harness"
 	"github.com/phoenix-iac/phoenix/tests/simcloud"
@@ -427,7 +428,7 @@ func TestSettingAndClearingTheCertificate(t *testing.T) {
 	env := h.Stack(ctx, "dev", plain)
 	up(t, ctx, env)
 	up(t, ctx, h.Stack(ctx, "dev.v1", plain))
-	https := harness.Config("aws", stacks.KeyCertificateARN, "arn:aws:acm:eu-west-1:123456789012:certificate/abc-123", stacks.KeyHostname, "app.example.com")
+	https := harness.Config("aws", aws.KeyCertificateARN, "arn:aws:acm:eu-west-1:123456789012:certificate/abc-123", aws.KeyHostname, "app.example.com")
 	ports := func() map[string]string {
 		out := map[string]string{}
 		for _, l := range h.Cloud.Find("aws:lb/listener:Listener", "") {

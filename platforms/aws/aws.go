@@ -22,7 +22,7 @@ const PluginVersion = "6.83.4"
 type Platform struct{}
 
 // Name implements stacks.Platform.
-func (Platform) Name() stacks.PlatformName { return stacks.PlatformAWS }
+func (Platform) Name() stacks.PlatformName { return Name }
 
 // TrafficComponent implements stacks.Platform.
 func (Platform) TrafficComponent() string { return awstraffic.ComponentType }
@@ -40,13 +40,14 @@ func (Platform) Untaggable() []string { return nil }
 // registry, logs) and the traffic pointer, the listener.
 func (Platform) Env(ctx *pulumi.Context, e *stacks.EnvStack) error {
 	env, cfg, t := e.Name.Env, e.Config, e.Traffic
+	own := settings(cfg)
 	edge, err := awsedge.NewEdge(ctx, env, &awsedge.EdgeArgs{
-		VPCCIDR:          cfg.AWS.VPCCIDR,
-		AZCount:          cfg.AWS.AZCount,
-		AllowedCIDRs:     cfg.AWS.AllowedCIDRs,
+		VPCCIDR:          own.VPCCIDR,
+		AZCount:          own.AZCount,
+		AllowedCIDRs:     own.AllowedCIDRs,
 		AppPort:          cfg.AppPort,
-		LogRetentionDays: cfg.AWS.LogRetentionDays,
-		KeepImages:       cfg.AWS.KeepImages,
+		LogRetentionDays: own.LogRetentionDays,
+		KeepImages:       own.KeepImages,
 	})
 	if err != nil {
 		return err
@@ -54,7 +55,7 @@ func (Platform) Env(ctx *pulumi.Context, e *stacks.EnvStack) error {
 	args := &awstraffic.TrafficArgs{
 		Env:             env,
 		LoadBalancerARN: edge.LoadBalancerARN,
-		CertificateARN:  cfg.AWS.CertificateARN,
+		CertificateARN:  own.CertificateARN,
 		CandidateWeight: t.CandidateWeight,
 	}
 	args.Live, args.Candidate, err = stacks.Routed(t, func(version string) (*awstraffic.Target, error) {
@@ -73,11 +74,11 @@ func (Platform) Env(ctx *pulumi.Context, e *stacks.EnvStack) error {
 	}
 	e.ExportTraffic(traffic.Applied)
 	scheme := "http"
-	if cfg.AWS.CertificateARN != "" {
+	if own.CertificateARN != "" {
 		scheme = "https"
 	}
-	if cfg.AWS.Hostname != "" {
-		ctx.Export(stacks.OutURL, pulumi.Sprintf("%s://%s", scheme, cfg.AWS.Hostname))
+	if own.Hostname != "" {
+		ctx.Export(stacks.OutURL, pulumi.Sprintf("%s://%s", scheme, own.Hostname))
 	} else {
 		ctx.Export(stacks.OutURL, pulumi.Sprintf("%s://%s", scheme, edge.LoadBalancerDNSName))
 	}
@@ -99,18 +100,19 @@ func (Platform) Env(ctx *pulumi.Context, e *stacks.EnvStack) error {
 // its target group and rule, and the Fargate service.
 func (Platform) Version(ctx *pulumi.Context, v *stacks.VersionStack) error {
 	cfg := v.Config
+	own := settings(cfg)
 	ver, err := awsversion.NewVersion(ctx, v.Component, &awsversion.VersionArgs{
 		Env:                         v.Name.Env,
 		Version:                     v.Name.Version,
 		AppPath:                     cfg.AppPath,
 		AppPort:                     cfg.AppPort,
 		Replicas:                    cfg.Replicas,
-		CPU:                         cfg.AWS.CPU,
-		Memory:                      cfg.AWS.Memory,
+		CPU:                         own.CPU,
+		Memory:                      own.Memory,
 		Environment:                 cfg.Environment,
 		EnvironmentSecret:           cfg.EnvironmentSecret,
 		HealthCheckPath:             cfg.HealthCheckPath,
-		Region:                      cfg.AWS.Region,
+		Region:                      own.Region,
 		VPCID:                       v.EnvString(stacks.OutVPCID),
 		SubnetIDs:                   v.EnvStrings(stacks.OutSubnetIDs),
 		ClusterARN:                  v.EnvString(stacks.OutClusterARN),

@@ -21,9 +21,9 @@ import (
 // credentials and endpoints as the AWS CLI finds them (environment, shared
 // files, the instance's or task's role).
 func sdkConfig(ctx context.Context, env platform.Env) (awssdk.Config, error) {
-	region, _ := env.File.Get(stacks.KeyAWSRegion)
+	region, _ := env.File.Get(KeyRegion)
 	if region == "" {
-		return awssdk.Config{}, fmt.Errorf("Pulumi.%s.yaml sets no %s; set it with: pulumi config set %s <region> -s %s", env.Name, stacks.KeyAWSRegion, stacks.KeyAWSRegion, env.Name)
+		return awssdk.Config{}, fmt.Errorf("Pulumi.%s.yaml sets no %s; set it with: pulumi config set %s <region> -s %s", env.Name, KeyRegion, KeyRegion, env.Name)
 	}
 	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(region))
 	if err != nil {
@@ -83,5 +83,5 @@ func (Platform) Logs(ctx context.Context, env platform.Env, q platform.LogQuery,
 // account yet; it names the command that does.
 func (Platform) Inventory(env platform.Env) (platform.Cloud, error) {
 	return nil, fmt.Errorf("%w: phoenix cannot yet list what env %s has on %s; list it by tag with: aws resourcegroupstaggingapi get-resources --tag-filters Key=%s,Values=%s",
-		platform.ErrNoInventory, env.Name, stacks.PlatformAWS, stacks.TagEnv, env.Name)
+		platform.ErrNoInventory, env.Name, Name, stacks.TagEnv, env.Name)
 }

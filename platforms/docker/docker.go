@@ -23,7 +23,7 @@ const PluginVersion = "4.10.0"
 type Platform struct{}
 
 // Name implements stacks.Platform.
-func (Platform) Name() stacks.PlatformName { return stacks.PlatformDocker }
+func (Platform) Name() stacks.PlatformName { return Name }
 
 // TrafficComponent implements stacks.Platform.
 func (Platform) TrafficComponent() string { return dockertraffic.ComponentType }
@@ -39,18 +39,19 @@ func (Platform) Untaggable() []string { return nil }
 // traffic pointer, the config writer.
 func (Platform) Env(ctx *pulumi.Context, e *stacks.EnvStack) error {
 	env, cfg, t := e.Name.Env, e.Config, e.Traffic
-	tag, err := dockeredge.LoadBalancerTag(e.Root, cfg.Docker.CaddyImage)
+	own := settings(cfg)
+	tag, err := dockeredge.LoadBalancerTag(e.Root, own.CaddyImage)
 	if err != nil {
 		return err
 	}
 	edge, err := dockeredge.NewEdge(ctx, env, &dockeredge.EdgeArgs{
 		Env:             env,
-		CaddyImage:      cfg.Docker.CaddyImage,
+		CaddyImage:      own.CaddyImage,
 		ImageTag:        tag,
 		HealthCheckPath: cfg.HealthCheckPath,
 		AppPort:         cfg.AppPort,
-		ListenAddress:   cfg.Docker.ListenAddress,
-		Port:            pulumi.Int(cfg.Docker.Port),
+		ListenAddress:   own.ListenAddress,
+		Port:            pulumi.Int(own.Port),
 	})
 	if err != nil {
 		return err

@@ -26,7 +26,7 @@ import (
 
 	"github.com/phoenix-iac/phoenix/components/caddyconfig"
 	"github.com/phoenix-iac/phoenix/internal/header"
-	"github.com/phoenix-iac/phoenix/stacks"
+	"github.com/phoenix-iac/phoenix/platforms/docker"
 )
 
 func repoRoot() string {
@@ -565,8 +565,8 @@ func TestCaddyMatchesThePinnedImage(t *testing.T) {
 			built = strings.TrimPrefix(f[2], "v")
 		}
 	}
-	tag := strings.TrimSuffix(strings.SplitN(stacks.DefaultCaddyImage, ":", 2)[1], "-alpine")
+	tag := strings.TrimSuffix(strings.SplitN(docker.DefaultCaddyImage, ":", 2)[1], "-alpine")
 	if built == "" || built != tag {
-		t.Errorf("the tests run Caddy %q, the docker platform pins %s: rebuild with make tools or move the pin", built, stacks.DefaultCaddyImage)
+		t.Errorf("the tests run Caddy %q, the docker platform pins %s: rebuild with make tools or move the pin", built, docker.DefaultCaddyImage)
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/phoenix-iac/phoenix/internal/pulumicli"
 	// The platforms the program runs on.
 	_ "github.com/phoenix-iac/phoenix/platforms"
+	"github.com/phoenix-iac/phoenix/platforms/aws"
 	"github.com/phoenix-iac/phoenix/stacks"
 	"github.com/phoenix-iac/phoenix/tests/simcloud"
 )
@@ -228,7 +229,7 @@ func Config(platform string, extra ...string) map[string]string {
 		stacks.KeyAppPath:  filepath.Join(RepoRoot(), "app"),
 	}
 	if platform == "aws" {
-		m[stacks.KeyAWSRegion] = "eu-west-1"
+		m[aws.KeyRegion] = "eu-west-1"
 	}
 	if len(extra)%2 != 0 {
 		panic(fmt.Sprintf("harness.Config: odd key/value list %q", extra))

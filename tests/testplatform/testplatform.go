@@ -18,6 +18,27 @@ import (
 // Name is the platform's phoenix:platform value.
 const Name stacks.PlatformName = "plain"
 
+// KeyImage is the platform's own config key: the image its containers
+// run. Pulumi.yaml documents it, as every key.
+const KeyImage = "phoenix:plainImage"
+
+// Config holds the platform's settings.
+type Config struct {
+	// Image is the image the pointer and the versions' containers run.
+	Image string
+}
+
+// Settings implements stacks.Platform.
+func (Platform) Settings(p *stacks.ConfigParser, _ *stacks.Config) any {
+	return Config{Image: p.Image(KeyImage, "busybox:1")}
+}
+
+// image is the image of c's containers.
+func image(c *stacks.Config) pulumi.String {
+	s, _ := c.Settings.(Config)
+	return pulumi.String(s.Image)
+}
+
 // trafficType is the component that holds the pointer.
 const trafficType = "phoenix:plain:Traffic"
 
@@ -57,7 +78,7 @@ func (Platform) Env(ctx *pulumi.Context, e *stacks.EnvStack) error {
 		return err
 	}
 	pointer, err := docker.NewContainer(ctx, env+"-pointer", &docker.ContainerArgs{
-		Image: pulumi.String("busybox:1"),
+		Image: image(e.Config),
 		Envs: live.ApplyT(func(addrs []string) []string {
 			return []string{"LIVE=" + t.Live, fmt.Sprintf("LIVE_ADDRS=%v", addrs)}
 		}).(pulumi.StringArrayOutput),
@@ -78,7 +99,7 @@ func (Platform) Version(ctx *pulumi.Context, v *stacks.VersionStack) error {
 	for i := range v.Config.Replicas {
 		name := fmt.Sprintf("%s-%d", v.Component, i)
 		c, err := docker.NewContainer(ctx, name, &docker.ContainerArgs{
-			Image: pulumi.String("busybox:1"),
+			Image: image(v.Config),
 			NetworksAdvanced: docker.ContainerNetworksAdvancedArray{docker.ContainerNetworksAdvancedArgs{
 				Name: v.EnvString(stacks.OutNetworkName),
 			}},
