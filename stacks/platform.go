@@ -36,8 +36,13 @@ type Platform interface {
 	// Plugins are the provider plugins the platform's resources need,
 	// name to version.
 	Plugins() map[string]string
+	// Stamp writes m into the arguments of one of the platform's
+	// resources as its provider takes it (tags, labels); it fails for a
+	// type it cannot stamp, so that no new type goes unmarked.
+	Stamp(props pulumi.Input, m Mark) error
 	// Untaggable lists resource types of the platform that carry neither
-	// tags nor labels, besides those Phoenix knows (transform.go).
+	// tags nor labels in their provider: they carry the version in their
+	// name only, and Stamp never sees them.
 	Untaggable() []string
 }
 
@@ -187,11 +192,8 @@ func (v *VersionStack) ExportComplete(complete pulumi.StringOutput) {
 }
 
 // Untaggable reports whether resources of type t carry neither tags
-// nor labels.
+// nor labels on any registered platform.
 func Untaggable(t string) bool {
-	if untaggable[t] {
-		return true
-	}
 	platformsMu.RLock()
 	defer platformsMu.RUnlock()
 	for _, p := range platforms {

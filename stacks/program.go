@@ -52,13 +52,13 @@ func run(ctx *pulumi.Context, root, backend string) error {
 	if err != nil {
 		return fmt.Errorf("stack %s: %w", name, err)
 	}
-	st := newStamp(name)
-	if err := st.register(ctx); err != nil {
-		return err
-	}
 	p, err := LookupPlatform(cfg.Platform)
 	if err != nil {
 		return fmt.Errorf("stack %s: %w", name, err)
+	}
+	st := newStamp(name, p)
+	if err := st.register(ctx); err != nil {
+		return err
 	}
 	if name.IsVersion() {
 		err = versionStack(ctx, root, name, cfg, p, st)

@@ -2,17 +2,17 @@ package stacks
 
 import (
 	"fmt"
-	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 
-	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
 // Tag keys Phoenix puts on every AWS resource that takes tags, and label keys
-// on every Docker resource that takes labels.
+// on every Docker resource that takes labels: the keys of Mark.Tags and
+// Mark.Labels, which the platforms stamp.
 const (
 	TagEnv       = "phoenix:env"
 	TagVersion   = "phoenix:version"
@@ -22,17 +22,6 @@ const (
 
 const stackReferenceType = "pulumi:pulumi:StackReference"
 
-// untaggable lists the resource types that have no tags or labels in their
-// provider. They carry the version in their name only.
-var untaggable = map[string]bool{
-	"aws:ec2/routeTableAssociation:RouteTableAssociation": true,
-	"aws:ecr/lifecyclePolicy:LifecyclePolicy":             true,
-	"aws:iam/rolePolicy:RolePolicy":                       true,
-	"docker:index/image:Image":                            true, // the image tag is the version
-	"docker:index/remoteImage:RemoteImage":                true,
-	"docker:index/registryImage:RegistryImage":            true, // the image tag is the version
-}
-
 // stamp is the stack transformation that makes every resource of a stack carry
 // its env (and version) in tags or labels and, for a version stack, makes every
 // resource immutable: replaceOnChanges ["*"] turns any change of any input into
@@ -40,14 +29,15 @@ var untaggable = map[string]bool{
 // stack, it applies to every resource, including those that components create,
 // with no discipline needed in the components themselves.
 type stamp struct {
-	name StackName
+	name     StackName
+	platform Platform
 
 	mu       sync.Mutex
 	owner    Owner
 	problems []string
 }
 
-func newStamp(name StackName) *stamp { return &stamp{name: name} }
+func newStamp(name StackName, p Platform) *stamp { return &stamp{name: name, platform: p} }
 
 func (s *stamp) register(ctx *pulumi.Context) error {
 	return ctx.RegisterStackTransformation(s.transform)
@@ -69,8 +59,8 @@ func (s *stamp) transform(args *pulumi.ResourceTransformationArgs) *pulumi.Resou
 		s.checkName(args.Type, args.Name)
 		opts = append(opts, pulumi.ReplaceOnChanges([]string{"*"}))
 	}
-	if !Untaggable(args.Type) {
-		if err := stampProps(args.Props, s.tags(), s.labels()); err != nil {
+	if !slices.Contains(s.platform.Untaggable(), args.Type) {
+		if err := s.platform.Stamp(args.Props, s.mark()); err != nil {
 			s.report(fmt.Sprintf("%s %s: %v", args.Type, args.Name, err))
 		}
 	}
@@ -108,130 +98,43 @@ func (s *stamp) Err() error {
 	return fmt.Errorf("stack %s breaks the immutability rules:\n  %s", s.name, strings.Join(s.problems, "\n  "))
 }
 
-func (s *stamp) tags() map[string]string {
-	t := map[string]string{TagEnv: s.name.Env}
-	if s.name.IsVersion() {
-		t[TagVersion] = s.name.Version
+// mark is what the stack's resources carry.
+func (s *stamp) mark() Mark {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return Mark{Env: s.name.Env, Version: s.name.Version, Owner: s.owner}
+}
+
+// Mark is what every resource of a stack carries, as its platform writes
+// it (Platform.Stamp): its env, its version (a version stack's), and
+// whose it is.
+type Mark struct {
+	Env string
+	// Version is empty on the env stack's resources.
+	Version string
+	// Owner is zero for an env stack created before owners were marked.
+	Owner Owner
+}
+
+// Tags is the mark as AWS tags (TagEnv, TagVersion).
+func (m Mark) Tags() map[string]string {
+	t := map[string]string{TagEnv: m.Env}
+	if m.Version != "" {
+		t[TagVersion] = m.Version
 	}
 	return t
 }
 
-func (s *stamp) labels() map[string]string {
-	s.mu.Lock()
-	l := s.owner.Labels()
-	s.mu.Unlock()
+// Labels is the mark as Docker labels (LabelEnv, LabelVersion and the
+// owner's).
+func (m Mark) Labels() map[string]string {
+	l := m.Owner.Labels()
 	if l == nil {
 		l = map[string]string{}
 	}
-	l[LabelEnv] = s.name.Env
-	if s.name.IsVersion() {
-		l[LabelVersion] = s.name.Version
+	l[LabelEnv] = m.Env
+	if m.Version != "" {
+		l[LabelVersion] = m.Version
 	}
 	return l
-}
-
-var stringMapInputType = reflect.TypeOf((*pulumi.StringMapInput)(nil)).Elem()
-
-// stampProps adds tags to an AWS resource's args (any args struct with a
-// Tags field of type pulumi.StringMapInput) or labels to a Docker resource's
-// args. A resource type it cannot stamp is an error, so that a new resource
-// type cannot silently go untagged.
-func stampProps(props pulumi.Input, tags, labels map[string]string) error {
-	switch a := props.(type) {
-	case *docker.ContainerArgs:
-		a.Labels = mergeContainerLabels(a.Labels, labels)
-		return nil
-	case *docker.NetworkArgs:
-		l, ok := a.Labels.(docker.NetworkLabelArray)
-		if a.Labels != nil && !ok {
-			return fmt.Errorf("network labels must be a literal docker.NetworkLabelArray")
-		}
-		for _, k := range sortedKeys(labels) {
-			l = append(l, docker.NetworkLabelArgs{Label: pulumi.String(k), Value: pulumi.String(labels[k])})
-		}
-		a.Labels = l
-		return nil
-	case *docker.VolumeArgs:
-		l, ok := a.Labels.(docker.VolumeLabelArray)
-		if a.Labels != nil && !ok {
-			return fmt.Errorf("volume labels must be a literal docker.VolumeLabelArray")
-		}
-		for _, k := range sortedKeys(labels) {
-			l = append(l, docker.VolumeLabelArgs{Label: pulumi.String(k), Value: pulumi.String(labels[k])})
-		}
-		a.Labels = l
-		return nil
-	}
-	v := reflect.ValueOf(props)
-	if !v.IsValid() || v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
-		return fmt.Errorf("cannot add tags to arguments of type %T", props)
-	}
-	f := v.Elem().FieldByName("Tags")
-	if !f.IsValid() || f.Type() != stringMapInputType {
-		return fmt.Errorf("arguments of type %T have no Tags; add the type to the untaggable list if the provider has none", props)
-	}
-	var merged pulumi.StringMapInput
-	switch cur := f.Interface().(type) {
-	case nil:
-		merged = toStringMap(tags)
-	case pulumi.StringMap:
-		m := pulumi.StringMap{}
-		for k, val := range cur {
-			m[k] = val
-		}
-		for k, val := range tags {
-			m[k] = pulumi.String(val)
-		}
-		merged = m
-	default:
-		merged = cur.(pulumi.StringMapInput).ToStringMapOutput().ApplyT(func(m map[string]string) map[string]string {
-			out := make(map[string]string, len(m)+len(tags))
-			for k, val := range m {
-				out[k] = val
-			}
-			for k, val := range tags {
-				out[k] = val
-			}
-			return out
-		}).(pulumi.StringMapOutput)
-	}
-	f.Set(reflect.ValueOf(&merged).Elem())
-	return nil
-}
-
-func toStringMap(m map[string]string) pulumi.StringMap {
-	out := pulumi.StringMap{}
-	for k, v := range m {
-		out[k] = pulumi.String(v)
-	}
-	return out
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
-func mergeContainerLabels(cur docker.ContainerLabelArrayInput, labels map[string]string) docker.ContainerLabelArrayInput {
-	var out docker.ContainerLabelArray
-	if cur != nil {
-		existing, ok := cur.(docker.ContainerLabelArray)
-		if !ok {
-			return cur.ToContainerLabelArrayOutput().ApplyT(func(l []docker.ContainerLabel) []docker.ContainerLabel {
-				for _, k := range sortedKeys(labels) {
-					l = append(l, docker.ContainerLabel{Label: k, Value: labels[k]})
-				}
-				return l
-			}).(docker.ContainerLabelArrayOutput)
-		}
-		out = append(out, existing...)
-	}
-	for _, k := range sortedKeys(labels) {
-		out = append(out, docker.ContainerLabelArgs{Label: pulumi.String(k), Value: pulumi.String(labels[k])})
-	}
-	return out
 }

@@ -43,12 +43,17 @@ func (r *recorder) tag(t *testing.T, typ, k string) string {
 	return v.ObjectValue()[resource.PropertyKey(k)].StringValue()
 }
 
-// runStamped runs fn in a mocked version stack dev.abc with the stamp registered.
-func runStamped(t *testing.T, fn func(ctx *pulumi.Context) error) (*recorder, error) {
+// runStamped runs fn in a mocked version stack dev.abc of platform with
+// the stamp registered.
+func runStamped(t *testing.T, platform PlatformName, fn func(ctx *pulumi.Context) error) (*recorder, error) {
 	t.Helper()
+	p, err := LookupPlatform(platform)
+	if err != nil {
+		t.Fatal(err)
+	}
 	c := &recorder{inputs: map[string][]resource.PropertyMap{}}
-	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
-		st := newStamp(StackName{Env: "dev", Version: "abc"})
+	err = pulumi.RunErr(func(ctx *pulumi.Context) error {
+		st := newStamp(StackName{Env: "dev", Version: "abc"}, p)
 		if err := st.register(ctx); err != nil {
 			return err
 		}
@@ -61,7 +66,7 @@ func runStamped(t *testing.T, fn func(ctx *pulumi.Context) error) (*recorder, er
 }
 
 func TestStampRefusesNamesWithoutTheVersion(t *testing.T) {
-	_, err := runStamped(t, func(ctx *pulumi.Context) error {
+	_, err := runStamped(t, "aws", func(ctx *pulumi.Context) error {
 		_, err := ec2.NewSecurityGroup(ctx, "shared-sg", &ec2.SecurityGroupArgs{})
 		return err
 	})
@@ -71,7 +76,7 @@ func TestStampRefusesNamesWithoutTheVersion(t *testing.T) {
 }
 
 func TestStampRefusesResourcesItCannotTag(t *testing.T) {
-	_, err := runStamped(t, func(ctx *pulumi.Context) error {
+	_, err := runStamped(t, "docker", func(ctx *pulumi.Context) error {
 		_, err := docker.NewTag(ctx, "dev-abc-tag", &docker.TagArgs{
 			SourceImage: pulumi.String("a:1"),
 			TargetImage: pulumi.String("b:1"),
@@ -84,7 +89,7 @@ func TestStampRefusesResourcesItCannotTag(t *testing.T) {
 }
 
 func TestStampMergesExistingTags(t *testing.T) {
-	c, err := runStamped(t, func(ctx *pulumi.Context) error {
+	c, err := runStamped(t, "aws", func(ctx *pulumi.Context) error {
 		_, err := ec2.NewSecurityGroup(ctx, "dev-abc-sg", &ec2.SecurityGroupArgs{
 			Tags: pulumi.StringMap{"team": pulumi.String("web")},
 		})

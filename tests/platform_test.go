@@ -47,8 +47,15 @@ func TestAThirdPlatform(t *testing.T) {
 		t.Error("the cut-over changed nothing")
 	}
 	for _, c := range h.Cloud.Find("docker:index/container:Container", "dev-v1-") {
-		if c.Inputs["labels"].IsNull() {
-			t.Errorf("%s carries no labels: the stack transformation reaches the new platform's resources too", c.Name)
+		got := map[string]string{}
+		if l := c.Inputs["labels"]; l.IsArray() {
+			for _, e := range l.ArrayValue() {
+				got[e.ObjectValue()["label"].StringValue()] = e.ObjectValue()["value"].StringValue()
+			}
+		}
+		// The platform's own label shape, through the stack transformation.
+		if got[testplatform.LabelEnv] != "dev" || got[testplatform.LabelVersion] != "v1" || got[stacks.LabelEnv] != "" {
+			t.Errorf("%s carries labels %v, want the plain platform's own (%s=dev, %s=v1)", c.Name, got, testplatform.LabelEnv, testplatform.LabelVersion)
 		}
 	}
 }

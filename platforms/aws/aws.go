@@ -33,9 +33,6 @@ func (Platform) Plugins() map[string]string {
 	return map[string]string{"aws": PluginVersion, "docker": docker.PluginVersion}
 }
 
-// Untaggable implements stacks.Platform: Phoenix's own list has them.
-func (Platform) Untaggable() []string { return nil }
-
 // Env declares the env stack on aws: the edge (VPC, ALB, cluster,
 // registry, logs) and the traffic pointer, the listener.
 func (Platform) Env(ctx *pulumi.Context, e *stacks.EnvStack) error {

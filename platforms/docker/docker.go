@@ -31,10 +31,6 @@ func (Platform) TrafficComponent() string { return dockertraffic.ComponentType }
 // Plugins implements stacks.Platform.
 func (Platform) Plugins() map[string]string { return map[string]string{"docker": PluginVersion} }
 
-// Untaggable implements stacks.Platform: Phoenix's own list has the image
-// types.
-func (Platform) Untaggable() []string { return nil }
-
 // Env declares the env stack on docker: the edge (network, Caddy) and the
 // traffic pointer, the config writer.
 func (Platform) Env(ctx *pulumi.Context, e *stacks.EnvStack) error {

@@ -57,6 +57,39 @@ func (Platform) Plugins() map[string]string { return map[string]string{"docker":
 // Untaggable implements stacks.Platform.
 func (Platform) Untaggable() []string { return nil }
 
+// The platform's own label shape: its env and version under its own keys,
+// and whose it is in one label.
+const (
+	LabelEnv     = "plain.env"
+	LabelVersion = "plain.version"
+	LabelOwner   = "plain.owner"
+)
+
+// labels is m in the platform's label shape.
+func labels(m stacks.Mark) docker.ContainerLabelArray {
+	l := docker.ContainerLabelArray{
+		docker.ContainerLabelArgs{Label: pulumi.String(LabelEnv), Value: pulumi.String(m.Env)},
+		docker.ContainerLabelArgs{Label: pulumi.String(LabelOwner), Value: pulumi.String(m.Owner.String())},
+	}
+	if m.Version != "" {
+		l = append(l, docker.ContainerLabelArgs{Label: pulumi.String(LabelVersion), Value: pulumi.String(m.Version)})
+	}
+	return l
+}
+
+// Stamp implements stacks.Platform: containers carry the platform's
+// labels; its network carries none, and says so by its name.
+func (Platform) Stamp(props pulumi.Input, m stacks.Mark) error {
+	switch a := props.(type) {
+	case *docker.ContainerArgs:
+		a.Labels = labels(m)
+		return nil
+	case *docker.NetworkArgs:
+		return nil
+	}
+	return fmt.Errorf("the plain platform cannot label %T", props)
+}
+
 // traffic is the pointer's component.
 type traffic struct{ pulumi.ResourceState }
 
