@@ -1,11 +1,17 @@
 package tests
 
 import (
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/phoenix-iac/phoenix/internal/orchestrator"
 	"github.com/phoenix-iac/phoenix/stacks"
 	"github.com/phoenix-iac/phoenix/tests/harness"
+	"github.com/phoenix-iac/phoenix/tests/simcloud"
 	"github.com/phoenix-iac/phoenix/tests/testplatform"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 )
 
 // The one line that adds a platform.
@@ -57,5 +63,53 @@ func TestAThirdPlatform(t *testing.T) {
 		if got[testplatform.LabelEnv] != "dev" || got[testplatform.LabelVersion] != "v1" || got[stacks.LabelEnv] != "" {
 			t.Errorf("%s carries labels %v, want the plain platform's own (%s=dev, %s=v1)", c.Name, got, testplatform.LabelEnv, testplatform.LabelVersion)
 		}
+	}
+}
+
+// TestAThirdPlatformsInventory: phoenix gc --orphans on the plain platform
+// finds what carries its labels through its own inventory: the container
+// of its env that no stack holds, and not another owner's nor the
+// stacks' own.
+func TestAThirdPlatformsInventory(t *testing.T) {
+	t.Parallel()
+	ctx := ctxFor(t)
+	c := newCLIEnv(t)
+	if err := os.WriteFile(filepath.Join(c.project, "Pulumi.dev.yaml"), []byte("config:\n  phoenix:platform: plain\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := harness.Config(string(testplatform.Name))
+	up(t, ctx, c.h.Stack(ctx, "dev", cfg))
+	up(t, ctx, c.h.Stack(ctx, "dev.v1", cfg))
+
+	mine := stacks.Owner{Project: orchestrator.ProjectName, Backend: stacks.BackendID(c.h.Env["PULUMI_BACKEND_URL"], "organization")}
+	plant := func(name string, owner stacks.Owner) simcloud.Resource {
+		var labels []resource.PropertyValue
+		for k, v := range map[string]string{testplatform.LabelEnv: "dev", testplatform.LabelVersion: "v9", testplatform.LabelOwner: owner.String()} {
+			labels = append(labels, resource.NewObjectProperty(resource.PropertyMap{"label": resource.NewStringProperty(k), "value": resource.NewStringProperty(v)}))
+		}
+		r, err := c.h.Cloud.Plant("docker:index/container:Container", "dev-v9-0", resource.PropertyMap{
+			"name": resource.NewStringProperty(name), "image": resource.NewStringProperty("busybox:1"), "labels": resource.NewArrayProperty(labels),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	orphan := plant("dev-v9-0-5e1f", mine)
+	plant("dev-v9-0-aa70", stacks.Owner{Project: orchestrator.ProjectName, Backend: "file:///elsewhere"})
+
+	r := c.must("gc", "--env", "dev", "--orphans", "--dry-run")
+	if !strings.Contains(r.out, "1 orphan(s); would remove") || !strings.Contains(r.out, "container dev-v9-0-5e1f ("+orphan.ID+") version v9") {
+		t.Errorf("dry run on the plain platform: %s", r)
+	}
+	if !strings.Contains(r.errOut, "leaving alone 1 resource(s) labelled plain.env=dev that are not this env's") {
+		t.Errorf("the plain platform's inventory does not name what it leaves alone: %s", r)
+	}
+	r = c.must("gc", "--env", "dev", "--orphans")
+	if !strings.Contains(r.out, orphan.ID) || len(c.h.Cloud.Find("docker:index/container:Container", "dev-v9-0")) != 1 {
+		t.Errorf("gc --orphans on the plain platform: %s", r)
+	}
+	if n := len(c.h.Cloud.Find("docker:index/container:Container", "dev-v1-")); n != 2 {
+		t.Errorf("%d containers of dev.v1 after gc --orphans, want its 2 replicas kept", n)
 	}
 }

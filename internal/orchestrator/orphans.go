@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"sort"
 	"time"
 
-	"github.com/phoenix-iac/phoenix/internal/dockerengine"
 	"github.com/phoenix-iac/phoenix/internal/platform"
 	"github.com/phoenix-iac/phoenix/stacks"
 )
@@ -58,10 +56,6 @@ func (o *Orchestrator) GCOrphans(ctx context.Context, opts OrphansOptions) (Orph
 		return res, err
 	}
 	defer unlock()
-	engine, owner, err := o.inventory(ctx, opts.Env)
-	if err != nil {
-		return res, err
-	}
 	names, err := o.stackNames(ctx)
 	if err != nil {
 		return res, err
@@ -80,36 +74,32 @@ func (o *Orchestrator) GCOrphans(ctx context.Context, opts OrphansOptions) (Orph
 			held[id] = true
 		}
 	}
-	objs, err := engine.List(ctx, map[string]string{stacks.LabelEnv: opts.Env})
+	cloud, orphans, err := o.orphans(ctx, opts.Env, held, func(platform.Object) bool { return true })
 	if err != nil {
 		return res, err
 	}
-	objs = o.owned(objs, opts.Env, owner)
-	var orphans []dockerengine.Object
-	for _, obj := range objs {
-		if !held[obj.ID] {
-			orphans = append(orphans, obj)
-			res.Orphans = append(res.Orphans, orphanOf(obj))
-		}
+	for _, obj := range orphans {
+		res.Orphans = append(res.Orphans, orphanOf(obj))
 	}
 	if opts.DryRun {
 		return res, nil
 	}
-	for _, obj := range removalOrder(orphans) {
-		o.logf("removing %s %s (%s)", obj.Kind, obj.Name, shortID(obj.ID))
-		if err := engine.Remove(ctx, obj); err != nil {
-			return res, fmt.Errorf("gc --orphans stopped: %w", err)
-		}
-		res.Removed = append(res.Removed, orphanOf(obj))
+	err = o.removeOrphans(ctx, cloud, orphans, "", func(obj platform.Object) { res.Removed = append(res.Removed, orphanOf(obj)) })
+	if err != nil {
+		return res, fmt.Errorf("gc --orphans stopped: %w", err)
 	}
 	return res, nil
 }
 
-// sweepOrphans removes what carries stack name's labels but is not in its
+// sweepOrphans removes what carries stack name's mark but is not in its
 // state, and returns how many it removed. On a platform phoenix cannot
 // list it says how to look, and removes nothing.
 func (o *Orchestrator) sweepOrphans(ctx context.Context, name stacks.StackName) (int, error) {
-	engine, owner, err := o.inventory(ctx, name.Env)
+	held, err := o.stateIDs(ctx, name)
+	if err != nil {
+		return 0, err
+	}
+	cloud, orphans, err := o.orphans(ctx, name.Env, held, func(obj platform.Object) bool { return obj.Version == name.Version })
 	if errors.Is(err, ErrNoInventory) {
 		o.logf("%v", err)
 		return 0, nil
@@ -117,36 +107,55 @@ func (o *Orchestrator) sweepOrphans(ctx context.Context, name stacks.StackName) 
 	if err != nil {
 		return 0, err
 	}
-	held, err := o.stateIDs(ctx, name)
+	return len(orphans), o.removeOrphans(ctx, cloud, orphans, ": no state holds it", nil)
+}
+
+// orphans finds in env's cloud what carries its mark, is its owner's,
+// is one of those that mine selects, and is not held: in the order the
+// cloud can remove them. It names what it leaves alone because another
+// owner's.
+func (o *Orchestrator) orphans(ctx context.Context, env string, held map[string]bool, mine func(platform.Object) bool) (platform.Cloud, []platform.Object, error) {
+	cloud, owner, err := o.inventory(ctx, env)
 	if err != nil {
-		return 0, err
+		return nil, nil, err
 	}
-	labels := map[string]string{stacks.LabelEnv: name.Env}
-	if name.IsVersion() {
-		labels[stacks.LabelVersion] = name.Version
-	}
-	objs, err := engine.List(ctx, labels)
+	objs, others, err := cloud.List(ctx, env, owner)
 	if err != nil {
-		return 0, err
+		return nil, nil, err
 	}
-	objs = o.owned(objs, name.Env, owner)
-	var orphans []dockerengine.Object
+	count := map[string]int{}
+	for _, obj := range others {
+		count[obj.Owner]++
+	}
+	for _, other := range slices.Sorted(maps.Keys(count)) {
+		o.logf("leaving alone %d resource(s) %s that are not this env's (%s; this env's: %s)", count[other], cloud.Marked(env), other, owner)
+	}
+	var orphans []platform.Object
 	for _, obj := range objs {
-		if obj.Labels[stacks.LabelVersion] == name.Version && !held[obj.ID] {
+		if mine(obj) && !held[obj.ID] {
 			orphans = append(orphans, obj)
 		}
 	}
-	for _, obj := range removalOrder(orphans) {
-		o.logf("removing %s %s (%s): no state holds it", obj.Kind, obj.Name, shortID(obj.ID))
-		if err := engine.Remove(ctx, obj); err != nil {
-			return 0, err
+	return cloud, orphans, nil
+}
+
+// removeOrphans removes orphans one by one, in order, each with a line
+// (ending in why), and calls removed, if set, after each.
+func (o *Orchestrator) removeOrphans(ctx context.Context, cloud platform.Cloud, orphans []platform.Object, why string, removed func(platform.Object)) error {
+	for _, obj := range orphans {
+		o.logf("removing %s %s (%s)%s", obj.Kind, obj.Name, shortID(obj.ID), why)
+		if err := cloud.Remove(ctx, obj); err != nil {
+			return err
+		}
+		if removed != nil {
+			removed(obj)
 		}
 	}
-	return len(orphans), nil
+	return nil
 }
 
 // inventory returns the cloud of env's platform, which lists what carries
-// phoenix's labels or tags, and whose the env's resources are.
+// the env's mark, and whose the env's resources are.
 func (o *Orchestrator) inventory(ctx context.Context, env string) (platform.Cloud, stacks.Owner, error) {
 	st, _, err := o.envState(ctx, env)
 	if err != nil {
@@ -165,41 +174,14 @@ func (o *Orchestrator) inventory(ctx context.Context, env string) (platform.Clou
 	return c, ops.Owner, err
 }
 
-// owned keeps the objects that are owner's: an env of the same name in
-// another project or backend, on the same engine, is not this env's.
-func (o *Orchestrator) owned(objs []dockerengine.Object, env string, owner stacks.Owner) []dockerengine.Object {
-	var mine []dockerengine.Object
-	others := map[string]int{}
-	for _, obj := range objs {
-		if owner.Owns(obj.Labels) {
-			mine = append(mine, obj)
-			continue
-		}
-		others[stacks.Owner{Project: obj.Labels[stacks.LabelProject], Backend: obj.Labels[stacks.LabelBackend]}.String()]++
-	}
-	for _, other := range slices.Sorted(maps.Keys(others)) {
-		o.logf("leaving alone %d resource(s) labelled %s=%s that are not this env's (%s; this env's: %s)", others[other], stacks.LabelEnv, env, other, owner)
-	}
-	return mine
-}
-
 // stateIDs returns the ids of the resources a stack's state holds.
 func (o *Orchestrator) stateIDs(ctx context.Context, name stacks.StackName) (map[string]bool, error) {
 	rec, err := o.readRecord(ctx, name)
 	return rec.IDs, err
 }
 
-// removalOrder sorts objects so that containers go before the networks and
-// volumes they use.
-func removalOrder(objs []dockerengine.Object) []dockerengine.Object {
-	rank := map[string]int{dockerengine.KindContainer: 0, dockerengine.KindNetwork: 1, dockerengine.KindVolume: 2}
-	out := append([]dockerengine.Object(nil), objs...)
-	sort.SliceStable(out, func(i, j int) bool { return rank[out[i].Kind] < rank[out[j].Kind] })
-	return out
-}
-
-func orphanOf(obj dockerengine.Object) Orphan {
-	return Orphan{Kind: obj.Kind, ID: obj.ID, Name: obj.Name, Version: obj.Labels[stacks.LabelVersion]}
+func orphanOf(obj platform.Object) Orphan {
+	return Orphan{Kind: obj.Kind, ID: obj.ID, Name: obj.Name, Version: obj.Version}
 }
 
 func shortID(id string) string {

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/phoenix-iac/phoenix/internal/analysis"
-	"github.com/phoenix-iac/phoenix/internal/dockerengine"
 	"github.com/phoenix-iac/phoenix/stacks"
 )
 
@@ -76,10 +75,33 @@ type LogReader interface {
 	Logs(ctx context.Context, env Env, q LogQuery, out func(LogLine) error) error
 }
 
-// Cloud lists and removes what carries phoenix's labels or tags.
+// Object is something in a platform's cloud that carries an env's mark
+// (stacks.Mark: docker's labels, for one).
+type Object struct {
+	// Kind is the platform's word for it: container, network, volume.
+	Kind string
+	ID   string
+	Name string
+	// Version is the version whose stack made it; empty for the env
+	// stack's.
+	Version string
+	// Owner says whose it is, as its mark has it, for messages ("no
+	// owner labels" for one made before owners were marked).
+	Owner string
+}
+
+// Cloud lists and removes what carries an env's mark.
 type Cloud interface {
-	List(ctx context.Context, labels map[string]string) ([]dockerengine.Object, error)
-	Remove(ctx context.Context, obj dockerengine.Object) error
+	// List returns what carries env's mark: owner's, in an order in which
+	// they can be removed one by one (what uses the others first), and
+	// the others' (an env of the same name of another project or backend
+	// on the same cloud), which phoenix leaves alone.
+	List(ctx context.Context, env string, owner stacks.Owner) (mine, others []Object, err error)
+	// Remove removes obj.
+	Remove(ctx context.Context, obj Object) error
+	// Marked says how env's objects are marked, for messages, such as
+	// "labelled phoenix.env=dev".
+	Marked(env string) string
 }
 
 // Inventory gives the cloud in which gc --orphans looks for what no stack

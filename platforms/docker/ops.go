@@ -63,8 +63,43 @@ func (Platform) Inventory(env platform.Env) (platform.Cloud, error) {
 	if err != nil {
 		return nil, err
 	}
-	return c, nil
+	return cloud{c}, nil
 }
+
+// cloud is the Docker engine as platform.Cloud: what carries the env's
+// labels.
+type cloud struct{ c *dockerengine.Client }
+
+// removalOrder ranks kinds so that containers go before the networks and
+// volumes they use.
+var removalOrder = map[string]int{dockerengine.KindContainer: 0, dockerengine.KindNetwork: 1, dockerengine.KindVolume: 2}
+
+// List implements platform.Cloud.
+func (c cloud) List(ctx context.Context, env string, owner stacks.Owner) (mine, others []platform.Object, err error) {
+	objs, err := c.c.List(ctx, map[string]string{stacks.LabelEnv: env})
+	if err != nil {
+		return nil, nil, err
+	}
+	slices.SortStableFunc(objs, func(a, b dockerengine.Object) int { return removalOrder[a.Kind] - removalOrder[b.Kind] })
+	for _, obj := range objs {
+		o := platform.Object{Kind: obj.Kind, ID: obj.ID, Name: obj.Name, Version: obj.Labels[stacks.LabelVersion],
+			Owner: stacks.Owner{Project: obj.Labels[stacks.LabelProject], Backend: obj.Labels[stacks.LabelBackend]}.String()}
+		if owner.Owns(obj.Labels) {
+			mine = append(mine, o)
+		} else {
+			others = append(others, o)
+		}
+	}
+	return mine, others, nil
+}
+
+// Remove implements platform.Cloud.
+func (c cloud) Remove(ctx context.Context, obj platform.Object) error {
+	return c.c.Remove(ctx, dockerengine.Object{Kind: obj.Kind, ID: obj.ID, Name: obj.Name})
+}
+
+// Marked implements platform.Cloud.
+func (cloud) Marked(env string) string { return fmt.Sprintf("labelled %s=%s", stacks.LabelEnv, env) }
 
 // Logs implements platform.LogReader: the stdout and stderr of the
 // version's containers, found by their labels.

@@ -1,5 +1,6 @@
 // Package testplatform is a platform that exists only in the tests, to show
-// that a platform is one package and one registration (tests/platform_test.go):
+// that a platform is one package and one registration (tests/platform_test.go),
+// with its own config key (phoenix:plainImage), label shape and inventory:
 // "plain" runs each version as bare containers on the env's network, and
 // its traffic pointer is a container whose environment names the live
 // version's addresses. It has no load balancer, so no URL that answers:
@@ -7,11 +8,14 @@
 package testplatform
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/phoenix-iac/phoenix/internal/dockerengine"
+	"github.com/phoenix-iac/phoenix/internal/platform"
 	"github.com/phoenix-iac/phoenix/stacks"
 )
 
@@ -147,3 +151,44 @@ func (Platform) Version(ctx *pulumi.Context, v *stacks.VersionStack) error {
 	ctx.Export(stacks.OutUpstreams, addrs)
 	return nil
 }
+
+// Inventory implements platform.Inventory: the containers that carry the
+// platform's labels, on the Docker engine its provider uses.
+func (Platform) Inventory(env platform.Env) (platform.Cloud, error) {
+	c, err := dockerengine.New(dockerengine.Host(env.Getenv), false)
+	if err != nil {
+		return nil, err
+	}
+	return cloud{c}, nil
+}
+
+// cloud lists the platform's containers by its own labels.
+type cloud struct{ c *dockerengine.Client }
+
+// List implements platform.Cloud.
+func (c cloud) List(ctx context.Context, env string, owner stacks.Owner) (mine, others []platform.Object, err error) {
+	objs, err := c.c.List(ctx, map[string]string{LabelEnv: env})
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, obj := range objs {
+		if obj.Kind != dockerengine.KindContainer {
+			continue
+		}
+		o := platform.Object{Kind: obj.Kind, ID: obj.ID, Name: obj.Name, Version: obj.Labels[LabelVersion], Owner: obj.Labels[LabelOwner]}
+		if o.Owner == owner.String() {
+			mine = append(mine, o)
+		} else {
+			others = append(others, o)
+		}
+	}
+	return mine, others, nil
+}
+
+// Remove implements platform.Cloud.
+func (c cloud) Remove(ctx context.Context, obj platform.Object) error {
+	return c.c.Remove(ctx, dockerengine.Object{Kind: obj.Kind, ID: obj.ID, Name: obj.Name})
+}
+
+// Marked implements platform.Cloud.
+func (cloud) Marked(env string) string { return fmt.Sprintf("labelled %s=%s", LabelEnv, env) }
