@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -123,12 +124,22 @@ func changedFiles(before, after map[string]string) string {
 }
 
 // TestCLIPreviewPlantedLongName plants a target group whose name is over
-// the ALB limit into the program (names from config are validated before
-// this could happen) and checks that preview reports it with exit 7.
+// the ALB limit into the program of an env on aws (names from config are
+// validated before this could happen) and checks that preview reports it,
+// by the aws platform's rules, with exit 7.
 func TestCLIPreviewPlantedLongName(t *testing.T) {
 	t.Parallel()
 	c := newCLIEnv(t)
-	c.deploy("v1")
+	cfg := fmt.Sprintf("config:\n  phoenix:platform: aws\n  aws:region: eu-west-1\n  phoenix:appPath: %s\n", filepath.Join(c.h.Root, "app"))
+	if err := os.WriteFile(filepath.Join(c.project, "Pulumi.dev.yaml"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The simulated ALB has no address: the gate fails, the env stack and
+	// the version stay.
+	if r := c.run("deploy", "--env", "dev", "--version", "v1", "--gate-count", "1", "--gate-timeout", "1s", "--keep-failed"); r.code != cli.ExitChangeFailed {
+		t.Fatalf("deploy on aws: %s", r)
+	}
+	tgs := len(c.h.Cloud.Find("aws:lb/targetGroup:TargetGroup", ""))
 	c.program = func(ctx *pulumi.Context) error {
 		if err := stacks.ProgramIn(c.project, c.h.Env["PULUMI_BACKEND_URL"])(ctx); err != nil {
 			return err
@@ -148,7 +159,7 @@ func TestCLIPreviewPlantedLongName(t *testing.T) {
 	if r.code != cli.ExitViolations || !strings.Contains(r.out, "[target-group-name]") {
 		t.Fatalf("preview with a long target group name: %s\nwant exit %d and target-group-name", r, cli.ExitViolations)
 	}
-	if len(c.h.Cloud.Find("aws:lb/targetGroup:TargetGroup", "")) != 0 {
+	if len(c.h.Cloud.Find("aws:lb/targetGroup:TargetGroup", "")) != tgs {
 		t.Error("preview created the target group")
 	}
 }

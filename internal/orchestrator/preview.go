@@ -14,6 +14,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 
+	"github.com/phoenix-iac/phoenix/internal/platform"
 	"github.com/phoenix-iac/phoenix/stacks"
 )
 
@@ -79,6 +80,10 @@ func (o *Orchestrator) Preview(ctx context.Context, env, version string) (Plan, 
 	if err := stacks.ValidateVersion(version); err != nil {
 		return p, err
 	}
+	pf, _, err := o.platformOf(env)
+	if err != nil {
+		return p, err
+	}
 	p.Violations = append(p.Violations, o.plainSecrets(env)...)
 
 	es, envStack, err := o.envState(ctx, env)
@@ -120,10 +125,6 @@ func (o *Orchestrator) Preview(ctx context.Context, env, version string) (Plan, 
 		if err != nil {
 			return p, err
 		}
-		pf, _, err := o.platformOf(env)
-		if err != nil {
-			return p, err
-		}
 		for i := range steps {
 			steps[i].Pointer = slices.Contains(strings.Split(steps[i].within, "$"), pf.TrafficComponent())
 		}
@@ -131,7 +132,8 @@ func (o *Orchestrator) Preview(ctx context.Context, env, version string) (Plan, 
 	} else {
 		p.Stacks = append(p.Stacks, StackPlan{Stack: env, Kind: "env", Counts: map[string]int{"create": 0}, Steps: []Step{}})
 	}
-	p.Violations = append(p.Violations, violations(p)...)
+	reviewer, _ := pf.(platform.Reviewer)
+	p.Violations = append(p.Violations, violations(p, reviewer)...)
 	return p, nil
 }
 
@@ -284,7 +286,9 @@ func planOf(stack, kind string, exists bool, steps []Step) StackPlan {
 	return sp
 }
 
-func violations(p Plan) []Violation {
+// violations are the plan's breaches of the immutability rules, and of
+// its platform's rules when the platform has any (reviewer, may be nil).
+func violations(p Plan, reviewer platform.Reviewer) []Violation {
 	var out []Violation
 	for _, sp := range p.Stacks {
 		for _, s := range sp.Steps {
@@ -300,16 +304,9 @@ func violations(p Plan) []Violation {
 				out = append(out, Violation{Rule: "edge-replaced", Stack: sp.Stack, Resource: res,
 					Message: fmt.Sprintf("replaces a long-lived edge resource of the env (changed: %s)", strings.Join(s.Diffs, ", "))})
 			}
-			if s.Type == "aws:lb/targetGroup:TargetGroup" {
-				if n, _ := s.Inputs["name"].(string); len(n) > 32 {
-					out = append(out, Violation{Rule: "target-group-name", Stack: sp.Stack, Resource: res,
-						Message: fmt.Sprintf("target group name %q is %d characters; the ALB limit is 32", n, len(n))})
-				}
-			}
-			if s.Type == "aws:lb/listener:Listener" {
-				if n := forwardTargetGroups(s.Inputs); n > 5 {
-					out = append(out, Violation{Rule: "forward-target-groups", Stack: sp.Stack, Resource: res,
-						Message: fmt.Sprintf("a forward action with %d target groups; the ALB allows 5", n)})
+			if reviewer != nil {
+				for _, f := range reviewer.Review(platform.PlannedStep{Op: s.Op, Type: s.Type, Name: s.Name, Inputs: s.Inputs}) {
+					out = append(out, Violation{Rule: f.Rule, Stack: sp.Stack, Resource: res, Message: f.Message})
 				}
 			}
 			if s.Op == "replace" {
@@ -323,20 +320,6 @@ func violations(p Plan) []Violation {
 		}
 	}
 	return out
-}
-
-func forwardTargetGroups(inputs map[string]any) int {
-	actions, _ := inputs["defaultActions"].([]any)
-	max := 0
-	for _, a := range actions {
-		m, _ := a.(map[string]any)
-		fwd, _ := m["forward"].(map[string]any)
-		tgs, _ := fwd["targetGroups"].([]any)
-		if len(tgs) > max {
-			max = len(tgs)
-		}
-	}
-	return max
 }
 
 // plainSecrets finds config values whose names say they are secret but

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/phoenix-iac/phoenix/platforms/aws"
 )
 
 func TestViolations(t *testing.T) {
@@ -29,7 +31,7 @@ func TestViolations(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var got []string
-			for _, v := range violations(tt.plan) {
+			for _, v := range violations(tt.plan, aws.Platform{}) {
 				got = append(got, v.Rule)
 			}
 			if strings.Join(got, ",") != strings.Join(tt.want, ",") {

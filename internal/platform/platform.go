@@ -111,6 +111,31 @@ type Inventory interface {
 	Inventory(env Env) (Cloud, error)
 }
 
+// PlannedStep is one step of a preview of the env's stacks, as a
+// platform's rules see it.
+type PlannedStep struct {
+	// Op is create, update, replace or delete.
+	Op string
+	// Type and Name are the resource's.
+	Type, Name string
+	// Inputs are the resource's planned inputs.
+	Inputs map[string]any
+}
+
+// Finding is a rule of the platform's cloud that a planned step breaks.
+type Finding struct {
+	// Rule names the rule, such as target-group-name.
+	Rule string
+	// Message says what breaks it, with the cloud's limit.
+	Message string
+}
+
+// Reviewer checks planned steps against its cloud's limits, for phoenix
+// preview: what the cloud would refuse half way through a deploy.
+type Reviewer interface {
+	Review(step PlannedStep) []Finding
+}
+
 // ErrNoInventory says that phoenix cannot list a platform's cloud.
 var ErrNoInventory = errors.New("no inventory")
 

@@ -81,3 +81,11 @@ func (p Platform) Inventory(env platform.Env) (platform.Cloud, error) {
 	}
 	return nil, fmt.Errorf("%w on platform %s", platform.ErrNoInventory, p.Name())
 }
+
+// Review implements platform.Reviewer with the platform's own rules.
+func (p Platform) Review(s platform.PlannedStep) []platform.Finding {
+	if r, ok := p.Platform.(platform.Reviewer); ok {
+		return r.Review(s)
+	}
+	return nil
+}
