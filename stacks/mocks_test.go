@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	_ "github.com/phoenix-iac/phoenix/platforms"
+	"github.com/phoenix-iac/phoenix/platforms/aws"
+	"github.com/phoenix-iac/phoenix/platforms/docker"
 	"github.com/phoenix-iac/phoenix/stacks"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
@@ -155,22 +157,22 @@ type fixture struct {
 // awsEnvOutputs are the env stack outputs a version stack of the aws platform reads.
 func awsEnvOutputs() map[string]any {
 	return map[string]any{
-		stacks.OutPlatform:        "aws",
-		stacks.OutVPCID:           "vpc-1",
-		stacks.OutSubnetIDs:       []any{"subnet-1", "subnet-2"},
-		stacks.OutClusterARN:      "arn:aws:ecs:eu-west-1:123456789012:cluster/dev",
-		stacks.OutLBSecurityGroup: "sg-alb",
-		stacks.OutListenerARN:     "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/dev/1/2",
-		stacks.OutRepositoryURL:   "123456789012.dkr.ecr.eu-west-1.amazonaws.com/dev-app",
-		stacks.OutRepositoryARN:   "arn:aws:ecr:eu-west-1:123456789012:repository/dev-app",
-		stacks.OutRegistryID:      "123456789012",
-		stacks.OutLogGroupName:    "dev-app",
-		stacks.OutLogGroupARN:     "arn:aws:logs:eu-west-1:123456789012:log-group:dev-app",
+		stacks.OutPlatform:     "aws",
+		aws.OutVPCID:           "vpc-1",
+		aws.OutSubnetIDs:       []any{"subnet-1", "subnet-2"},
+		aws.OutClusterARN:      "arn:aws:ecs:eu-west-1:123456789012:cluster/dev",
+		aws.OutLBSecurityGroup: "sg-alb",
+		aws.OutListenerARN:     "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/dev/1/2",
+		aws.OutRepositoryURL:   "123456789012.dkr.ecr.eu-west-1.amazonaws.com/dev-app",
+		aws.OutRepositoryARN:   "arn:aws:ecr:eu-west-1:123456789012:repository/dev-app",
+		aws.OutRegistryID:      "123456789012",
+		aws.OutLogGroupName:    "dev-app",
+		aws.OutLogGroupARN:     "arn:aws:logs:eu-west-1:123456789012:log-group:dev-app",
 	}
 }
 
 func dockerEnvOutputs() map[string]any {
-	return map[string]any{stacks.OutPlatform: "docker", stacks.OutNetworkName: "dev-net-1234567"}
+	return map[string]any{stacks.OutPlatform: "docker", docker.OutNetworkName: "dev-net-1234567"}
 }
 
 // run runs Program under mocks and returns what it registered and its error.

@@ -13,7 +13,6 @@ const (
 	OutCandidate       = "candidate"
 	OutCandidateWeight = "candidateWeight"
 	OutRetention       = "retention"
-	OutNetworkName     = "networkName" // docker
 	// OutLoadBalancer names the load balancer in its platform's records:
 	// docker, its container (whose output is the access log); aws, the
 	// ALB's ARN suffix (CloudWatch's LoadBalancer dimension).
@@ -21,17 +20,7 @@ const (
 	// OutTrafficID names the traffic pointer's value as the load balancer
 	// reports the one it routes by (the X-Phoenix-Traffic response
 	// header), for platforms whose load balancer does (docker).
-	OutTrafficID       = "trafficId"
-	OutVPCID           = "vpcId"           // aws
-	OutSubnetIDs       = "subnetIds"       // aws
-	OutClusterARN      = "clusterArn"      // aws
-	OutLBSecurityGroup = "lbSecurityGroup" // aws
-	OutListenerARN     = "listenerArn"     // aws
-	OutRepositoryURL   = "repositoryUrl"   // aws
-	OutRepositoryARN   = "repositoryArn"   // aws
-	OutRegistryID      = "registryId"      // aws
-	OutLogGroupName    = "logGroupName"    // aws
-	OutLogGroupARN     = "logGroupArn"     // aws
+	OutTrafficID = "trafficId"
 	// OutOwner records the env's Owner when the env stack is first
 	// created, so that every later update of the env stack, and every
 	// version stack of the env, labels its resources as that first update
@@ -40,11 +29,8 @@ const (
 	OutOwner = "owner"
 
 	// Version stack.
-	OutVersion        = "version"
-	OutImage          = "image"
-	OutUpstreams      = "upstreams"      // docker
-	OutTargetGroupARN = "targetGroupArn" // aws
-	// OutTargetGroupMetrics is the target group's ARN suffix, CloudWatch's
-	// TargetGroup dimension (aws).
-	OutTargetGroupMetrics = "targetGroupArnSuffix"
+	OutVersion = "version"
+	OutImage   = "image"
 )
+
+// Each platform names its own outputs beside these, in its package.

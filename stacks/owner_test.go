@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/phoenix-iac/phoenix/platforms/docker"
 	"github.com/phoenix-iac/phoenix/stacks"
 )
 
@@ -99,7 +100,7 @@ func TestOwnerLabels(t *testing.T) {
 }
 
 func dockerEnv(extra map[string]any) map[string]any {
-	m := map[string]any{stacks.OutPlatform: "docker", stacks.OutNetworkName: "dev-net-1234567"}
+	m := map[string]any{stacks.OutPlatform: "docker", docker.OutNetworkName: "dev-net-1234567"}
 	maps.Copy(m, extra)
 	return m
 }

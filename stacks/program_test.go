@@ -293,7 +293,7 @@ func TestAWSSecurityAndRegistry(t *testing.T) {
 func TestAWSListeners(t *testing.T) {
 	const cert = "arn:aws:acm:eu-west-1:123456789012:certificate/abc-123"
 	tgARN := func(v string) map[string]any {
-		return map[string]any{stacks.OutTargetGroupARN: "arn:tg/" + v}
+		return map[string]any{aws.OutTargetGroupARN: "arn:tg/" + v}
 	}
 	tests := []struct {
 		name        string
@@ -433,7 +433,7 @@ func TestAWSListeners(t *testing.T) {
 
 func TestDockerPointerWritesTheRenderedTable(t *testing.T) {
 	ups := func(v string) map[string]any {
-		return map[string]any{stacks.OutUpstreams: []any{"dev-" + v + "-0:8080", "dev-" + v + "-1:8080"}}
+		return map[string]any{docker.OutUpstreams: []any{"dev-" + v + "-0:8080", "dev-" + v + "-1:8080"}}
 	}
 	pool := func(v string) *caddyconfig.Pool {
 		return &caddyconfig.Pool{Version: v, Addresses: []string{"dev-" + v + "-0:8080", "dev-" + v + "-1:8080"}}

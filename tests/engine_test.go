@@ -15,6 +15,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 
 	"github.com/phoenix-iac/phoenix/platforms/aws"
+	"github.com/phoenix-iac/phoenix/platforms/docker"
 	"github.com/phoenix-iac/phoenix/stacks"
 	"github.com/phoenix-iac/phoenix/tests/harness"
 	"github.com/phoenix-iac/phoenix/tests/simcloud"
@@ -117,7 +118,7 @@ func TestEnvAndVersionStacks(t *testing.T) {
 			// StackReference, and the env stack reads the version's.
 			switch platform {
 			case "docker":
-				network := output(t, res, stacks.OutNetworkName).(string)
+				network := output(t, res, docker.OutNetworkName).(string)
 				for _, c := range h.Cloud.Find("docker:index/container:Container", "dev-v1-") {
 					got := c.Inputs["networksAdvanced"].ArrayValue()[0].ObjectValue()["name"].StringValue()
 					if got != network {
@@ -126,7 +127,7 @@ func TestEnvAndVersionStacks(t *testing.T) {
 				}
 			case "aws":
 				for _, tg := range h.Cloud.Find("aws:lb/targetGroup:TargetGroup", "v1") {
-					if got, want := tg.Inputs["vpcId"].StringValue(), output(t, res, stacks.OutVPCID); got != want {
+					if got, want := tg.Inputs["vpcId"].StringValue(), output(t, res, aws.OutVPCID); got != want {
 						t.Errorf("target group in VPC %q, want the env's %q", got, want)
 					}
 				}
@@ -137,7 +138,7 @@ func TestEnvAndVersionStacks(t *testing.T) {
 			res, _ = up(t, ctx, env)
 			switch platform {
 			case "docker":
-				ups := output(t, r1, stacks.OutUpstreams).([]any)
+				ups := output(t, r1, docker.OutUpstreams).([]any)
 				var table struct {
 					Live struct {
 						Version   string   `json:"version"`
@@ -154,7 +155,7 @@ func TestEnvAndVersionStacks(t *testing.T) {
 					}
 				}
 			case "aws":
-				tg := output(t, r1, stacks.OutTargetGroupARN).(string)
+				tg := output(t, r1, aws.OutTargetGroupARN).(string)
 				action := pointer(t, h, platform).Inputs["defaultActions"].ArrayValue()[0].ObjectValue()
 				if got := action["targetGroupArn"].StringValue(); got != tg {
 					t.Errorf("listener forwards to %q, want v1's target group %q", got, tg)

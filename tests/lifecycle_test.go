@@ -400,7 +400,7 @@ func TestAVersionIDCanBePushedAgain(t *testing.T) {
 	cfg := harness.Config("aws")
 	env := h.Stack(ctx, "dev", cfg)
 	envRes, _ := up(t, ctx, env)
-	repo := output(t, envRes, stacks.OutRepositoryURL).(string)
+	repo := output(t, envRes, aws.OutRepositoryURL).(string)
 	v1 := h.Stack(ctx, "dev.v1", cfg)
 	up(t, ctx, v1)
 	if got := h.Cloud.Tags(repo); len(got) != 1 || got[0] != "v1" {

@@ -173,7 +173,7 @@ func (w *watcher) open(ctx context.Context, since time.Time) error {
 	if w.src != nil {
 		return nil
 	}
-	if w.state.LoadBalancer == "" {
+	if _, ok := w.state.Outputs[stacks.OutLoadBalancer]; !ok {
 		// An env stack from before the output: its first update by this
 		// deploy (the candidate route) added it.
 		st, _, err := w.o.envState(ctx, w.env)

@@ -29,10 +29,9 @@ type EnvState struct {
 	Platform string
 	// Retention is how many non-live versions gc keeps.
 	Retention int
-	// LoadBalancer names the load balancer (stacks.OutLoadBalancer).
-	LoadBalancer string
-	// LogGroup is the aws platform's log group of the env's versions.
-	LogGroup string
+	// Outputs are all the env stack's outputs: its platform's operations
+	// read their own (platform.Env.Outputs).
+	Outputs map[string]any
 	// Owner is whose the env's resources are (their owner labels); zero
 	// for an env created before phoenix labelled owners.
 	Owner stacks.Owner
@@ -73,8 +72,7 @@ func (o *Orchestrator) envStateAndRecord(ctx context.Context, env string) (EnvSt
 		URL:          str(stacks.OutURL),
 		Platform:     str(stacks.OutPlatform),
 		Retention:    num(stacks.OutRetention),
-		LoadBalancer: str(stacks.OutLoadBalancer),
-		LogGroup:     str(stacks.OutLogGroupName),
+		Outputs:      outs,
 		Owner:        stacks.OwnerOf(outs[stacks.OutOwner]),
 	}, s, rec, nil
 }

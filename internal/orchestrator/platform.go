@@ -35,7 +35,7 @@ func (o *Orchestrator) platformOf(env string) (stacks.Platform, *stacks.EnvFile,
 // opsEnv is env as its platform's operations see it.
 func (o *Orchestrator) opsEnv(env string, f *stacks.EnvFile, st EnvState) platform.Env {
 	return platform.Env{
-		Name: env, LoadBalancer: st.LoadBalancer, LogGroup: st.LogGroup, Owner: o.owner(st), File: f,
+		Name: env, Outputs: st.Outputs, Owner: o.owner(st), File: f,
 		Getenv: o.getenv, Logf: o.logf,
 		VersionOutputs: func(ctx context.Context, version string) (map[string]any, error) {
 			_, rec, err := o.selectStack(ctx, stacks.StackName{Env: env, Version: version})

@@ -18,10 +18,9 @@ import (
 type Env struct {
 	// Name is the env's name.
 	Name string
-	// LoadBalancer and LogGroup are the env stack's outputs of those names
-	// (stacks.OutLoadBalancer, stacks.OutLogGroupName), when it has them.
-	LoadBalancer string
-	LogGroup     string
+	// Outputs are the env stack's outputs, when it has any: each platform
+	// reads the ones its Env exports (Output).
+	Outputs map[string]any
 	// Owner is whose the env's resources are: a platform that lists them
 	// by label keeps to those Owner.Owns.
 	Owner stacks.Owner
@@ -33,6 +32,12 @@ type Env struct {
 	Logf func(format string, args ...any)
 	// VersionOutputs reads a version stack's outputs.
 	VersionOutputs func(ctx context.Context, version string) (map[string]any, error)
+}
+
+// Output is the env stack's string output key; empty when it has none.
+func (e Env) Output(key string) string {
+	v, _ := e.Outputs[key].(string)
+	return v
 }
 
 // Preflighter checks, before a command changes anything, that the

@@ -56,7 +56,7 @@ func (Platform) Env(ctx *pulumi.Context, e *stacks.EnvStack) error {
 		CandidateWeight: t.CandidateWeight,
 	}
 	args.Live, args.Candidate, err = stacks.Routed(t, func(version string) (*awstraffic.Target, error) {
-		tg, err := e.VersionString(version, stacks.OutTargetGroupARN)
+		tg, err := e.VersionString(version, OutTargetGroupARN)
 		if err != nil {
 			return nil, err
 		}
@@ -79,16 +79,16 @@ func (Platform) Env(ctx *pulumi.Context, e *stacks.EnvStack) error {
 	} else {
 		ctx.Export(stacks.OutURL, pulumi.Sprintf("%s://%s", scheme, edge.LoadBalancerDNSName))
 	}
-	ctx.Export(stacks.OutVPCID, edge.VPCID)
-	ctx.Export(stacks.OutSubnetIDs, edge.SubnetIDs)
-	ctx.Export(stacks.OutClusterARN, edge.ClusterARN)
-	ctx.Export(stacks.OutLBSecurityGroup, edge.LoadBalancerSecurityGroupID)
-	ctx.Export(stacks.OutListenerARN, traffic.ListenerARN)
-	ctx.Export(stacks.OutRepositoryURL, edge.RepositoryURL)
-	ctx.Export(stacks.OutRepositoryARN, edge.RepositoryARN)
-	ctx.Export(stacks.OutRegistryID, edge.RegistryID)
-	ctx.Export(stacks.OutLogGroupName, edge.LogGroupName)
-	ctx.Export(stacks.OutLogGroupARN, edge.LogGroupARN)
+	ctx.Export(OutVPCID, edge.VPCID)
+	ctx.Export(OutSubnetIDs, edge.SubnetIDs)
+	ctx.Export(OutClusterARN, edge.ClusterARN)
+	ctx.Export(OutLBSecurityGroup, edge.LoadBalancerSecurityGroupID)
+	ctx.Export(OutListenerARN, traffic.ListenerARN)
+	ctx.Export(OutRepositoryURL, edge.RepositoryURL)
+	ctx.Export(OutRepositoryARN, edge.RepositoryARN)
+	ctx.Export(OutRegistryID, edge.RegistryID)
+	ctx.Export(OutLogGroupName, edge.LogGroupName)
+	ctx.Export(OutLogGroupARN, edge.LogGroupARN)
 	ctx.Export(stacks.OutLoadBalancer, edge.LoadBalancerARNSuffix)
 	return nil
 }
@@ -110,23 +110,23 @@ func (Platform) Version(ctx *pulumi.Context, v *stacks.VersionStack) error {
 		EnvironmentSecret:           cfg.EnvironmentSecret,
 		HealthCheckPath:             cfg.HealthCheckPath,
 		Region:                      own.Region,
-		VPCID:                       v.EnvString(stacks.OutVPCID),
-		SubnetIDs:                   v.EnvStrings(stacks.OutSubnetIDs),
-		ClusterARN:                  v.EnvString(stacks.OutClusterARN),
-		LoadBalancerSecurityGroupID: v.EnvString(stacks.OutLBSecurityGroup),
-		ListenerARN:                 v.EnvString(stacks.OutListenerARN),
-		RepositoryURL:               v.EnvString(stacks.OutRepositoryURL),
-		RepositoryARN:               v.EnvString(stacks.OutRepositoryARN),
-		RegistryID:                  v.EnvString(stacks.OutRegistryID),
-		LogGroupName:                v.EnvString(stacks.OutLogGroupName),
-		LogGroupARN:                 v.EnvString(stacks.OutLogGroupARN),
+		VPCID:                       v.EnvString(OutVPCID),
+		SubnetIDs:                   v.EnvStrings(OutSubnetIDs),
+		ClusterARN:                  v.EnvString(OutClusterARN),
+		LoadBalancerSecurityGroupID: v.EnvString(OutLBSecurityGroup),
+		ListenerARN:                 v.EnvString(OutListenerARN),
+		RepositoryURL:               v.EnvString(OutRepositoryURL),
+		RepositoryARN:               v.EnvString(OutRepositoryARN),
+		RegistryID:                  v.EnvString(OutRegistryID),
+		LogGroupName:                v.EnvString(OutLogGroupName),
+		LogGroupARN:                 v.EnvString(OutLogGroupARN),
 	})
 	if err != nil {
 		return err
 	}
 	v.ExportComplete(ver.Complete)
 	ctx.Export(stacks.OutImage, ver.Image)
-	ctx.Export(stacks.OutTargetGroupARN, ver.TargetGroupARN)
-	ctx.Export(stacks.OutTargetGroupMetrics, ver.TargetGroupARNSuffix)
+	ctx.Export(OutTargetGroupARN, ver.TargetGroupARN)
+	ctx.Export(OutTargetGroupMetrics, ver.TargetGroupARNSuffix)
 	return nil
 }

@@ -35,7 +35,7 @@ func sdkConfig(ctx context.Context, env platform.Env) (awssdk.Config, error) {
 // AnalysisSource implements platform.Analyzer: the ALB's CloudWatch
 // metrics of each version's target group.
 func (Platform) AnalysisSource(ctx context.Context, env platform.Env, since time.Time) (analysis.Source, error) {
-	if env.LoadBalancer == "" {
+	if outputsOf(env).LoadBalancer == "" {
 		return nil, fmt.Errorf("env stack %s does not name its load balancer's ARN suffix (output %s), which the analysis reads CloudWatch metrics by; update it with phoenix deploy --env %s, or pass --analysis=false",
 			env.Name, stacks.OutLoadBalancer, env.Name)
 	}
@@ -43,15 +43,15 @@ func (Platform) AnalysisSource(ctx context.Context, env platform.Env, since time
 	if err != nil {
 		return nil, err
 	}
-	return analysis.NewCloudWatchSource(cloudwatch.NewFromConfig(cfg), env.LoadBalancer, func(ctx context.Context, version string) (string, error) {
+	return analysis.NewCloudWatchSource(cloudwatch.NewFromConfig(cfg), outputsOf(env).LoadBalancer, func(ctx context.Context, version string) (string, error) {
 		outs, err := env.VersionOutputs(ctx, version)
 		if err != nil {
 			return "", err
 		}
-		tg, _ := outs[stacks.OutTargetGroupMetrics].(string)
+		tg, _ := outs[OutTargetGroupMetrics].(string)
 		if tg == "" {
 			return "", fmt.Errorf("version stack %s.%s does not name its target group's ARN suffix (output %s), which the analysis reads CloudWatch metrics by: it predates the analysis; pass --analysis=false",
-				env.Name, version, stacks.OutTargetGroupMetrics)
+				env.Name, version, OutTargetGroupMetrics)
 		}
 		return tg, nil
 	}), nil
@@ -60,14 +60,14 @@ func (Platform) AnalysisSource(ctx context.Context, env platform.Env, since time
 // Logs implements platform.LogReader: the version's streams (prefix
 // <version>/) in the env's CloudWatch log group.
 func (Platform) Logs(ctx context.Context, env platform.Env, q platform.LogQuery, out func(platform.LogLine) error) error {
-	if env.LogGroup == "" {
-		return fmt.Errorf("env stack %s names no log group (output %s)", env.Name, stacks.OutLogGroupName)
+	if outputsOf(env).LogGroup == "" {
+		return fmt.Errorf("env stack %s names no log group (output %s)", env.Name, OutLogGroupName)
 	}
 	cfg, err := sdkConfig(ctx, env)
 	if err != nil {
 		return err
 	}
-	return awslogs.Read(ctx, cloudwatchlogs.NewFromConfig(cfg), awslogs.Options{Group: env.LogGroup, Version: q.Version, Since: q.Since, Follow: q.Follow},
+	return awslogs.Read(ctx, cloudwatchlogs.NewFromConfig(cfg), awslogs.Options{Group: outputsOf(env).LogGroup, Version: q.Version, Since: q.Since, Follow: q.Follow},
 		func(e awslogs.Event) error {
 			// The stream is <version>/<container>/<task id>: the task is
 			// the replica.

@@ -59,7 +59,7 @@ func (Platform) Env(ctx *pulumi.Context, e *stacks.EnvStack) error {
 		CandidateWeight:  t.CandidateWeight,
 	}
 	args.Live, args.Candidate, err = stacks.Routed(t, func(version string) (*dockertraffic.Upstreams, error) {
-		addrs, err := e.VersionStrings(version, stacks.OutUpstreams)
+		addrs, err := e.VersionStrings(version, OutUpstreams)
 		if err != nil {
 			return nil, err
 		}
@@ -74,7 +74,7 @@ func (Platform) Env(ctx *pulumi.Context, e *stacks.EnvStack) error {
 	}
 	e.ExportTraffic(traffic.Applied)
 	ctx.Export(stacks.OutURL, edge.URL)
-	ctx.Export(stacks.OutNetworkName, edge.NetworkName)
+	ctx.Export(OutNetworkName, edge.NetworkName)
 	ctx.Export(stacks.OutLoadBalancer, edge.LoadBalancerName)
 	ctx.Export(stacks.OutTrafficID, traffic.TableID)
 	return nil
@@ -93,13 +93,13 @@ func (Platform) Version(ctx *pulumi.Context, v *stacks.VersionStack) error {
 		Environment:       cfg.Environment,
 		EnvironmentSecret: cfg.EnvironmentSecret,
 		HealthCheck:       cfg.HealthCheckCommand,
-		NetworkName:       v.EnvString(stacks.OutNetworkName),
+		NetworkName:       v.EnvString(OutNetworkName),
 	})
 	if err != nil {
 		return err
 	}
 	v.ExportComplete(ver.Complete)
 	ctx.Export(stacks.OutImage, ver.Image)
-	ctx.Export(stacks.OutUpstreams, ver.Upstreams)
+	ctx.Export(OutUpstreams, ver.Upstreams)
 	return nil
 }

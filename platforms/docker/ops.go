@@ -36,7 +36,7 @@ func (Platform) Preflight(ctx context.Context, env platform.Env) error {
 // AnalysisSource implements platform.Analyzer: Caddy's access log, the
 // load balancer container's output, followed from since.
 func (Platform) AnalysisSource(ctx context.Context, env platform.Env, since time.Time) (analysis.Source, error) {
-	if env.LoadBalancer == "" {
+	if outputsOf(env).LoadBalancer == "" {
 		return nil, fmt.Errorf("env stack %s does not name its load balancer container (output %s), whose access log the analysis reads; update it with phoenix deploy --env %s, or pass --analysis=false",
 			env.Name, stacks.OutLoadBalancer, env.Name)
 	}
@@ -48,7 +48,7 @@ func (Platform) AnalysisSource(ctx context.Context, env platform.Env, since time
 		}
 		return nil, err
 	}
-	return analysis.NewCaddySource(ctx, c, env.LoadBalancer, since), nil
+	return analysis.NewCaddySource(ctx, c, outputsOf(env).LoadBalancer, since), nil
 }
 
 // Inventory implements platform.Inventory: the Docker engine, which lists

@@ -22,6 +22,14 @@ import (
 // Name is the platform's phoenix:platform value.
 const Name stacks.PlatformName = "plain"
 
+// The platform's own stack outputs.
+const (
+	// OutNetwork is the env stack's network.
+	OutNetwork = "plainNetwork"
+	// OutAddresses are a version's containers' addresses.
+	OutAddresses = "plainAddresses"
+)
+
 // KeyImage is the platform's own config key: the image its containers
 // run. Pulumi.yaml documents it, as every key.
 const KeyImage = "phoenix:plainImage"
@@ -106,7 +114,7 @@ func (Platform) Env(ctx *pulumi.Context, e *stacks.EnvStack) error {
 	}
 	live := pulumi.StringArray{}.ToStringArrayOutput()
 	if t.Live != "" {
-		if live, err = e.VersionStrings(t.Live, stacks.OutUpstreams); err != nil {
+		if live, err = e.VersionStrings(t.Live, OutAddresses); err != nil {
 			return err
 		}
 	}
@@ -125,7 +133,7 @@ func (Platform) Env(ctx *pulumi.Context, e *stacks.EnvStack) error {
 	}
 	e.ExportTraffic(pointer.ID().ToStringOutput())
 	ctx.Export(stacks.OutURL, pulumi.String("http://plain.invalid"))
-	ctx.Export(stacks.OutNetworkName, network.Name)
+	ctx.Export(OutNetwork, network.Name)
 	return nil
 }
 
@@ -138,7 +146,7 @@ func (Platform) Version(ctx *pulumi.Context, v *stacks.VersionStack) error {
 		c, err := docker.NewContainer(ctx, name, &docker.ContainerArgs{
 			Image: image(v.Config),
 			NetworksAdvanced: docker.ContainerNetworksAdvancedArray{docker.ContainerNetworksAdvancedArgs{
-				Name: v.EnvString(stacks.OutNetworkName),
+				Name: v.EnvString(OutNetwork),
 			}},
 		})
 		if err != nil {
@@ -148,7 +156,7 @@ func (Platform) Version(ctx *pulumi.Context, v *stacks.VersionStack) error {
 		last = c.ID().ToStringOutput()
 	}
 	v.ExportComplete(last)
-	ctx.Export(stacks.OutUpstreams, addrs)
+	ctx.Export(OutAddresses, addrs)
 	return nil
 }
 
