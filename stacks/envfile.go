@@ -28,7 +28,20 @@ type EnvFile struct {
 }
 
 // EnvFilePath is the config file of env in the project directory dir.
-func EnvFilePath(dir, env string) string { return filepath.Join(dir, "Pulumi."+env+".yaml") }
+func EnvFilePath(dir, env string) string { return ConfigFilePath(dir, env) }
+
+// ConfigFilePath is the path of stack's config file in the project
+// directory dir, where the Pulumi CLI looks for it: Pulumi.<stack>.yaml.
+func ConfigFilePath(dir, stack string) string { return filepath.Join(dir, ConfigFileName(stack, "")) }
+
+// ConfigFileName is the name of stack's config file; with a non-empty
+// middle, a variant of it for one run (os.CreateTemp's pattern with "*").
+func ConfigFileName(stack, middle string) string {
+	if middle != "" {
+		return "Pulumi." + stack + "." + middle + ".yaml"
+	}
+	return "Pulumi." + stack + ".yaml"
+}
 
 // ReadEnvFile reads the config file of env in the project directory dir.
 func ReadEnvFile(dir, env string) (*EnvFile, error) {
@@ -106,24 +119,12 @@ func (f *EnvFile) Get(key string) (string, bool) {
 
 // plain replaces secrets within v by the placeholder.
 func plain(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		if _, secure := x["secure"]; secure && len(x) == 1 {
+	return MapLeaves(v, "", func(_ string, leaf any) any {
+		if IsSecure(leaf) {
 			return secretPlaceholder
 		}
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			out[k] = plain(e)
-		}
-		return out
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = plain(e)
-		}
-		return out
-	}
-	return v
+		return leaf
+	})
 }
 
 // Config parses and validates the file as the program does.

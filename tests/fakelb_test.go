@@ -53,7 +53,7 @@ func startFakeLB(t testing.TB, cloud *simcloud.Cloud) *fakeLB {
 	lb := &fakeLB{cloud: cloud, port: ln.Addr().(*net.TCPAddr).Port, broken: map[string]bool{}, failing: map[string]int{}, served: map[string]int{}, paths: map[string]int{}, log: analysis.NewAccessLog()}
 	cloud.Watch(func(op simcloud.Op, r simcloud.Resource) {
 		if op.Kind != "create" || r.Type != "docker:index/container:Container" || !strings.HasSuffix(r.Name, "-pointer") ||
-			!r.Inputs["uploads"].IsArray() { // the plain platform's pointer writes no table
+			!r.Inputs["uploads"].IsArray() { // a pointer of another platform than docker: no table
 			return
 		}
 		content := r.Inputs["uploads"].ArrayValue()[0].ObjectValue()["content"].StringValue()

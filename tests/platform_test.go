@@ -1,8 +1,11 @@
 package tests
 
 import (
+	"bytes"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -111,5 +114,49 @@ func TestAThirdPlatformsInventory(t *testing.T) {
 	}
 	if n := len(c.h.Cloud.Find("docker:index/container:Container", "dev-v1-")); n != 2 {
 		t.Errorf("%d containers of dev.v1 after gc --orphans, want its 2 replicas kept", n)
+	}
+}
+
+// TestAThirdPlatformTouchesNothingElse: what names the test platform is
+// its package, its one registration (above) and its key's entry in
+// Pulumi.yaml, which documents every key; nothing else in the repository
+// (its documentation aside) had to change for it.
+func TestAThirdPlatformTouchesNothingElse(t *testing.T) {
+	root := harness.RepoRoot()
+	names := []string{"testplatform", `"` + string(testplatform.Name) + `"`, testplatform.KeyImage, testplatform.OutNetwork, testplatform.OutAddresses,
+		testplatform.LabelEnv, testplatform.LabelVersion, testplatform.LabelOwner}
+	want := []string{"Pulumi.yaml", "tests/platform_test.go", "tests/testplatform/testplatform.go"}
+	var got []string
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if n := d.Name(); path != root && (strings.HasPrefix(n, ".") || n == "node_modules") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if strings.HasSuffix(path, ".md") {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, n := range names {
+			if bytes.Contains(b, []byte(n)) {
+				rel, _ := filepath.Rel(root, path)
+				got = append(got, filepath.ToSlash(rel))
+				break
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("files that name the test platform: %v, want only %v", got, want)
 	}
 }

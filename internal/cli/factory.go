@@ -93,13 +93,11 @@ func (f *Factory) projectDir(g *GlobalOptions) (string, error) {
 // the project unless another is named, passphrase secrets, and the Pulumi
 // CLI found or built by pulumicli.
 func (f *Factory) orchestrator(ctx context.Context, g *GlobalOptions) (Orchestrator, error) {
-	dir, err := f.ProjectDir(g)
+	dir, backend, err := f.backend(g)
 	if err != nil {
 		return nil, err
 	}
-	env := map[string]string{"PULUMI_SKIP_UPDATE_CHECK": "true"}
-	backend := f.backendURL(g, dir)
-	env["PULUMI_BACKEND_URL"] = backend
+	env := map[string]string{"PULUMI_SKIP_UPDATE_CHECK": "true", "PULUMI_BACKEND_URL": backend}
 	// The project's own backend is made at its first use, not here: a
 	// command refused before it runs Pulumi leaves nothing behind.
 	var stateDir string
@@ -160,16 +158,20 @@ func (f *Factory) orchestrator(ctx context.Context, g *GlobalOptions) (Orchestra
 	return o, nil
 }
 
-// backendURL is the state backend: --backend, else PULUMI_BACKEND_URL,
-// else the local file backend inside the project.
-func (f *Factory) backendURL(g *GlobalOptions, dir string) string {
-	if g.Backend != "" {
-		return g.Backend
+// backend returns the project directory and the state backend in it:
+// --backend, else PULUMI_BACKEND_URL, else the local file backend inside
+// the project.
+func (f *Factory) backend(g *GlobalOptions) (dir, backend string, err error) {
+	if dir, err = f.ProjectDir(g); err != nil {
+		return "", "", err
 	}
-	if b := f.Getenv("PULUMI_BACKEND_URL"); b != "" {
-		return b
+	switch {
+	case g.Backend != "":
+		return dir, g.Backend, nil
+	case f.Getenv("PULUMI_BACKEND_URL") != "":
+		return dir, f.Getenv("PULUMI_BACKEND_URL"), nil
 	}
-	return defaultBackend(dir)
+	return dir, defaultBackend(dir), nil
 }
 
 // defaultBackend is the local file backend inside the project.
@@ -177,13 +179,14 @@ func defaultBackend(dir string) string {
 	return "file://" + filepath.Join(dir, ".phoenix", "state")
 }
 
-// leaseURL is where the env leases live: PHOENIX_LEASE_URL, else the
-// state backend, so that every machine sharing the state shares them.
-func (f *Factory) leaseURL(backend string) string {
-	if u := f.Getenv("PHOENIX_LEASE_URL"); u != "" {
-		return u
+// openLeases opens the store of the env leases: PHOENIX_LEASE_URL, else
+// the state backend, so that every machine sharing the state shares them.
+func (f *Factory) openLeases(ctx context.Context, backend string) (*lease.Store, func() error, error) {
+	u := backend
+	if l := f.Getenv("PHOENIX_LEASE_URL"); l != "" {
+		u = l
 	}
-	return backend
+	return lease.Open(ctx, u, orchestrator.ProjectName)
 }
 
 // leaseTTL reads PHOENIX_LEASE_TTL, how long an env lease outlives its
@@ -223,7 +226,7 @@ func (f *Factory) leases(backend string) func(context.Context) (*lease.Store, er
 	var err error
 	return func(ctx context.Context) (*lease.Store, error) {
 		once.Do(func() {
-			store, _, err = lease.Open(ctx, f.leaseURL(backend), orchestrator.ProjectName)
+			store, _, err = f.openLeases(ctx, backend)
 		})
 		return store, err
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -259,7 +258,7 @@ func maskPlan(p orchestrator.Plan) orchestrator.Plan {
 		sp2 := sp
 		sp2.Steps = make([]orchestrator.Step, len(sp.Steps))
 		for j, s := range sp.Steps {
-			s.Inputs, _ = mask(s.Inputs, "").(map[string]any)
+			s.Inputs, _ = mask(s.Inputs).(map[string]any)
 			sp2.Steps[j] = s
 		}
 		out.Stacks[i] = sp2
@@ -267,35 +266,23 @@ func maskPlan(p orchestrator.Plan) orchestrator.Plan {
 	return out
 }
 
-func mask(v any, key string) any {
-	switch x := v.(type) {
-	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
+// mask replaces the values of secret-looking keys within v, and the
+// values of secret-looking NAME=value entries of environment lists.
+func mask(v any) any {
+	return stacks.MapLeaves(v, "", func(path string, leaf any) any {
+		x, ok := leaf.(string)
+		if !ok {
+			return leaf
 		}
-		sort.Strings(keys)
-		m := make(map[string]any, len(x))
-		for _, k := range keys {
-			m[k] = mask(x[k], k)
-		}
-		return m
-	case []any:
-		l := make([]any, len(x))
-		for i, e := range x {
-			l[i] = mask(e, key)
-		}
-		return l
-	case string:
+		key := path[strings.LastIndex(path, ".")+1:]
 		if stacks.LooksSecret(key) && x != "" {
 			return "[secret]"
 		}
-		// Environment lists: NAME=value.
 		if name, _, ok := strings.Cut(x, "="); ok && stacks.LooksSecret(name) && !strings.ContainsAny(name, " /") {
 			return name + "=[secret]"
 		}
-	}
-	return v
+		return leaf
+	})
 }
 
 func mdEscape(s string) string {

@@ -57,11 +57,11 @@ lists each one it cleared.`,
 // unlockRun clears the env's lease and, with --force, the Pulumi locks of
 // its stacks.
 func unlockRun(ctx context.Context, f *Factory, opts *UnlockOptions) error {
-	dir, err := f.ProjectDir(opts.Global)
+	_, backend, err := f.backend(opts.Global)
 	if err != nil {
 		return err
 	}
-	store, closeStore, err := lease.Open(ctx, f.leaseURL(f.backendURL(opts.Global, dir)), orchestrator.ProjectName)
+	store, closeStore, err := f.openLeases(ctx, backend)
 	if err != nil {
 		return err
 	}

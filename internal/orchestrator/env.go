@@ -67,13 +67,13 @@ func (o *Orchestrator) envStateAndRecord(ctx context.Context, env string) (EnvSt
 		return int(v)
 	}
 	return EnvState{
-		Exists:       true,
-		Traffic:      Traffic{Live: str(stacks.OutLive), Candidate: str(stacks.OutCandidate), CandidateWeight: num(stacks.OutCandidateWeight)},
-		URL:          str(stacks.OutURL),
-		Platform:     str(stacks.OutPlatform),
-		Retention:    num(stacks.OutRetention),
-		Outputs:      outs,
-		Owner:        stacks.OwnerOf(outs[stacks.OutOwner]),
+		Exists:    true,
+		Traffic:   Traffic{Live: str(stacks.OutLive), Candidate: str(stacks.OutCandidate), CandidateWeight: num(stacks.OutCandidateWeight)},
+		URL:       str(stacks.OutURL),
+		Platform:  str(stacks.OutPlatform),
+		Retention: num(stacks.OutRetention),
+		Outputs:   outs,
+		Owner:     stacks.OwnerOf(outs[stacks.OutOwner]),
 	}, s, rec, nil
 }
 

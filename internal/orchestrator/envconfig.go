@@ -39,7 +39,7 @@ func (o *Orchestrator) writeVersionConfig(name stacks.StackName) error {
 	if err != nil {
 		return fmt.Errorf("env %s has no config file: %w", name.Env, err)
 	}
-	return os.WriteFile(filepath.Join(o.opts.ProjectDir, "Pulumi."+name.String()+".yaml"), b, 0o644)
+	return os.WriteFile(o.versionConfigPath(name), b, 0o644)
 }
 
 // envConfigFile writes the env stack's config for one update: the env's own
@@ -70,18 +70,17 @@ func (o *Orchestrator) envConfigFile(env string, t Traffic, expect *Traffic) (pa
 	if err != nil {
 		return "", nil, err
 	}
-	return o.scratchConfig("Pulumi."+env+".*.yaml", b)
+	return o.scratchConfig(env, b)
 }
 
-// scratchConfig writes a config file of one engine call under
-// .phoenix/work, named by pattern (os.CreateTemp's), and returns its path
-// and the function that removes it.
-func (o *Orchestrator) scratchConfig(pattern string, b []byte) (string, func(), error) {
+// scratchConfig writes a config file of stack for one engine call under
+// .phoenix/work, and returns its path and the function that removes it.
+func (o *Orchestrator) scratchConfig(stack string, b []byte) (string, func(), error) {
 	dir := filepath.Join(o.opts.ProjectDir, ".phoenix", "work")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", nil, err
 	}
-	f, err := os.CreateTemp(dir, pattern)
+	f, err := os.CreateTemp(dir, stacks.ConfigFileName(stack, "*"))
 	if err != nil {
 		return "", nil, err
 	}

@@ -135,25 +135,24 @@ func (o *Orchestrator) workspace(ctx context.Context) (auto.Workspace, error) {
 
 // upOpts returns the options of every up: progress, color, no outputs.
 func (o *Orchestrator) upOpts(extra ...optup.Option) []optup.Option {
-	if o.opts.Progress != nil {
-		extra = append(extra, optup.ProgressStreams(o.opts.Progress))
-	} else {
-		extra = append(extra, optup.SuppressProgress())
-	}
-	if o.opts.Color != "" {
-		extra = append(extra, optup.Color(o.opts.Color))
-	}
-	return append(extra, optup.SuppressOutputs())
+	return append(engineOpts(o, optup.ProgressStreams, optup.SuppressProgress, optup.Color, extra), optup.SuppressOutputs())
 }
 
+// destroyOpts returns the options of every destroy: progress, color.
 func (o *Orchestrator) destroyOpts(extra ...optdestroy.Option) []optdestroy.Option {
+	return engineOpts(o, optdestroy.ProgressStreams, optdestroy.SuppressProgress, optdestroy.Color, extra)
+}
+
+// engineOpts adds to extra what every engine call of o shows: its progress
+// on Options.Progress (else none), in Options.Color.
+func engineOpts[O any](o *Orchestrator, progress func(...io.Writer) O, quiet func() O, color func(string) O, extra []O) []O {
 	if o.opts.Progress != nil {
-		extra = append(extra, optdestroy.ProgressStreams(o.opts.Progress))
+		extra = append(extra, progress(o.opts.Progress))
 	} else {
-		extra = append(extra, optdestroy.SuppressProgress())
+		extra = append(extra, quiet())
 	}
 	if o.opts.Color != "" {
-		extra = append(extra, optdestroy.Color(o.opts.Color))
+		extra = append(extra, color(o.opts.Color))
 	}
 	return extra
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/events"
@@ -152,7 +153,7 @@ func (o *Orchestrator) previewVersion(ctx context.Context, name stacks.StackName
 		if err != nil {
 			return nil, err
 		}
-		path, done, err := o.scratchConfig("Pulumi."+name.String()+".*.yaml", config)
+		path, done, err := o.scratchConfig(name.String(), config)
 		if err != nil {
 			return nil, err
 		}
@@ -174,7 +175,7 @@ func (o *Orchestrator) previewVersion(ctx context.Context, name stacks.StackName
 		return nil, fmt.Errorf("reading the state of %s: %w", envName, err)
 	}
 	for _, stack := range []string{envName, name.String()} {
-		if err := os.WriteFile(filepath.Join(ws.WorkDir(), "Pulumi."+stack+".yaml"), config, 0o600); err != nil {
+		if err := os.WriteFile(stacks.ConfigFilePath(ws.WorkDir(), stack), config, 0o600); err != nil {
 			return nil, err
 		}
 	}
@@ -229,44 +230,63 @@ func (o *Orchestrator) privateWorkspace(ctx context.Context) (auto.Workspace, fu
 }
 
 func (o *Orchestrator) versionConfigPath(name stacks.StackName) string {
-	return o.opts.ProjectDir + string(os.PathSeparator) + "Pulumi." + name.String() + ".yaml"
+	return stacks.ConfigFilePath(o.opts.ProjectDir, name.String())
 }
 
 // previewSteps previews a stack and returns the planned steps.
 func (o *Orchestrator) previewSteps(ctx context.Context, s auto.Stack, opts ...optpreview.Option) ([]Step, error) {
-	ch := make(chan events.EngineEvent)
-	done := make(chan []Step, 1)
-	go func() {
-		var steps []Step
-		for e := range ch {
-			if e.ResourcePreEvent == nil {
-				continue
-			}
-			md := e.ResourcePreEvent.Metadata
-			if strings.HasPrefix(md.Type, "pulumi:") {
-				continue
-			}
-			urn := resource.URN(md.URN)
-			st := Step{Op: string(md.Op), Type: md.Type, Name: urn.Name(), Diffs: md.Diffs}
-			if qt := string(urn.QualifiedType()); strings.Contains(qt, "$") {
-				st.within = qt[:strings.LastIndex(qt, "$")]
-			}
-			if md.New != nil {
-				st.Inputs = md.New.Inputs
-			}
-			if md.Old != nil {
-				st.old = md.Old.Inputs
-			}
-			steps = append(steps, st)
+	steps, err := collect(func(e events.EngineEvent) (Step, bool) {
+		if e.ResourcePreEvent == nil {
+			return Step{}, false
 		}
-		done <- steps
-	}()
-	_, err := s.Preview(ctx, append(opts, optpreview.EventStreams(ch), optpreview.SuppressProgress(), optpreview.SuppressOutputs())...)
-	steps := <-done
+		md := e.ResourcePreEvent.Metadata
+		if strings.HasPrefix(md.Type, "pulumi:") {
+			return Step{}, false
+		}
+		urn := resource.URN(md.URN)
+		st := Step{Op: string(md.Op), Type: md.Type, Name: urn.Name(), Diffs: md.Diffs}
+		if qt := string(urn.QualifiedType()); strings.Contains(qt, "$") {
+			st.within = qt[:strings.LastIndex(qt, "$")]
+		}
+		if md.New != nil {
+			st.Inputs = md.New.Inputs
+		}
+		if md.Old != nil {
+			st.old = md.Old.Inputs
+		}
+		return st, true
+	}, func(ch chan<- events.EngineEvent) error {
+		_, err := s.Preview(ctx, append(opts, optpreview.EventStreams(ch), optpreview.SuppressProgress(), optpreview.SuppressOutputs())...)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("previewing %s: %w", s.Name(), err)
 	}
 	return steps, nil
+}
+
+// collect runs an engine call with an event stream and returns, in order,
+// what keep makes of each event it keeps. A call that never used the
+// stream (it failed before it ran the engine) gives nothing after a minute.
+func collect[T any](keep func(events.EngineEvent) (T, bool), run func(chan<- events.EngineEvent) error) ([]T, error) {
+	ch := make(chan events.EngineEvent)
+	done := make(chan []T, 1)
+	go func() {
+		var out []T
+		for e := range ch {
+			if v, ok := keep(e); ok {
+				out = append(out, v)
+			}
+		}
+		done <- out
+	}()
+	err := run(ch)
+	select {
+	case out := <-done:
+		return out, err
+	case <-time.After(time.Minute):
+		return nil, err
+	}
 }
 
 func planOf(stack, kind string, exists bool, steps []Step) StackPlan {
@@ -329,42 +349,18 @@ func (o *Orchestrator) plainSecrets(env string) []Violation {
 	if err != nil {
 		return nil
 	}
-	file := struct{ Config map[string]any }{f.Values()}
 	var out []Violation
-	var walk func(path string, v any)
-	walk = func(path string, v any) {
-		switch x := v.(type) {
-		case map[string]any:
-			if _, secure := x["secure"]; secure && len(x) == 1 {
-				return
+	stacks.MapLeaves(f.Values(), "", func(path string, leaf any) any {
+		if x, ok := leaf.(string); ok && stacks.LooksSecret(path) && x != "" {
+			key := strings.TrimPrefix(path, ".")
+			set := fmt.Sprintf("pulumi config set --secret -s %s %s <value>", env, key)
+			if strings.Contains(key, ".") {
+				set = fmt.Sprintf("pulumi config set --secret --path -s %s '%s' <value>", env, key)
 			}
-			keys := make([]string, 0, len(x))
-			for k := range x {
-				keys = append(keys, k)
-			}
-			sort.Strings(keys)
-			for _, k := range keys {
-				walk(path+"."+k, x[k])
-			}
-		case string:
-			if stacks.LooksSecret(path) && x != "" {
-				key := strings.TrimPrefix(path, ".")
-				set := fmt.Sprintf("pulumi config set --secret -s %s %s <value>", env, key)
-				if strings.Contains(key, ".") {
-					set = fmt.Sprintf("pulumi config set --secret --path -s %s '%s' <value>", env, key)
-				}
-				out = append(out, Violation{Rule: "plain-secret", Stack: env,
-					Message: fmt.Sprintf("%s in Pulumi.%s.yaml looks like a secret but is plain text; set it with: %s", key, env, set)})
-			}
+			out = append(out, Violation{Rule: "plain-secret", Stack: env,
+				Message: fmt.Sprintf("%s in Pulumi.%s.yaml looks like a secret but is plain text; set it with: %s", key, env, set)})
 		}
-	}
-	keys := make([]string, 0, len(file.Config))
-	for k := range file.Config {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		walk("."+k, file.Config[k])
-	}
+		return leaf
+	})
 	return out
 }

@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/events"
@@ -118,7 +117,7 @@ func (o *Orchestrator) destroyVersion(ctx context.Context, name stacks.StackName
 	if err := o.removeStack(ctx, name); err != nil {
 		return err
 	}
-	_ = os.Remove(filepath.Join(o.opts.ProjectDir, "Pulumi."+name.String()+".yaml"))
+	_ = os.Remove(o.versionConfigPath(name))
 	return nil
 }
 
@@ -193,34 +192,25 @@ func (o *Orchestrator) checkUnchanged(ctx context.Context, s auto.Stack) error {
 // a resource changed or gone in the cloud. The stack's reference to its env
 // stack is not drift: it reads the env's traffic outputs, which move.
 func (o *Orchestrator) refreshUnchanged(ctx context.Context, s auto.Stack) error {
-	ch := make(chan events.EngineEvent)
-	drifted := make(chan []string, 1)
-	go func() {
-		var out []string
-		for e := range ch {
-			// A refresh's outcome per resource is in its outputs event.
-			if e.ResOutputsEvent == nil {
-				continue
-			}
-			md := e.ResOutputsEvent.Metadata
-			if md.Type == "pulumi:pulumi:StackReference" || md.Type == "pulumi:pulumi:Stack" {
-				continue
-			}
-			if md.Op == apitype.OpUpdate || md.Op == apitype.OpDelete {
-				name := resource.URN(md.URN).Name()
-				out = append(out, fmt.Sprintf("%s %s (%s)", md.Op, name, strings.Join(md.Diffs, ", ")))
-			}
+	drift, err := collect(func(e events.EngineEvent) (string, bool) {
+		// A refresh's outcome per resource is in its outputs event.
+		if e.ResOutputsEvent == nil {
+			return "", false
 		}
-		drifted <- out
-	}()
-	_, err := withStackLock(o, ctx, stackNameOf(s), func() (auto.RefreshResult, error) {
-		return s.Refresh(resultless(ctx), optrefresh.SuppressProgress(), optrefresh.SuppressOutputs(), optrefresh.EventStreams(ch))
+		md := e.ResOutputsEvent.Metadata
+		if md.Type == "pulumi:pulumi:StackReference" || md.Type == "pulumi:pulumi:Stack" {
+			return "", false
+		}
+		if md.Op != apitype.OpUpdate && md.Op != apitype.OpDelete {
+			return "", false
+		}
+		return fmt.Sprintf("%s %s (%s)", md.Op, resource.URN(md.URN).Name(), strings.Join(md.Diffs, ", ")), true
+	}, func(ch chan<- events.EngineEvent) error {
+		_, err := withStackLock(o, ctx, stackNameOf(s), func() (auto.RefreshResult, error) {
+			return s.Refresh(resultless(ctx), optrefresh.SuppressProgress(), optrefresh.SuppressOutputs(), optrefresh.EventStreams(ch))
+		})
+		return err
 	})
-	var drift []string
-	select {
-	case drift = <-drifted:
-	case <-time.After(time.Minute):
-	}
 	if err != nil {
 		return fmt.Errorf("refreshing %s: %w", s.Name(), err)
 	}

@@ -16,11 +16,28 @@ import (
 )
 
 // client is the Docker engine the provider uses ($DOCKER_HOST, else the
-// default socket), for what phoenix reads and removes itself; what it
-// cannot reach (ssh://, TLS) comes back as *dockerengine.ErrUnchecked.
-func client(env platform.Env) (*dockerengine.Client, error) {
-	return dockerengine.New(dockerengine.Host(env.Getenv), env.Getenv("DOCKER_TLS_VERIFY") != "")
+// default socket), for what phoenix reads and removes itself. An engine
+// phoenix cannot reach itself (ssh://, TLS) fails naming what needed it
+// (needs) and what to do instead (otherwise).
+func client(env platform.Env, needs, otherwise string) (*dockerengine.Client, error) {
+	c, err := dockerengine.New(dockerengine.Host(env.Getenv), env.Getenv("DOCKER_TLS_VERIFY") != "")
+	var unchecked *dockerengine.ErrUnchecked
+	if errors.As(err, &unchecked) {
+		return nil, &unreachable{unchecked, fmt.Sprintf("%s through the Docker engine's API, which phoenix reaches on unix:// and plain tcp:// hosts only (DOCKER_HOST=%s); %s",
+			needs, unchecked.Host, otherwise)}
+	}
+	return c, err
 }
+
+// unreachable is an engine phoenix cannot reach itself, saying what
+// needed it.
+type unreachable struct {
+	*dockerengine.ErrUnchecked
+	msg string
+}
+
+func (u *unreachable) Error() string { return u.msg }
+func (u *unreachable) Unwrap() error { return u.ErrUnchecked }
 
 // Preflight implements platform.Preflighter: the Docker engine answers.
 func (Platform) Preflight(ctx context.Context, env platform.Env) error {
@@ -40,12 +57,8 @@ func (Platform) AnalysisSource(ctx context.Context, env platform.Env, since time
 		return nil, fmt.Errorf("env stack %s does not name its load balancer container (output %s), whose access log the analysis reads; update it with phoenix deploy --env %s, or pass --analysis=false",
 			env.Name, stacks.OutLoadBalancer, env.Name)
 	}
-	c, err := client(env)
+	c, err := client(env, "the canary analysis reads the load balancer's access log", "pass --analysis=false")
 	if err != nil {
-		var unchecked *dockerengine.ErrUnchecked
-		if errors.As(err, &unchecked) {
-			return nil, fmt.Errorf("the canary analysis reads the load balancer's access log through the Docker engine's API, which phoenix reaches on unix:// and plain tcp:// hosts only (DOCKER_HOST=%s); pass --analysis=false", unchecked.Host)
-		}
 		return nil, err
 	}
 	return analysis.NewCaddySource(ctx, c, outputsOf(env).LoadBalancer, since), nil
@@ -54,11 +67,11 @@ func (Platform) AnalysisSource(ctx context.Context, env platform.Env, since time
 // Inventory implements platform.Inventory: the Docker engine, which lists
 // containers, networks and volumes by label.
 func (Platform) Inventory(env platform.Env) (platform.Cloud, error) {
-	c, err := client(env)
+	c, err := client(env, "gc --orphans lists what carries the env's labels",
+		fmt.Sprintf("list what env %s has with: docker ps -a --filter label=%s=%s", env.Name, stacks.LabelEnv, env.Name))
 	var unchecked *dockerengine.ErrUnchecked
 	if errors.As(err, &unchecked) {
-		return nil, fmt.Errorf("%w: phoenix can list only a Docker engine on a unix:// or plain tcp:// address, not %s; list what env %s has with: docker ps -a --filter label=%s=%s",
-			platform.ErrNoInventory, unchecked.Host, env.Name, stacks.LabelEnv, env.Name)
+		return nil, fmt.Errorf("%w: %w", platform.ErrNoInventory, err)
 	}
 	if err != nil {
 		return nil, err
@@ -104,12 +117,8 @@ func (cloud) Marked(env string) string { return fmt.Sprintf("labelled %s=%s", st
 // Logs implements platform.LogReader: the stdout and stderr of the
 // version's containers, found by their labels.
 func (Platform) Logs(ctx context.Context, env platform.Env, q platform.LogQuery, out func(platform.LogLine) error) error {
-	c, err := client(env)
+	c, err := client(env, "phoenix logs reads the containers' output", "read it with docker logs")
 	if err != nil {
-		var unchecked *dockerengine.ErrUnchecked
-		if errors.As(err, &unchecked) {
-			return fmt.Errorf("phoenix logs reaches the Docker engine on unix:// and plain tcp:// hosts only (DOCKER_HOST=%s); read the containers with docker logs", unchecked.Host)
-		}
 		return err
 	}
 	objs, err := c.List(ctx, map[string]string{stacks.LabelEnv: env.Name, stacks.LabelVersion: q.Version})
