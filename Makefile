@@ -60,7 +60,7 @@ unit: $(AZURITE)
 	cd lb && $(GO) test ./...
 
 engine: tools
-	PHOENIX_PULUMI_ROOT=$(BIN)/pulumi $(GO) test -timeout 30m -parallel 3 ./tests/ ./tests/harness/ ./tests/simcloud/
+	PHOENIX_PULUMI_ROOT=$(BIN)/pulumi $(GO) test -timeout 45m -parallel 3 ./tests/ ./tests/harness/ ./tests/simcloud/
 
 # Alone, so that no other test competes with the load generator for the CPU.
 dataplane: tools

@@ -122,7 +122,8 @@ func (o *Orchestrator) readRecord(ctx context.Context, name stacks.StackName) (s
 			"stack", "export", "--stack", name.String())
 	}
 	stdout, stderr, _, err := export()
-	if err != nil && strings.Contains(stderr, "failed to load checkpoint: EOF") && o.dropEmptySidecars() > 0 {
+	if err != nil && strings.Contains(stderr, "failed to load checkpoint: EOF") {
+		o.settleSidecars()
 		stdout, stderr, _, err = export()
 	}
 	if err != nil {
@@ -329,6 +330,17 @@ func removeLockFiles(holders [][]string) error {
 		}
 	}
 	return nil
+}
+
+// settleSidecars readies a file backend for a second read after one
+// failed on an empty attribute file ("EOF"): a killed pulumi's is removed
+// (dropEmptySidecars); one that a running pulumi is writing (another
+// command, or a by-hand pulumi up, updating a stack) is whole a moment
+// later.
+func (o *Orchestrator) settleSidecars() {
+	if o.dropEmptySidecars() == 0 {
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // dropEmptySidecars removes the empty attribute files that a pulumi killed

@@ -33,7 +33,8 @@ func (o *Orchestrator) stackNames(ctx context.Context) (map[string]auto.StackSum
 		return nil, err
 	}
 	list, err := ws.ListStacks(ctx)
-	if err != nil && strings.Contains(err.Error(), "EOF") && o.dropEmptySidecars() > 0 {
+	if err != nil && strings.Contains(err.Error(), "EOF") {
+		o.settleSidecars()
 		list, err = ws.ListStacks(ctx)
 	}
 	if err != nil {
