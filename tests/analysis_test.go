@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -70,7 +71,12 @@ func TestCLICanaryAnalysis(t *testing.T) {
 	stop := traffic(t, fmt.Sprintf("http://127.0.0.1:%d/", c.lb.port))
 	flags := []string{"--canary", "50", "--step-wait", "300ms", "--min-requests", "30", "--json"}
 
-	good := decodeDeploy(t, c.deploy("v2", flags...))
+	// The fake answers in microseconds, where one scheduler pause on a busy
+	// machine is milliseconds, over the latency rule's 5 ms margin: the good
+	// versions' latency is left out here (the data-plane test judges latency
+	// on real traffic); errors and the request counts are judged.
+	lenient := []string{"--max-latency-ratio", "100"}
+	good := decodeDeploy(t, c.deploy("v2", slices.Concat(flags, lenient)...))
 	if len(good.Analysis) != 1 || good.Analysis[0].Verdict != "pass" || good.Analysis[0].New.Requests < 30 || good.Analysis[0].Base.Requests < 30 {
 		t.Fatalf("a good candidate: analysis %+v, want one passed step with 30 requests on each side", good.Analysis)
 	}
@@ -116,7 +122,7 @@ func TestCLICanaryAnalysis(t *testing.T) {
 	if h := c.history(); h[0].Op != "clear" || h[0].To != "v2" || !strings.Contains(h[0].Why, "bake: fail") {
 		t.Errorf("history's newest event %+v, want the return to v2 with the failed bake", h[0])
 	}
-	good2 := decodeDeploy(t, c.deploy("v6", "--bake", "1s", "--min-requests", "30", "--json"))
+	good2 := decodeDeploy(t, c.deploy("v6", slices.Concat([]string{"--bake", "1s", "--min-requests", "30", "--json"}, lenient)...))
 	if len(good2.Analysis) != 1 || good2.Analysis[0].Verdict != "pass" {
 		t.Errorf("a good version's bake: %+v, want a pass", good2.Analysis)
 	}
