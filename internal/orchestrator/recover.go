@@ -226,6 +226,19 @@ const DefaultStackLockWait = 30 * time.Second
 // to Options.StackLockWait (op fails before it changes anything while the stack is
 // locked), then left alone and its error returned.
 func withStackLock[T any](o *Orchestrator, ctx context.Context, name stacks.StackName, op func() (T, error)) (T, error) {
+	return retryLocked(o, ctx, name, false, op)
+}
+
+// withNewStackLock is withStackLock for creating a stack that does not
+// exist: a lock on it is what a pulumi killed while it created or removed
+// the stack left behind (see stackLockGone).
+func withNewStackLock[T any](o *Orchestrator, ctx context.Context, name stacks.StackName, op func() (T, error)) (T, error) {
+	return retryLocked(o, ctx, name, true, op)
+}
+
+// retryLocked is withStackLock; absent says that the stack did not exist
+// when the command looked.
+func retryLocked[T any](o *Orchestrator, ctx context.Context, name stacks.StackName, absent bool, op func() (T, error)) (T, error) {
 	wait := o.opts.StackLockWait
 	deadline := time.Now().Add(wait)
 	res, err := op()
@@ -243,7 +256,7 @@ func withStackLock[T any](o *Orchestrator, ctx context.Context, name stacks.Stac
 		for _, h := range holders {
 			pid, _ := strconv.Atoi(h[4])
 			at, _ := time.Parse(time.RFC3339, h[5])
-			gone, reason := stackLockGone(ctx, h[3], pid, at)
+			gone, reason := stackLockGone(ctx, h[3], pid, at, absent)
 			if !gone {
 				live = fmt.Sprintf("pid %s on %s", h[4], h[3])
 				break
@@ -295,8 +308,15 @@ func withStackLock[T any](o *Orchestrator, ctx context.Context, name stacks.Stac
 //     this namespace (a pulumi's command's child, such as one killed alone,
 //     out of memory). A lock with no such witness (a `pulumi up` by hand, a
 //     preview, or a twin container that shares the host name but not the
-//     pids) is left to `phoenix unlock --force`.
-func stackLockGone(ctx context.Context, host string, pid int, at time.Time) (bool, string) {
+//     pids) is left to `phoenix unlock --force`;
+//   - a lock of this host on a stack that does not exist (absent), whose
+//     pid runs no more here or runs a newer process, taken before this
+//     command took the lease, is gone whoever took it: creating or
+//     removing a stack holds its lock only for that moment, so the lock
+//     outlived a pulumi killed in it. (The witness above cannot vouch for
+//     it when the command that ran after the killed one, and found the
+//     stack already removed, released the lease normally.)
+func stackLockGone(ctx context.Context, host string, pid int, at time.Time, absent bool) (bool, string) {
 	l := lease.FromContext(ctx)
 	if l == nil || at.IsZero() || pid <= 0 || !at.Before(l.Since()) {
 		return false, ""
@@ -305,17 +325,27 @@ func stackLockGone(ctx context.Context, host string, pid int, at time.Time) (boo
 		return true, fmt.Sprintf("its command's lease was taken over from phoenix %s, pid %d on %s", l.TookOver.Command, l.TookOver.PID, host)
 	}
 	self := lease.Self()
-	prev := l.Previous
-	if host != self.Host || prev == nil || prev.Host != host || prev.Machine == "" || prev.Machine != self.Machine || at.Before(prev.Since) {
+	if host != self.Host {
 		return false, ""
 	}
+	prev := l.Previous
+	witnessed := prev != nil && prev.Host == host && prev.Machine != "" && prev.Machine == self.Machine && !at.Before(prev.Since)
+	if !witnessed && !absent {
+		return false, ""
+	}
+	var why string
 	switch {
 	case lease.ProcessGone(pid):
-		return true, "no process has its pid on this host"
-	case !at.IsZero() && lease.ProcessNewer(pid, at):
-		return true, "its pid now names a process that started after the lock was taken"
+		why = "no process has its pid on this host"
+	case lease.ProcessNewer(pid, at):
+		why = "its pid now names a process that started after the lock was taken"
+	default:
+		return false, ""
 	}
-	return false, ""
+	if !witnessed {
+		why += ", and the stack it locks does not exist"
+	}
+	return true, why
 }
 
 // removeLockFiles removes the lock files of a file backend's refusal.

@@ -41,7 +41,11 @@ func TestDeadLockOfARemovedStack(t *testing.T) {
 // judged dead only with the lease as a witness that the pid is of this pid
 // namespace: it was taken while the lease's previous holder, of this
 // machine, held it. Without one (a by-hand pulumi, a twin container with
-// the same host name) it is left alone.
+// the same host name) it is left alone, unless the stack it locks does not
+// exist: then it outlived a pulumi killed while creating or removing the
+// stack (a destroy killed there, then run again, which found the stack
+// removed and released the lease normally: the next deploy's create met
+// the lock).
 func TestStackLockGone(t *testing.T) {
 	ctx := context.Background()
 	store, done, err := lease.Open(ctx, "file://"+t.TempDir(), "phoenix")
@@ -74,12 +78,13 @@ func TestStackLockGone(t *testing.T) {
 	during := first.Since().Add(l.Since().Sub(first.Since()) / 2)
 	held := lease.NewContext(ctx, l)
 	for _, tc := range []struct {
-		name string
-		ctx  context.Context
-		host string
-		pid  int
-		at   time.Time
-		want bool
+		name   string
+		ctx    context.Context
+		host   string
+		pid    int
+		at     time.Time
+		absent bool
+		want   bool
 	}{
 		{name: "taken in the previous holder's tenure, pid gone", ctx: held, host: host, pid: dead, at: during, want: true},
 		{name: "taken before the previous holder's tenure", ctx: held, host: host, pid: dead, at: first.Since().Add(-time.Minute)},
@@ -87,8 +92,13 @@ func TestStackLockGone(t *testing.T) {
 		{name: "its pid runs", ctx: held, host: host, pid: os.Getpid(), at: during},
 		{name: "another host", ctx: held, host: "ci-runner-7", pid: dead, at: during},
 		{name: "no lease to witness", ctx: ctx, host: host, pid: dead, at: during},
+		{name: "a removed stack's, taken before the previous holder's tenure", ctx: held, host: host, pid: dead, at: first.Since().Add(-time.Minute), absent: true, want: true},
+		{name: "a removed stack's, its pid runs (init's, older than the lock)", ctx: held, host: host, pid: 1, at: first.Since().Add(-time.Minute), absent: true},
+		{name: "a removed stack's, taken while this command holds the lease", ctx: held, host: host, pid: dead, at: l.Since().Add(time.Millisecond), absent: true},
+		{name: "a removed stack's, another host", ctx: held, host: "ci-runner-7", pid: dead, at: first.Since().Add(-time.Minute), absent: true},
+		{name: "a removed stack's, no lease", ctx: ctx, host: host, pid: dead, at: first.Since().Add(-time.Minute), absent: true},
 	} {
-		if got, why := stackLockGone(tc.ctx, tc.host, tc.pid, tc.at); got != tc.want {
+		if got, why := stackLockGone(tc.ctx, tc.host, tc.pid, tc.at, tc.absent); got != tc.want {
 			t.Errorf("%s: judged gone %v (%s), want %v", tc.name, got, why, tc.want)
 		}
 	}

@@ -90,7 +90,7 @@ func (o *Orchestrator) createStack(ctx context.Context, name stacks.StackName) (
 	if err != nil {
 		return auto.Stack{}, err
 	}
-	s, err := withStackLock(o, ctx, name, func() (auto.Stack, error) { return auto.NewStack(ctx, name.String(), ws) })
+	s, err := withNewStackLock(o, ctx, name, func() (auto.Stack, error) { return auto.NewStack(ctx, name.String(), ws) })
 	if err != nil {
 		return s, fmt.Errorf("creating stack %s: %w", name, err)
 	}
