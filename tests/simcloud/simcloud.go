@@ -80,6 +80,7 @@ type Cloud struct {
 	resources map[string]*Resource
 	seq       int
 	faults    []*Fault
+	inFlight  int // changes begun and not ended
 	ops       []Op
 	watchers  []func(Op, Resource)
 	// tags is each image repository's tags ("host/repo" -> tag ->
@@ -152,6 +153,33 @@ func (c *Cloud) Inject(f Fault) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.faults = append(c.faults, &f)
+}
+
+// begin counts a change in flight until the function it returns is called.
+func (c *Cloud) begin() func() {
+	c.mu.Lock()
+	c.inFlight++
+	c.mu.Unlock()
+	return func() {
+		c.mu.Lock()
+		c.inFlight--
+		c.mu.Unlock()
+	}
+}
+
+// Settle waits until no change is in flight. A change that an engine
+// asked for goes on when the engine is killed, as a real cloud's does: a
+// test that kills one settles the cloud before it judges what is left.
+func (c *Cloud) Settle() {
+	for {
+		c.mu.Lock()
+		n := c.inFlight
+		c.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // ClearFaults removes every fault.
@@ -237,6 +265,7 @@ func (c *Cloud) fault(kind, typ, name string) error {
 }
 
 func (c *Cloud) create(typ, name string, inputs resource.PropertyMap) (*Resource, error) {
+	defer c.begin()()
 	if err := c.fault("create", typ, name); err != nil {
 		return nil, err
 	}
@@ -287,6 +316,7 @@ func (c *Cloud) add(typ, name string, inputs resource.PropertyMap) (*Resource, O
 }
 
 func (c *Cloud) update(id, typ, name string, inputs resource.PropertyMap) (*Resource, error) {
+	defer c.begin()()
 	if err := c.fault("update", typ, name); err != nil {
 		return nil, err
 	}
@@ -310,6 +340,7 @@ func (c *Cloud) update(id, typ, name string, inputs resource.PropertyMap) (*Reso
 }
 
 func (c *Cloud) delete(id, typ, name string) error {
+	defer c.begin()()
 	if err := c.fault("delete", typ, name); err != nil {
 		return err
 	}
