@@ -9,6 +9,7 @@ CADDY := $(BIN)/caddy
 ACTIONLINT := $(BIN)/actionlint
 DOCKER_PLUGIN := $(BIN)/pulumi-resource-docker
 AZURITE := $(BIN)/azurite/node_modules/.bin/azurite-blob
+IMAGE_GOCACHE := $(BIN)/image-gocache
 
 .PHONY: test repo unit engine dataplane e2e vet lint build tools
 
@@ -70,7 +71,7 @@ dataplane: tools
 # provider plugin built from kreuzwerker's Terraform provider, real builds.
 e2e: tools $(DOCKER_PLUGIN)
 	PHOENIX_PULUMI_ROOT=$(BIN)/pulumi PHOENIX_DOCKER_PLUGIN=$(DOCKER_PLUGIN) PHOENIX_CADDY=$(CADDY) \
-		tests/e2e/with-dockerd.sh $(GO) test -timeout 30m -v ./tests/e2e/
+		PHOENIX_IMAGE_GOCACHE=$(IMAGE_GOCACHE) tests/e2e/with-dockerd.sh $(GO) test -timeout 30m -v ./tests/e2e/
 
 # The Pulumi CLI, built from the Go module proxy with its version set at link
 # time, and the load balancer's Caddy, built from lb/ as its image builds it
@@ -92,8 +93,12 @@ $(AZURITE): tools/azurite/package.json tools/azurite/package-lock.json
 	cd $(BIN)/azurite && npm ci --no-audit --no-fund --loglevel=error
 	touch $(AZURITE)
 
+# Caddy is built as lb/Dockerfile builds it (CGO_ENABLED=0, -trimpath),
+# into a Go build cache of its own: the end-to-end test's golang stand-in
+# carries that cache, so the image builds on its engine find compiled what
+# this build compiled, and link.
 $(CADDY): $(shell git ls-files lb)
-	cd lb && CGO_ENABLED=0 $(GO) build -trimpath -o $(CADDY) .
+	cd lb && CGO_ENABLED=0 GOCACHE=$(IMAGE_GOCACHE) $(GO) build -trimpath -o $(CADDY) .
 
 $(PULUMI): tools/pulumi/go.mod tools/pulumi/go.sum
 	cd tools/pulumi && $(GO) build -o $(PULUMI) \

@@ -34,6 +34,7 @@ type env struct {
 	pulumiRoot string // holds bin/pulumi
 	plugin     string // the docker provider plugin binary
 	caddy      string // a static Caddy for the caddy image stand-in
+	gocache    string // the Go build cache the golang stand-in carries
 }
 
 func needEnv(t *testing.T) env {
@@ -42,9 +43,10 @@ func needEnv(t *testing.T) env {
 		pulumiRoot: os.Getenv("PHOENIX_PULUMI_ROOT"),
 		plugin:     os.Getenv("PHOENIX_DOCKER_PLUGIN"),
 		caddy:      os.Getenv("PHOENIX_CADDY"),
+		gocache:    os.Getenv("PHOENIX_IMAGE_GOCACHE"),
 	}
 	var missing []string
-	for k, v := range map[string]string{"PHOENIX_PULUMI_ROOT": e.pulumiRoot, "PHOENIX_DOCKER_PLUGIN": e.plugin, "PHOENIX_CADDY": e.caddy, "DOCKER_HOST": os.Getenv("DOCKER_HOST")} {
+	for k, v := range map[string]string{"PHOENIX_PULUMI_ROOT": e.pulumiRoot, "PHOENIX_DOCKER_PLUGIN": e.plugin, "PHOENIX_CADDY": e.caddy, "PHOENIX_IMAGE_GOCACHE": e.gocache, "DOCKER_HOST": os.Getenv("DOCKER_HOST")} {
 		if v == "" {
 			missing = append(missing, k)
 		}
@@ -71,7 +73,7 @@ type project struct {
 func TestMainJob(t *testing.T) {
 	e := needEnv(t)
 	start := time.Now()
-	makeBaseImages(t, e.caddy)
+	makeBaseImages(t, e.caddy, e.gocache)
 
 	p := newProject(t, e)
 	readme := regexp.MustCompile("(?m)^PULUMI_CONFIG_PASSPHRASE=dev go run ./cmd/phoenix deploy --env dev$")

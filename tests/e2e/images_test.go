@@ -20,10 +20,15 @@ import (
 // Dockerfiles build unchanged.
 //
 //   - golang:1.26: this machine's Go toolchain, a static busybox for the
-//     shell of RUN steps, and, as a file module proxy (GOPROXY=file://),
-//     the modules that the load balancer's build (lb/) needs, copied from
-//     this machine's module cache: the image's build compiles Phoenix's
-//     Caddy from source, as it does for users, with no network;
+//     shell of RUN steps, as a file module proxy (GOPROXY=file://) the
+//     modules that the load balancer's build (lb/) needs, copied from
+//     this machine's module cache, and a Go build cache holding the
+//     packages of lb/ and app/ compiled as their Dockerfiles compile them
+//     (CGO_ENABLED=0, -trimpath), by make tools and by this test on the
+//     host: the images' builds run `go build` from source with no network,
+//     as they do for users, and find compiled what has not changed since,
+//     as a user's second build does, so that they link rather than spend
+//     minutes compiling Caddy again inside the engine;
 //   - caddy:2.11.9-alpine: busybox (the table writer runs sh, cp, mv,
 //     tail) and the static Caddy that lb/ builds at that version;
 //   - gcr.io/distroless/static-debian12:nonroot: a passwd and group with the
@@ -37,8 +42,9 @@ type baseImage struct {
 }
 
 // makeBaseImages imports every stand-in into the engine at DOCKER_HOST.
-func makeBaseImages(t *testing.T, caddy string) {
+func makeBaseImages(t *testing.T, caddy, gocache string) {
 	t.Helper()
+	warmGoCache(t, gocache)
 	goroot, err := exec.Command("go", "env", "GOROOT").Output()
 	if err != nil {
 		t.Fatalf("go env GOROOT: %v", err)
@@ -66,6 +72,10 @@ func makeBaseImages(t *testing.T, caddy string) {
 			},
 			build: func(w *tarWriter) error {
 				w.dir("root", 0o755)
+				w.dir("root/.cache", 0o755)
+				if err := w.tree(gocache, "root/.cache/go-build", func(string) bool { return false }); err != nil {
+					return err
+				}
 				w.dir("tmp", 0o1777)
 				if err := w.busybox(busybox, shell); err != nil {
 					return err
@@ -155,6 +165,23 @@ func makeBaseImages(t *testing.T, caddy string) {
 		}
 		t.Logf("stand-in image %s made in %s (%d MB)", img.name, time.Since(start).Round(100*time.Millisecond), size>>20)
 	}
+}
+
+// warmGoCache builds lb/ and app/ on the host as their Dockerfiles build
+// them, into gocache: make tools' Caddy build filled it already, so this
+// compiles what changed since and links.
+func warmGoCache(t *testing.T, gocache string) {
+	t.Helper()
+	start := time.Now()
+	for _, dir := range []string{"lb", "app"} {
+		cmd := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(t.TempDir(), dir), ".")
+		cmd.Dir = filepath.Join("..", "..", dir)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOCACHE="+gocache)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("building %s into the golang stand-in's build cache: %v\n%s", dir, err, out)
+		}
+	}
+	t.Logf("the golang stand-in's build cache (%s) holds lb/ and app/ as their Dockerfiles compile them (%s)", gocache, time.Since(start).Round(100*time.Millisecond))
 }
 
 // proxyFile is one file of a module proxy: its path in the proxy and on disk.
