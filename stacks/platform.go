@@ -46,6 +46,13 @@ type Platform interface {
 	Untaggable() []string
 }
 
+// Exampled is a Platform with config keys that have no default: Example
+// gives a value for each, the smallest config an env on the platform
+// needs besides the shared keys (tests and scaffolding start from it).
+type Exampled interface {
+	Example() map[string]string
+}
+
 var (
 	platformsMu sync.RWMutex
 	platforms   = map[PlatformName]Platform{}

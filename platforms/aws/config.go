@@ -57,6 +57,12 @@ type Config struct {
 	KeepImages int
 }
 
+// Example implements stacks.Exampled: the region is the one key without
+// a default.
+func (Platform) Example() map[string]string {
+	return map[string]string{KeyRegion: "eu-west-1"}
+}
+
 // Settings implements stacks.Platform.
 func (Platform) Settings(p *stacks.ConfigParser, c *stacks.Config) any {
 	a := Config{

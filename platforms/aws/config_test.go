@@ -61,3 +61,18 @@ func TestSettingsRefuse(t *testing.T) {
 		configtest.Case("retention beyond the ALB quotas", configtest.With(region, stacks.KeyRetention, "96", aws.KeyKeepImages, "200"), stacks.KeyRetention, "at most 95"),
 	})
 }
+
+// TestExample: the example config, with the platform named, is an env's
+// whole config on aws; without it the region is refused as missing.
+func TestExample(t *testing.T) {
+	example := aws.Platform{}.Example()
+	example[stacks.KeyPlatform] = "aws"
+	c, err := stacks.ParseConfig(configtest.Getter(example))
+	if err != nil {
+		t.Fatalf("the example config is refused: %v", err)
+	}
+	if got := c.Settings.(aws.Config).Region; got != example[aws.KeyRegion] {
+		t.Errorf("region %q, want the example's %q", got, example[aws.KeyRegion])
+	}
+	var _ stacks.Exampled = aws.Platform{}
+}

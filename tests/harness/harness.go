@@ -22,7 +22,6 @@ import (
 	"github.com/phoenix-iac/phoenix/internal/pulumicli"
 	// The platforms the program runs on.
 	_ "github.com/phoenix-iac/phoenix/platforms"
-	"github.com/phoenix-iac/phoenix/platforms/aws"
 	"github.com/phoenix-iac/phoenix/stacks"
 	"github.com/phoenix-iac/phoenix/tests/simcloud"
 )
@@ -228,8 +227,12 @@ func Config(platform string, extra ...string) map[string]string {
 		stacks.KeyPlatform: platform,
 		stacks.KeyAppPath:  filepath.Join(RepoRoot(), "app"),
 	}
-	if platform == "aws" {
-		m[aws.KeyRegion] = "eu-west-1"
+	if p, err := stacks.LookupPlatform(stacks.PlatformName(platform)); err == nil {
+		if e, ok := p.(stacks.Exampled); ok {
+			for k, v := range e.Example() {
+				m[k] = v
+			}
+		}
 	}
 	if len(extra)%2 != 0 {
 		panic(fmt.Sprintf("harness.Config: odd key/value list %q", extra))
