@@ -154,10 +154,7 @@ func summary(p orchestrator.Plan) string {
 		if len(counts) == 0 {
 			counts = []string{"no changes"}
 		}
-		state := "new"
-		if sp.Exists {
-			state = "existing"
-		}
+		state := stackState(sp)
 		parts = append(parts, fmt.Sprintf("%s (%s %s stack): %s", sp.Stack, state, sp.Kind, strings.Join(counts, ", ")))
 	}
 	move := fmt.Sprintf("traffic %s → %s", orNone(p.From), p.To)
@@ -212,10 +209,7 @@ func Markdown(p orchestrator.Plan) string {
 		head.WriteString("\n")
 	}
 	for _, sp := range p.Stacks {
-		state := "new"
-		if sp.Exists {
-			state = "existing"
-		}
+		state := stackState(sp)
 		fmt.Fprintf(&head, "#### `%s` (%s %s stack)\n\n| create | update | replace | delete | unchanged |\n|---|---|---|---|---|\n", sp.Stack, state, sp.Kind)
 		fmt.Fprintf(&head, "| %d | %d | %d | %d | %d |\n\n", sp.Counts["create"], sp.Counts["update"], sp.Counts["replace"], sp.Counts["delete"], sp.Counts["same"])
 	}
@@ -298,4 +292,16 @@ func mdCode(s string) string {
 
 func htmlEscape(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+}
+
+// stackState says whether a planned stack is new, existing, or an
+// incomplete version stack that a deploy finishes.
+func stackState(sp orchestrator.StackPlan) string {
+	switch {
+	case sp.Incomplete:
+		return "incomplete"
+	case sp.Exists:
+		return "existing"
+	}
+	return "new"
 }

@@ -43,9 +43,13 @@ type StackPlan struct {
 	// Kind is "version" or "env".
 	Kind string `json:"kind"`
 	// Exists is false for a stack the plan would create.
-	Exists bool           `json:"exists"`
-	Counts map[string]int `json:"counts"`
-	Steps  []Step         `json:"steps"`
+	Exists bool `json:"exists"`
+	// Incomplete marks a version stack whose first up has not finished (a
+	// deploy of it is under way, or failed or was killed): a deploy
+	// finishes it, so its creates change no version.
+	Incomplete bool           `json:"incomplete,omitempty"`
+	Counts     map[string]int `json:"counts"`
+	Steps      []Step         `json:"steps"`
 }
 
 // Violation is a planned step or setting that breaks a Phoenix rule.
@@ -101,11 +105,13 @@ func (o *Orchestrator) Preview(ctx context.Context, env, version string) (Plan, 
 
 	// The version stack.
 	if es.Exists || versionExists {
-		steps, err := o.previewVersion(ctx, name, versionExists)
+		steps, complete, err := o.previewVersion(ctx, name, versionExists)
 		if err != nil {
 			return p, err
 		}
-		p.Stacks = append(p.Stacks, planOf(name.String(), "version", versionExists, steps))
+		sp := planOf(name.String(), "version", versionExists, steps)
+		sp.Incomplete = versionExists && !complete
+		p.Stacks = append(p.Stacks, sp)
 	} else {
 		p.Stacks = append(p.Stacks, StackPlan{Stack: name.String(), Kind: "version", Counts: map[string]int{}, Steps: []Step{}})
 	}
@@ -143,23 +149,33 @@ func (o *Orchestrator) Preview(ctx context.Context, env, version string) (Plan, 
 // a private backend of its own (a copy of the env stack's state beside
 // it, which its program reads), since a stack in the shared backend is
 // one that a deploy could resume or another command could trip on.
-func (o *Orchestrator) previewVersion(ctx context.Context, name stacks.StackName, exists bool) ([]Step, error) {
+//
+// complete reports whether an existing version stack's first up finished.
+func (o *Orchestrator) previewVersion(ctx context.Context, name stacks.StackName, exists bool) (steps []Step, complete bool, err error) {
 	config, err := os.ReadFile(o.envConfigPath(name.Env))
 	if err != nil {
-		return nil, fmt.Errorf("env %s has no config file: %w", name.Env, err)
+		return nil, false, fmt.Errorf("env %s has no config file: %w", name.Env, err)
 	}
 	if exists {
-		s, _, err := o.selectStack(ctx, name)
+		s, rec, err := o.selectStack(ctx, name)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		path, done, err := o.scratchConfig(name.String(), config)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		defer done()
-		return o.previewSteps(ctx, s, optpreview.ConfigFile(path))
+		steps, err := o.previewSteps(ctx, s, optpreview.ConfigFile(path))
+		return steps, rec.complete(), err
 	}
+	steps, err = o.previewNewVersion(ctx, name, config)
+	return steps, false, err
+}
+
+// previewNewVersion plans a version stack that does not exist, in a
+// private backend (see previewVersion).
+func (o *Orchestrator) previewNewVersion(ctx context.Context, name stacks.StackName, config []byte) ([]Step, error) {
 	ws, done, err := o.privateWorkspace(ctx)
 	if err != nil {
 		return nil, err
@@ -314,7 +330,7 @@ func violations(p Plan, reviewer platform.Reviewer) []Violation {
 		for _, s := range sp.Steps {
 			res := s.Type + " " + s.Name
 			switch {
-			case sp.Kind == "version" && sp.Exists && s.Op != "same":
+			case sp.Kind == "version" && sp.Exists && !sp.Incomplete && s.Op != "same":
 				out = append(out, Violation{Rule: "immutable-version", Stack: sp.Stack, Resource: res,
 					Message: fmt.Sprintf("%s of a resource of the existing version stack %s: versions are never changed; a change must produce a new version", s.Op, sp.Stack)})
 			case sp.Kind == "env" && (s.Op == "delete") && !s.Pointer:

@@ -17,6 +17,8 @@ func TestViolations(t *testing.T) {
 	}{
 		{"new version creating", Plan{Stacks: []StackPlan{{Stack: "dev.v2", Kind: "version", Steps: []Step{{Op: "create", Type: "docker:index/container:Container", Name: "dev-v2-0"}}}}}, nil},
 		{"existing version updated", Plan{Stacks: []StackPlan{{Stack: "dev.v1", Kind: "version", Exists: true, Steps: []Step{{Op: "update", Type: "aws:ecs/service:Service", Name: "dev-v1-service"}}}}}, []string{"immutable-version"}},
+		{"incomplete version finished (a deploy of it under way, or killed)", Plan{Stacks: []StackPlan{{Stack: "dev.v2", Kind: "version", Exists: true, Incomplete: true, Steps: []Step{{Op: "create", Type: "docker:index/container:Container", Name: "dev-v2-0"}}}}}, nil},
+		{"complete version created into", Plan{Stacks: []StackPlan{{Stack: "dev.v2", Kind: "version", Exists: true, Steps: []Step{{Op: "create", Type: "docker:index/container:Container", Name: "dev-v2-0"}}}}}, []string{"immutable-version"}},
 		{"cut-over on aws", Plan{Stacks: []StackPlan{{Stack: "dev", Kind: "env", Exists: true, Steps: []Step{{Op: "update", Type: "aws:lb/listener:Listener", Name: "dev-listener", Pointer: true}}}}}, nil},
 		{"docker pointer replaced", Plan{Stacks: []StackPlan{{Stack: "dev", Kind: "env", Exists: true, Steps: []Step{{Op: "replace", Type: "docker:index/container:Container", Name: "dev-pointer", Pointer: true}}}}}, nil},
 		{"edge replaced", Plan{Stacks: []StackPlan{{Stack: "dev", Kind: "env", Exists: true, Steps: []Step{{Op: "replace", Type: "aws:ec2/vpc:Vpc", Name: "dev-vpc", Diffs: []string{"cidrBlock"}}}}}}, []string{"edge-replaced"}},
