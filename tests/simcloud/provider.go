@@ -3,10 +3,12 @@ package simcloud
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"net"
 	"sort"
+	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource/plugin"
@@ -311,7 +313,11 @@ func (p *provider) Update(_ context.Context, req *pulumirpc.UpdateRequest) (*pul
 
 func (p *provider) Delete(_ context.Context, req *pulumirpc.DeleteRequest) (*emptypb.Empty, error) {
 	typ, name := typeAndName(req.GetUrn())
-	if err := p.cloud.delete(req.GetId(), typ, name); err != nil {
+	state, err := unmarshal(req.GetProperties())
+	if err != nil {
+		return nil, err
+	}
+	if err := p.cloud.deleteWith(req.GetId(), typ, name, state); err != nil {
 		return nil, status.Errorf(codes.Unknown, "deleting %s %s: %v", typ, name, err)
 	}
 	return &emptypb.Empty{}, nil
@@ -319,6 +325,11 @@ func (p *provider) Delete(_ context.Context, req *pulumirpc.DeleteRequest) (*emp
 
 // Read reports what the cloud holds now; an empty ID means the resource is gone.
 func (p *provider) Read(_ context.Context, req *pulumirpc.ReadRequest) (*pulumirpc.ReadResponse, error) {
+	if typ, _ := typeAndName(req.GetUrn()); typ == "docker:index/image:Image" {
+		// pulumi-docker's Image does no reconciliation: it returns the
+		// state as passed, whatever the registry or the local Docker holds.
+		return &pulumirpc.ReadResponse{Id: req.GetId(), Properties: req.GetProperties(), Inputs: req.GetInputs()}, nil
+	}
 	r, ok := p.cloud.read(req.GetId())
 	if !ok {
 		return &pulumirpc.ReadResponse{}, nil
@@ -350,13 +361,15 @@ func (p *provider) Invoke(_ context.Context, req *pulumirpc.InvokeRequest) (*pul
 			"zoneIds": []any{"euw1-az1", "euw1-az2", "euw1-az3"},
 		}
 	case "aws:ecr/getAuthorizationToken:getAuthorizationToken":
+		// A token good for 12 hours of the cloud's clock, as ECR's.
+		password, expires := p.cloud.ecrToken()
 		out = map[string]any{
 			"id":                 account,
 			"userName":           "AWS",
-			"password":           resource.MakeSecret(resource.NewProperty("simulated-ecr-password")),
-			"authorizationToken": resource.MakeSecret(resource.NewProperty("QVdTOnNpbXVsYXRlZA==")),
+			"password":           resource.MakeSecret(resource.NewProperty(password)),
+			"authorizationToken": resource.MakeSecret(resource.NewProperty(base64.StdEncoding.EncodeToString([]byte("AWS:" + password)))),
 			"proxyEndpoint":      fmt.Sprintf("https://%s.dkr.ecr.%s.amazonaws.com", account, region),
-			"expiresAt":          "2099-01-01T00:00:00Z",
+			"expiresAt":          expires.Format(time.RFC3339),
 		}
 	default:
 		return nil, status.Errorf(codes.Unimplemented, "simcloud %s has no function %s", p.pkg, req.GetTok())

@@ -29,6 +29,19 @@ func (c *Cloud) checkCreate(typ string, inputs resource.PropertyMap) error {
 		if typ == "aws:lb/loadBalancer:LoadBalancer" && strings.HasPrefix(strings.ToLower(n), "internal-") {
 			return fmt.Errorf("ValidationError: load balancer name %q cannot begin with 'internal-'", n)
 		}
+	case "aws:ec2/securityGroup:SecurityGroup":
+		if n := inputs["name"]; n.IsString() {
+			if strings.HasPrefix(strings.ToLower(n.StringValue()), "sg-") {
+				return fmt.Errorf("InvalidParameterValue: Value (%s) for parameter GroupName is invalid. Group names may not be in the format sg-*", n.StringValue())
+			}
+			if len(n.StringValue()) > 255 {
+				return fmt.Errorf("InvalidParameterValue: Value for parameter GroupName is invalid: longer than 255 characters")
+			}
+		}
+	case "aws:iam/role:Role":
+		if n := inputs["name"]; n.IsString() && len(n.StringValue()) > 64 {
+			return fmt.Errorf("ValidationError: 1 validation error detected: Value '%s' at 'roleName' failed to satisfy constraint: Member must have length less than or equal to 64", n.StringValue())
+		}
 	case "aws:ecs/service:Service":
 		for _, lbv := range arrayOf(inputs["loadBalancers"]) {
 			tg := lbv.ObjectValue()["targetGroupArn"]

@@ -33,6 +33,8 @@ type Resource struct {
 	Outputs resource.PropertyMap
 	// Stopped is true for a container that exists but does not run.
 	Stopped bool
+	// Machine is, for a local image, the machine whose Docker holds it.
+	Machine string
 }
 
 // Op is one call the engine made that changed the cloud.
@@ -87,6 +89,12 @@ type Cloud struct {
 	// digest): what a registry holds, which outlives the resources that
 	// pushed to it unless they delete what they pushed.
 	tags map[string]map[string]string
+	// skew is how far the cloud's clock is ahead of the wall clock.
+	skew time.Duration
+	// machine is the machine the docker provider now talks to.
+	machine string
+	// ecrCalls are the ECR API calls phoenix made itself.
+	ecrCalls []string
 }
 
 // New returns an empty cloud.
@@ -100,7 +108,7 @@ func (c *Cloud) Inventory() []Resource {
 	defer c.mu.Unlock()
 	out := make([]Resource, 0, len(c.resources))
 	for _, r := range c.resources {
-		out = append(out, Resource{ID: r.ID, Type: r.Type, Name: r.Name, Inputs: r.Inputs.Copy(), Outputs: r.Outputs.Copy(), Stopped: r.Stopped})
+		out = append(out, Resource{ID: r.ID, Type: r.Type, Name: r.Name, Inputs: r.Inputs.Copy(), Outputs: r.Outputs.Copy(), Stopped: r.Stopped, Machine: r.Machine})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Type != out[j].Type {
@@ -301,6 +309,9 @@ func (c *Cloud) add(typ, name string, inputs resource.PropertyMap) (*Resource, O
 		return nil, Op{}, err
 	}
 	if ref, ok := pushedRef(typ, inputs); ok {
+		if c.tokenExpired(typ, inputs) {
+			return nil, Op{}, fmt.Errorf("pushing %s: %s", ref, errTokenExpired)
+		}
 		if err := c.push(ref, digest(inputs)); err != nil {
 			return nil, Op{}, err
 		}
@@ -308,6 +319,9 @@ func (c *Cloud) add(typ, name string, inputs resource.PropertyMap) (*Resource, O
 	c.seq++
 	id := fmt.Sprintf("%s-%06d", shortType(typ), c.seq)
 	r := &Resource{ID: id, Type: typ, Name: name, Inputs: inputs.Copy()}
+	if typ == "docker:index/remoteImage:RemoteImage" {
+		r.Machine = c.machine
+	}
 	r.Outputs = computeOutputs(r, false)
 	c.resources[id] = r
 	op := Op{Kind: "create", Type: typ, Name: name, ID: id, At: time.Now()}
@@ -340,6 +354,14 @@ func (c *Cloud) update(id, typ, name string, inputs resource.PropertyMap) (*Reso
 }
 
 func (c *Cloud) delete(id, typ, name string) error {
+	return c.deleteWith(id, typ, name, nil)
+}
+
+// deleteWith deletes a resource whose state, as the engine recorded it, is
+// state: what a provider's delete decides by (a RegistryImage's
+// keepRemotely and registry password). With no state it is the cloud's own
+// record.
+func (c *Cloud) deleteWith(id, typ, name string, state resource.PropertyMap) error {
 	defer c.begin()()
 	if err := c.fault("delete", typ, name); err != nil {
 		return err
@@ -354,7 +376,13 @@ func (c *Cloud) delete(id, typ, name string) error {
 	if r, ok := c.resources[id]; ok && typ == "docker:index/registryImage:RegistryImage" {
 		// A registry image deletes what it pushed (unless keepRemotely);
 		// pulumi-docker's Image never does.
-		if keep := r.Inputs["keepRemotely"]; !keep.IsBool() || !keep.BoolValue() {
+		if state == nil {
+			state = r.Inputs
+		}
+		if keep := state["keepRemotely"]; !keep.IsBool() || !keep.BoolValue() {
+			if c.tokenExpired(typ, state) {
+				return fmt.Errorf("Got error deleting registry image: %s", errTokenExpired)
+			}
 			if ref, ok := pushedRef(typ, r.Inputs); ok {
 				repo, tag := splitRef(ref)
 				delete(c.tags[repo], tag)
@@ -439,10 +467,10 @@ func (c *Cloud) read(id string) (*Resource, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	r, ok := c.resources[id]
-	if !ok {
+	if !ok || c.readGone(r) {
 		return nil, false
 	}
-	return &Resource{ID: r.ID, Type: r.Type, Name: r.Name, Inputs: r.Inputs.Copy(), Outputs: r.Outputs.Copy(), Stopped: r.Stopped}, true
+	return &Resource{ID: r.ID, Type: r.Type, Name: r.Name, Inputs: r.Inputs.Copy(), Outputs: r.Outputs.Copy(), Stopped: r.Stopped, Machine: r.Machine}, true
 }
 
 func shortType(typ string) string {

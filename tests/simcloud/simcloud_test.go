@@ -209,3 +209,26 @@ func TestCrossResourceRules(t *testing.T) {
 		t.Errorf("a valid load balancer name: %v", err)
 	}
 }
+
+// TestAWSNameRules: EC2 refuses security group names in the form of its
+// ids (sg-*) and over 255 characters; IAM role names over 64.
+func TestAWSNameRules(t *testing.T) {
+	c := New()
+	for _, tt := range []struct{ typ, name, want string }{
+		{"aws:ec2/securityGroup:SecurityGroup", "sg-prod-alb-1a2b3c4", "sg-*"},
+		{"aws:ec2/securityGroup:SecurityGroup", strings.Repeat("a", 256), "255"},
+		{"aws:iam/role:Role", strings.Repeat("r", 65), "64"},
+	} {
+		if _, err := c.create(tt.typ, "x", props(map[string]any{"name": tt.name})); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("creating %s %.20s...: %v, want a refusal naming %s", tt.typ, tt.name, err, tt.want)
+		}
+	}
+	for _, tt := range []struct{ typ, name string }{
+		{"aws:ec2/securityGroup:SecurityGroup", "prod-sg-alb-1a2b3c4"},
+		{"aws:iam/role:Role", strings.Repeat("r", 64)},
+	} {
+		if _, err := c.create(tt.typ, "y", props(map[string]any{"name": tt.name})); err != nil {
+			t.Errorf("creating %s %s: %v", tt.typ, tt.name, err)
+		}
+	}
+}

@@ -1,0 +1,179 @@
+package simcloud
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+)
+
+// The image registry and the build machines, as strict as ECR and Docker
+// are on what phoenix depends on: an ECR authorization token expires 12
+// hours after it was issued (ecr:GetAuthorizationToken), and a push, read
+// or delete with an expired one is refused; an image built by a docker
+// RemoteImage exists in the image store of the machine that built it and
+// nowhere else.
+
+// tokenLife is how long an ECR authorization token is good for.
+const tokenLife = 12 * time.Hour
+
+// tokenPrefix starts every simulated ECR password; the rest is its expiry.
+const tokenPrefix = "simulated-ecr-token;expires="
+
+// Advance moves the cloud's clock forward by d, as time passing would:
+// tokens issued before expire when their 12 hours are up.
+func (c *Cloud) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.skew += d
+}
+
+// now is the cloud's clock. Callers need not hold c.mu.
+func (c *Cloud) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.skew)
+}
+
+// SetMachine names the machine whose Docker the following commands' docker
+// provider talks to, until the next call ("" is the first machine). Images
+// that a RemoteImage built on one machine are not in another's store.
+func (c *Cloud) SetMachine(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.machine = name
+}
+
+// ecrToken returns a new ECR password and its expiry.
+func (c *Cloud) ecrToken() (string, time.Time) {
+	exp := c.now().Add(tokenLife).UTC().Truncate(time.Second)
+	return tokenPrefix + exp.Format(time.RFC3339), exp
+}
+
+// tokenExpired reports whether the registry password in a pushing
+// resource's inputs (a pulumi-docker Image's registry, a RegistryImage's
+// authConfig) has expired. Callers hold c.mu.
+func (c *Cloud) tokenExpired(typ string, inputs resource.PropertyMap) bool {
+	var auth resource.PropertyValue
+	switch typ {
+	case "docker:index/image:Image":
+		auth = inputs["registry"]
+	case "docker:index/registryImage:RegistryImage":
+		auth = inputs["authConfig"]
+	default:
+		return false
+	}
+	auth = plain(auth)
+	if !auth.IsObject() {
+		return false
+	}
+	pw := plain(auth.ObjectValue()["password"])
+	if !pw.IsString() {
+		return false
+	}
+	exp, ok := strings.CutPrefix(pw.StringValue(), tokenPrefix)
+	if !ok {
+		return false
+	}
+	t, err := time.Parse(time.RFC3339, exp)
+	return err != nil || !time.Now().Add(c.skew).Before(t)
+}
+
+// errTokenExpired is ECR's answer to an expired token.
+const errTokenExpired = "403 Forbidden: denied: Your authorization token has expired. Reauthenticate and try again."
+
+// plain is v without its secret wrapper.
+func plain(v resource.PropertyValue) resource.PropertyValue {
+	for v.IsSecret() {
+		v = v.SecretValue().Element
+	}
+	return v
+}
+
+// readGone reports whether the real provider would read r as gone from
+// where this command runs: a RemoteImage built on another machine, or a
+// RegistryImage whose stored token expired (the Terraform Docker provider
+// reads a registry error as the image being gone). Callers hold c.mu.
+func (c *Cloud) readGone(r *Resource) bool {
+	switch r.Type {
+	case "docker:index/remoteImage:RemoteImage":
+		return r.Machine != c.machine
+	case "docker:index/registryImage:RegistryImage":
+		return c.tokenExpired(r.Type, r.Inputs)
+	}
+	return false
+}
+
+// ServeECR serves, on a loopback port, the part of ECR's API that phoenix
+// itself calls (BatchDeleteImage, DescribeImages) over the registry's
+// tags, and returns its endpoint URL and a function that stops it.
+func (c *Cloud) ServeECR() (string, func(), error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(c.serveECR)}
+	go srv.Serve(ln)
+	return "http://" + ln.Addr().String(), func() { srv.Close() }, nil
+}
+
+func (c *Cloud) serveECR(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		RepositoryName string
+		ImageIds       []struct{ ImageTag, ImageDigest string }
+	}
+	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	repo := ""
+	for k := range c.tags {
+		if strings.HasSuffix(k, "/"+in.RepositoryName) {
+			repo = k
+		}
+	}
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	switch op := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "AmazonEC2ContainerRegistry_V20150921."); op {
+	case "BatchDeleteImage":
+		c.ecrCalls = append(c.ecrCalls, op+" "+in.RepositoryName)
+		out := map[string][]map[string]any{"imageIds": {}, "failures": {}}
+		for _, id := range in.ImageIds {
+			d, ok := c.tags[repo][id.ImageTag]
+			if !ok {
+				out["failures"] = append(out["failures"], map[string]any{"imageId": map[string]string{"imageTag": id.ImageTag}, "failureCode": "ImageNotFound", "failureReason": "Requested image not found"})
+				continue
+			}
+			delete(c.tags[repo], id.ImageTag)
+			out["imageIds"] = append(out["imageIds"], map[string]any{"imageTag": id.ImageTag, "imageDigest": d})
+		}
+		json.NewEncoder(w).Encode(out)
+	case "DescribeImages":
+		var details []map[string]any
+		tags := make([]string, 0, len(c.tags[repo]))
+		for t := range c.tags[repo] {
+			tags = append(tags, t)
+		}
+		sort.Strings(tags)
+		for _, t := range tags {
+			details = append(details, map[string]any{"imageTags": []string{t}, "imageDigest": c.tags[repo][t], "repositoryName": in.RepositoryName})
+		}
+		json.NewEncoder(w).Encode(map[string]any{"imageDetails": details})
+	default:
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprintf(w, `{"__type":"UnknownOperationException","message":"simcloud serves no ECR operation %q"}`, op)
+	}
+}
+
+// ECRCalls returns the ECR API calls phoenix made, "<operation> <repository>".
+func (c *Cloud) ECRCalls() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.ecrCalls...)
+}

@@ -1,0 +1,127 @@
+package simcloud
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
+)
+
+const testRepo = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/dev-app"
+
+// TestECRTokenExpires: an ECR token is good for 12 hours of the cloud's
+// clock; then a push is refused, a RegistryImage holding it reads as gone
+// (as the Terraform Docker provider reads a registry error) and its delete
+// fails, while a pulumi-docker Image reads as it was stored.
+func TestECRTokenExpires(t *testing.T) {
+	c := New()
+	token, exp := c.ecrToken()
+	if d := time.Until(exp); d < 11*time.Hour || d > 12*time.Hour {
+		t.Errorf("token expires in %s, want 12 h", d)
+	}
+	auth := func(k string) map[string]any {
+		return map[string]any{k: map[string]any{"password": resource.MakeSecret(resource.NewProperty(token))}}
+	}
+	reg := props(auth("authConfig"))
+	reg["name"] = resource.NewProperty(testRepo + ":v1")
+	r, err := c.create("docker:index/registryImage:RegistryImage", "v1", reg)
+	if err != nil {
+		t.Fatalf("pushing with a fresh token: %v", err)
+	}
+	img := props(auth("registry"))
+	img["imageName"] = resource.NewProperty(testRepo + ":v2")
+	if _, err := c.create("docker:index/image:Image", "v2", img); err != nil {
+		t.Fatalf("pushing with a fresh token: %v", err)
+	}
+
+	c.Advance(11 * time.Hour)
+	if _, ok := c.read(r.ID); !ok {
+		t.Error("after 11 hours the RegistryImage reads as gone")
+	}
+	c.Advance(2 * time.Hour)
+	if _, ok := c.read(r.ID); ok {
+		t.Error("after 13 hours the RegistryImage with its stored token reads as present: ECR refuses an expired token")
+	}
+	if err := c.delete(r.ID, r.Type, r.Name); err == nil || !strings.Contains(err.Error(), "expired") {
+		t.Errorf("deleting with an expired token: %v, want ECR's refusal", err)
+	}
+	// As the provider does, the delete decides by the state the engine
+	// passes: kept remotely, it calls no registry.
+	kept := r.Inputs.Copy()
+	kept["keepRemotely"] = resource.NewProperty(true)
+	if err := c.deleteWith(r.ID, r.Type, r.Name, kept); err != nil {
+		t.Errorf("deleting, kept remotely, with an expired token: %v", err)
+	}
+	if tags := c.Tags(testRepo); len(tags) != 2 {
+		t.Errorf("after a delete kept remotely the repository holds %v, want v1 and v2", tags)
+	}
+	img["imageName"] = resource.NewProperty(testRepo + ":v3")
+	if _, err := c.create("docker:index/image:Image", "v3", img); err == nil || !strings.Contains(err.Error(), "expired") {
+		t.Errorf("pushing with an expired token: %v, want ECR's refusal", err)
+	}
+
+	// The provider's Read of a pulumi-docker Image returns what it was given.
+	p := &provider{pkg: "docker", cloud: c}
+	state, _ := marshal(props(map[string]any{"repoDigest": testRepo + "@sha256:1"}))
+	res, err := p.Read(context.Background(), &pulumirpc.ReadRequest{Id: "gone", Urn: "urn:pulumi:s::p::docker:index/image:Image::v9", Properties: state})
+	if err != nil || res.GetId() != "gone" {
+		t.Errorf("reading an Image: %v, %v; want its state as passed", res, err)
+	}
+}
+
+// TestLocalImagesStayOnTheirMachine: a RemoteImage's build is in the image
+// store of the machine that built it: another machine reads it as gone.
+func TestLocalImagesStayOnTheirMachine(t *testing.T) {
+	c := New()
+	c.SetMachine("a")
+	r, err := c.create("docker:index/remoteImage:RemoteImage", "v1-build", props(map[string]any{"name": testRepo + ":v1"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.read(r.ID); !ok {
+		t.Error("the machine that built the image does not find it")
+	}
+	c.SetMachine("b")
+	if _, ok := c.read(r.ID); ok {
+		t.Error("another machine finds the image in its Docker")
+	}
+}
+
+// TestECRAPI: the ECR calls phoenix makes itself, through the AWS SDK,
+// delete and list the registry's tags.
+func TestECRAPI(t *testing.T) {
+	c := New()
+	for _, v := range []string{"v1", "v2"} {
+		if _, err := c.create("docker:index/image:Image", v, props(map[string]any{"imageName": testRepo + ":" + v, "registry": map[string]any{"server": "x"}})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	url, stop, err := c.ServeECR()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	client := ecr.New(ecr.Options{Region: "eu-west-1", BaseEndpoint: aws.String(url), Credentials: aws.AnonymousCredentials{}})
+	ctx := context.Background()
+	out, err := client.BatchDeleteImage(ctx, &ecr.BatchDeleteImageInput{RepositoryName: aws.String("dev-app"),
+		ImageIds: []ecrtypes.ImageIdentifier{{ImageTag: aws.String("v1")}, {ImageTag: aws.String("v9")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.ImageIds) != 1 || len(out.Failures) != 1 || out.Failures[0].FailureCode != ecrtypes.ImageFailureCodeImageNotFound {
+		t.Errorf("deleted %v, failures %v; want v1 deleted and v9 not found", out.ImageIds, out.Failures)
+	}
+	if got := c.Tags(testRepo); len(got) != 1 || got[0] != "v2" {
+		t.Errorf("the repository holds %v, want [v2]", got)
+	}
+	list, err := client.DescribeImages(ctx, &ecr.DescribeImagesInput{RepositoryName: aws.String("dev-app")})
+	if err != nil || len(list.ImageDetails) != 1 || list.ImageDetails[0].ImageTags[0] != "v2" {
+		t.Errorf("DescribeImages: %v, %v; want v2", list, err)
+	}
+}
