@@ -30,8 +30,7 @@ var wantVersionTypes = map[string][]string{
 		"docker:index/container:Container",
 	},
 	"aws": {
-		"docker:index/remoteImage:RemoteImage",
-		"docker:index/registryImage:RegistryImage",
+		"docker:index/image:Image",
 		"aws:iam/role:Role",
 		"aws:iam/rolePolicy:RolePolicy",
 		"aws:ecs/taskDefinition:TaskDefinition",
@@ -268,24 +267,28 @@ func TestAWSSecurityAndRegistry(t *testing.T) {
 		}
 	})
 
-	t.Run("the image is built for amd64, pushed with the version as its tag and a secret password, and deleted with the version", func(t *testing.T) {
+	t.Run("the image is built for amd64 and pushed with the version as its tag and a secret password, by one resource that needs no machine's Docker after", func(t *testing.T) {
 		want := "123456789012.dkr.ecr.eu-west-1.amazonaws.com/dev-app:" + testVersion
-		build := version.one(t, "docker:index/remoteImage:RemoteImage")
-		if got := str(build.Inputs, "name"); got != want {
-			t.Errorf("got a local image named %q, want %q", got, want)
+		for _, typ := range []string{"docker:index/remoteImage:RemoteImage", "docker:index/registryImage:RegistryImage"} {
+			if n := len(version.ofType(typ)); n != 0 {
+				t.Errorf("the version holds %d %s: its refresh reads the build machine's Docker or the ECR token that expires after 12 hours", n, typ)
+			}
 		}
-		if got := str(build.Inputs, "platform"); got != "linux/amd64" {
-			t.Errorf("got platform %q, want linux/amd64 (what the task definition runs)", got)
-		}
-		img := version.one(t, "docker:index/registryImage:RegistryImage")
-		if got := str(img.Inputs, "name"); got != want {
+		img := version.one(t, "docker:index/image:Image")
+		if got := str(img.Inputs, "imageName"); got != want {
 			t.Errorf("got a pushed image named %q, want %q", got, want)
 		}
-		if pw := obj(img.Inputs, "authConfig", "password"); !pw.ContainsSecrets() {
+		if got := obj(img.Inputs, "build", "platform"); !got.IsString() || got.StringValue() != "linux/amd64" {
+			t.Errorf("got build platform %v, want linux/amd64 (what the task definition runs)", got)
+		}
+		if skip := img.Inputs["skipPush"]; skip.IsBool() && skip.BoolValue() {
+			t.Error("skipPush is set: the task pulls the image from ECR")
+		}
+		if pw := obj(img.Inputs, "registry", "password"); !pw.ContainsSecrets() {
 			t.Errorf("registry password is not a secret: %v", pw)
 		}
-		if keep := img.Inputs["keepRemotely"]; !keep.IsBool() || keep.BoolValue() {
-			t.Errorf("keepRemotely = %v: the tag must leave the registry with the version, or the version id can never be pushed again", keep)
+		if got := obj(img.Inputs, "registry", "server"); !got.IsString() || got.StringValue() != "123456789012.dkr.ecr.eu-west-1.amazonaws.com" {
+			t.Errorf("got registry server %v, want the repository's host", got)
 		}
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,6 +36,8 @@ type cliEnv struct {
 	leases string
 	// program replaces stacks.Program when set, to plant a change.
 	program pulumi.RunFunc
+	// httpClient, when set, is the client phoenix probes the env with.
+	httpClient *http.Client
 }
 
 func newCLIEnv(t testing.TB, extraConfig ...string) *cliEnv {
@@ -91,7 +94,7 @@ func (c *cliEnv) factory(io *iostreams.IOStreams) *cli.Factory {
 		}
 		return c.orchestrator(orchestrator.Options{
 			ProjectDir: dir, Pulumi: c.h.Pulumi, EnvVars: c.h.Env, Leases: c.leaseStore,
-			Log: io.ErrOut, User: "tester", Program: c.program,
+			Log: io.ErrOut, User: "tester", Program: c.program, HTTPClient: c.httpClient,
 			// A planted lock of another machine is waited for this long,
 			// not the default 30 s, before the change gives up.
 			StackLockWait: 3 * time.Second,

@@ -170,51 +170,38 @@ func NewVersion(ctx *pulumi.Context, name string, args *VersionArgs, opts ...pul
 	return v, nil
 }
 
-// pushImage builds the version's image and pushes it to the env's
-// repository; it returns the image by digest. The tag is the version,
-// pushed to an IMMUTABLE repository, so a
-// version's image can never be replaced behind its back. It is built
-// locally for linux/amd64 (what the task definition runs, whatever the
-// machine that deploys) and pushed by a RegistryImage, which deletes
-// the tag from the repository when the version is destroyed: a gc or a
-// failed deploy's cleanup frees the tag, so the same version id can be
-// deployed again, and the ECR lifecycle policy only counts images of
-// versions that exist. (pulumi-docker's Image pushes but never deletes.)
+// pushImage builds the version's image for linux/amd64 (what the task
+// definition runs, whatever the machine that deploys) and pushes it to the
+// env's IMMUTABLE repository under the version's tag; it returns the image
+// by digest. It is one pulumi-docker Image: its provider neither reads
+// (refresh) nor deletes (destroy) what it pushed, so the version stack
+// holds nothing that only the build machine's Docker has, and no use of
+// the ECR token stored in its inputs, which expires after 12 hours, comes
+// after the push. A refresh or destroy of the version from any machine, at
+// any age, works. The image outlives its stack by design: phoenix deletes
+// the version's tag from the repository once the stack is destroyed
+// (platforms/aws's Release), with credentials it gets at that moment.
 func pushImage(ctx *pulumi.Context, name string, a *VersionArgs, parent pulumi.ResourceOrInvokeOption) (pulumi.StringOutput, error) {
-	ref := pulumi.Sprintf("%s:%s", a.RepositoryURL, a.Version)
-	local, err := docker.NewRemoteImage(ctx, name+"-build", &docker.RemoteImageArgs{
-		Name: ref,
-		Build: &docker.RemoteImageBuildArgs{
+	token := ecr.GetAuthorizationTokenOutput(ctx, ecr.GetAuthorizationTokenOutputArgs{RegistryId: a.RegistryID}, parent)
+	image, err := docker.NewImage(ctx, name+"-image", &docker.ImageArgs{
+		ImageName: pulumi.Sprintf("%s:%s", a.RepositoryURL, a.Version),
+		Build: &docker.DockerBuildArgs{
 			Context:  pulumi.String(a.AppPath),
 			Platform: pulumi.String("linux/amd64"),
 		},
-		Platform:    pulumi.String("linux/amd64"),
-		KeepLocally: pulumi.Bool(true),
-	}, parent)
-	if err != nil {
-		return pulumi.StringOutput{}, err
-	}
-	token := ecr.GetAuthorizationTokenOutput(ctx, ecr.GetAuthorizationTokenOutputArgs{RegistryId: a.RegistryID}, parent)
-	image, err := docker.NewRegistryImage(ctx, name+"-image", &docker.RegistryImageArgs{
-		Name: local.Name,
-		AuthConfig: &docker.RegistryImageAuthConfigArgs{
-			Address: a.RepositoryURL.ToStringOutput().ApplyT(func(url string) string {
+		Registry: &docker.RegistryArgs{
+			Server: a.RepositoryURL.ToStringOutput().ApplyT(func(url string) string {
 				host, _, _ := strings.Cut(url, "/")
 				return host
 			}).(pulumi.StringOutput),
 			Username: token.UserName(),
 			Password: pulumi.ToSecret(token.Password()).(pulumi.StringOutput),
 		},
-		KeepRemotely: pulumi.Bool(false),
 	}, parent)
 	if err != nil {
 		return pulumi.StringOutput{}, err
 	}
-	repoDigest := pulumi.All(a.RepositoryURL, image.Sha256Digest).ApplyT(func(xs []any) string {
-		return xs[0].(string) + "@" + xs[1].(string)
-	}).(pulumi.StringOutput)
-
-	return repoDigest, nil
+	return image.RepoDigest, nil
 }
 
 // roles creates the version's least-privilege roles: the execution role

@@ -112,11 +112,13 @@ type stackRecord struct {
 	Outputs map[string]any
 	Pending []pendingOp
 	IDs     map[string]bool
+	// URNs are the URNs of its custom resources, by type.
+	URNs map[string][]string
 }
 
 // readRecord reads a stack's state.
 func (o *Orchestrator) readRecord(ctx context.Context, name stacks.StackName) (stackRecord, error) {
-	rec := stackRecord{Outputs: map[string]any{}, IDs: map[string]bool{}}
+	rec := stackRecord{Outputs: map[string]any{}, IDs: map[string]bool{}, URNs: map[string][]string{}}
 	export := func() (string, string, int, error) {
 		return o.opts.Pulumi.Run(ctx, o.opts.ProjectDir, nil, nil, nil, o.envList(),
 			"stack", "export", "--stack", name.String())
@@ -138,6 +140,7 @@ func (o *Orchestrator) readRecord(ctx context.Context, name stacks.StackName) (s
 	var dep struct {
 		Deployment struct {
 			Resources []struct {
+				URN     string         `json:"urn"`
 				ID      string         `json:"id"`
 				Type    string         `json:"type"`
 				Custom  bool           `json:"custom"`
@@ -165,6 +168,7 @@ func (o *Orchestrator) readRecord(ctx context.Context, name stacks.StackName) (s
 			}
 		case r.Custom && r.ID != "":
 			rec.IDs[r.ID] = true
+			rec.URNs[r.Type] = append(rec.URNs[r.Type], r.URN)
 		}
 	}
 	for _, p := range dep.Deployment.PendingOperations {
@@ -191,7 +195,8 @@ func (o *Orchestrator) repairRecord(ctx context.Context, s auto.Stack, name stac
 	o.logf("stack %s holds %d operation(s) that an interrupted command left unfinished: %s", name, len(ops), strings.Join(what, ", "))
 	o.logf("refreshing %s from the cloud and dropping the unfinished creates", name)
 	if _, err := withStackLock(o, ctx, name, func() (auto.RefreshResult, error) {
-		return s.Refresh(resultless(ctx), optrefresh.ClearPendingCreates(), optrefresh.SuppressProgress(), optrefresh.SuppressOutputs())
+		return s.Refresh(resultless(ctx), optrefresh.ClearPendingCreates(), optrefresh.SuppressProgress(), optrefresh.SuppressOutputs(),
+			optrefresh.Exclude(o.detachedURNs(name.Env, rec)))
 	}); err != nil {
 		return fmt.Errorf("repairing %s: %w", name, err)
 	}

@@ -212,7 +212,7 @@ func (r *rollback) verify(ctx context.Context) error {
 	probed := make(chan error, 1)
 	r.o.logf("checking %s.%s for drift, and probing it through its version route", r.opts.Env, r.res.To)
 	go func() { probed <- r.o.probeVersion(probeCtx, r.env.URL, r.res.To, g) }()
-	if err := r.o.refreshUnchanged(ctx, r.target.s); err != nil {
+	if err := r.o.refreshUnchanged(ctx, r.target.s, r.o.detachedURNs(r.opts.Env, r.target.rec)); err != nil {
 		return err
 	}
 	if err := <-probed; err != nil {

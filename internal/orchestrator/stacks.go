@@ -8,6 +8,7 @@ import (
 	"github.com/phoenix-iac/phoenix/internal/lease"
 
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -23,6 +24,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 
+	"github.com/phoenix-iac/phoenix/internal/platform"
 	"github.com/phoenix-iac/phoenix/stacks"
 )
 
@@ -98,7 +100,9 @@ func (o *Orchestrator) createStack(ctx context.Context, name stacks.StackName) (
 }
 
 // destroyVersion destroys a version stack and removes it, if the command
-// still holds the env's lease.
+// still holds the env's lease. What the platform says the version left
+// outside its stack is released between the two: a release that fails
+// leaves the (empty) stack, so that the next gc or destroy tries again.
 func (o *Orchestrator) destroyVersion(ctx context.Context, name stacks.StackName) error {
 	if err := lease.Fence(ctx); err != nil {
 		return err
@@ -110,15 +114,142 @@ func (o *Orchestrator) destroyVersion(ctx context.Context, name stacks.StackName
 	if err := o.repairRecord(ctx, s, name, rec); err != nil {
 		return err
 	}
+	if err := o.detach(ctx, name, rec); err != nil {
+		return err
+	}
 	if _, err := withStackLock(o, ctx, name, func() (auto.DestroyResult, error) {
 		return s.Destroy(ctx, o.destroyOpts()...)
 	}); err != nil {
 		return fmt.Errorf("destroying %s: %w", name, err)
 	}
+	if err := o.release(ctx, name); err != nil {
+		return err
+	}
 	if err := o.removeStack(ctx, name); err != nil {
 		return err
 	}
 	_ = os.Remove(o.versionConfigPath(name))
+	return nil
+}
+
+// release removes what the platform says a destroyed version left outside
+// its stack.
+func (o *Orchestrator) release(ctx context.Context, name stacks.StackName) error {
+	p, f, err := o.platformOf(name.Env)
+	if err != nil {
+		return err
+	}
+	r, ok := p.(platform.Releaser)
+	if !ok {
+		return nil
+	}
+	st, _, err := o.envState(ctx, name.Env)
+	if err != nil {
+		return err
+	}
+	if err := r.Release(ctx, o.opsEnv(name.Env, f, st), name.Version); err != nil {
+		return fmt.Errorf("releasing what version %s left outside its stack: %w; its stack is destroyed and kept, empty: run this command again", name, err)
+	}
+	return nil
+}
+
+// detachedURNs are the URNs of the resources of a stack of env that its
+// platform says phoenix must not read or delete through their provider
+// (platform.Detacher); none where the platform names none or is unknown.
+func (o *Orchestrator) detachedURNs(env string, rec stackRecord) []string {
+	p, _, err := o.platformOf(env)
+	if err != nil {
+		return nil
+	}
+	d, ok := p.(platform.Detacher)
+	if !ok {
+		return nil
+	}
+	var urns []string
+	for typ, us := range rec.URNs {
+		if d.Detached(typ) {
+			urns = append(urns, us...)
+		}
+	}
+	sort.Strings(urns)
+	return urns
+}
+
+// detach edits the recorded state of a version stack's detached resources
+// (platform.Detacher) so that the destroy that follows leaves what they
+// made to the platform's Release. Stacks that hold none, all that the
+// current releases make, are not touched.
+func (o *Orchestrator) detach(ctx context.Context, name stacks.StackName, rec stackRecord) error {
+	if len(o.detachedURNs(name.Env, rec)) == 0 {
+		return nil
+	}
+	p, _, err := o.platformOf(name.Env)
+	if err != nil {
+		return err
+	}
+	d := p.(platform.Detacher)
+	state, err := o.exportState(ctx, name)
+	if err != nil {
+		return err
+	}
+	dep, _ := state["deployment"].(map[string]any)
+	resources, _ := dep["resources"].([]any)
+	var what []string
+	for _, r := range resources {
+		res, _ := r.(map[string]any)
+		typ, _ := res["type"].(string)
+		if !d.Detached(typ) {
+			continue
+		}
+		for _, k := range []string{"inputs", "outputs"} {
+			if props, ok := res[k].(map[string]any); ok {
+				d.Detach(typ, props)
+			}
+		}
+		what = append(what, resource.URN(fmt.Sprint(res["urn"])).Name())
+	}
+	o.logf("%s holds %s, which an older phoenix made and whose provider cannot delete it from every machine: phoenix removes what they made after the destroy", name, strings.Join(what, ", "))
+	if err := o.importState(ctx, name, state); err != nil {
+		return fmt.Errorf("detaching %s in %s: %w", strings.Join(what, ", "), name, err)
+	}
+	return nil
+}
+
+// exportState is a stack's state as `pulumi stack export` gives it
+// (secrets encrypted).
+func (o *Orchestrator) exportState(ctx context.Context, name stacks.StackName) (map[string]any, error) {
+	stdout, stderr, _, err := o.opts.Pulumi.Run(ctx, o.opts.ProjectDir, nil, nil, nil, o.envList(), "stack", "export", "--stack", name.String())
+	if err != nil {
+		return nil, fmt.Errorf("reading the state of %s: %w: %s", name, err, strings.TrimSpace(stderr))
+	}
+	var state map[string]any
+	if err := json.Unmarshal([]byte(stdout), &state); err != nil {
+		return nil, fmt.Errorf("reading the state of %s: %w", name, err)
+	}
+	return state, nil
+}
+
+// importState writes a stack's state back with `pulumi stack import`.
+func (o *Orchestrator) importState(ctx context.Context, name stacks.StackName, state map[string]any) error {
+	b, err := json.Marshal(state)
+	if err != nil {
+		return err
+	}
+	file, err := os.CreateTemp("", "phoenix-state-*.json")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(file.Name())
+	if _, err := file.Write(b); err != nil {
+		file.Close()
+		return err
+	}
+	if err := file.Close(); err != nil {
+		return err
+	}
+	if _, stderr, _, err := o.opts.Pulumi.Run(ctx, o.opts.ProjectDir, nil, nil, nil, o.envList(), "stack", "import", "--stack", name.String(), "--file", file.Name()); err != nil {
+		return fmt.Errorf("%w: %s", err, strings.TrimSpace(stderr))
+	}
 	return nil
 }
 
@@ -192,7 +323,10 @@ func (o *Orchestrator) checkUnchanged(ctx context.Context, s auto.Stack) error {
 // refreshUnchanged refreshes a version stack and fails when it found drift:
 // a resource changed or gone in the cloud. The stack's reference to its env
 // stack is not drift: it reads the env's traffic outputs, which move.
-func (o *Orchestrator) refreshUnchanged(ctx context.Context, s auto.Stack) error {
+//
+// The refresh leaves out the resources that the platform says are read
+// through no provider (exclude, platform.Detacher).
+func (o *Orchestrator) refreshUnchanged(ctx context.Context, s auto.Stack, exclude []string) error {
 	drift, err := collect(func(e events.EngineEvent) (string, bool) {
 		// A refresh's outcome per resource is in its outputs event.
 		if e.ResOutputsEvent == nil {
@@ -208,7 +342,7 @@ func (o *Orchestrator) refreshUnchanged(ctx context.Context, s auto.Stack) error
 		return fmt.Sprintf("%s %s (%s)", md.Op, resource.URN(md.URN).Name(), strings.Join(md.Diffs, ", ")), true
 	}, func(ch chan<- events.EngineEvent) error {
 		_, err := withStackLock(o, ctx, stackNameOf(s), func() (auto.RefreshResult, error) {
-			return s.Refresh(resultless(ctx), optrefresh.SuppressProgress(), optrefresh.SuppressOutputs(), optrefresh.EventStreams(ch))
+			return s.Refresh(resultless(ctx), optrefresh.SuppressProgress(), optrefresh.SuppressOutputs(), optrefresh.EventStreams(ch), optrefresh.Exclude(exclude))
 		})
 		return err
 	})

@@ -116,6 +116,28 @@ type Inventory interface {
 	Inventory(env Env) (Cloud, error)
 }
 
+// Releaser removes what a version leaves outside its stack, once phoenix
+// has destroyed the stack: what the platform's providers never delete
+// (aws: the image pushed to ECR, which pulumi-docker's Image leaves). It
+// runs with credentials got at that moment, never ones stored in state. A
+// version with nothing left outside is no error.
+type Releaser interface {
+	Release(ctx context.Context, env Env, version string) error
+}
+
+// Detacher names the resources that a version stack may hold and that
+// phoenix must not read or delete through their provider: what older
+// releases of a platform put in version stacks that lives in the build
+// machine's Docker or holds a credential that expires (aws: RemoteImage and
+// RegistryImage). A refresh of a version stack leaves them out. Before a
+// destroy, Detach edits a detached resource's recorded inputs and outputs
+// (one property map each) so that its provider's delete leaves what it
+// made, and Release removes that.
+type Detacher interface {
+	Detached(typ string) bool
+	Detach(typ string, props map[string]any)
+}
+
 // PlannedStep is one step of a preview of the env's stacks, as a
 // platform's rules see it.
 type PlannedStep struct {

@@ -8,6 +8,7 @@ import (
 
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 
@@ -19,13 +20,27 @@ import (
 
 // sdkConfig is the AWS SDK's configuration for env: its aws:region, and
 // credentials and endpoints as the AWS CLI finds them (environment, shared
-// files, the instance's or task's role).
+// files, the instance's or task's role). The variables are read as the
+// Pulumi CLI and its aws plugin see them (env.Getenv), so that phoenix's
+// own calls go to the same account and endpoint as the program's.
 func sdkConfig(ctx context.Context, env platform.Env) (awssdk.Config, error) {
 	region, _ := env.File.Get(KeyRegion)
 	if region == "" {
 		return awssdk.Config{}, fmt.Errorf("Pulumi.%s.yaml sets no %s; set it with: pulumi config set %s <region> -s %s", env.Name, KeyRegion, KeyRegion, env.Name)
 	}
-	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(region))
+	opts := []func(*config.LoadOptions) error{config.WithRegion(region)}
+	if getenv := env.Getenv; getenv != nil {
+		if p := getenv("AWS_PROFILE"); p != "" {
+			opts = append(opts, config.WithSharedConfigProfile(p))
+		}
+		if u := getenv("AWS_ENDPOINT_URL"); u != "" {
+			opts = append(opts, config.WithBaseEndpoint(u))
+		}
+		if id, secret := getenv("AWS_ACCESS_KEY_ID"), getenv("AWS_SECRET_ACCESS_KEY"); id != "" && secret != "" {
+			opts = append(opts, config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(id, secret, getenv("AWS_SESSION_TOKEN"))))
+		}
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return awssdk.Config{}, fmt.Errorf("loading AWS credentials for region %s: %w", region, err)
 	}

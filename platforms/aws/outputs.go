@@ -34,8 +34,12 @@ type envOutputs struct {
 	LoadBalancer string
 	// LogGroup is the versions' log group.
 	LogGroup string
+	// Repository is the image repository's URL
+	// (<account>.dkr.ecr.<region>.amazonaws.com/<name>).
+	Repository string
 }
 
 func outputsOf(env platform.Env) envOutputs {
-	return envOutputs{LoadBalancer: env.Output(stacks.OutLoadBalancer), LogGroup: env.Output(OutLogGroupName)}
+	return envOutputs{LoadBalancer: env.Output(stacks.OutLoadBalancer), LogGroup: env.Output(OutLogGroupName),
+		Repository: env.Output(OutRepositoryURL)}
 }

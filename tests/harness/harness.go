@@ -93,6 +93,12 @@ func New(t testing.TB) *Harness {
 		t.Fatalf("serving the simulated Docker engine API: %v", err)
 	}
 	t.Cleanup(stopAPI)
+	// And ECR's API, for what phoenix deletes from the registry itself.
+	ecrURL, stopECR, err := cloud.ServeECR()
+	if err != nil {
+		t.Fatalf("serving the simulated ECR API: %v", err)
+	}
+	t.Cleanup(stopECR)
 
 	dir := t.TempDir()
 	for _, d := range []string{"state", "home", "work"} {
@@ -115,6 +121,10 @@ func New(t testing.TB) *Harness {
 			"PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK":    "true",
 			"PULUMI_DEBUG_PROVIDERS":                      debug,
 			"DOCKER_HOST":                                 "unix://" + filepath.Join(sockDir, "docker.sock"),
+			// phoenix's own AWS calls read these as the aws plugin would.
+			"AWS_ENDPOINT_URL":      ecrURL,
+			"AWS_ACCESS_KEY_ID":     "simulated",
+			"AWS_SECRET_ACCESS_KEY": "simulated",
 		},
 	}
 }

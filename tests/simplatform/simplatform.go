@@ -89,3 +89,25 @@ func (p Platform) Review(s platform.PlannedStep) []platform.Finding {
 	}
 	return nil
 }
+
+// Release implements platform.Releaser with the platform's own (on aws,
+// the simulated cloud answers its ECR calls: harness's AWS_ENDPOINT_URL).
+func (p Platform) Release(ctx context.Context, env platform.Env, version string) error {
+	if r, ok := p.Platform.(platform.Releaser); ok {
+		return r.Release(ctx, env, version)
+	}
+	return nil
+}
+
+// Detached implements platform.Detacher with the platform's own.
+func (p Platform) Detached(typ string) bool {
+	d, ok := p.Platform.(platform.Detacher)
+	return ok && d.Detached(typ)
+}
+
+// Detach implements platform.Detacher with the platform's own.
+func (p Platform) Detach(typ string, props map[string]any) {
+	if d, ok := p.Platform.(platform.Detacher); ok {
+		d.Detach(typ, props)
+	}
+}
