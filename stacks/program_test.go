@@ -618,3 +618,23 @@ func TestDockerVersionRunsItsOwnImage(t *testing.T) {
 		}
 	}
 }
+
+// TestAWSRefusesSGEnvNames: an env named sg-* on aws is refused by the
+// program, env and version stacks alike, before any resource: EC2 refuses
+// security group names in the form of its ids, and phoenix names them
+// after the env.
+func TestAWSRefusesSGEnvNames(t *testing.T) {
+	for _, stack := range []string{"sg-prod", "sg-prod." + testVersion} {
+		c, err := fixture{stack: stack, config: platformConfigs["aws"]}.run(t)
+		if err == nil || !strings.Contains(err.Error(), "EC2 refuses") {
+			t.Errorf("stack %s: %v, want the program to refuse the env name", stack, err)
+		}
+		if c != nil {
+			for _, typ := range []string{"aws:ec2/securityGroup:SecurityGroup", "aws:ec2/vpc:Vpc", "docker:index/image:Image"} {
+				if n := len(c.ofType(typ)); n != 0 {
+					t.Errorf("stack %s: %d %s registered before the refusal", stack, n, typ)
+				}
+			}
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"strings"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cloudwatch"
@@ -69,10 +70,24 @@ type Edge struct {
 	LogGroupARN pulumi.StringOutput `pulumi:"logGroupArn"`
 }
 
+// CheckEnvName refuses an env name that would make names AWS refuses, before
+// anything is created: the env's and its versions' security groups are
+// named after the env, and EC2 refuses a security group name that starts
+// with "sg-" (the form of its ids).
+func CheckEnvName(env string) error {
+	if strings.HasPrefix(strings.ToLower(env), "sg-") {
+		return fmt.Errorf("env name %q starts with sg-, which EC2 refuses at the start of a security group name (phoenix names them after the env); choose another env name", env)
+	}
+	return nil
+}
+
 // NewEdge creates the edge of an env. Child names derive from name.
 func NewEdge(ctx *pulumi.Context, name string, args *EdgeArgs, opts ...pulumi.ResourceOption) (*Edge, error) {
 	if args == nil {
 		return nil, fmt.Errorf("awsedge %s: args are required", name)
+	}
+	if err := CheckEnvName(name); err != nil {
+		return nil, err
 	}
 	a := withDefaults(*args)
 	subnetCIDRs, err := SubnetCIDRs(a.VPCCIDR, a.AZCount)

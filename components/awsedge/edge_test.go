@@ -59,3 +59,16 @@ func TestLifecyclePolicy(t *testing.T) {
 		t.Errorf("got keep rule %+v, want expire beyond 12 images", keep)
 	}
 }
+
+func TestCheckEnvName(t *testing.T) {
+	for _, env := range []string{"sg-prod", "SG-dev", "sg-"} {
+		if err := CheckEnvName(env); err == nil {
+			t.Errorf("CheckEnvName(%q) = nil: EC2 refuses security group names that start with sg-", env)
+		}
+	}
+	for _, env := range []string{"prod", "dev-sg-1", "sgx", "pr-42"} {
+		if err := CheckEnvName(env); err != nil {
+			t.Errorf("CheckEnvName(%q) = %v", env, err)
+		}
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/phoenix-iac/phoenix/components/awsedge"
 	"github.com/phoenix-iac/phoenix/internal/header"
 )
 
@@ -109,6 +110,9 @@ func TargetGroupName(env, version string) (string, error) {
 func NewVersion(ctx *pulumi.Context, name string, args *VersionArgs, opts ...pulumi.ResourceOption) (*Version, error) {
 	if args == nil {
 		return nil, fmt.Errorf("awsversion %s: args are required", name)
+	}
+	if err := awsedge.CheckEnvName(args.Env); err != nil {
+		return nil, fmt.Errorf("awsversion %s: %w", name, err)
 	}
 	a := withDefaults(*args)
 	tgName, err := TargetGroupName(a.Env, a.Version)

@@ -123,6 +123,10 @@ func vpcCIDR(p *stacks.ConfigParser, key, def string) string {
 	return v
 }
 
+// CertificatePlaceholder ends the example env's certificate ARN, which a
+// user must replace: phoenix refuses it.
+const CertificatePlaceholder = "REPLACE-ME"
+
 var certificateARNPattern = regexp.MustCompile(`^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[A-Za-z0-9-]+$`)
 
 func certificateARN(p *stacks.ConfigParser, key string) string {
@@ -132,6 +136,10 @@ func certificateARN(p *stacks.ConfigParser, key string) string {
 	}
 	if !certificateARNPattern.MatchString(v) {
 		p.Fail(key, v, "use an ACM certificate ARN such as arn:aws:acm:eu-west-1:123456789012:certificate/0b1c...")
+		return ""
+	}
+	if strings.HasSuffix(v, "/"+CertificatePlaceholder) {
+		p.Fail(key, v, "this is the example's placeholder: set the ARN of your ACM certificate, in aws:region, that covers phoenix:hostname")
 		return ""
 	}
 	return v
