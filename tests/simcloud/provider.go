@@ -221,6 +221,11 @@ func (p *provider) Diff(_ context.Context, req *pulumirpc.DiffRequest) (*pulumir
 		if okOld && okNew && o.DeepEquals(n) && !n.ContainsUnknowns() {
 			continue
 		}
+		if typ == "docker:index/image:Image" && k == "registry" && okOld && okNew && sameServer(o, n) {
+			// pulumi-docker's Image diffs a registry by its server alone: a
+			// new username or password (an ECR token, every run) is no change.
+			continue
+		}
 		if !okOld && okNew && n.IsNull() || okOld && !okNew && o.IsNull() {
 			continue
 		}
@@ -251,6 +256,17 @@ func (p *provider) Diff(_ context.Context, req *pulumirpc.DiffRequest) (*pulumir
 		DetailedDiff:        detailed,
 		HasDetailedDiff:     true,
 	}, nil
+}
+
+// sameServer reports whether two registry values name the same server,
+// whatever their credentials.
+func sameServer(o, n resource.PropertyValue) bool {
+	o, n = plain(o), plain(n)
+	if !o.IsObject() || !n.IsObject() {
+		return false
+	}
+	os, ns := o.ObjectValue()["server"], n.ObjectValue()["server"]
+	return os.DeepEquals(ns) && !ns.ContainsUnknowns()
 }
 
 func (p *provider) Create(_ context.Context, req *pulumirpc.CreateRequest) (*pulumirpc.CreateResponse, error) {

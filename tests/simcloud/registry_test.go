@@ -11,6 +11,7 @@ import (
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
+	"google.golang.org/protobuf/types/known/structpb"
 )
 
 const testRepo = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/dev-app"
@@ -123,5 +124,29 @@ func TestECRAPI(t *testing.T) {
 	list, err := client.DescribeImages(ctx, &ecr.DescribeImagesInput{RepositoryName: aws.String("dev-app")})
 	if err != nil || len(list.ImageDetails) != 1 || list.ImageDetails[0].ImageTags[0] != "v2" {
 		t.Errorf("DescribeImages: %v, %v; want v2", list, err)
+	}
+}
+
+// TestImageDiffsItsRegistryByServer: as pulumi-docker's Image does, a new
+// registry password (an ECR token each run) is no change; a new server is.
+func TestImageDiffsItsRegistryByServer(t *testing.T) {
+	p := &provider{pkg: "docker", cloud: New()}
+	reg := func(server, password string) *structpb.Struct {
+		s, _ := marshal(props(map[string]any{"imageName": testRepo + ":v1",
+			"registry": map[string]any{"server": server, "password": resource.MakeSecret(resource.NewProperty(password))}}))
+		return s
+	}
+	diff := func(olds, news *structpb.Struct) pulumirpc.DiffResponse_DiffChanges {
+		res, err := p.Diff(context.Background(), &pulumirpc.DiffRequest{Urn: "urn:pulumi:s::p::docker:index/image:Image::v1", Olds: olds, News: news})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.GetChanges()
+	}
+	if got := diff(reg("a.ecr", "token-1"), reg("a.ecr", "token-2")); got != pulumirpc.DiffResponse_DIFF_NONE {
+		t.Errorf("a new password: %v, want no change", got)
+	}
+	if got := diff(reg("a.ecr", "token-1"), reg("b.ecr", "token-1")); got != pulumirpc.DiffResponse_DIFF_SOME {
+		t.Errorf("a new server: %v, want a change", got)
 	}
 }

@@ -38,6 +38,10 @@ func (c *Cloud) checkCreate(typ string, inputs resource.PropertyMap) error {
 				return fmt.Errorf("InvalidParameterValue: Value for parameter GroupName is invalid: longer than 255 characters")
 			}
 		}
+	case "aws:lb/listenerRule:ListenerRule":
+		if err := c.ruleFits(inputs); err != nil {
+			return err
+		}
 	case "aws:iam/role:Role":
 		if n := inputs["name"]; n.IsString() && len(n.StringValue()) > 64 {
 			return fmt.Errorf("ValidationError: 1 validation error detected: Value '%s' at 'roleName' failed to satisfy constraint: Member must have length less than or equal to 64", n.StringValue())
@@ -74,6 +78,31 @@ func (c *Cloud) checkDelete(r *Resource) error {
 		if arn := r.Outputs["arn"]; arn.IsString() && c.targetGroupInUse(arn.StringValue()) {
 			return fmt.Errorf("ResourceInUse: Target group '%s' is currently in use by a listener or a rule", arn.StringValue())
 		}
+	}
+	return nil
+}
+
+// maxRulesPerListener is ELB's quota of rules per listener, the default
+// rule aside.
+const maxRulesPerListener = 100
+
+// ruleFits refuses a listener rule whose priority another rule of its
+// listener holds, or one over the listener's quota, as ELB does. A rule
+// without a priority gets the next free one. Callers hold c.mu.
+func (c *Cloud) ruleFits(inputs resource.PropertyMap) error {
+	listener := inputs["listenerArn"]
+	n := 0
+	for _, r := range c.resources {
+		if r.Type != "aws:lb/listenerRule:ListenerRule" || !r.Inputs["listenerArn"].DeepEquals(listener) {
+			continue
+		}
+		n++
+		if p := inputs["priority"]; p.IsNumber() && r.Inputs["priority"].DeepEquals(p) {
+			return fmt.Errorf("PriorityInUse: Priority '%v' is currently in use", p.NumberValue())
+		}
+	}
+	if n >= maxRulesPerListener {
+		return fmt.Errorf("TooManyRules: The maximum number of rules on listener '%v' has been reached (%d)", listener.V, maxRulesPerListener)
 	}
 	return nil
 }

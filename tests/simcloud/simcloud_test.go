@@ -2,6 +2,7 @@ package simcloud
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -230,5 +231,29 @@ func TestAWSNameRules(t *testing.T) {
 		if _, err := c.create(tt.typ, "y", props(map[string]any{"name": tt.name})); err != nil {
 			t.Errorf("creating %s %s: %v", tt.typ, tt.name, err)
 		}
+	}
+}
+
+// TestListenerRuleRules: a listener's rule priorities are unique, and a
+// listener takes at most 100 rules; another listener's are its own.
+func TestListenerRuleRules(t *testing.T) {
+	c := New()
+	const typ = "aws:lb/listenerRule:ListenerRule"
+	if _, err := c.create(typ, "candidate", props(map[string]any{"listenerArn": "arn:l/1", "priority": 1})); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.create(typ, "other", props(map[string]any{"listenerArn": "arn:l/1", "priority": 1})); err == nil || !strings.Contains(err.Error(), "PriorityInUse") {
+		t.Errorf("a second rule with priority 1: %v, want PriorityInUse", err)
+	}
+	if _, err := c.create(typ, "elsewhere", props(map[string]any{"listenerArn": "arn:l/2", "priority": 1})); err != nil {
+		t.Errorf("priority 1 on another listener: %v", err)
+	}
+	for i := 2; i <= 100; i++ {
+		if _, err := c.create(typ, fmt.Sprint("v", i), props(map[string]any{"listenerArn": "arn:l/1"})); err != nil {
+			t.Fatalf("rule %d of 100: %v", i, err)
+		}
+	}
+	if _, err := c.create(typ, "v101", props(map[string]any{"listenerArn": "arn:l/1"})); err == nil || !strings.Contains(err.Error(), "TooManyRules") {
+		t.Errorf("rule 101: %v, want TooManyRules", err)
 	}
 }
