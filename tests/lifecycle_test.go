@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	awssdk "github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+
 	"github.com/phoenix-iac/phoenix/platforms/aws"
 	"github.com/phoenix-iac/phoenix/stacks"
 	"github.com/phoenix-iac/phoenix/tests/harness"
@@ -391,8 +394,13 @@ func TestExpectedTrafficIsCompareAndSwap(t *testing.T) {
 
 // TestAVersionIDCanBePushedAgain: the env's ECR repository has immutable
 // tags and the image tag is the version. A version stack destroyed (a gc,
-// or a failed deploy's cleanup) must take its tag with it, or the same
-// version id can never be deployed again: the push would be refused.
+// or a failed deploy's cleanup) must have its tag deleted, or the same
+// version id can never be deployed again: the push would be refused. The
+// stack's Image never deletes what it pushed (so that no destroy needs the
+// ECR token, which expires); phoenix's release does, with the aws
+// platform's ECR call, here against the simulated cloud's ECR API. And a
+// new up of an existing version (a resumed deploy) gets a new token: that
+// is no change to its image.
 func TestAVersionIDCanBePushedAgain(t *testing.T) {
 	t.Parallel()
 	ctx := ctxFor(t)
@@ -406,11 +414,21 @@ func TestAVersionIDCanBePushedAgain(t *testing.T) {
 	if got := h.Cloud.Tags(repo); len(got) != 1 || got[0] != "v1" {
 		t.Fatalf("after the first up the repository holds tags %v, want [v1]", got)
 	}
+	if _, steps := up(t, ctx, v1); len(steps.Changes()) != 0 {
+		t.Errorf("a second up with a new ECR token changed the version: %s", steps.Changes())
+	}
 	if _, _, err := harness.Destroy(ctx, v1); err != nil {
 		t.Fatalf("destroy v1: %v", err)
 	}
+	if got := h.Cloud.Tags(repo); len(got) != 1 {
+		t.Errorf("after destroying v1 the repository holds tags %v: the Image deletes nothing, phoenix's release does", got)
+	}
+	client := ecr.New(ecr.Options{Region: "eu-west-1", BaseEndpoint: awssdk.String(h.Env["AWS_ENDPOINT_URL_ECR"]), Credentials: awssdk.AnonymousCredentials{}})
+	if err := aws.DeleteImage(ctx, client, repo, "v1"); err != nil {
+		t.Fatalf("releasing v1: %v", err)
+	}
 	if got := h.Cloud.Tags(repo); len(got) != 0 {
-		t.Errorf("after destroying v1 the repository still holds tags %v", got)
+		t.Errorf("after releasing v1 the repository still holds tags %v", got)
 	}
 	if _, _, err := harness.Up(ctx, v1); err != nil {
 		t.Fatalf("deploying v1 again: %v", err)

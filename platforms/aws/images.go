@@ -65,7 +65,12 @@ func (Platform) Release(ctx context.Context, env platform.Env, version string) e
 	if err != nil {
 		return err
 	}
-	return DeleteImage(ctx, ecr.NewFromConfig(cfg), repo, version)
+	client := ecr.NewFromConfig(cfg, func(o *ecr.Options) {
+		if u := serviceEndpoint(env, "ECR"); u != nil {
+			o.BaseEndpoint = u
+		}
+	})
+	return DeleteImage(ctx, client, repo, version)
 }
 
 // DeleteImage deletes tag from the ECR repository at repoURL

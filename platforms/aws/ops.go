@@ -47,6 +47,20 @@ func sdkConfig(ctx context.Context, env platform.Env) (awssdk.Config, error) {
 	return cfg, nil
 }
 
+// serviceEndpoint is the endpoint of one service's client as
+// AWS_ENDPOINT_URL_<SERVICE> names it (the SDK's service-specific
+// variable), read as the Pulumi CLI and its plugins see it; nil keeps the
+// client's default.
+func serviceEndpoint(env platform.Env, service string) *string {
+	if env.Getenv == nil {
+		return nil
+	}
+	if u := env.Getenv("AWS_ENDPOINT_URL_" + service); u != "" {
+		return &u
+	}
+	return nil
+}
+
 // AnalysisSource implements platform.Analyzer: the ALB's CloudWatch
 // metrics of each version's target group.
 func (Platform) AnalysisSource(ctx context.Context, env platform.Env, since time.Time) (analysis.Source, error) {

@@ -122,7 +122,7 @@ func New(t testing.TB) *Harness {
 			"PULUMI_DEBUG_PROVIDERS":                      debug,
 			"DOCKER_HOST":                                 "unix://" + filepath.Join(sockDir, "docker.sock"),
 			// phoenix's own AWS calls read these as the aws plugin would.
-			"AWS_ENDPOINT_URL":      ecrURL,
+			"AWS_ENDPOINT_URL_ECR":  ecrURL,
 			"AWS_ACCESS_KEY_ID":     "simulated",
 			"AWS_SECRET_ACCESS_KEY": "simulated",
 		},
