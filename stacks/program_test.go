@@ -638,3 +638,33 @@ func TestAWSRefusesSGEnvNames(t *testing.T) {
 		}
 	}
 }
+
+// TestAWSVersionRolesAreScoped: a version's roles live under the env's
+// role path, which the deploy role's IAM permissions are scoped to, and
+// carry the env's permissions boundary when it names one.
+func TestAWSVersionRolesAreScoped(t *testing.T) {
+	const boundary = "arn:aws:iam::123456789012:policy/phoenix-boundary"
+	for _, withBoundary := range []bool{false, true} {
+		cfg := map[string]string{}
+		for k, v := range platformConfigs["aws"] {
+			cfg[k] = v
+		}
+		if withBoundary {
+			cfg[aws.KeyPermissionsBoundary] = boundary
+		}
+		c := fixture{stack: "dev." + testVersion, config: cfg}.mustRun(t)
+		roles := c.ofType("aws:iam/role:Role")
+		if len(roles) != 2 {
+			t.Fatalf("got %d roles, want the execution and task roles", len(roles))
+		}
+		for _, r := range roles {
+			if got := str(r.Inputs, "path"); got != "/phoenix/dev/" {
+				t.Errorf("role %s has path %q, want /phoenix/dev/", r.Name, got)
+			}
+			got := str(r.Inputs, "permissionsBoundary")
+			if withBoundary && got != boundary || !withBoundary && got != "" {
+				t.Errorf("role %s (boundary set: %v) has permissions boundary %q", r.Name, withBoundary, got)
+			}
+		}
+	}
+}

@@ -55,6 +55,9 @@ type VersionArgs struct {
 	HealthCheckPath string
 	// Region is the AWS region, for the log driver. Required.
 	Region string
+	// PermissionsBoundary is the ARN of the IAM policy that bounds the
+	// version's roles. Optional.
+	PermissionsBoundary string
 
 	// VPCID is the env's VPC. Required.
 	VPCID pulumi.StringInput
@@ -208,16 +211,24 @@ func pushImage(ctx *pulumi.Context, name string, a *VersionArgs, parent pulumi.R
 	return image.RepoDigest, nil
 }
 
+// RolePath is the IAM path of every role of an env's versions: the deploy
+// role's IAM permissions are scoped to role/phoenix/<env>/*, so it can
+// create and pass no other role (docs/aws-roles.md).
+func RolePath(env string) string { return "/phoenix/" + env + "/" }
+
 // roles creates the version's least-privilege roles: the execution role
-// (pull its image, write its logs) and the task role (nothing granted).
+// (pull its image, write its logs) and the task role (nothing granted),
+// under RolePath, bounded by the env's permissions boundary when it has one.
 func roles(ctx *pulumi.Context, name string, a *VersionArgs, parent pulumi.ResourceOrInvokeOption) (*iam.Role, *iam.RolePolicy, *iam.Role, error) {
 	assume, err := assumeRolePolicy()
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	execRole, err := iam.NewRole(ctx, name+"-execution", &iam.RoleArgs{
-		Description:      pulumi.Sprintf("ECS execution role of %s.%s: pull its image, write its logs", a.Env, a.Version),
-		AssumeRolePolicy: pulumi.String(assume),
+		Description:         pulumi.Sprintf("ECS execution role of %s.%s: pull its image, write its logs", a.Env, a.Version),
+		AssumeRolePolicy:    pulumi.String(assume),
+		Path:                pulumi.String(RolePath(a.Env)),
+		PermissionsBoundary: boundary(a),
 	}, parent)
 	if err != nil {
 		return nil, nil, nil, err
@@ -230,13 +241,23 @@ func roles(ctx *pulumi.Context, name string, a *VersionArgs, parent pulumi.Resou
 		return nil, nil, nil, err
 	}
 	taskRole, err := iam.NewRole(ctx, name+"-task", &iam.RoleArgs{
-		Description:      pulumi.Sprintf("ECS task role of %s.%s: no permissions unless granted", a.Env, a.Version),
-		AssumeRolePolicy: pulumi.String(assume),
+		Description:         pulumi.Sprintf("ECS task role of %s.%s: no permissions unless granted", a.Env, a.Version),
+		AssumeRolePolicy:    pulumi.String(assume),
+		Path:                pulumi.String(RolePath(a.Env)),
+		PermissionsBoundary: boundary(a),
 	}, parent)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	return execRole, execPolicy, taskRole, nil
+}
+
+// boundary is the roles' permissions boundary: none unless the env names one.
+func boundary(a *VersionArgs) pulumi.StringPtrInput {
+	if a.PermissionsBoundary == "" {
+		return nil
+	}
+	return pulumi.String(a.PermissionsBoundary)
 }
 
 // route creates the version's target group and its own listener rule.

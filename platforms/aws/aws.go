@@ -110,6 +110,7 @@ func (Platform) Version(ctx *pulumi.Context, v *stacks.VersionStack) error {
 		EnvironmentSecret:           cfg.EnvironmentSecret,
 		HealthCheckPath:             cfg.HealthCheckPath,
 		Region:                      own.Region,
+		PermissionsBoundary:         own.PermissionsBoundary,
 		VPCID:                       v.EnvString(OutVPCID),
 		SubnetIDs:                   v.EnvStrings(OutSubnetIDs),
 		ClusterARN:                  v.EnvString(OutClusterARN),

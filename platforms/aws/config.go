@@ -26,6 +26,9 @@ const (
 	KeyMemory           = "phoenix:memory"
 	KeyLogRetentionDays = "phoenix:logRetentionDays"
 	KeyKeepImages       = "phoenix:keepImages"
+	// KeyPermissionsBoundary is the IAM policy every role of the env's
+	// versions carries as its permissions boundary.
+	KeyPermissionsBoundary = "phoenix:permissionsBoundary"
 )
 
 // MaxRetention bounds phoenix:retention on aws by the ALB's quotas.
@@ -55,6 +58,10 @@ type Config struct {
 	LogRetentionDays int
 	// KeepImages is how many images the ECR lifecycle policy keeps.
 	KeepImages int
+	// PermissionsBoundary, when set, is the ARN of the IAM policy that
+	// bounds the versions' roles; the deploy role can then be allowed
+	// iam:CreateRole only with it (docs/aws-roles.md).
+	PermissionsBoundary string
 }
 
 // Example implements stacks.Exampled: the region is the one key without
@@ -66,16 +73,17 @@ func (Platform) Example() map[string]string {
 // Settings implements stacks.Platform.
 func (Platform) Settings(p *stacks.ConfigParser, c *stacks.Config) any {
 	a := Config{
-		Region:           p.Required(KeyRegion, "the AWS region, for example eu-west-1"),
-		VPCCIDR:          vpcCIDR(p, KeyVPCCIDR, "10.0.0.0/16"),
-		AZCount:          p.Int(KeyAZCount, 2, 2, 6),
-		AllowedCIDRs:     p.CIDRList(KeyAllowedCIDRs, []string{"0.0.0.0/0"}),
-		CertificateARN:   certificateARN(p, KeyCertificateARN),
-		Hostname:         p.Hostname(KeyHostname),
-		CPU:              p.Int(KeyCPU, 256, 256, 16384),
-		Memory:           p.Int(KeyMemory, 512, 512, 122880),
-		LogRetentionDays: logRetention(p, KeyLogRetentionDays, 30),
-		KeepImages:       p.Int(KeyKeepImages, 30, 1, 1000),
+		Region:              p.Required(KeyRegion, "the AWS region, for example eu-west-1"),
+		VPCCIDR:             vpcCIDR(p, KeyVPCCIDR, "10.0.0.0/16"),
+		AZCount:             p.Int(KeyAZCount, 2, 2, 6),
+		AllowedCIDRs:        p.CIDRList(KeyAllowedCIDRs, []string{"0.0.0.0/0"}),
+		CertificateARN:      certificateARN(p, KeyCertificateARN),
+		Hostname:            p.Hostname(KeyHostname),
+		CPU:                 p.Int(KeyCPU, 256, 256, 16384),
+		Memory:              p.Int(KeyMemory, 512, 512, 122880),
+		LogRetentionDays:    logRetention(p, KeyLogRetentionDays, 30),
+		KeepImages:          p.Int(KeyKeepImages, 30, 1, 1000),
+		PermissionsBoundary: policyARN(p, KeyPermissionsBoundary),
 	}
 	if p.OK(KeyCPU) && p.OK(KeyMemory) {
 		if err := validateFargateSize(a.CPU, a.Memory); err != nil {
@@ -119,6 +127,20 @@ func vpcCIDR(p *stacks.ConfigParser, key, def string) string {
 	if err != nil || ip.To4() == nil || !ip.Equal(n.IP) || !prefixWithin(n, 16, 24) {
 		p.Fail(key, v, "use an IPv4 network from /16 to /24 written with its first address, such as 10.0.0.0/16")
 		return def
+	}
+	return v
+}
+
+var policyARNPattern = regexp.MustCompile(`^arn:aws[a-z-]*:iam::(\d{12}|aws):policy/[\w+=,.@/-]+$`)
+
+func policyARN(p *stacks.ConfigParser, key string) string {
+	v, ok := p.Lookup(key)
+	if !ok {
+		return ""
+	}
+	if !policyARNPattern.MatchString(v) {
+		p.Fail(key, v, "use an IAM policy ARN such as arn:aws:iam::123456789012:policy/phoenix-boundary")
+		return ""
 	}
 	return v
 }

@@ -52,6 +52,7 @@ func TestSettingsRefuse(t *testing.T) {
 		configtest.Case("certificate not an ARN", configtest.With(region, aws.KeyCertificateARN, "my-cert"), aws.KeyCertificateARN, "ACM certificate ARN"),
 		configtest.Case("certificate without a hostname", configtest.With(region, aws.KeyCertificateARN, "arn:aws:acm:eu-west-1:123456789012:certificate/abc-123"), aws.KeyCertificateARN, "needs phoenix:hostname"),
 		configtest.Case("the example's certificate placeholder", configtest.With(region, aws.KeyCertificateARN, "arn:aws:acm:eu-west-1:123456789012:certificate/"+aws.CertificatePlaceholder, aws.KeyHostname, "app.example.com"), aws.KeyCertificateARN, "example's placeholder"),
+		configtest.Case("permissions boundary not a policy ARN", configtest.With(region, aws.KeyPermissionsBoundary, "arn:aws:iam::123456789012:role/x"), aws.KeyPermissionsBoundary, "IAM policy ARN"),
 		configtest.Case("hostname with a scheme", configtest.With(region, aws.KeyHostname, "https://app.example.com"), aws.KeyHostname, "DNS name"),
 		configtest.Case("fargate cpu", configtest.With(region, aws.KeyCPU, "300"), aws.KeyCPU, "Fargate CPU is one of"),
 		configtest.Case("fargate memory", configtest.With(region, aws.KeyCPU, "256", aws.KeyMemory, "4096"), aws.KeyMemory, "512, 1024 or 2048"),
