@@ -31,6 +31,7 @@ func (c *Cloud) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.skew += d
+	c.expireImages()
 }
 
 // now is the cloud's clock. Callers need not hold c.mu.
@@ -176,4 +177,95 @@ func (c *Cloud) ECRCalls() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return append([]string(nil), c.ecrCalls...)
+}
+
+// lifecycleRule is one rule of an ECR lifecycle policy, the fields ECR
+// evaluates.
+type lifecycleRule struct {
+	RulePriority int `json:"rulePriority"`
+	Selection    struct {
+		TagStatus     string   `json:"tagStatus"`
+		TagPrefixList []string `json:"tagPrefixList"`
+		CountType     string   `json:"countType"`
+		CountUnit     string   `json:"countUnit"`
+		CountNumber   int      `json:"countNumber"`
+	} `json:"selection"`
+	Action struct {
+		Type string `json:"type"`
+	} `json:"action"`
+}
+
+// expireImages applies each repository's lifecycle policy as ECR does:
+// every image is judged by the highest-priority rule that selects it, and
+// expired beyond the rule's count (newest pushes kept) or age. The cloud
+// holds tagged images only, so untagged rules select nothing. ECR applies
+// a policy within a day; the cloud applies it at each push and each
+// Advance, so a test sees the worst case at once. Callers hold c.mu.
+func (c *Cloud) expireImages() {
+	now := time.Now().Add(c.skew)
+	for _, p := range c.resources {
+		if p.Type != "aws:ecr/lifecyclePolicy:LifecyclePolicy" {
+			continue
+		}
+		var policy struct{ Rules []lifecycleRule }
+		if err := json.Unmarshal([]byte(p.Inputs["policy"].StringValue()), &policy); err != nil {
+			continue // the create refused it
+		}
+		sort.Slice(policy.Rules, func(i, j int) bool { return policy.Rules[i].RulePriority < policy.Rules[j].RulePriority })
+		name := p.Inputs["repository"].StringValue()
+		for repo, tags := range c.tags {
+			if !strings.HasSuffix(repo, "/"+name) {
+				continue
+			}
+			judged := map[string]bool{}
+			for _, r := range policy.Rules {
+				var selected []string
+				for tag := range tags {
+					if !judged[tag] && r.selects(tag) {
+						selected = append(selected, tag)
+					}
+				}
+				// Newest push first.
+				sort.Slice(selected, func(i, j int) bool {
+					return c.pushed[repo+":"+selected[i]].After(c.pushed[repo+":"+selected[j]])
+				})
+				for i, tag := range selected {
+					judged[tag] = true
+					expire := false
+					switch r.Selection.CountType {
+					case "imageCountMoreThan":
+						expire = i >= r.Selection.CountNumber
+					case "sinceImagePushed":
+						expire = now.Sub(c.pushed[repo+":"+tag]) > time.Duration(r.Selection.CountNumber)*24*time.Hour
+					}
+					if expire && r.Action.Type == "expire" {
+						delete(tags, tag)
+						c.expired = append(c.expired, repo+":"+tag)
+					}
+				}
+			}
+		}
+	}
+}
+
+// selects reports whether the rule selects a tagged image.
+func (r lifecycleRule) selects(tag string) bool {
+	switch r.Selection.TagStatus {
+	case "any":
+		return true
+	case "tagged":
+		for _, p := range r.Selection.TagPrefixList {
+			if strings.HasPrefix(tag, p) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Expired returns the images ("host/repo:tag") a lifecycle policy expired.
+func (c *Cloud) Expired() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.expired...)
 }

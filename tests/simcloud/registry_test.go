@@ -2,6 +2,7 @@ package simcloud
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -149,4 +150,63 @@ func TestImageDiffsItsRegistryByServer(t *testing.T) {
 	if got := diff(reg("a.ecr", "token-1"), reg("b.ecr", "token-1")); got != pulumirpc.DiffResponse_DIFF_SOME {
 		t.Errorf("a new server: %v, want a change", got)
 	}
+}
+
+// TestLifecyclePolicyExpiresImages: as ECR does, a policy's count rule
+// expires the oldest pushes beyond its count whatever runs them, and an
+// age rule those pushed longer ago than its days; a policy that selects
+// only untagged images (phoenix's) expires no version's image.
+func TestLifecyclePolicyExpiresImages(t *testing.T) {
+	push := func(c *Cloud, v string) {
+		t.Helper()
+		if _, err := c.create("docker:index/image:Image", v, props(map[string]any{"imageName": testRepo + ":" + v, "registry": map[string]any{"server": "x"}})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	policy := func(c *Cloud, rule string) {
+		t.Helper()
+		if _, err := c.create("aws:ecr/lifecyclePolicy:LifecyclePolicy", "dev-app", props(map[string]any{"repository": "dev-app",
+			"policy": `{"rules":[{"rulePriority":1,"selection":{"tagStatus":"untagged","countType":"sinceImagePushed","countUnit":"days","countNumber":1},"action":{"type":"expire"}}` + rule + `]}`})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Run("count", func(t *testing.T) {
+		c := New()
+		policy(c, `,{"rulePriority":2,"selection":{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":2},"action":{"type":"expire"}}`)
+		for _, v := range []string{"v1", "v2", "v3"} {
+			push(c, v)
+			c.Advance(time.Minute)
+		}
+		if got := c.Tags(testRepo); strings.Join(got, " ") != "v2 v3" {
+			t.Errorf("after 3 pushes under a count of 2 the repository holds %v, want [v2 v3]", got)
+		}
+		if got := c.Expired(); len(got) != 1 || got[0] != testRepo+":v1" {
+			t.Errorf("expired %v, want v1", got)
+		}
+	})
+	t.Run("age", func(t *testing.T) {
+		c := New()
+		policy(c, `,{"rulePriority":2,"selection":{"tagStatus":"tagged","tagPrefixList":["v"],"countType":"sinceImagePushed","countUnit":"days","countNumber":7},"action":{"type":"expire"}}`)
+		push(c, "v1")
+		c.Advance(6 * 24 * time.Hour)
+		push(c, "v2")
+		if got := c.Tags(testRepo); len(got) != 2 {
+			t.Fatalf("after 6 days the repository holds %v, want both", got)
+		}
+		c.Advance(2 * 24 * time.Hour)
+		if got := c.Tags(testRepo); strings.Join(got, " ") != "v2" {
+			t.Errorf("8 days after v1's push the repository holds %v, want [v2]", got)
+		}
+	})
+	t.Run("untagged only", func(t *testing.T) {
+		c := New()
+		policy(c, "")
+		for i := range 40 {
+			push(c, "v"+strconv.Itoa(i))
+			c.Advance(24 * time.Hour)
+		}
+		if got := c.Tags(testRepo); len(got) != 40 {
+			t.Errorf("40 pushes over 40 days under an untagged-only policy left %d images, want 40", len(got))
+		}
+	})
 }

@@ -89,6 +89,10 @@ type Cloud struct {
 	// digest): what a registry holds, which outlives the resources that
 	// pushed to it unless they delete what they pushed.
 	tags map[string]map[string]string
+	// pushed is when each image ("host/repo:tag") was pushed, by the
+	// cloud's clock; expired lists those a lifecycle policy expired.
+	pushed  map[string]time.Time
+	expired []string
 	// skew is how far the cloud's clock is ahead of the wall clock.
 	skew time.Duration
 	// machine is the machine the docker provider now talks to.
@@ -99,7 +103,7 @@ type Cloud struct {
 
 // New returns an empty cloud.
 func New() *Cloud {
-	return &Cloud{resources: map[string]*Resource{}, tags: map[string]map[string]string{}}
+	return &Cloud{resources: map[string]*Resource{}, tags: map[string]map[string]string{}, pushed: map[string]time.Time{}}
 }
 
 // Inventory returns every resource that exists, sorted by type and name.
@@ -460,6 +464,8 @@ func (c *Cloud) push(ref, digest string) error {
 		c.tags[repo] = map[string]string{}
 	}
 	c.tags[repo][tag] = "sha256:" + digest
+	c.pushed[repo+":"+tag] = time.Now().Add(c.skew)
+	c.expireImages()
 	return nil
 }
 
