@@ -199,8 +199,8 @@ func TestAWSSecurityAndRegistry(t *testing.T) {
 			t.Errorf("got scanOnPush %v, want true", got)
 		}
 		policy := str(env.one(t, "aws:ecr/lifecyclePolicy:LifecyclePolicy").Inputs, "policy")
-		if !strings.Contains(policy, `"countNumber":30`) || !strings.Contains(policy, `"untagged"`) {
-			t.Errorf("lifecycle policy does not keep 30 images and expire untagged ones: %s", policy)
+		if !strings.Contains(policy, `"untagged"`) || strings.Contains(policy, `"any"`) || strings.Contains(policy, `"tagged"`) {
+			t.Errorf("lifecycle policy must expire untagged images and select no tagged one: %s", policy)
 		}
 	})
 

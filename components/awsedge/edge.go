@@ -34,8 +34,6 @@ type EdgeArgs struct {
 	AppPort int
 	// LogRetentionDays is how long app logs are kept. Optional; default 30.
 	LogRetentionDays int
-	// KeepImages is how many images the registry keeps. Optional; default 30.
-	KeepImages int
 }
 
 // Edge is the long-lived part of an env on AWS.
@@ -257,7 +255,7 @@ func loadBalancer(ctx *pulumi.Context, name string, a *EdgeArgs, vpc *ec2.Vpc, s
 }
 
 // registry creates the ECR repository, with immutable tags and a
-// lifecycle policy that keeps a.KeepImages images.
+// lifecycle policy that expires only untagged images.
 func registry(ctx *pulumi.Context, name string, a *EdgeArgs, parent pulumi.ResourceOrInvokeOption) (*ecr.Repository, error) {
 	repo, err := ecr.NewRepository(ctx, name+"-app", &ecr.RepositoryArgs{
 		// Rule 4: a tag is a version, and a version is never rewritten.
@@ -272,7 +270,7 @@ func registry(ctx *pulumi.Context, name string, a *EdgeArgs, parent pulumi.Resou
 	if err != nil {
 		return nil, err
 	}
-	policy, err := LifecyclePolicy(a.KeepImages)
+	policy, err := LifecyclePolicy()
 	if err != nil {
 		return nil, err
 	}
@@ -311,9 +309,12 @@ func SubnetCIDRs(vpcCIDR string, n int) ([]string, error) {
 	return out, nil
 }
 
-// LifecyclePolicy returns the ECR lifecycle policy: untagged layers expire
-// after a day, and only the newest keep tagged images stay.
-func LifecyclePolicy(keep int) (string, error) {
+// LifecyclePolicy returns the ECR lifecycle policy: untagged images expire
+// after a day. It has no rule for tagged images: each one is a version's,
+// and leaves when phoenix destroys that version (platform Release), so that
+// no count or age can expire the image of a version that still runs, such
+// as an old one kept warm for a rollback.
+func LifecyclePolicy() (string, error) {
 	type selection struct {
 		TagStatus   string `json:"tagStatus"`
 		CountType   string `json:"countType"`
@@ -333,12 +334,6 @@ func LifecyclePolicy(keep int) (string, error) {
 			Selection:    selection{TagStatus: "untagged", CountType: "sinceImagePushed", CountUnit: "days", CountNumber: 1},
 			Action:       map[string]string{"type": "expire"},
 		},
-		{
-			RulePriority: 2,
-			Description:  fmt.Sprintf("keep the newest %d versions", keep),
-			Selection:    selection{TagStatus: "any", CountType: "imageCountMoreThan", CountNumber: keep},
-			Action:       map[string]string{"type": "expire"},
-		},
 	}})
 	return string(b), err
 }
@@ -350,9 +345,6 @@ func withDefaults(a EdgeArgs) EdgeArgs {
 	}
 	if a.LogRetentionDays == 0 {
 		a.LogRetentionDays = 30
-	}
-	if a.KeepImages == 0 {
-		a.KeepImages = 30
 	}
 	return a
 }

@@ -33,7 +33,7 @@ func TestSubnetCIDRs(t *testing.T) {
 }
 
 func TestLifecyclePolicy(t *testing.T) {
-	s, err := LifecyclePolicy(12)
+	s, err := LifecyclePolicy()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,12 +51,14 @@ func TestLifecyclePolicy(t *testing.T) {
 	if err := json.Unmarshal([]byte(s), &p); err != nil {
 		t.Fatal(err)
 	}
-	if len(p.Rules) != 2 {
-		t.Fatalf("got %d rules, want 2", len(p.Rules))
+	// A tagged image is a version's: no rule may select it, by count or
+	// age, or a version kept warm for a rollback could lose its image.
+	if len(p.Rules) != 1 {
+		t.Fatalf("got %d rules, want 1: %s", len(p.Rules), s)
 	}
-	keep := p.Rules[1]
-	if keep.Selection.TagStatus != "any" || keep.Selection.CountType != "imageCountMoreThan" || keep.Selection.CountNumber != 12 || keep.Action.Type != "expire" {
-		t.Errorf("got keep rule %+v, want expire beyond 12 images", keep)
+	r := p.Rules[0]
+	if r.Selection.TagStatus != "untagged" || r.Action.Type != "expire" {
+		t.Errorf("got rule %+v, want one that expires untagged images only", r)
 	}
 }
 

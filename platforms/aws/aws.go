@@ -44,7 +44,6 @@ func (Platform) Env(ctx *pulumi.Context, e *stacks.EnvStack) error {
 		AllowedCIDRs:     own.AllowedCIDRs,
 		AppPort:          cfg.AppPort,
 		LogRetentionDays: own.LogRetentionDays,
-		KeepImages:       own.KeepImages,
 	})
 	if err != nil {
 		return err

@@ -25,7 +25,9 @@ const (
 	KeyCPU              = "phoenix:cpu"
 	KeyMemory           = "phoenix:memory"
 	KeyLogRetentionDays = "phoenix:logRetentionDays"
-	KeyKeepImages       = "phoenix:keepImages"
+	// KeyKeepImages is retired: the lifecycle policy it sized could
+	// expire the image of a version that still runs.
+	KeyKeepImages = "phoenix:keepImages"
 	// KeyPermissionsBoundary is the IAM policy every role of the env's
 	// versions carries as its permissions boundary.
 	KeyPermissionsBoundary = "phoenix:permissionsBoundary"
@@ -56,8 +58,6 @@ type Config struct {
 	Memory int
 	// LogRetentionDays is how long CloudWatch keeps app logs.
 	LogRetentionDays int
-	// KeepImages is how many images the ECR lifecycle policy keeps.
-	KeepImages int
 	// PermissionsBoundary, when set, is the ARN of the IAM policy that
 	// bounds the versions' roles; the deploy role can then be allowed
 	// iam:CreateRole only with it (docs/aws-roles.md).
@@ -82,7 +82,6 @@ func (Platform) Settings(p *stacks.ConfigParser, c *stacks.Config) any {
 		CPU:                 p.Int(KeyCPU, 256, 256, 16384),
 		Memory:              p.Int(KeyMemory, 512, 512, 122880),
 		LogRetentionDays:    logRetention(p, KeyLogRetentionDays, 30),
-		KeepImages:          p.Int(KeyKeepImages, 30, 1, 1000),
 		PermissionsBoundary: policyARN(p, KeyPermissionsBoundary),
 	}
 	if p.OK(KeyCPU) && p.OK(KeyMemory) {
@@ -102,12 +101,13 @@ func (Platform) Settings(p *stacks.ConfigParser, c *stacks.Config) any {
 		p.Fail(stacks.KeyRetention, strconv.Itoa(c.Retention),
 			fmt.Sprintf("on aws at most %d: each version holds a target group and a listener rule, and an ALB has at most 100 of each (live, previous, the candidate and the candidate rule come on top)", MaxRetention))
 	}
-	// The lifecycle policy expires the oldest tagged images beyond
-	// keepImages; destroyed versions delete their tags, so the images are
-	// those of the versions that exist: retention + 3.
-	if a.KeepImages < c.Retention+3 && p.OK(KeyKeepImages) && p.OK(stacks.KeyRetention) {
-		p.Fail(KeyKeepImages, strconv.Itoa(a.KeepImages),
-			fmt.Sprintf("the ECR lifecycle policy would expire images of versions that still run; keep at least phoenix:retention+3 = %d (warm versions, live, previous and a new candidate)", c.Retention+3))
+	// An ECR lifecycle rule that counts tagged images expires the oldest
+	// ones whether a version still runs them or not (a rollback target is
+	// old by nature): the policy now expires only untagged images, and a
+	// version's image leaves with the version.
+	if v, ok := p.Lookup(KeyKeepImages); ok && v != "0" {
+		p.Fail(KeyKeepImages, v,
+			"the key is retired: a count of images to keep could expire the image of a version that still runs. Images now leave ECR with their versions (phoenix gc, and each deploy, destroy the versions beyond phoenix:retention); remove the key from the env's config file")
 	}
 	return a
 }
@@ -134,12 +134,18 @@ func vpcCIDR(p *stacks.ConfigParser, key, def string) string {
 var policyARNPattern = regexp.MustCompile(`^arn:aws[a-z-]*:iam::(\d{12}|aws):policy/[\w+=,.@/-]+$`)
 
 func policyARN(p *stacks.ConfigParser, key string) string {
+	return arn(p, key, policyARNPattern, "use an IAM policy ARN such as arn:aws:iam::123456789012:policy/phoenix-boundary")
+}
+
+// arn returns key's value if it matches pattern; "" when it is unset, or
+// (failing with what is allowed) when it does not.
+func arn(p *stacks.ConfigParser, key string, pattern *regexp.Regexp, allowed string) string {
 	v, ok := p.Lookup(key)
 	if !ok {
 		return ""
 	}
-	if !policyARNPattern.MatchString(v) {
-		p.Fail(key, v, "use an IAM policy ARN such as arn:aws:iam::123456789012:policy/phoenix-boundary")
+	if !pattern.MatchString(v) {
+		p.Fail(key, v, allowed)
 		return ""
 	}
 	return v
@@ -152,14 +158,7 @@ const CertificatePlaceholder = "REPLACE-ME"
 var certificateARNPattern = regexp.MustCompile(`^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[A-Za-z0-9-]+$`)
 
 func certificateARN(p *stacks.ConfigParser, key string) string {
-	v, ok := p.Lookup(key)
-	if !ok {
-		return ""
-	}
-	if !certificateARNPattern.MatchString(v) {
-		p.Fail(key, v, "use an ACM certificate ARN such as arn:aws:acm:eu-west-1:123456789012:certificate/0b1c...")
-		return ""
-	}
+	v := arn(p, key, certificateARNPattern, "use an ACM certificate ARN such as arn:aws:acm:eu-west-1:123456789012:certificate/0b1c...")
 	if strings.HasSuffix(v, "/"+CertificatePlaceholder) {
 		p.Fail(key, v, "this is the example's placeholder: set the ARN of your ACM certificate, in aws:region, that covers phoenix:hostname")
 		return ""

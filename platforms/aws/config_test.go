@@ -58,9 +58,8 @@ func TestSettingsRefuse(t *testing.T) {
 		configtest.Case("fargate memory", configtest.With(region, aws.KeyCPU, "256", aws.KeyMemory, "4096"), aws.KeyMemory, "512, 1024 or 2048"),
 		configtest.Case("fargate memory step", configtest.With(region, aws.KeyCPU, "1024", aws.KeyMemory, "2500"), aws.KeyMemory, "2048 to 8192 MiB"),
 		configtest.Case("log retention", configtest.With(region, aws.KeyLogRetentionDays, "10"), aws.KeyLogRetentionDays, "CloudWatch accepts"),
-		configtest.Case("keep images below retention", configtest.With(region, stacks.KeyRetention, "10", aws.KeyKeepImages, "5"), aws.KeyKeepImages, "versions that still run"),
-		configtest.Case("keep images one short of live, previous and candidate", configtest.With(region, stacks.KeyRetention, "10", aws.KeyKeepImages, "12"), aws.KeyKeepImages, "at least phoenix:retention+3 = 13"),
-		configtest.Case("retention beyond the ALB quotas", configtest.With(region, stacks.KeyRetention, "96", aws.KeyKeepImages, "200"), stacks.KeyRetention, "at most 95"),
+		configtest.Case("keep images, retired", configtest.With(region, aws.KeyKeepImages, "30"), aws.KeyKeepImages, "retired"),
+		configtest.Case("retention beyond the ALB quotas", configtest.With(region, stacks.KeyRetention, "96"), stacks.KeyRetention, "at most 95"),
 	})
 }
 
