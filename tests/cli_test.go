@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,6 +23,7 @@ import (
 	"github.com/phoenix-iac/phoenix/internal/orchestrator"
 	"github.com/phoenix-iac/phoenix/stacks"
 	"github.com/phoenix-iac/phoenix/tests/harness"
+	"github.com/phoenix-iac/phoenix/tests/simcloud"
 	"github.com/phoenix-iac/phoenix/tests/simplatform"
 )
 
@@ -431,6 +433,53 @@ func TestCLIGCKeepsLiveCandidateAndPrevious(t *testing.T) {
 		if got[v] != want {
 			t.Errorf("after gc: %s in cloud %v, want %v", v, got[v], want)
 		}
+	}
+}
+
+// TestCLIDeployKeepsRetention: each successful deploy destroys the
+// versions beyond phoenix:retention, as gc does, so an env's versions stay
+// bounded without anyone running gc; --no-gc skips it, and a gc that
+// stops leaves the deploy standing and says what to run.
+func TestCLIDeployKeepsRetention(t *testing.T) {
+	t.Parallel()
+	c := newCLIEnv(t, "phoenix:retention", "1")
+	for _, v := range []string{"v1", "v2", "v3"} {
+		if r := c.deploy(v); strings.Contains(r.out, "gc:") {
+			t.Errorf("deploy %s destroyed a version within retention: %s", v, r)
+		}
+	}
+	r := c.deploy("v4")
+	if !strings.Contains(r.out, "gc: destroyed v1") {
+		t.Errorf("deploy v4 did not report destroying v1: %s", r)
+	}
+	want := map[string]bool{"v2": true, "v3": true, "v4": true}
+	if got := c.versionsInCloud(); !maps.Equal(got, want) {
+		t.Errorf("after 4 deploys with retention 1 the cloud holds %v, want live v4, previous v3 and warm v2", got)
+	}
+
+	c.deploy("v5", "--no-gc")
+	if !c.versionsInCloud()["v2"] {
+		t.Error("deploy --no-gc destroyed v2")
+	}
+
+	// v2's and v3's destroys will fail: the deploy of v6 stands.
+	c.h.Cloud.Inject(simcloud.Fault{Kind: "delete", Type: "docker:index/container:Container", NameContains: "dev-v2-", Times: 10, Err: "device or resource busy"})
+	r = c.deploy("v6", "--json")
+	var res orchestrator.DeployResult
+	if err := json.Unmarshal([]byte(r.out), &res); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(res.GCError, "device or resource busy") || !strings.Contains(r.errOut, "phoenix gc --env dev") {
+		t.Errorf("a failed gc after the deploy: gcError %q, want the cause, and a log naming phoenix gc: %s", res.GCError, r)
+	}
+	if st := c.status(); st.Live != "v6" {
+		t.Errorf("after a deploy whose gc failed live is %q, want v6", st.Live)
+	}
+	c.h.Cloud.ClearFaults()
+	c.must("gc", "--env", "dev")
+	want = map[string]bool{"v4": true, "v5": true, "v6": true}
+	if got := c.versionsInCloud(); !maps.Equal(got, want) {
+		t.Errorf("after gc the cloud holds %v, want %v", got, want)
 	}
 }
 

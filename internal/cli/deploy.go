@@ -25,6 +25,7 @@ type DeployOptions struct {
 	GateCount   int
 	GateTimeout time.Duration
 	KeepFailed  bool
+	NoGC        bool
 	Wait        time.Duration
 	JSON        bool
 
@@ -69,6 +70,12 @@ On any failure live traffic is left as it was (or put back), the candidate
 route is cleared, the new version stack is destroyed (unless --keep-failed), and the
 exit code is 3. Deploying a definition that is already live changes nothing.
 
+Once the new version is live, deploy runs phoenix gc: it destroys the
+versions beyond the env's phoenix:retention (never live, previous or a
+candidate) and the incomplete ones, so that an env holds at most retention+2
+versions and stays within the platform's quotas. --no-gc skips it; if it
+stops, the deploy still stands and says to run phoenix gc.
+
 The env stack is created on the first deploy, and the provider plugins the
 platform needs are installed on first use.`,
 		Example: `  phoenix deploy --env dev
@@ -88,6 +95,7 @@ platform needs are installed on first use.`,
 	fl.IntVar(&opts.GateCount, "gate-count", 5, "consecutive good answers from the candidate that pass the gate")
 	fl.DurationVar(&opts.GateTimeout, "gate-timeout", 2*time.Minute, "time the candidate has to pass each gate")
 	fl.BoolVar(&opts.KeepFailed, "keep-failed", false, "keep the version stack when the deploy fails")
+	fl.BoolVar(&opts.NoGC, "no-gc", false, "after a successful deploy, keep the versions beyond phoenix:retention (default: destroy them, as phoenix gc does)")
 	fl.DurationVar(&opts.Wait, "wait", 0, "wait this long for another phoenix command on the env to finish (default: refuse at once)")
 	fl.BoolVar(&opts.JSON, "json", false, "print the result as JSON, on failure too")
 	fl.BoolVar(&opts.Analysis, "analysis", true, "judge each canary step (and the bake) on production traffic; --analysis=false only waits and gates")
@@ -221,7 +229,7 @@ func deployRun(ctx context.Context, f *Factory, opts *DeployOptions) error {
 	res, err := o.Deploy(ctx, orchestrator.DeployOptions{
 		Env: opts.Env, Version: v, Canary: canary, StepWait: opts.StepWait,
 		Gate:       orchestrator.GateOptions{Need: opts.GateCount, Timeout: opts.GateTimeout},
-		KeepFailed: opts.KeepFailed, Wait: opts.Wait, Analysis: analysis,
+		KeepFailed: opts.KeepFailed, Wait: opts.Wait, Analysis: analysis, NoGC: opts.NoGC,
 	})
 	return f.show(opts.JSON, res, err, func(w io.Writer) error { return renderDeploy(w, res) })
 }
@@ -238,6 +246,9 @@ func renderDeploy(w io.Writer, res orchestrator.DeployResult) error {
 	default:
 		_, err = fmt.Fprintf(w, "%s is live in env %s at %s (previous: %s, kept warm; undo with: phoenix rollback --env %s)\n",
 			res.Version, res.Env, res.URL, res.Previous, res.Env)
+	}
+	if err == nil && res.GC != nil && len(res.GC.Destroyed) > 0 {
+		_, err = fmt.Fprintf(w, "gc: destroyed %s (beyond phoenix:retention)\n", list(res.GC.Destroyed))
 	}
 	return err
 }

@@ -31,7 +31,9 @@ func newGCCmd(f *Factory, g *GlobalOptions, runF func(context.Context, *GCOption
 		Long: `Gc destroys the version stacks an env no longer needs. It never touches the
 live, candidate or previous version, and keeps the newest --keep others
 (default: the env's phoenix:retention). Incomplete versions (whose deploy
-failed or was interrupted) are always destroyed.
+failed or was interrupted) are always destroyed. Each successful deploy runs
+it with the env's retention (unless deploy --no-gc), so run it by hand to
+keep fewer, to preview with --dry-run, or to finish a gc that stopped.
 
 With --orphans, gc instead looks in the cloud for what carries the env's
 labels (phoenix.env=ENV and its owner: phoenix.project and phoenix.backend)

@@ -32,6 +32,9 @@ type DeployOptions struct {
 	// Analysis judges each canary step, and the bake period after the
 	// promotion, on production traffic.
 	Analysis AnalysisOptions
+	// NoGC skips the gc that follows a successful deploy, which destroys
+	// the versions the env's phoenix:retention no longer keeps.
+	NoGC bool
 }
 
 // DeployResult says what a deploy did.
@@ -51,6 +54,10 @@ type DeployResult struct {
 	// Analysis holds the judgment of each canary step and of the bake
 	// period, in order; the last one decided a failed deploy.
 	Analysis []StepAnalysis `json:"analysis,omitempty"`
+	// GC is what the gc after the deploy kept and destroyed; GCError why
+	// it stopped (the deploy stands: phoenix gc finishes it).
+	GC      *GCResult `json:"gc,omitempty"`
+	GCError string    `json:"gcError,omitempty"`
 }
 
 // Deploy creates the version stack unless it exists, makes it the
@@ -81,7 +88,7 @@ func (o *Orchestrator) Deploy(ctx context.Context, opts DeployOptions) (DeployRe
 	d.watcher = &watcher{o: o, env: opts.Env, a: opts.Analysis, state: env}
 	defer d.watcher.close()
 
-	for _, step := range []func(context.Context) error{d.version, d.candidate, d.canary, d.promote, d.bake} {
+	for _, step := range []func(context.Context) error{d.version, d.candidate, d.canary, d.promote, d.bake, d.retire} {
 		if err := step(ctx); err != nil || res.NoOp {
 			return res, err
 		}
@@ -293,6 +300,25 @@ func (d *deployment) bake(ctx context.Context) error {
 	}
 	if err != nil {
 		return d.fail(ctx, err)
+	}
+	return nil
+}
+
+// retire destroys, once the version is live, the versions the env's
+// retention no longer keeps, so that retention holds by itself: their
+// target groups, rules and images count against the platform's quotas.
+// A failure here does not undo the deploy: it is reported, and the next
+// deploy or phoenix gc finishes the work.
+func (d *deployment) retire(ctx context.Context) error {
+	o, opts := d.o, d.opts
+	if opts.NoGC {
+		return nil
+	}
+	res, err := o.collect(ctx, opts.Env, -1, false)
+	d.res.GC = &res
+	if err != nil {
+		d.res.GCError = err.Error()
+		o.logf("warning: %s is live, but the gc after it stopped: %v\nthe versions beyond retention stay until: phoenix gc --env %s", opts.Version, err, opts.Env)
 	}
 	return nil
 }

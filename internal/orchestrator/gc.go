@@ -45,11 +45,18 @@ func (o *Orchestrator) GC(ctx context.Context, opts GCOptions) (GCResult, error)
 		return res, err
 	}
 	defer unlock()
-	st, err := o.Status(ctx, opts.Env)
+	return o.collect(ctx, opts.Env, opts.Keep, opts.DryRun)
+}
+
+// collect is gc under the env's lock: it destroys the version stacks
+// beyond keep warm ones (negative: the env's retention), or with dryRun
+// only says which.
+func (o *Orchestrator) collect(ctx context.Context, env string, keep int, dryRun bool) (GCResult, error) {
+	res := GCResult{Env: env, Kept: []string{}, Destroyed: []string{}, DryRun: dryRun}
+	st, err := o.Status(ctx, env)
 	if err != nil {
 		return res, err
 	}
-	keep := opts.Keep
 	if keep < 0 {
 		keep = st.Retention
 	}
@@ -69,11 +76,11 @@ func (o *Orchestrator) GC(ctx context.Context, opts GCOptions) (GCResult, error)
 			res.Destroyed = append(res.Destroyed, v.Version)
 		}
 	}
-	if opts.DryRun {
+	if dryRun {
 		return res, nil
 	}
 	for i, v := range res.Destroyed {
-		name := stacks.StackName{Env: opts.Env, Version: v}
+		name := stacks.StackName{Env: env, Version: v}
 		o.logf("destroying %s (%d of %d)", name, i+1, len(res.Destroyed))
 		if err := o.destroyVersion(ctx, name); err != nil {
 			res.Destroyed = res.Destroyed[:i]
