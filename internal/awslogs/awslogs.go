@@ -69,7 +69,10 @@ func Read(ctx context.Context, api API, o Options, out func(Event) error) error 
 			}
 			for _, e := range page.Events {
 				id := aws.ToString(e.EventId)
-				if seen[id] {
+				// The prefix is asked of the service, and checked here too:
+				// an API that ignores it (moto does) must not show another
+				// version's lines as this one's.
+				if seen[id] || !strings.HasPrefix(aws.ToString(e.LogStreamName), o.Version+"/") {
 					continue
 				}
 				t := time.UnixMilli(aws.ToInt64(e.Timestamp))
