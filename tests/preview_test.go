@@ -4,10 +4,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +22,7 @@ import (
 	"github.com/phoenix-iac/phoenix/internal/cli"
 	"github.com/phoenix-iac/phoenix/internal/orchestrator"
 	"github.com/phoenix-iac/phoenix/stacks"
+	"github.com/phoenix-iac/phoenix/tests/moto"
 )
 
 func TestCLIPreview(t *testing.T) {
@@ -161,5 +167,62 @@ func TestCLIPreviewPlantedLongName(t *testing.T) {
 	}
 	if len(c.h.Cloud.Find("aws:lb/targetGroup:TargetGroup", "")) != tgs {
 		t.Error("preview created the target group")
+	}
+}
+
+// TestCLIPreviewNeedsOnlyReadAccessToState: a preview, of a new version and
+// of one that exists, makes no write request to an S3 state backend (moto,
+// behind a proxy that refuses and counts every request but GET and HEAD),
+// so a pull request's role needs only s3:GetObject and s3:ListBucket on it
+// (docs/aws-roles.md). Not parallel: phoenix's own reads of the backend
+// (leases, Pulumi's lock files) take credentials from the process's
+// environment, as on a CI runner.
+func TestCLIPreviewNeedsOnlyReadAccessToState(t *testing.T) {
+	for k, v := range map[string]string{"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1"} {
+		t.Setenv(k, v)
+	}
+	c := newCLIEnv(t)
+	srv := moto.Start(t)
+	srv.Bucket(t, "state")
+	target, err := url.Parse(srv.Endpoint())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu       sync.Mutex
+		readOnly bool
+		refused  []string
+	)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		ro := readOnly
+		if ro && r.Method != http.MethodGet && r.Method != http.MethodHead {
+			refused = append(refused, r.Method+" "+r.URL.Path)
+			mu.Unlock()
+			w.WriteHeader(http.StatusForbidden)
+			fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>`)
+			return
+		}
+		mu.Unlock()
+		proxy.ServeHTTP(w, r)
+	}))
+	defer front.Close()
+	c.h.Env["PULUMI_BACKEND_URL"] = fmt.Sprintf("s3://state/team?endpoint=%s&disableSSL=true&s3ForcePathStyle=true&region=us-east-1", strings.TrimPrefix(front.URL, "http://"))
+	c.h.Env["AWS_ACCESS_KEY_ID"], c.h.Env["AWS_SECRET_ACCESS_KEY"], c.h.Env["AWS_REGION"] = "test", "test", "us-east-1"
+	c.deploy("v1")
+
+	mu.Lock()
+	readOnly = true
+	mu.Unlock()
+	for _, v := range []string{"v2", "v1"} {
+		if r := c.run("preview", "--env", "dev", "--version", v, "--format", "json"); r.code != 0 {
+			t.Errorf("preview of %s with read-only access to the state: %s", v, r)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(refused) > 0 {
+		t.Errorf("the previews asked to write to the state backend: %v", refused)
 	}
 }
