@@ -39,19 +39,27 @@ func (c *cliEnv) repoOf() string {
 	return repos[0].Outputs["repositoryUrl"].StringValue()
 }
 
-// TestCLIAWSVersionsOutliveTheirMachineAndToken: a version deployed on one
-// machine is rolled back to, verified, from another machine 13 hours later
-// (the build machine's Docker is not there, the ECR token its push used has
-// expired), and destroyed from there: the verified rollback finds no drift,
-// and the destroy deletes each version's image from ECR with the caller's
-// own credentials.
-func TestCLIAWSVersionsOutliveTheirMachineAndToken(t *testing.T) {
+// moreDeploys is how many deploys the day in the life makes after its
+// rollback: more than the old lifecycle policy's 30 images, with the
+// default retention.
+const moreDeploys = 40
+
+// TestCLIAWSDayInTheLife: a team's days on aws, each step exiting 0. A
+// version deployed on one machine, the next with a canary on another; 13
+// hours later (the build machine's Docker is not there, the ECR token its
+// push used has expired) a verified rollback from a third finds no drift.
+// Then many deploys, a few hours apart, with retention left to the deploys
+// themselves: the env never holds more than retention + 2 versions (so no
+// ALB quota is near), the ECR lifecycle policy expires no image, and every
+// version the state holds has its image. The destroy deletes each
+// version's image with the caller's own credentials and leaves nothing.
+func TestCLIAWSDayInTheLife(t *testing.T) {
 	t.Parallel()
 	c := newAWSCLIEnv(t)
 	c.h.Cloud.SetMachine("laptop-a")
 	c.deploy("v1")
 	c.h.Cloud.SetMachine("runner-b")
-	c.deploy("v2")
+	c.deploy("v2", "--canary", "50", "--step-wait", "1s", "--analysis=false")
 	repo := c.repoOf()
 	if got := c.h.Cloud.Tags(repo); !slices.Equal(got, []string{"v1", "v2"}) {
 		t.Fatalf("the repository holds %v, want [v1 v2]", got)
@@ -67,6 +75,25 @@ func TestCLIAWSVersionsOutliveTheirMachineAndToken(t *testing.T) {
 		t.Errorf("after the rollback live is %q, want v1", st.Live)
 	}
 
+	start := time.Now()
+	for i := range moreDeploys {
+		c.h.Cloud.SetMachine(fmt.Sprintf("runner-%d", i%3))
+		c.h.Cloud.Advance(5 * time.Hour)
+		c.deploy(fmt.Sprintf("w%02d", i), "--gate-count", "1")
+		// The cloud's count after each deploy; the state against the cloud
+		// every few (a status read is a second of the test's own).
+		if n := len(c.h.Cloud.Find("aws:ecs/service:Service", "")); n > 2+2 {
+			t.Fatalf("after deploy %d the cloud runs %d versions, want at most retention 2 + 2", i, n)
+		}
+		if i%8 == 7 {
+			c.agreeOnVersions(repo)
+		}
+	}
+	t.Logf("%d deploys with automatic retention took %s (%s each)", moreDeploys, time.Since(start).Round(time.Second), (time.Since(start) / moreDeploys).Round(100*time.Millisecond))
+	if got := c.h.Cloud.Expired(); len(got) > 0 {
+		t.Errorf("the ECR lifecycle policy expired %v", got)
+	}
+
 	c.must("destroy", "--env", "dev", "--yes")
 	for _, res := range c.h.Cloud.Inventory() {
 		if res.Type != "docker:index/image:Image" { // its delete leaves the push: phoenix deletes the tag
@@ -76,8 +103,39 @@ func TestCLIAWSVersionsOutliveTheirMachineAndToken(t *testing.T) {
 	if got := c.h.Cloud.Tags(repo); len(got) != 0 {
 		t.Errorf("after destroy the repository holds %v: each version's image must leave ECR with it", got)
 	}
-	if calls := c.h.Cloud.ECRCalls(); len(calls) != 2 {
-		t.Errorf("ECR calls %v, want one BatchDeleteImage per version", calls)
+	if calls := c.h.Cloud.ECRCalls(); len(calls) != 2+moreDeploys {
+		t.Errorf("%d ECR calls, want one BatchDeleteImage per version (%d)", len(calls), 2+moreDeploys)
+	}
+}
+
+// agreeOnVersions checks that the env's versions, as status reads them from
+// the state, are the ones with an ECS service, a target group and an image
+// in the simulated cloud, and that there are no more than retention + 2.
+func (c *cliEnv) agreeOnVersions(repo string) {
+	c.t.Helper()
+	st := c.status()
+	var held []string
+	for _, v := range st.Versions {
+		held = append(held, v.Version)
+	}
+	slices.Sort(held)
+	inCloud := func(typ, suffix string) []string {
+		var out []string
+		for _, r := range c.h.Cloud.Find(typ, "") {
+			if v, ok := strings.CutSuffix(strings.TrimPrefix(r.Name, "dev-"), suffix); ok {
+				out = append(out, v)
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	services, groups := inCloud("aws:ecs/service:Service", "-service"), inCloud("aws:lb/targetGroup:TargetGroup", "-tg")
+	tags := c.h.Cloud.Tags(repo)
+	if !slices.Equal(services, held) || !slices.Equal(groups, held) || !slices.Equal(tags, held) {
+		c.t.Fatalf("live %s: the state holds versions %v; the cloud has services %v, target groups %v, images %v", st.Live, held, services, groups, tags)
+	}
+	if len(held) > st.Retention+2 {
+		c.t.Fatalf("live %s: %d versions %v, want at most retention %d + 2", st.Live, len(held), held, st.Retention)
 	}
 }
 
