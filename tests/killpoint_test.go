@@ -236,16 +236,18 @@ func TestKillPoints(t *testing.T) {
 			if i == 0 {
 				c.deploy("v0")
 			}
-			return append([]string{"deploy", "--env", "dev", "--version", fmt.Sprintf("v%d", i+1), "--canary", "20,50", "--step-wait", "200ms", "--analysis=false"}, gateFlags()...)
+			// The deploy case kills the gc after a deploy; this one, the steps.
+			return append([]string{"deploy", "--env", "dev", "--version", fmt.Sprintf("v%d", i+1), "--canary", "20,50", "--step-wait", "200ms", "--analysis=false", "--no-gc"}, gateFlags()...)
 		}},
 		{verb: "gc", setup: func(c *cliEnv, i int) []string {
 			if i == 0 {
-				c.deploy("v0")
-				c.deploy("v1")
+				c.deploy("v0", "--no-gc")
+				c.deploy("v1", "--no-gc")
 			}
 			// One more version each time: with --keep 0 the oldest
-			// besides live and previous is collected.
-			c.deploy(fmt.Sprintf("v%d", i+2))
+			// besides live and previous is collected (by gc, not by the
+			// deploy).
+			c.deploy(fmt.Sprintf("v%d", i+2), "--no-gc")
 			return []string{"gc", "--env", "dev", "--keep", "0"}
 		}},
 		{verb: "destroy", emptyAfter: true, setup: func(c *cliEnv, i int) []string {
