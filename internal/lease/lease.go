@@ -174,6 +174,9 @@ type Lease struct {
 	fenced error
 }
 
+// Env is the env the lease is for.
+func (l *Lease) Env() string { return l.env }
+
 // Token is the lease's fencing token.
 func (l *Lease) Token() uint64 { return l.holder.Token }
 
@@ -405,6 +408,20 @@ func (l *Lease) heartbeat() {
 			return
 		}
 	}
+}
+
+// Lost reports, without a request, whether the command already knows its
+// lease is no longer its own: its heartbeat found it taken over or
+// released, or it was released. Check asks the store.
+func (l *Lease) Lost() bool {
+	select {
+	case <-l.stop:
+		return true
+	default:
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.fenced != nil
 }
 
 // Check returns nil while the lease is still this command's, and a

@@ -97,7 +97,7 @@ func New(opts Options) (*Orchestrator, error) {
 	if opts.StackLockWait <= 0 {
 		opts.StackLockWait = DefaultStackLockWait
 	}
-	opts.Pulumi = leanPulumi{PulumiCommand: opts.Pulumi, stateDir: opts.StateDir}
+	opts.Pulumi = leanPulumi{PulumiCommand: opts.Pulumi, stateDir: opts.StateDir, exports: &exports{}}
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = &http.Client{Timeout: 5 * time.Second}
 	}
