@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 )
@@ -80,6 +81,23 @@ func (c *Cloud) checkDelete(r *Resource) error {
 		}
 	}
 	return nil
+}
+
+// deleteRulesOf deletes the rules of a listener that is being deleted, as
+// ELB does (DeleteListener takes the listener's rules with it): a stack
+// that holds one of them finds it gone. Each is recorded as a "cascade"
+// op. Callers hold c.mu.
+func (c *Cloud) deleteRulesOf(listener *Resource) {
+	arn := listener.Outputs["arn"]
+	if !arn.IsString() {
+		return
+	}
+	for id, r := range c.resources {
+		if r.Type == "aws:lb/listenerRule:ListenerRule" && r.Inputs["listenerArn"].DeepEquals(arn) {
+			delete(c.resources, id)
+			c.ops = append(c.ops, Op{Kind: "cascade", Type: r.Type, Name: r.Name, ID: id, At: time.Now()})
+		}
+	}
 }
 
 // maxRulesPerListener is ELB's quota of rules per listener, the default

@@ -39,7 +39,8 @@ type Resource struct {
 
 // Op is one call the engine made that changed the cloud.
 type Op struct {
-	// Kind is "create", "update" or "delete".
+	// Kind is "create", "update" or "delete", or "cascade" for a
+	// resource that the cloud deleted with another (a listener's rules).
 	Kind string
 	// Type and Name identify the resource.
 	Type, Name string
@@ -51,7 +52,8 @@ type Op struct {
 
 // Fault makes matching operations fail or slow down.
 type Fault struct {
-	// Kind is "create", "update" or "delete"; empty matches any.
+	// Kind is "create", "update" or "delete", or "cascade" for a
+	// resource that the cloud deleted with another (a listener's rules). empty matches any.
 	Kind string
 	// Type is a type token; empty matches any.
 	Type string
@@ -392,6 +394,9 @@ func (c *Cloud) deleteWith(id, typ, name string, state resource.PropertyMap) err
 				delete(c.tags[repo], tag)
 			}
 		}
+	}
+	if r, ok := c.resources[id]; ok && typ == "aws:lb/listener:Listener" {
+		c.deleteRulesOf(r)
 	}
 	delete(c.resources, id)
 	c.ops = append(c.ops, Op{Kind: "delete", Type: typ, Name: name, ID: id, At: time.Now()})

@@ -257,3 +257,36 @@ func TestListenerRuleRules(t *testing.T) {
 		t.Errorf("rule 101: %v, want TooManyRules", err)
 	}
 }
+
+// TestDeletingAListenerDeletesItsRules: ELB's DeleteListener takes the
+// listener's rules with it; another listener's rules stay.
+func TestDeletingAListenerDeletesItsRules(t *testing.T) {
+	c := New()
+	const lt, rt = "aws:lb/listener:Listener", "aws:lb/listenerRule:ListenerRule"
+	https, err := c.create(lt, "https", props(map[string]any{"loadBalancerArn": "arn:lb/1", "port": 443}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	http, err := c.create(lt, "http", props(map[string]any{"loadBalancerArn": "arn:lb/1", "port": 80}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range []*Resource{https, http} {
+		if _, err := c.create(rt, l.Name+"-route", props(map[string]any{"listenerArn": l.Outputs["arn"].StringValue()})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.delete(https.ID, lt, "https"); err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	for _, r := range c.Find(rt, "") {
+		left = append(left, r.Name)
+	}
+	if fmt.Sprint(left) != "[http-route]" {
+		t.Errorf("after deleting the 443 listener the rules are %v, want [http-route]", left)
+	}
+	if _, ok := c.read(https.ID); ok {
+		t.Error("the deleted listener still reads")
+	}
+}
