@@ -31,6 +31,13 @@ const (
 	// Version stack.
 	OutVersion = "version"
 	OutImage   = "image"
+
+	// OutRouteURL is where a version's own route (X-Phoenix-Version)
+	// answers when that is not the env's url: on aws, plain HTTP on the
+	// load balancer's port 80, whose listener lives as long as the env.
+	// The env stack exports it for its versions to copy; a version stack
+	// exports it, or "" when its route answers at the env's url.
+	OutRouteURL = "routeUrl"
 )
 
 // Each platform names its own outputs beside these, in its package.

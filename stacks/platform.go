@@ -186,6 +186,28 @@ func (v *VersionStack) EnvString(key string) pulumi.StringOutput {
 	return RefString(v.envRef, v.Name.EnvStack(), key)
 }
 
+// EnvStringOr reads a string output of the env stack, or, when the env
+// stack has no such output (an env stack an older phoenix made), the
+// output named fallback; with fallback "", the empty string.
+func (v *VersionStack) EnvStringOr(key, fallback string) pulumi.StringOutput {
+	other := fallback
+	if other == "" {
+		other = key
+	}
+	return pulumi.All(v.envRef.GetOutput(pulumi.String(key)), v.envRef.GetOutput(pulumi.String(other))).ApplyT(func(xs []any) (string, error) {
+		if s, ok := xs[0].(string); ok && s != "" {
+			return s, nil
+		}
+		if fallback == "" {
+			return "", nil
+		}
+		if s, ok := xs[1].(string); ok && s != "" {
+			return s, nil
+		}
+		return "", missingOutput(v.Name.EnvStack(), fallback)
+	}).(pulumi.StringOutput)
+}
+
 // EnvStrings reads a list-of-strings output of the env stack.
 func (v *VersionStack) EnvStrings(key string) pulumi.StringArrayOutput {
 	return RefStrings(v.envRef, v.Name.EnvStack(), key)

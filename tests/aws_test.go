@@ -13,6 +13,7 @@ import (
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/phoenix-iac/phoenix/platforms/aws"
 	"github.com/phoenix-iac/phoenix/stacks"
 )
 
@@ -22,11 +23,20 @@ func newAWSCLIEnv(t *testing.T) *cliEnv {
 	c := newCLIEnv(t)
 	alb := startFakeALB(t, c.h.Cloud)
 	c.httpClient = alb.client
-	cfg := fmt.Sprintf("config:\n  phoenix:platform: aws\n  aws:region: eu-west-1\n  phoenix:appPath: %s\n", filepath.Join(c.h.Root, "app"))
-	if err := os.WriteFile(filepath.Join(c.project, "Pulumi.dev.yaml"), []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	c.writeAWSConfig()
 	return c
+}
+
+// writeAWSConfig writes Pulumi.dev.yaml for aws, with extra key-value pairs.
+func (c *cliEnv) writeAWSConfig(extra ...string) {
+	c.t.Helper()
+	cfg := fmt.Sprintf("config:\n  phoenix:platform: aws\n  aws:region: eu-west-1\n  phoenix:appPath: %s\n", filepath.Join(c.h.Root, "app"))
+	for i := 0; i+1 < len(extra); i += 2 {
+		cfg += fmt.Sprintf("  %s: %q\n", extra[i], extra[i+1])
+	}
+	if err := os.WriteFile(filepath.Join(c.project, "Pulumi.dev.yaml"), []byte(cfg), 0o644); err != nil {
+		c.t.Fatal(err)
+	}
 }
 
 // repoOf is the env's ECR repository URL in the simulated cloud.
@@ -205,5 +215,41 @@ func TestCLIAWSLegacyImagesAreDetached(t *testing.T) {
 	}
 	if got := c.h.Cloud.Tags(legacyRepo); !slices.Equal(got, []string{"v1"}) {
 		t.Errorf("the legacy push's repository holds %v, want [v1]: its detached RegistryImage's delete leaves it", got)
+	}
+}
+
+// TestCLIAWSVersionRoutesSurviveCertificateChanges: a version's own route
+// (X-Phoenix-Version) answers however the env's certificate changed since
+// the version was made. Setting one makes 443 the pointer and port 80 a
+// redirect; clearing it deletes the 443 listener, which in AWS deletes
+// its rules. A verified rollback probes its target through that route and
+// refreshes the target's stack: both pass, each way, and no version's
+// rule is ever deleted with a listener.
+func TestCLIAWSVersionRoutesSurviveCertificateChanges(t *testing.T) {
+	t.Parallel()
+	c := newAWSCLIEnv(t)
+	https := []string{aws.KeyCertificateARN, "arn:aws:acm:eu-west-1:123456789012:certificate/abc-123", aws.KeyHostname, "app.example.com"}
+	rollback := func(to string) {
+		t.Helper()
+		c.must("rollback", "--env", "dev", "--to", to, "--gate-count", "3", "--gate-timeout", "5s")
+		if live := c.status().Live; live != to {
+			t.Fatalf("after the rollback to %s live is %s", to, live)
+		}
+	}
+
+	c.deploy("v1")
+	c.writeAWSConfig(https...)
+	c.deploy("v2")
+	rollback("v1") // made before the certificate
+	c.deploy("v3")
+
+	c.writeAWSConfig()
+	c.deploy("v4")
+	rollback("v3") // made with it
+
+	for _, op := range c.h.Cloud.Ops() {
+		if op.Kind == "cascade" {
+			t.Errorf("%s was deleted with its listener", op.Name)
+		}
 	}
 }

@@ -18,12 +18,14 @@ import (
 
 // fakeALB plays an aws env's Application Load Balancer for CLI tests: it
 // routes each request as ELB would by what the simulated cloud holds now,
-// the forwarding listener's rules (header conditions, by priority) and
-// default action (a forward, weighted or not, or a fixed response), and
-// answers as the app of the target group's version would (its
-// X-Phoenix-Version header), provided an ECS service of that version
-// serves the target group. Every host name reaches it: client dials it
-// whatever the URL says (the ALB's DNS name, or phoenix:hostname).
+// the rules of the listener on the request's port (header conditions, by
+// priority) and its default action (a forward, weighted or not, a fixed
+// response, or a redirect), and answers as the app of the target group's
+// version would (its X-Phoenix-Version header), provided an ECS service of
+// that version serves the target group. Every host name reaches it: client
+// dials it whatever the URL says (the ALB's DNS name, or
+// phoenix:hostname), over plain HTTP, and tells it the port the URL meant
+// (443 for https, 80 for http) in fakePortHeader.
 type fakeALB struct {
 	cloud  *simcloud.Cloud
 	addr   string
@@ -41,12 +43,30 @@ func startFakeALB(t testing.TB, cloud *simcloud.Cloud) *fakeALB {
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	dialer := &net.Dialer{}
-	a.client = &http.Client{Transport: &http.Transport{
+	a.client = &http.Client{Transport: portTransport{&http.Transport{
 		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
 			return dialer.DialContext(ctx, network, a.addr)
 		},
-	}}
+	}}}
 	return a
+}
+
+// fakePortHeader carries the port a request's URL meant to the fake ALB.
+const fakePortHeader = "X-Fake-Alb-Port"
+
+// portTransport sends https requests as plain HTTP, marked with the port
+// they meant.
+type portTransport struct{ next http.RoundTripper }
+
+func (p portTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	r := req.Clone(req.Context())
+	port := "80"
+	if r.URL.Scheme == "https" {
+		port = "443"
+		r.URL.Scheme = "http"
+	}
+	r.Header.Set(fakePortHeader, port)
+	return p.next.RoundTrip(r)
 }
 
 // action is a listener's or rule's first action.
@@ -82,14 +102,18 @@ func actionOf(v resource.PropertyValue) albAction {
 }
 
 func (a *fakeALB) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	port := r.Header.Get(fakePortHeader)
+	if port == "" {
+		port = "80"
+	}
 	var listener *simcloud.Resource
 	for _, l := range a.cloud.Find("aws:lb/listener:Listener", "") {
-		if actionOf(l.Inputs["defaultActions"]).typ != "redirect" {
+		if fmt.Sprint(l.Inputs["port"].V) == port {
 			listener = &l
 		}
 	}
 	if listener == nil {
-		http.Error(w, "no listener forwards", http.StatusServiceUnavailable)
+		http.Error(w, "nothing listens on port "+port, http.StatusServiceUnavailable)
 		return
 	}
 	arn := listener.Outputs["arn"].StringValue()
@@ -105,6 +129,8 @@ func (a *fakeALB) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		break
 	}
 	switch {
+	case act.typ == "redirect":
+		http.Redirect(w, r, "https://"+r.Host+r.URL.RequestURI(), http.StatusMovedPermanently)
 	case act.typ == "fixed-response":
 		http.Error(w, act.body, act.status)
 	case act.targetGroup != "":

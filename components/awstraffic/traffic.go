@@ -11,6 +11,13 @@
 // creates or deletes the one on 443: an ALB holds one listener per port,
 // and a listener that moved between ports while another was created or
 // deleted on the port it left (the engine runs deletes last) would collide.
+//
+// The port-80 listener is so the env's one listener that lives as long as
+// the env: version stacks attach their own routes to it (RouteListenerARN).
+// Deleting a listener deletes its rules in AWS, and a version stack is
+// never updated, so a route on the 443 listener would vanish when the
+// certificate is cleared, and one on the pointer listener would stay
+// behind on port 80 when it is set.
 package awstraffic
 
 import (
@@ -68,9 +75,11 @@ type TrafficArgs struct {
 type Traffic struct {
 	pulumi.ResourceState
 
-	// ListenerARN is the pointer listener, to which version stacks attach
-	// their own header rules.
+	// ListenerARN is the pointer listener: 443 with a certificate, else 80.
 	ListenerARN pulumi.StringOutput `pulumi:"listenerArn"`
+	// RouteListenerARN is the port-80 listener, to which version stacks
+	// attach their own header rules: it is never replaced.
+	RouteListenerARN pulumi.StringOutput `pulumi:"routeListenerArn"`
 	// Applied resolves once the listeners and the candidate rule hold this
 	// update's actions; it never resolves when either failed. It is not an
 	// output of the component.
@@ -111,6 +120,7 @@ func NewTraffic(ctx *pulumi.Context, name string, args *TrafficArgs, opts ...pul
 	if err != nil {
 		return nil, err
 	}
+	t.RouteListenerARN = listener.Arn
 	applied := []any{listener.ID()}
 	if args.CertificateARN != "" {
 		listener, err = lb.NewListener(ctx, name+"-https", &lb.ListenerArgs{
@@ -143,7 +153,7 @@ func NewTraffic(ctx *pulumi.Context, name string, args *TrafficArgs, opts ...pul
 
 	t.ListenerARN = listener.Arn
 	t.Applied = pulumi.All(append(applied, candidate.ID())...).ApplyT(func([]any) string { return "applied" }).(pulumi.StringOutput)
-	if err := ctx.RegisterResourceOutputs(t, pulumi.Map{"listenerArn": listener.Arn}); err != nil {
+	if err := ctx.RegisterResourceOutputs(t, pulumi.Map{"listenerArn": listener.Arn, "routeListenerArn": t.RouteListenerARN}); err != nil {
 		return nil, err
 	}
 	return t, nil

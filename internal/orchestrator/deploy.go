@@ -149,6 +149,8 @@ func (d *deployment) setTraffic(ctx context.Context, t Traffic, note trafficNote
 		return err
 	}
 	d.cur = t
+	d.env.URL = d.o.urlAfterUpdate(ctx, d.opts.Env, d.env.URL)
+	d.res.URL = d.env.URL
 	return nil
 }
 

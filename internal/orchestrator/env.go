@@ -171,6 +171,20 @@ func (o *Orchestrator) setTraffic(ctx context.Context, s auto.Stack, env string,
 	return res, err
 }
 
+// urlAfterUpdate is the env's url after an update of its stack, which
+// applies the env's config as it is now: a new certificate, hostname or
+// port moves the url, and what comes next (the gate, the confirmation)
+// must probe where the env answers now. On a failed read it is was.
+func (o *Orchestrator) urlAfterUpdate(ctx context.Context, env, was string) string {
+	if st, _, err := o.envState(ctx, env); err == nil && st.URL != "" {
+		if st.URL != was {
+			o.logf("env %s now answers at %s (was %s)", env, st.URL, was)
+		}
+		return st.URL
+	}
+	return was
+}
+
 // TrafficChangedError is returned when a traffic write found the env's
 // traffic other than the command last read or wrote it: another command
 // changed it (a by-hand pulumi up, or a phoenix command that took the

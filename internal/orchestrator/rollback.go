@@ -172,6 +172,7 @@ func (r *rollback) settle(ctx context.Context) error {
 	if _, err := r.o.setTraffic(ctx, r.envStack, env, &r.env.Traffic, Traffic{Live: to, Candidate: to}, trafficNote{Op: "clear", From: r.env.Traffic.Candidate, To: to}); err != nil {
 		return fmt.Errorf("clearing the candidate of env %s: %w; run this command again", env, err)
 	}
+	r.env.URL = r.o.urlAfterUpdate(ctx, env, r.env.URL)
 	return r.o.confirmLive(ctx, env, r.env.URL, to, r.opts.Gate.Path)
 }
 
@@ -199,7 +200,8 @@ func (r *rollback) readTarget(ctx context.Context) error {
 // side by side, and both must pass before the switch. The probe goes
 // through the version route (X-Phoenix-Version: <version>), which reaches
 // any version without a change to the pointer: the rollback's one env
-// change is the switch.
+// change is the switch. It answers where the version stack says
+// (stacks.OutRouteURL), else at the env's url.
 func (r *rollback) verify(ctx context.Context) error {
 	if r.opts.Force {
 		return nil
@@ -211,7 +213,11 @@ func (r *rollback) verify(ctx context.Context) error {
 	defer cancelProbe()
 	probed := make(chan error, 1)
 	r.o.logf("checking %s.%s for drift, and probing it through its version route", r.opts.Env, r.res.To)
-	go func() { probed <- r.o.probeVersion(probeCtx, r.env.URL, r.res.To, g) }()
+	url := r.env.URL
+	if u, _ := r.target.rec.Outputs[stacks.OutRouteURL].(string); u != "" {
+		url = u
+	}
+	go func() { probed <- r.o.probeVersion(probeCtx, url, r.res.To, g) }()
 	if err := r.o.refreshUnchanged(ctx, r.target.s, r.o.detachedURNs(r.opts.Env, r.target.rec)); err != nil {
 		return err
 	}
@@ -235,5 +241,6 @@ func (r *rollback) switchTraffic(ctx context.Context) error {
 		return fmt.Errorf("switching traffic to %s: %w\nlive is still %s; run this rollback again: phoenix rollback --env %s --to %s",
 			res.To, err, dash(res.From), env, res.To)
 	}
+	r.env.URL = r.o.urlAfterUpdate(ctx, env, r.env.URL)
 	return r.o.confirmLive(ctx, env, r.env.URL, res.To, r.opts.Gate.Path)
 }

@@ -83,6 +83,8 @@ func (Platform) Env(ctx *pulumi.Context, e *stacks.EnvStack) error {
 	ctx.Export(OutClusterARN, edge.ClusterARN)
 	ctx.Export(OutLBSecurityGroup, edge.LoadBalancerSecurityGroupID)
 	ctx.Export(OutListenerARN, traffic.ListenerARN)
+	ctx.Export(OutRouteListenerARN, traffic.RouteListenerARN)
+	ctx.Export(stacks.OutRouteURL, pulumi.Sprintf("http://%s", edge.LoadBalancerDNSName))
 	ctx.Export(OutRepositoryURL, edge.RepositoryURL)
 	ctx.Export(OutRepositoryARN, edge.RepositoryARN)
 	ctx.Export(OutRegistryID, edge.RegistryID)
@@ -114,7 +116,7 @@ func (Platform) Version(ctx *pulumi.Context, v *stacks.VersionStack) error {
 		SubnetIDs:                   v.EnvStrings(OutSubnetIDs),
 		ClusterARN:                  v.EnvString(OutClusterARN),
 		LoadBalancerSecurityGroupID: v.EnvString(OutLBSecurityGroup),
-		ListenerARN:                 v.EnvString(OutListenerARN),
+		ListenerARN:                 v.EnvStringOr(OutRouteListenerARN, OutListenerARN),
 		RepositoryURL:               v.EnvString(OutRepositoryURL),
 		RepositoryARN:               v.EnvString(OutRepositoryARN),
 		RegistryID:                  v.EnvString(OutRegistryID),
@@ -126,6 +128,11 @@ func (Platform) Version(ctx *pulumi.Context, v *stacks.VersionStack) error {
 	}
 	v.ExportComplete(ver.Complete)
 	ctx.Export(stacks.OutImage, ver.Image)
+	// Where the version's own route answers: the port-80 listener its
+	// rule is on, with or without a certificate. A version whose env
+	// stack did not say (made by an older phoenix) attached to the
+	// pointer listener and exports "": it answers at the env's url.
+	ctx.Export(stacks.OutRouteURL, v.EnvStringOr(stacks.OutRouteURL, ""))
 	ctx.Export(OutTargetGroupARN, ver.TargetGroupARN)
 	ctx.Export(OutTargetGroupMetrics, ver.TargetGroupARNSuffix)
 	return nil

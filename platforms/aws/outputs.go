@@ -13,6 +13,10 @@ const (
 	OutClusterARN      = "clusterArn"
 	OutLBSecurityGroup = "lbSecurityGroup"
 	OutListenerARN     = "listenerArn"
+	// OutRouteListenerARN is the port-80 listener, where each version's
+	// own route goes; env stacks made before it had none (then versions
+	// attach to OutListenerARN).
+	OutRouteListenerARN = "routeListenerArn"
 	OutRepositoryURL   = "repositoryUrl"
 	OutRepositoryARN   = "repositoryArn"
 	OutRegistryID      = "registryId"
