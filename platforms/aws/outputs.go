@@ -17,11 +17,11 @@ const (
 	// own route goes; env stacks made before it had none (then versions
 	// attach to OutListenerARN).
 	OutRouteListenerARN = "routeListenerArn"
-	OutRepositoryURL   = "repositoryUrl"
-	OutRepositoryARN   = "repositoryArn"
-	OutRegistryID      = "registryId"
-	OutLogGroupName    = "logGroupName"
-	OutLogGroupARN     = "logGroupArn"
+	OutRepositoryURL    = "repositoryUrl"
+	OutRepositoryARN    = "repositoryArn"
+	OutRegistryID       = "registryId"
+	OutLogGroupName     = "logGroupName"
+	OutLogGroupARN      = "logGroupArn"
 
 	// Version stack.
 	OutTargetGroupARN = "targetGroupArn"
