@@ -13,6 +13,9 @@ const (
 	OutCandidate       = "candidate"
 	OutCandidateWeight = "candidateWeight"
 	OutRetention       = "retention"
+	// OutRouteKey is the env's route key (header.Key), a secret: made by
+	// the env stack's first update and kept by every later one.
+	OutRouteKey = "routeKey"
 	// OutLoadBalancer names the load balancer in its platform's records:
 	// docker, its container (whose output is the access log); aws, the
 	// ALB's ARN suffix (CloudWatch's LoadBalancer dimension).

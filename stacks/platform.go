@@ -107,8 +107,12 @@ type EnvStack struct {
 	// Traffic is the pointer to declare: the config's, or the one the env
 	// stack last exported when an update sets none (a plain pulumi up).
 	Traffic Traffic
-	refs    map[string]*pulumi.StackReference
-	ctx     *pulumi.Context
+	// RouteKey is the value header.Key must have for a request to take the
+	// candidate route or a version route. It is a secret: whatever holds
+	// it must be a pulumi secret (RouteKeySecret).
+	RouteKey string
+	refs     map[string]*pulumi.StackReference
+	ctx      *pulumi.Context
 }
 
 // VersionRef reads a version stack's outputs, one StackReference each.
@@ -184,6 +188,14 @@ type VersionStack struct {
 // EnvString reads a string output of the env stack.
 func (v *VersionStack) EnvString(key string) pulumi.StringOutput {
 	return RefString(v.envRef, v.Name.EnvStack(), key)
+}
+
+// RouteKey returns the env's route key (header.Key), which the version's
+// own route must require, or "" for an env stack that has none yet (made
+// by an older phoenix: its routes were unguarded, and the version's is
+// too). It is a secret: whatever holds it must be a pulumi secret.
+func (v *VersionStack) RouteKey() (string, error) {
+	return readRouteKey(v.envRef, v.Name.EnvStack())
 }
 
 // EnvStringOr reads a string output of the env stack, or, when the env

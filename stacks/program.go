@@ -6,6 +6,8 @@
 package stacks
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -138,10 +140,48 @@ func envStack(ctx *pulumi.Context, root string, name StackName, cfg *Config, p P
 			t = last
 		}
 	}
+	key, err := readRouteKey(self, name)
+	if err != nil {
+		return err
+	}
+	if key == "" {
+		if key, err = newRouteKey(); err != nil {
+			return err
+		}
+	}
 	ctx.Export(OutPlatform, pulumi.String(cfg.Platform))
 	ctx.Export(OutEnv, pulumi.String(name.Env))
 	ctx.Export(OutRetention, pulumi.Int(cfg.Retention))
-	return p.Env(ctx, &EnvStack{Root: root, Name: name, Config: cfg, Traffic: t, refs: map[string]*pulumi.StackReference{}, ctx: ctx})
+	ctx.Export(OutRouteKey, RouteKeySecret(key))
+	return p.Env(ctx, &EnvStack{Root: root, Name: name, Config: cfg, Traffic: t, RouteKey: key, refs: map[string]*pulumi.StackReference{}, ctx: ctx})
+}
+
+// readRouteKey reads the route key an env stack last exported, or "".
+func readRouteKey(ref *pulumi.StackReference, env StackName) (string, error) {
+	d, err := ref.GetOutputDetails(OutRouteKey)
+	if err != nil {
+		return "", fmt.Errorf("reading env stack %s's route key: %w", env, err)
+	}
+	if s, ok := d.SecretValue.(string); ok {
+		return s, nil
+	}
+	s, _ := d.Value.(string)
+	return s, nil
+}
+
+// newRouteKey makes a route key: 128 random bits, hex.
+func newRouteKey() (string, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("making the env's route key: %w", err)
+	}
+	return hex.EncodeToString(b), nil
+}
+
+// RouteKeySecret is a route key as a pulumi secret, so that the state
+// holds it encrypted wherever it goes.
+func RouteKeySecret(key string) pulumi.StringOutput {
+	return pulumi.ToSecret(pulumi.String(key)).(pulumi.StringOutput)
 }
 
 // A stack's outputs are saved together, and only when every one of them

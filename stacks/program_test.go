@@ -558,14 +558,24 @@ func TestDockerLoadBalancerRunsTheEdgeConfig(t *testing.T) {
 	if got, want := str(lbc.Inputs, "image"), "sha256:"+str(img.Inputs, "name"); got != want {
 		t.Errorf("load balancer container runs image %q, want the built image's id %q", got, want)
 	}
-	wantEdge, err := caddyconfig.RenderEdge(caddyconfig.Edge{Env: "dev", Listen: ":8080", Table: "/etc/phoenix/traffic.json", HealthPath: "/healthz", VersionPort: 8080})
-	if err != nil {
-		t.Fatal(err)
-	}
 	if got := str(lbc.Inputs, "uploads", "file"); got != "/etc/phoenix-lb/caddy.json" {
 		t.Errorf("load balancer config uploaded to %q, want /etc/phoenix-lb/caddy.json (the image's entrypoint reads it)", got)
 	}
-	if got := str(lbc.Inputs, "uploads", "content"); got != string(wantEdge) {
+	content := obj(lbc.Inputs, "uploads", "content")
+	if !content.IsSecret() {
+		t.Errorf("the load balancer config, which holds the route key, is not a secret")
+	} else {
+		content = content.SecretValue().Element
+	}
+	key, err := caddyconfig.RouteKey([]byte(content.StringValue()))
+	if err != nil || !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(key) {
+		t.Errorf("the load balancer config requires route key %q (%v), want 32 hex digits", key, err)
+	}
+	wantEdge, err := caddyconfig.RenderEdge(caddyconfig.Edge{Env: "dev", Listen: ":8080", Table: "/etc/phoenix/traffic.json", HealthPath: "/healthz", VersionPort: 8080, Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := content.StringValue(); got != string(wantEdge) {
 		t.Errorf("load balancer config:\n%s\nwant:\n%s", got, wantEdge)
 	}
 	vol := mapAt(lbc.Inputs, "volumes")

@@ -165,7 +165,7 @@ func priority(r simcloud.Resource) float64 {
 
 // matches reports whether a rule's header conditions all hold for req.
 func matches(rule simcloud.Resource, req *http.Request) bool {
-	conds := rule.Inputs["conditions"].ArrayValue()
+	conds := plain(rule.Inputs["conditions"]).ArrayValue()
 	if len(conds) == 0 {
 		return false
 	}

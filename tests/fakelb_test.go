@@ -12,7 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+
 	"github.com/phoenix-iac/phoenix/components/caddyconfig"
+	"github.com/phoenix-iac/phoenix/components/dockeredge"
 	"github.com/phoenix-iac/phoenix/internal/analysis"
 	"github.com/phoenix-iac/phoenix/internal/header"
 	"github.com/phoenix-iac/phoenix/tests/simcloud"
@@ -40,6 +43,7 @@ type fakeLB struct {
 	served  map[string]int // requests to / per failing version
 	paths   map[string]int // requests per path
 	table   string         // the table file on the volume; "" before any
+	key     string         // the route key the edge's config requires
 	// log is the access log, written as the traffic module writes it.
 	log *analysis.AccessLog
 }
@@ -52,14 +56,25 @@ func startFakeLB(t testing.TB, cloud *simcloud.Cloud) *fakeLB {
 	}
 	lb := &fakeLB{cloud: cloud, port: ln.Addr().(*net.TCPAddr).Port, broken: map[string]bool{}, failing: map[string]int{}, served: map[string]int{}, paths: map[string]int{}, log: analysis.NewAccessLog()}
 	cloud.Watch(func(op simcloud.Op, r simcloud.Resource) {
-		if op.Kind != "create" || r.Type != "docker:index/container:Container" || !strings.HasSuffix(r.Name, "-pointer") ||
-			!r.Inputs["uploads"].IsArray() { // a pointer of another platform than docker: no table
-			return
+		if op.Kind != "create" || r.Type != "docker:index/container:Container" || !plain(r.Inputs["uploads"]).IsArray() {
+			return // a pointer of another platform than docker: no table
 		}
-		content := r.Inputs["uploads"].ArrayValue()[0].ObjectValue()["content"].StringValue()
-		lb.mu.Lock()
-		lb.table = content
-		lb.mu.Unlock()
+		upload := plain(r.Inputs["uploads"]).ArrayValue()[0].ObjectValue()
+		content := upload["content"].StringValue()
+		switch {
+		case strings.HasSuffix(r.Name, "-pointer"):
+			lb.mu.Lock()
+			lb.table = content
+			lb.mu.Unlock()
+		case upload["file"].StringValue() == dockeredge.EdgeConfigFile:
+			key, err := caddyconfig.RouteKey([]byte(content))
+			if err != nil {
+				t.Errorf("the load balancer's config: %v", err)
+			}
+			lb.mu.Lock()
+			lb.key = key
+			lb.mu.Unlock()
+		}
 	})
 	lb.srv = &http.Server{Handler: lb}
 	go lb.srv.Serve(ln)
@@ -117,6 +132,9 @@ func (lb *fakeLB) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	lb.paths[r.URL.Path]++
 	lb.mu.Unlock()
 	t, id, ok := lb.current()
+	lb.mu.Lock()
+	keyed := lb.key == "" || r.Header.Get(header.Key) == lb.key
+	lb.mu.Unlock()
 	start := time.Now()
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 	if !ok {
@@ -124,13 +142,13 @@ func (lb *fakeLB) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The version route: any version by its alias, as Docker's DNS does.
-	if v := r.Header.Get(header.Version); v != "" {
+	if v := r.Header.Get(header.Version); v != "" && keyed {
 		lb.answer(rec, r, caddyconfig.VersionAlias(t.Env, v)+":8080")
 		lb.logRequest(caddyconfig.LogRouteVersion, "", rec.status, start)
 		return
 	}
 	w.Header().Set(header.Traffic, id)
-	if r.Header.Get(header.Route) == header.RouteCandidate {
+	if r.Header.Get(header.Route) == header.RouteCandidate && keyed {
 		if t.Candidate == nil {
 			http.Error(rec, "phoenix: env has no candidate version", http.StatusNotFound)
 		} else {
@@ -233,4 +251,26 @@ func (lb *fakeLB) answer(w http.ResponseWriter, r *http.Request, dial string) {
 		return
 	}
 	w.Write([]byte("ok\n"))
+}
+
+// plain is v with every secret in it replaced by its value, as a provider
+// that accepts secrets gets it.
+func plain(v resource.PropertyValue) resource.PropertyValue {
+	switch {
+	case v.IsSecret():
+		return plain(v.SecretValue().Element)
+	case v.IsArray():
+		out := make([]resource.PropertyValue, len(v.ArrayValue()))
+		for i, x := range v.ArrayValue() {
+			out[i] = plain(x)
+		}
+		return resource.NewProperty(out)
+	case v.IsObject():
+		out := resource.PropertyMap{}
+		for k, x := range v.ObjectValue() {
+			out[k] = plain(x)
+		}
+		return resource.NewProperty(out)
+	}
+	return v
 }

@@ -69,6 +69,10 @@ type TrafficArgs struct {
 	// percent, 0 to 100. Optional; default 0. Ignored when the candidate is
 	// the live version.
 	CandidateWeight int
+	// RouteKey is the value header.Key must have for a request to take the
+	// candidate route; it goes into the state as a secret. Optional:
+	// without it the route is open to anyone who can reach the ALB.
+	RouteKey string
 }
 
 // Traffic is the traffic pointer of an env on AWS.
@@ -139,13 +143,8 @@ func NewTraffic(ctx *pulumi.Context, name string, args *TrafficArgs, opts ...pul
 	candidate, err := lb.NewListenerRule(ctx, name+"-candidate", &lb.ListenerRuleArgs{
 		ListenerArn: listener.Arn,
 		Priority:    pulumi.Int(CandidateRulePriority),
-		Conditions: lb.ListenerRuleConditionArray{&lb.ListenerRuleConditionArgs{
-			HttpHeader: &lb.ListenerRuleConditionHttpHeaderArgs{
-				HttpHeaderName: pulumi.String(header.Route),
-				Values:         pulumi.StringArray{pulumi.String(header.RouteCandidate)},
-			},
-		}},
-		Actions: lb.ListenerRuleActionArray{CandidateAction(args)},
+		Conditions:  HeaderConditions(header.Route, header.RouteCandidate, args.RouteKey),
+		Actions:     lb.ListenerRuleActionArray{CandidateAction(args)},
 	}, parent)
 	if err != nil {
 		return nil, err
@@ -157,6 +156,26 @@ func NewTraffic(ctx *pulumi.Context, name string, args *TrafficArgs, opts ...pul
 		return nil, err
 	}
 	return t, nil
+}
+
+// HeaderConditions are a route's rule conditions: header name has value,
+// and, when key is not "", header.Key has key, kept secret in the state.
+func HeaderConditions(name, value, key string) lb.ListenerRuleConditionArray {
+	conds := lb.ListenerRuleConditionArray{&lb.ListenerRuleConditionArgs{
+		HttpHeader: &lb.ListenerRuleConditionHttpHeaderArgs{
+			HttpHeaderName: pulumi.String(name),
+			Values:         pulumi.StringArray{pulumi.String(value)},
+		},
+	}}
+	if key != "" {
+		conds = append(conds, &lb.ListenerRuleConditionArgs{
+			HttpHeader: &lb.ListenerRuleConditionHttpHeaderArgs{
+				HttpHeaderName: pulumi.String(header.Key),
+				Values:         pulumi.StringArray{pulumi.ToSecret(pulumi.String(key)).(pulumi.StringOutput)},
+			},
+		})
+	}
+	return conds
 }
 
 // DefaultAction is the pointer listener's default action: forward to live,

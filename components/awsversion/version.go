@@ -19,6 +19,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/phoenix-iac/phoenix/components/awsedge"
+	"github.com/phoenix-iac/phoenix/components/awstraffic"
 	"github.com/phoenix-iac/phoenix/internal/header"
 )
 
@@ -67,9 +68,13 @@ type VersionArgs struct {
 	ClusterARN pulumi.StringInput
 	// LoadBalancerSecurityGroupID is the only source tasks admit. Required.
 	LoadBalancerSecurityGroupID pulumi.StringInput
-	// ListenerARN is the env's pointer listener, where the version's own
+	// ListenerARN is the env's port-80 listener, where the version's own
 	// header rule goes. Required.
 	ListenerARN pulumi.StringInput
+	// RouteKey is the value header.Key must have for a request to take the
+	// version's own route; it goes into the state as a secret. Optional:
+	// without it the route is open to anyone who can reach the ALB.
+	RouteKey string
 	// RepositoryURL is the ECR repository. Required.
 	RepositoryURL pulumi.StringInput
 	// RepositoryARN is the ECR repository's ARN. Required.
@@ -288,12 +293,7 @@ func route(ctx *pulumi.Context, name, tgName string, a *VersionArgs, parent pulu
 	// can use it, and lets probes reach any warm version directly.
 	rule, err := lb.NewListenerRule(ctx, name+"-route", &lb.ListenerRuleArgs{
 		ListenerArn: a.ListenerARN,
-		Conditions: lb.ListenerRuleConditionArray{&lb.ListenerRuleConditionArgs{
-			HttpHeader: &lb.ListenerRuleConditionHttpHeaderArgs{
-				HttpHeaderName: pulumi.String(header.Version),
-				Values:         pulumi.StringArray{pulumi.String(a.Version)},
-			},
-		}},
+		Conditions:  awstraffic.HeaderConditions(header.Version, a.Version, a.RouteKey),
 		Actions: lb.ListenerRuleActionArray{&lb.ListenerRuleActionArgs{
 			Type:           pulumi.String("forward"),
 			TargetGroupArn: tg.Arn,

@@ -135,6 +135,41 @@ type Edge struct {
 	// with header.Version: <version> goes to that version's replicas, by
 	// their VersionAlias. 0 leaves the version route out.
 	VersionPort int
+	// Key, when set, is the value header.Key must have for a request to
+	// take the version route or the candidate route; any other request is
+	// production traffic. The config then holds a secret.
+	Key string
+}
+
+// RouteKey returns the route key an edge config requires (Edge.Key), or "".
+func RouteKey(edgeConfig []byte) (string, error) {
+	var cfg config
+	if err := json.Unmarshal(edgeConfig, &cfg); err != nil {
+		return "", err
+	}
+	for _, srv := range cfg.Apps.HTTP.Servers {
+		for _, r := range srv.Routes {
+			for _, m := range r.Match {
+				if v := m.Header[header.Key]; len(v) == 1 {
+					return v[0], nil
+				}
+			}
+		}
+	}
+	return "", nil
+}
+
+// keyed adds the route key to m, when the edge has one: the matchers of
+// one set must all match.
+func (e Edge) keyed(m matcher) matcher {
+	if e.Key == "" {
+		return m
+	}
+	if m.Header == nil {
+		m.Header = map[string][]string{}
+	}
+	m.Header[header.Key] = []string{e.Key}
+	return m
 }
 
 // Traffic module names (lb/traffic).
@@ -162,7 +197,7 @@ func RenderEdge(e Edge) ([]byte, error) {
 		// (Docker's DNS answers with its replicas), so no table change is
 		// needed to reach a warm version.
 		routes = append(routes, route{
-			Match: []matcher{{HeaderRegexp: map[string]regexpMatch{header.Version: {Pattern: `^[a-z0-9][a-z0-9-]{0,11}$`}}}},
+			Match: []matcher{e.keyed(matcher{HeaderRegexp: map[string]regexpMatch{header.Version: {Pattern: `^[a-z0-9][a-z0-9-]{0,11}$`}}})},
 			Handle: []handler{logAppend(FieldRoute, LogRouteVersion), {
 				Handler:   "reverse_proxy",
 				Upstreams: []upstream{{Dial: fmt.Sprintf("%s-{http.request.header.%s}:%d", e.Env, header.Version, e.VersionPort)}},
@@ -177,7 +212,7 @@ func RenderEdge(e Edge) ([]byte, error) {
 	}
 	routes = append(routes,
 		route{
-			Match:    []matcher{{Header: map[string][]string{header.Route: {header.RouteCandidate}}}},
+			Match:    []matcher{e.keyed(matcher{Header: map[string][]string{header.Route: {header.RouteCandidate}}})},
 			Handle:   []handler{e.traffic(LogRouteCandidate, interval), proxy()},
 			Terminal: true,
 		},

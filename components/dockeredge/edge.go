@@ -73,6 +73,11 @@ type EdgeArgs struct {
 	// default 127.0.0.1, so that a laptop does not serve its env to the
 	// network it is on.
 	ListenAddress string
+	// RouteKey is the value header.Key must have for a request to take the
+	// candidate route or a version route; the load balancer's config then
+	// goes into the state as a secret. Optional: without it both routes
+	// are open to anyone who can reach the load balancer.
+	RouteKey string
 }
 
 // Edge is the long-lived part of an env on Docker.
@@ -105,6 +110,7 @@ func NewEdge(ctx *pulumi.Context, name string, args *EdgeArgs, opts ...pulumi.Re
 		Table:       TableFile,
 		HealthPath:  args.HealthCheckPath,
 		VersionPort: args.AppPort,
+		Key:         args.RouteKey,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("dockeredge %s: %w", name, err)
@@ -140,7 +146,7 @@ func NewEdge(ctx *pulumi.Context, name string, args *EdgeArgs, opts ...pulumi.Re
 	if err != nil {
 		return nil, err
 	}
-	lb, err := newLoadBalancer(ctx, name+"-lb", args.Port, listen, config, image.ImageId, network.Name, volume.Name, parent)
+	lb, err := newLoadBalancer(ctx, name+"-lb", args.Port, listen, config, args.RouteKey != "", image.ImageId, network.Name, volume.Name, parent)
 	if err != nil {
 		return nil, err
 	}
@@ -168,13 +174,17 @@ func NewEdge(ctx *pulumi.Context, name string, args *EdgeArgs, opts ...pulumi.Re
 // Caddy runs on the edge's config for the container's life; the traffic
 // module reads each new table the pointer writes: a cut-over is a file
 // write, never a restart of this container or a config load.
-func newLoadBalancer(ctx *pulumi.Context, name string, port pulumi.IntInput, listen string, config []byte,
+func newLoadBalancer(ctx *pulumi.Context, name string, port pulumi.IntInput, listen string, config []byte, secret bool,
 	image, network, volume pulumi.StringInput, parent pulumi.ResourceOption) (*docker.Container, error) {
+	var content pulumi.StringInput = pulumi.String(string(config))
+	if secret {
+		content = pulumi.ToSecret(content).(pulumi.StringOutput)
+	}
 	return docker.NewContainer(ctx, name, &docker.ContainerArgs{
 		Image: image,
 		Uploads: docker.ContainerUploadArray{docker.ContainerUploadArgs{
 			File:    pulumi.String(EdgeConfigFile),
-			Content: pulumi.String(string(config)),
+			Content: content,
 		}},
 		Ports: docker.ContainerPortArray{docker.ContainerPortArgs{
 			Internal: pulumi.Int(ListenPort),

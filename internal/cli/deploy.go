@@ -48,9 +48,10 @@ func newDeployCmd(f *Factory, g *GlobalOptions, runF func(context.Context, *Depl
 		Long: `Deploy computes the version id (see phoenix version), creates the version
 stack <env>.<version> unless it exists (an existing one must preview with no
 changes: versions are immutable), routes it as the candidate (requests with
-X-Phoenix-Route: candidate), and gates it: --gate-count consecutive good
-answers from that very version within --gate-timeout. It then promotes it,
-at once or through --canary steps.
+X-Phoenix-Route: candidate and the env's route key in X-Phoenix-Key), and
+gates it: --gate-count consecutive good answers from that very version
+within --gate-timeout. It then promotes it, at once or through --canary
+steps.
 
 Each canary step sends that share of production traffic to the candidate
 and judges it against live on the traffic each served, from the load

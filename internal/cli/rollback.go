@@ -32,7 +32,8 @@ func newRollbackCmd(f *Factory, g *GlobalOptions, runF func(context.Context, *Ro
 		Long: `Rollback points live traffic at the previous version (or --to VERSION),
 which must still exist warm. It first refreshes that version's stack and
 refuses if it has drifted, then probes it through its own version route
-(the X-Phoenix-Version header, which reaches any warm version); the switch
+(the X-Phoenix-Version header with the env's route key, which reaches any
+warm version); the switch
 itself is the one update of the env stack. --force skips the drift check
 and the probe.
 

@@ -14,6 +14,13 @@ const (
 	// through its own route (no change to the traffic pointer); on an
 	// answer, it names the version that answered.
 	Version = "X-Phoenix-Version"
+	// Key, on a request, must carry the env's route key for the candidate
+	// route (Route) and the version routes (Version) to take it: without
+	// it, or with another value, the request is production traffic. The
+	// key is a secret of the env stack (its routeKey output), so that the
+	// candidate under test and the warm versions are not open to everyone
+	// who can reach the load balancer.
+	Key = "X-Phoenix-Key"
 	// Traffic, on an answer of the docker platform's load balancer, names
 	// the traffic table the request was routed by (caddyconfig.TableID).
 	// The load balancer (lb/, a module of its own) repeats it; a test

@@ -225,7 +225,7 @@ func (d *deployment) candidate(ctx context.Context) error {
 	if err := d.setTraffic(ctx, cand, trafficNote{Op: "candidate", From: d.t0.Live, To: opts.Version}); err != nil {
 		return d.fail(ctx, fmt.Errorf("routing the candidate: %w", err))
 	}
-	if err := o.gate(ctx, d.env.URL, opts.Version, opts.Gate); err != nil {
+	if err := o.gate(ctx, opts.Env, d.env.URL, opts.Version, opts.Gate); err != nil {
 		return d.fail(ctx, err)
 	}
 	return nil
@@ -264,7 +264,7 @@ func (d *deployment) canary(ctx context.Context) error {
 		if err := lease.Fence(ctx); err != nil {
 			return d.fail(ctx, err)
 		}
-		if err := o.gate(ctx, d.env.URL, opts.Version, opts.Gate); err != nil {
+		if err := o.gate(ctx, opts.Env, d.env.URL, opts.Version, opts.Gate); err != nil {
 			return d.fail(ctx, fmt.Errorf("after the %d%% canary step: %w", weight, err))
 		}
 	}

@@ -2,6 +2,7 @@ package orchestrator
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -82,14 +83,66 @@ func (o *Orchestrator) confirmLive(ctx context.Context, env, url, version, path 
 }
 
 // gate probes the candidate route until the version answers well.
-func (o *Orchestrator) gate(ctx context.Context, url, version string, g GateOptions) error {
-	return o.probe(ctx, url, version, g, http.Header{header.Route: {header.RouteCandidate}})
+func (o *Orchestrator) gate(ctx context.Context, env, url, version string, g GateOptions) error {
+	h, err := o.keyed(ctx, env, http.Header{header.Route: {header.RouteCandidate}})
+	if err != nil {
+		return &GateError{Version: version, Err: err}
+	}
+	return o.probe(ctx, url, version, g, h)
 }
 
 // probeVersion probes a version, live or warm, through its own route (the
 // version header), which needs no change to the traffic pointer.
-func (o *Orchestrator) probeVersion(ctx context.Context, url, version string, g GateOptions) error {
-	return o.probe(ctx, url, version, g, http.Header{header.Version: {version}})
+func (o *Orchestrator) probeVersion(ctx context.Context, env, url, version string, g GateOptions) error {
+	h, err := o.keyed(ctx, env, http.Header{header.Version: {version}})
+	if err != nil {
+		return &GateError{Version: version, Err: err}
+	}
+	return o.probe(ctx, url, version, g, h)
+}
+
+// keyed adds the env's route key to h: the candidate and version routes
+// take only requests that carry it. An env stack without one (made by an
+// older phoenix, before its next update) has unguarded routes.
+func (o *Orchestrator) keyed(ctx context.Context, env string, h http.Header) (http.Header, error) {
+	key, err := o.routeKey(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	if key != "" {
+		h.Set(header.Key, key)
+	}
+	return h, nil
+}
+
+// routeKey reads the env's route key, a secret output of its env stack,
+// once per command: it never changes.
+func (o *Orchestrator) routeKey(ctx context.Context, env string) (string, error) {
+	o.mu.Lock()
+	key, ok := o.keys[env]
+	o.mu.Unlock()
+	if ok {
+		return key, nil
+	}
+	stdout, stderr, _, err := o.opts.Pulumi.Run(ctx, o.opts.ProjectDir, nil, nil, nil, o.envList(),
+		"stack", "output", "--stack", env, "--show-secrets", "--json")
+	if err != nil {
+		return "", fmt.Errorf("reading the route key of env %s: %w: %s", env, err, strings.TrimSpace(stderr))
+	}
+	var outs map[string]any
+	if err := json.Unmarshal([]byte(stdout), &outs); err != nil {
+		return "", fmt.Errorf("reading the route key of env %s: %w", env, err)
+	}
+	key, _ = outs[stacks.OutRouteKey].(string)
+	if key != "" {
+		o.mu.Lock()
+		if o.keys == nil {
+			o.keys = map[string]string{}
+		}
+		o.keys[env] = key
+		o.mu.Unlock()
+	}
+	return key, nil
 }
 
 // probe asks the load balancer, with header, until version answers well.

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
@@ -75,6 +76,9 @@ type Options struct {
 // Orchestrator drives one project's stacks.
 type Orchestrator struct {
 	opts Options
+
+	mu   sync.Mutex
+	keys map[string]string // route keys by env, once read
 }
 
 // New returns an Orchestrator.
@@ -107,7 +111,7 @@ func New(opts Options) (*Orchestrator, error) {
 	if opts.User == "" {
 		opts.User = "unknown"
 	}
-	return &Orchestrator{opts: opts}, nil
+	return &Orchestrator{opts: opts, keys: map[string]string{}}, nil
 }
 
 func (o *Orchestrator) logf(format string, args ...any) {

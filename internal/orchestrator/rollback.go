@@ -217,7 +217,7 @@ func (r *rollback) verify(ctx context.Context) error {
 	if u, _ := r.target.rec.Outputs[stacks.OutRouteURL].(string); u != "" {
 		url = u
 	}
-	go func() { probed <- r.o.probeVersion(probeCtx, url, r.res.To, g) }()
+	go func() { probed <- r.o.probeVersion(probeCtx, r.opts.Env, url, r.res.To, g) }()
 	if err := r.o.refreshUnchanged(ctx, r.target.s, r.o.detachedURNs(r.opts.Env, r.target.rec)); err != nil {
 		return err
 	}

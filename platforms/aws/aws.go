@@ -53,6 +53,7 @@ func (Platform) Env(ctx *pulumi.Context, e *stacks.EnvStack) error {
 		LoadBalancerARN: edge.LoadBalancerARN,
 		CertificateARN:  own.CertificateARN,
 		CandidateWeight: t.CandidateWeight,
+		RouteKey:        e.RouteKey,
 	}
 	args.Live, args.Candidate, err = stacks.Routed(t, func(version string) (*awstraffic.Target, error) {
 		tg, err := e.VersionString(version, OutTargetGroupARN)
@@ -99,6 +100,10 @@ func (Platform) Env(ctx *pulumi.Context, e *stacks.EnvStack) error {
 func (Platform) Version(ctx *pulumi.Context, v *stacks.VersionStack) error {
 	cfg := v.Config
 	own := settings(cfg)
+	key, err := v.RouteKey()
+	if err != nil {
+		return err
+	}
 	ver, err := awsversion.NewVersion(ctx, v.Component, &awsversion.VersionArgs{
 		Env:                         v.Name.Env,
 		Version:                     v.Name.Version,
@@ -117,6 +122,7 @@ func (Platform) Version(ctx *pulumi.Context, v *stacks.VersionStack) error {
 		ClusterARN:                  v.EnvString(OutClusterARN),
 		LoadBalancerSecurityGroupID: v.EnvString(OutLBSecurityGroup),
 		ListenerARN:                 v.EnvStringOr(OutRouteListenerARN, OutListenerARN),
+		RouteKey:                    key,
 		RepositoryURL:               v.EnvString(OutRepositoryURL),
 		RepositoryARN:               v.EnvString(OutRepositoryARN),
 		RegistryID:                  v.EnvString(OutRegistryID),

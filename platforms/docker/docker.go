@@ -48,6 +48,7 @@ func (Platform) Env(ctx *pulumi.Context, e *stacks.EnvStack) error {
 		AppPort:         cfg.AppPort,
 		ListenAddress:   own.ListenAddress,
 		Port:            pulumi.Int(own.Port),
+		RouteKey:        e.RouteKey,
 	})
 	if err != nil {
 		return err

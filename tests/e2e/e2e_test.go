@@ -67,6 +67,8 @@ type project struct {
 	env  []string
 	bin  string // the phoenix binary built from the copy
 	port int
+	// pulumi is the Pulumi CLI phoenix runs.
+	pulumi string
 }
 
 // TestMainJob is the product's main job, end to end, on a real engine.
@@ -128,6 +130,18 @@ func TestMainJob(t *testing.T) {
 	t.Log(rep.String())
 	if rep.failed > 0 || rep.wrong > 0 || rep.total == 0 {
 		t.Errorf("under load: %d requests, %d failed, %d from a version that should not serve", rep.total, rep.failed, rep.wrong)
+	}
+
+	// 2b. The version route (and the candidate route) takes only requests
+	// that carry the env's route key, a secret output of the env stack as
+	// the README reads it; without it a request is production traffic.
+	key := p.routeKey()
+	for _, tt := range []struct {
+		key, want string
+	}{{"", v2}, {strings.Repeat("0", 32), v2}, {key, v1}} {
+		if got := p.answerer(map[string]string{"X-Phoenix-Version": v1, "X-Phoenix-Key": tt.key}); got != tt.want {
+			t.Errorf("version route to %s with key %q answered by %q, want %s", v1, tt.key, got, tt.want)
+		}
 	}
 
 	// 3. A candidate whose health check fails: the gate refuses it, live is
@@ -278,7 +292,7 @@ func newProject(t *testing.T, e env) *project {
 		}
 	}
 	home := filepath.Join(t.TempDir(), "pulumi-home")
-	p := &project{t: t, dir: dir, env: append(os.Environ(),
+	p := &project{t: t, dir: dir, pulumi: filepath.Join(e.pulumiRoot, "bin", "pulumi"), env: append(os.Environ(),
 		"PULUMI_HOME="+home,
 		"PULUMI_CONFIG_PASSPHRASE=dev",
 		"PULUMI_SKIP_UPDATE_CHECK=true",
@@ -581,6 +595,44 @@ func (p *project) expectLive(version string) {
 			p.t.Fatalf("GET %s: %s from version %q, want 200 from %s", p.url(), resp.Status, got, version)
 		}
 	}
+}
+
+// routeKey reads the env's route key with the Pulumi CLI, as the README
+// says.
+func (p *project) routeKey() string {
+	p.t.Helper()
+	code, out := p.run("env", "PULUMI_BACKEND_URL=file://"+filepath.Join(p.dir, ".phoenix", "state"),
+		p.pulumi, "stack", "output", "routeKey", "--show-secrets", "-s", "dev")
+	key := regexp.MustCompile(`(?m)^[0-9a-f]{32}$`).FindString(out)
+	if code != 0 || key == "" {
+		p.t.Fatalf("pulumi stack output routeKey --show-secrets -s dev: exit %d, no key:\n%s", code, out)
+	}
+	return key
+}
+
+// answerer returns the version that answers a request to the env's port
+// with the headers given (an empty value is left out).
+func (p *project) answerer(headers map[string]string) string {
+	p.t.Helper()
+	req, err := http.NewRequest(http.MethodGet, p.url(), nil)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	for k, v := range headers {
+		if v != "" {
+			req.Header.Set(k, v)
+		}
+	}
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+	if err != nil {
+		p.t.Fatalf("GET %s: %v", p.url(), err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		p.t.Fatalf("GET %s with %v: %s", p.url(), headers, resp.Status)
+	}
+	return resp.Header.Get("X-Phoenix-Version")
 }
 
 // load sends requests to the env's port until stopped: keep-alive clients
