@@ -346,7 +346,7 @@ func (c *Cloud) update(id, typ, name string, inputs resource.PropertyMap) (*Reso
 		c.mu.Unlock()
 		return nil, fmt.Errorf("%s %s does not exist", typ, id)
 	}
-	if err := c.portFree(typ, id, inputs); err != nil {
+	if err := c.checkUpdate(id, typ, inputs); err != nil {
 		c.mu.Unlock()
 		return nil, err
 	}

@@ -290,3 +290,97 @@ func TestDeletingAListenerDeletesItsRules(t *testing.T) {
 		t.Error("the deleted listener still reads")
 	}
 }
+
+// TestLoadBalancerQuotas: an ALB's listeners and rules together forward to
+// at most 100 unique target groups, and hold at most 100 rules, across
+// every listener; another load balancer has quotas of its own.
+func TestLoadBalancerQuotas(t *testing.T) {
+	c := New()
+	const lt, rt, tt = "aws:lb/listener:Listener", "aws:lb/listenerRule:ListenerRule", "aws:lb/targetGroup:TargetGroup"
+	forward := func(tg *Resource) []any {
+		return []any{map[string]any{"type": "forward", "targetGroupArn": tg.Outputs["arn"].StringValue()}}
+	}
+	var tgs []*Resource
+	for i := range 102 {
+		tg, err := c.create(tt, fmt.Sprint("tg", i), props(map[string]any{"name": fmt.Sprint("tg", i)}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tgs = append(tgs, tg)
+	}
+	http, err := c.create(lt, "http", props(map[string]any{"loadBalancerArn": "arn:lb/1", "port": 80, "defaultActions": forward(tgs[0])}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	https, err := c.create(lt, "https", props(map[string]any{"loadBalancerArn": "arn:lb/1", "port": 443, "defaultActions": forward(tgs[0])}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := c.create(lt, "other", props(map[string]any{"loadBalancerArn": "arn:lb/2", "port": 80, "defaultActions": forward(tgs[101])}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rule := func(name string, l, tg *Resource) error {
+		_, err := c.create(rt, name, props(map[string]any{"listenerArn": l.Outputs["arn"].StringValue(), "actions": forward(tg)}))
+		return err
+	}
+	for i := 1; i <= 98; i++ {
+		l := http
+		if i%2 == 0 {
+			l = https
+		}
+		if err := rule(fmt.Sprint("r", i), l, tgs[i]); err != nil {
+			t.Fatalf("rule %d (target group %d of 100): %v", i, i+1, err)
+		}
+	}
+	if _, err := c.update(http.ID, lt, "http", props(map[string]any{"loadBalancerArn": "arn:lb/1", "port": 80, "defaultActions": forward(tgs[99])})); err != nil {
+		t.Errorf("moving port 80's default action to the 100th target group (the first is still 443's): %v", err)
+	}
+	if err := rule("r99", https, tgs[100]); err == nil || !strings.Contains(err.Error(), "TooManyUniqueTargetGroupsPerLoadBalancer") {
+		t.Errorf("a rule to a 101st target group of the load balancer: %v, want TooManyUniqueTargetGroupsPerLoadBalancer", err)
+	}
+	if _, err := c.update(https.ID, lt, "https", props(map[string]any{"loadBalancerArn": "arn:lb/1", "port": 443, "defaultActions": forward(tgs[100])})); err != nil {
+		t.Errorf("moving 443's default action from the first target group to another (still 100): %v", err)
+	}
+	for _, n := range []string{"r99", "r100"} {
+		if err := rule(n, https, tgs[1]); err != nil {
+			t.Errorf("rule %s of the load balancer, to a target group it uses: %v", n, err)
+		}
+	}
+	if err := rule("r101", http, tgs[1]); err == nil || !strings.Contains(err.Error(), "TooManyRules") {
+		t.Errorf("rule 101 of the load balancer (49 on one listener, 51 on the other): %v, want TooManyRules", err)
+	}
+	if _, err := c.create(rt, "elsewhere", props(map[string]any{"listenerArn": other.Outputs["arn"].StringValue(), "actions": forward(tgs[2])})); err != nil {
+		t.Errorf("a rule of another load balancer: %v", err)
+	}
+}
+
+// TestSecurityGroupInUse: EC2 refuses to delete a security group that
+// another group's rule, a load balancer or an ECS service uses
+// (DependencyViolation), and deletes it once nothing does.
+func TestSecurityGroupInUse(t *testing.T) {
+	c := New()
+	const sgt = "aws:ec2/securityGroup:SecurityGroup"
+	alb, err := c.create(sgt, "alb", props(map[string]any{"name": "dev-alb"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, err := c.create(sgt, "task", props(map[string]any{"name": "dev-v1-task", "ingress": []any{map[string]any{"securityGroups": []any{alb.ID}}}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := c.create("aws:ecs/service:Service", "svc", props(map[string]any{"networkConfiguration": map[string]any{"securityGroups": []any{task.ID}}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sg := range []*Resource{alb, task} {
+		if err := c.delete(sg.ID, sgt, sg.Name); err == nil || !strings.Contains(err.Error(), "DependencyViolation") {
+			t.Errorf("deleting %s while it is used: %v, want DependencyViolation", sg.Name, err)
+		}
+	}
+	for _, r := range []*Resource{svc, task, alb} {
+		if err := c.delete(r.ID, r.Type, r.Name); err != nil {
+			t.Errorf("deleting %s once nothing uses it: %v", r.Name, err)
+		}
+	}
+}
