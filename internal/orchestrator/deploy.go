@@ -149,8 +149,6 @@ func (d *deployment) setTraffic(ctx context.Context, t Traffic, note trafficNote
 		return err
 	}
 	d.cur = t
-	d.env.URL = d.o.urlAfterUpdate(ctx, d.opts.Env, d.env.URL)
-	d.res.URL = d.env.URL
 	return nil
 }
 
@@ -225,6 +223,8 @@ func (d *deployment) candidate(ctx context.Context) error {
 	if err := d.setTraffic(ctx, cand, trafficNote{Op: "candidate", From: d.t0.Live, To: opts.Version}); err != nil {
 		return d.fail(ctx, fmt.Errorf("routing the candidate: %w", err))
 	}
+	d.env.URL = o.urlAfterUpdate(ctx, opts.Env, d.env.URL)
+	d.res.URL = d.env.URL
 	if err := o.gate(ctx, opts.Env, d.env.URL, opts.Version, opts.Gate); err != nil {
 		return d.fail(ctx, err)
 	}

@@ -149,11 +149,12 @@ func (o *Orchestrator) setTraffic(ctx context.Context, s auto.Stack, env string,
 	if err := lease.Fence(ctx); err != nil {
 		return auto.UpResult{}, err
 	}
-	// Read first: a refused write should not appear in the stack's
-	// history as a failed traffic change. The check in the update below is
-	// the one that cannot race.
+	// Read first, from the backend (a by-hand pulumi up takes no lease): a
+	// refused write should not appear in the stack's history as a failed
+	// traffic change. The check in the update below is the one that
+	// cannot race.
 	if expect != nil {
-		if st, _, err := o.envState(ctx, env); err == nil && st.Exists && st.Traffic != *expect {
+		if st, _, err := o.envState(fresh(ctx), env); err == nil && st.Exists && st.Traffic != *expect {
 			return auto.UpResult{}, o.trafficChanged(ctx, s, env, *expect)
 		}
 	}

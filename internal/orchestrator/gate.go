@@ -45,7 +45,7 @@ func (o *Orchestrator) gatePath(env, path string) (string, error) {
 const confirmTimeout = 30 * time.Second
 
 // confirmLive waits until the load balancer's production route answers
-// from version: a cut-over is done when traffic has moved, not when the
+// from version, at the url the env stack now exports (else url): a cut-over is done when traffic has moved, not when the
 // pointer's update returned. Where the env stack names its pointer's value
 // as the load balancer reports it (stacks.OutTrafficID: docker's traffic
 // table), the answers must also come under that very table, so that a
@@ -60,6 +60,12 @@ func (o *Orchestrator) confirmLive(ctx context.Context, env, url, version, path 
 	var traffic string
 	if rec, err := o.readRecord(ctx, stacks.StackName{Env: env}); err == nil {
 		traffic, _ = rec.Outputs[stacks.OutTrafficID].(string)
+		// The update applied the env's config as it is now, which may
+		// have moved the url (a certificate, hostname or port).
+		if u, _ := rec.Outputs[stacks.OutURL].(string); u != "" && u != url {
+			o.logf("env %s now answers at %s (was %s)", env, u, url)
+			url = u
+		}
 	}
 	start := time.Now()
 	_, err := gate.Probe{

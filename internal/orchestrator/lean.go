@@ -63,7 +63,7 @@ func (p leanPulumi) Run(ctx context.Context, workdir string, stdin io.Reader, ou
 	switch kind {
 	case runExport:
 		l := lease.FromContext(ctx)
-		if state, ok := p.exports.get(l, stack); ok {
+		if state, ok := p.exports.get(l, stack); ok && ctx.Value(freshKey{}) == nil {
 			return state, "", 0, nil
 		}
 		gen := p.exports.generation()
@@ -92,6 +92,16 @@ func (p leanPulumi) Run(ctx context.Context, workdir string, stdin io.Reader, ou
 // state between two reads. With it, only phoenix's own commands may, and
 // every one of them but the reads below forgets the stack it names, or
 // everything when it names none (`stack rm NAME`, `stack init NAME`).
+// A plain `pulumi up` of the env stack takes no lease, though: a read that
+// must see such a change (the check before a traffic write) is fresh.
+
+type freshKey struct{}
+
+// fresh marks ctx so that a stack export run with it reads the backend,
+// whatever is remembered.
+func fresh(ctx context.Context) context.Context {
+	return context.WithValue(ctx, freshKey{}, true)
+}
 
 type runKind int
 

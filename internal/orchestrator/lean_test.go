@@ -73,19 +73,32 @@ func TestExportsAreRememberedUnderTheLeaseUntilAWrite(t *testing.T) {
 	if runs() != 2 {
 		t.Fatalf("two exports each of dev and dev.v1 under the lease ran %d times, want 2: %v", runs(), cli.runs)
 	}
+	cli.state["dev"] = 7 // a plain pulumi up, which takes no lease
+	if got := export(fresh(held), "dev"); got != "xxxxxxx" || runs() != 3 {
+		t.Fatalf("a fresh export answered %q from memory (%d runs), want the backend's %q", got, runs(), "xxxxxxx")
+	}
+	if got := export(held, "dev"); got != "xxxxxxx" || runs() != 3 {
+		t.Fatalf("the export after a fresh one answered %q (%d runs), want what the fresh one read", got, runs())
+	}
+	cli.state["dev"] = 0
 	if _, _, _, err := p.Run(held, "", nil, nil, nil, nil, "stack", "ls", "--json"); err != nil {
 		t.Fatal(err)
 	}
 	export(held, "dev")
-	if runs() != 3 {
+	if runs() != 4 {
 		t.Fatalf("a stack ls forgot the exports: %v", cli.runs)
+	}
+	up("dev.v9")
+	export(held, "dev")
+	if runs() != 5 {
+		t.Fatalf("an up of dev.v9 forgot dev's export: %v", cli.runs)
 	}
 	up("dev")
 	if got := export(held, "dev"); got != "x" {
 		t.Fatalf("the export after an up answered %q from memory, want the new state %q", got, "x")
 	}
 	export(held, "dev.v1")
-	if runs() != 5 {
+	if runs() != 7 {
 		t.Fatalf("an up of dev forgot dev.v1's export, or kept dev's: %v", cli.runs)
 	}
 	if _, _, _, err := p.Run(held, "", nil, nil, nil, nil, "stack", "rm", "--yes", "dev.v1"); err != nil {
@@ -93,7 +106,7 @@ func TestExportsAreRememberedUnderTheLeaseUntilAWrite(t *testing.T) {
 	}
 	export(held, "dev")
 	export(held, "dev.v1")
-	if runs() != 8 {
+	if runs() != 10 {
 		t.Fatalf("a write naming no --stack did not forget every export: %v", cli.runs)
 	}
 

@@ -172,7 +172,6 @@ func (r *rollback) settle(ctx context.Context) error {
 	if _, err := r.o.setTraffic(ctx, r.envStack, env, &r.env.Traffic, Traffic{Live: to, Candidate: to}, trafficNote{Op: "clear", From: r.env.Traffic.Candidate, To: to}); err != nil {
 		return fmt.Errorf("clearing the candidate of env %s: %w; run this command again", env, err)
 	}
-	r.env.URL = r.o.urlAfterUpdate(ctx, env, r.env.URL)
 	return r.o.confirmLive(ctx, env, r.env.URL, to, r.opts.Gate.Path)
 }
 
@@ -241,6 +240,5 @@ func (r *rollback) switchTraffic(ctx context.Context) error {
 		return fmt.Errorf("switching traffic to %s: %w\nlive is still %s; run this rollback again: phoenix rollback --env %s --to %s",
 			res.To, err, dash(res.From), env, res.To)
 	}
-	r.env.URL = r.o.urlAfterUpdate(ctx, env, r.env.URL)
 	return r.o.confirmLive(ctx, env, r.env.URL, res.To, r.opts.Gate.Path)
 }
