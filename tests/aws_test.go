@@ -253,3 +253,38 @@ func TestCLIAWSVersionRoutesSurviveCertificateChanges(t *testing.T) {
 		}
 	}
 }
+
+// TestCLIAWSBadFirstVersionFailsWithinTheGate: a first version whose
+// health check path the app does not serve never gets healthy targets.
+// The deploy fails within --gate-timeout (plus a bounded margin) of the
+// cloud's clock, which a create waiting for the ECS service to be steady
+// would hold for the provider's 20 minutes; it exits 3 with what ECS
+// recorded (the failed deployment, the tasks' failed health checks), and
+// leaves nothing of the version behind.
+func TestCLIAWSBadFirstVersionFailsWithinTheGate(t *testing.T) {
+	t.Parallel()
+	c := newAWSCLIEnv(t)
+	c.writeAWSConfig(stacks.KeyHealthCheckPath, "/nope")
+	const gateTimeout = 15 * time.Second
+	start := c.h.Cloud.Now()
+	r := c.run("deploy", "--env", "dev", "--version", "v1", "--gate-count", "3", "--gate-timeout", gateTimeout.String())
+	took := c.h.Cloud.Now().Sub(start)
+	t.Logf("the bad first version failed after %s of the cloud's clock (gate timeout %s):\n%s", took.Round(time.Second), gateTimeout, r.errOut)
+	if r.code != 3 {
+		t.Fatalf("a bad first version: want exit 3\n%s", r)
+	}
+	if took > gateTimeout+2*time.Minute {
+		t.Errorf("the deploy took %s of the cloud's clock, want at most the gate timeout %s + 2m", took, gateTimeout)
+	}
+	for _, want := range []string{"did not pass the health gate", "what platform aws recorded about v1", "deployment failed", "failed ELB health checks", "path /nope"} {
+		if !strings.Contains(r.errOut, want) {
+			t.Errorf("the message does not say %q:\n%s", want, r.errOut)
+		}
+	}
+	if st := c.status(); st.Live != "" || len(st.Versions) != 0 {
+		t.Errorf("after the failed deploy: live %q, versions %v; want none", st.Live, st.Versions)
+	}
+	if svcs := c.h.Cloud.Find("aws:ecs/service:Service", ""); len(svcs) != 0 {
+		t.Errorf("the failed version's service is still in the cloud: %s", svcs[0].Name)
+	}
+}

@@ -187,7 +187,8 @@ func matches(rule simcloud.Resource, req *http.Request) bool {
 }
 
 // answer replies as the version behind a target group: its name is
-// <env>-<version>, and an ECS service must serve it.
+// <env>-<version>, and an ECS service must serve it with tasks that pass
+// its health checks (simcloud.Cloud.TargetGroupServing).
 func (a *fakeALB) answer(w http.ResponseWriter, tgARN string) {
 	version := ""
 	for _, tg := range a.cloud.Find("aws:lb/targetGroup:TargetGroup", "") {
@@ -195,12 +196,13 @@ func (a *fakeALB) answer(w http.ResponseWriter, tgARN string) {
 			_, version, _ = strings.Cut(tg.Inputs["name"].StringValue(), "-")
 		}
 	}
-	served := false
-	for _, svc := range a.cloud.Find("aws:ecs/service:Service", "") {
-		served = served || strings.Contains(fmt.Sprint(svc.Inputs["loadBalancers"].Mappable()), tgARN)
+	if version == "" {
+		http.Error(w, "502 Bad Gateway: no target group "+tgARN, http.StatusBadGateway)
+		return
 	}
-	if version == "" || !served {
-		http.Error(w, "502 Bad Gateway: no healthy targets in "+tgARN, http.StatusBadGateway)
+	if ok, why := a.cloud.TargetGroupServing(tgARN); !ok {
+		// ALB's answer for a target group with no registered targets.
+		http.Error(w, "503 Service Temporarily Unavailable: no targets in "+tgARN+": "+why, http.StatusServiceUnavailable)
 		return
 	}
 	w.Header().Set(header.Version, version)

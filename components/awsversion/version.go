@@ -444,8 +444,15 @@ func taskSecurityGroup(ctx *pulumi.Context, name string, a *VersionArgs, parent 
 	}, parent)
 }
 
-// service runs the version's tasks behind its target group, created once
-// they are steady; the circuit breaker stops a version that cannot start.
+// service runs the version's tasks behind its target group. The create
+// returns once ECS has the service, not when its tasks are steady:
+// phoenix's gate, bounded by --gate-timeout, is the wait for them, and a
+// version that never answers fails it with the service's events in the
+// message. With the provider's waitForSteadyState, a first version that
+// cannot start would hold the up for the provider's 20-minute create
+// timeout (no earlier deployment for the circuit breaker to fall back
+// to), out of reach of --gate-timeout. The circuit breaker stops ECS from
+// starting tasks that keep failing.
 func service(ctx *pulumi.Context, name string, a *VersionArgs, taskARN pulumi.StringInput, securityGroup pulumi.IDOutput, targetGroupARN pulumi.StringInput,
 	parent pulumi.ResourceOption, opts ...pulumi.ResourceOption) (*ecs.Service, error) {
 	return ecs.NewService(ctx, name+"-service", &ecs.ServiceArgs{
@@ -470,7 +477,7 @@ func service(ctx *pulumi.Context, name string, a *VersionArgs, taskARN pulumi.St
 			Rollback: pulumi.Bool(true),
 		},
 		HealthCheckGracePeriodSeconds: pulumi.Int(30),
-		WaitForSteadyState:            pulumi.Bool(true),
+		WaitForSteadyState:            pulumi.Bool(false),
 		PropagateTags:                 pulumi.String("SERVICE"),
 		EnableEcsManagedTags:          pulumi.Bool(true),
 	}, append([]pulumi.ResourceOption{parent}, opts...)...)

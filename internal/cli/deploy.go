@@ -50,8 +50,11 @@ stack <env>.<version> unless it exists (an existing one must preview with no
 changes: versions are immutable), routes it as the candidate (requests with
 X-Phoenix-Route: candidate and the env's route key in X-Phoenix-Key), and
 gates it: --gate-count consecutive good answers from that very version
-within --gate-timeout. It then promotes it, at once or through --canary
-steps.
+within --gate-timeout. On aws the gate is also the wait for the version's
+first tasks to start and pass their health checks (about a minute on
+Fargate); a version that fails it is explained by what ECS recorded (the
+failed rollout, why its tasks stopped). It then promotes it, at once or
+through --canary steps.
 
 Each canary step sends that share of production traffic to the candidate
 and judges it against live on the traffic each served, from the load

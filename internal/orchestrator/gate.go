@@ -10,6 +10,7 @@ import (
 
 	"github.com/phoenix-iac/phoenix/internal/gate"
 	"github.com/phoenix-iac/phoenix/internal/header"
+	"github.com/phoenix-iac/phoenix/internal/platform"
 	"github.com/phoenix-iac/phoenix/stacks"
 )
 
@@ -94,7 +95,7 @@ func (o *Orchestrator) gate(ctx context.Context, env, url, version string, g Gat
 	if err != nil {
 		return &GateError{Version: version, Err: err}
 	}
-	return o.probe(ctx, url, version, g, h)
+	return o.explain(ctx, env, version, o.probe(ctx, url, version, g, h))
 }
 
 // probeVersion probes a version, live or warm, through its own route (the
@@ -104,7 +105,44 @@ func (o *Orchestrator) probeVersion(ctx context.Context, env, url, version strin
 	if err != nil {
 		return &GateError{Version: version, Err: err}
 	}
-	return o.probe(ctx, url, version, g, h)
+	return o.explain(ctx, env, version, o.probe(ctx, url, version, g, h))
+}
+
+// diagnoseTimeout bounds the platform's account of a failed gate.
+const diagnoseTimeout = 30 * time.Second
+
+// explain adds to a failed gate what env's platform recorded about
+// version (platform.Diagnoser): the reasons its scheduler gives. Asking is
+// bounded; when it fails, the gate's own error stands, and the failure is
+// logged.
+func (o *Orchestrator) explain(ctx context.Context, env, version string, err error) error {
+	if err == nil || ctx.Err() != nil {
+		return err
+	}
+	p, f, perr := o.platformOf(env)
+	if perr != nil {
+		return err
+	}
+	d, ok := p.(platform.Diagnoser)
+	if !ok {
+		return err
+	}
+	st, _, serr := o.envState(ctx, env)
+	if serr != nil {
+		o.logf("could not read env %s to ask why %s did not answer: %v", env, version, serr)
+		return err
+	}
+	dctx, cancel := context.WithTimeout(ctx, diagnoseTimeout)
+	defer cancel()
+	reasons, derr := d.Diagnose(dctx, o.opsEnv(env, f, st), version)
+	if derr != nil {
+		o.logf("could not ask platform %s why %s did not answer: %v", p.Name(), version, derr)
+		return err
+	}
+	if len(reasons) == 0 {
+		return err
+	}
+	return fmt.Errorf("%w\nwhat platform %s recorded about %s:\n  %s", err, p.Name(), version, strings.Join(reasons, "\n  "))
 }
 
 // keyed adds the env's route key to h: the candidate and version routes

@@ -163,6 +163,15 @@ type Reviewer interface {
 	Review(step PlannedStep) []Finding
 }
 
+// Diagnoser says why a version does not answer, from what the platform's
+// scheduler recorded about it (aws: the ECS service's events and the
+// reasons its tasks stopped). phoenix asks when a version fails its gate,
+// before it destroys the version, and adds the lines to its message. A few
+// lines, newest first; none when the scheduler recorded nothing.
+type Diagnoser interface {
+	Diagnose(ctx context.Context, env Env, version string) ([]string, error)
+}
+
 // ErrNoInventory says that phoenix cannot list a platform's cloud.
 var ErrNoInventory = errors.New("no inventory")
 

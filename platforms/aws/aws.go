@@ -141,5 +141,6 @@ func (Platform) Version(ctx *pulumi.Context, v *stacks.VersionStack) error {
 	ctx.Export(stacks.OutRouteURL, v.EnvStringOr(stacks.OutRouteURL, ""))
 	ctx.Export(OutTargetGroupARN, ver.TargetGroupARN)
 	ctx.Export(OutTargetGroupMetrics, ver.TargetGroupARNSuffix)
+	ctx.Export(OutServiceName, ver.ServiceName)
 	return nil
 }

@@ -28,6 +28,9 @@ const (
 	// OutTargetGroupMetrics is the target group's ARN suffix, CloudWatch's
 	// TargetGroup dimension.
 	OutTargetGroupMetrics = "targetGroupArnSuffix"
+	// OutServiceName is the version's ECS service, in the env's cluster
+	// (OutClusterARN); versions made before it do not export it.
+	OutServiceName = "serviceName"
 )
 
 // envOutputs are what phoenix's operations on an aws env read of its env

@@ -123,6 +123,7 @@ func New(t testing.TB) *Harness {
 			"DOCKER_HOST":                                 "unix://" + filepath.Join(sockDir, "docker.sock"),
 			// phoenix's own AWS calls read these as the aws plugin would.
 			"AWS_ENDPOINT_URL_ECR":  ecrURL,
+			"AWS_ENDPOINT_URL_ECS":  ecrURL,
 			"AWS_ACCESS_KEY_ID":     "simulated",
 			"AWS_SECRET_ACCESS_KEY": "simulated",
 		},

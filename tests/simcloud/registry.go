@@ -3,6 +3,7 @@ package simcloud
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"sort"
@@ -34,7 +35,11 @@ func (c *Cloud) Advance(d time.Duration) {
 	c.expireImages()
 }
 
-// now is the cloud's clock. Callers need not hold c.mu.
+// Now is the cloud's clock: the wall clock plus what Advance and the
+// waits the cloud simulates (a create timeout) moved it on.
+func (c *Cloud) Now() time.Time { return c.now() }
+
+// now is the cloud's clock. Callers must not hold c.mu.
 func (c *Cloud) now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -110,9 +115,10 @@ func (c *Cloud) readGone(r *Resource) bool {
 	return false
 }
 
-// ServeECR serves, on a loopback port, the part of ECR's API that phoenix
-// itself calls (BatchDeleteImage, DescribeImages) over the registry's
-// tags, and returns its endpoint URL and a function that stops it.
+// ServeECR serves, on a loopback port, the parts of ECR's and ECS's APIs
+// that phoenix itself calls (ECR: BatchDeleteImage, DescribeImages over
+// the registry's tags; ECS: see serveECS), and returns its endpoint URL
+// (for AWS_ENDPOINT_URL_ECR and _ECS) and a function that stops it.
 func (c *Cloud) ServeECR() (string, func(), error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -124,16 +130,26 @@ func (c *Cloud) ServeECR() (string, func(), error) {
 }
 
 func (c *Cloud) serveECR(w http.ResponseWriter, r *http.Request) {
-	var in struct {
-		RepositoryName string
-		ImageIds       []struct{ ImageTag, ImageDigest string }
-	}
-	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if op, ok := strings.CutPrefix(r.Header.Get("X-Amz-Target"), "AmazonEC2ContainerServiceV20141113."); ok {
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		c.serveECS(w, op, body)
+		return
+	}
+	var in struct {
+		RepositoryName string
+		ImageIds       []struct{ ImageTag, ImageDigest string }
+	}
+	if err := json.Unmarshal(body, &in); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
 	repo := ""
 	for k := range c.tags {
 		if strings.HasSuffix(k, "/"+in.RepositoryName) {

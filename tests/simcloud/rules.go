@@ -61,6 +61,9 @@ func (c *Cloud) checkCreate(typ string, inputs resource.PropertyMap) error {
 				return fmt.Errorf("InvalidParameterException: The target group with targetGroupArn %s does not have an associated load balancer", tg.StringValue())
 			}
 		}
+		if err := c.checkServiceSteady(inputs); err != nil {
+			return err
+		}
 	case "docker:index/container:Container":
 		for _, port := range arrayOf(inputs["ports"]) {
 			p := port.ObjectValue()

@@ -111,3 +111,13 @@ func (p Platform) Detach(typ string, props map[string]any) {
 		d.Detach(typ, props)
 	}
 }
+
+// Diagnose implements platform.Diagnoser with the platform's own (on aws,
+// the simulated cloud answers its ECS calls: harness's
+// AWS_ENDPOINT_URL_ECS).
+func (p Platform) Diagnose(ctx context.Context, env platform.Env, version string) ([]string, error) {
+	if d, ok := p.Platform.(platform.Diagnoser); ok {
+		return d.Diagnose(ctx, env, version)
+	}
+	return nil, nil
+}
