@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/phoenix-iac/phoenix/stacks"
 	"github.com/phoenix-iac/phoenix/tests/harness"
 	"github.com/phoenix-iac/phoenix/tests/simcloud"
 )
@@ -415,5 +417,70 @@ func TestKillDuringFirstVersionUp(t *testing.T) {
 	orphans, missing := c.disagreement(context.Background())
 	if len(orphans) > 0 || len(missing) > 0 {
 		t.Errorf("state and cloud disagree: orphans %v, missing %v", orphans, missing)
+	}
+}
+
+// TestCtrlCDuringTheGCAfterADeploy: Ctrl-C (SIGINT to the command's
+// process group, as a terminal sends it) while the gc after a deploy
+// destroys an old version. The new version stays live, but the command did
+// not finish: it exits 130, saying so and naming phoenix gc, which then
+// finishes the work.
+func TestCtrlCDuringTheGCAfterADeploy(t *testing.T) {
+	t.Parallel()
+	bin := buildPhoenix(t)
+	c := newCLIEnv(t, stacks.KeyRetention, "0")
+	for _, v := range []string{"v1", "v2", "v3"} {
+		c.deploy(v, "--no-gc")
+	}
+	// Each delete takes a while, as a real one does: the interrupt lands
+	// with the version's destroy under way.
+	c.h.Cloud.Inject(simcloud.Fault{Kind: "delete", Delay: 500 * time.Millisecond})
+	p := c.start(bin, append([]string{"deploy", "--env", "dev", "--version", "v4"}, gateFlags()...)...)
+	interrupted := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-p.done:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			for _, op := range c.h.Cloud.Ops() {
+				if op.Kind == "delete" && strings.Contains(op.Name, "v1") {
+					syscall.Kill(-p.cmd.Process.Pid, syscall.SIGINT)
+					close(interrupted)
+					return
+				}
+			}
+		}
+	}()
+	p.wait(5 * time.Minute)
+	c.h.Cloud.ClearFaults()
+	select {
+	case <-interrupted:
+	default:
+		t.Fatalf("the deploy ended before its gc destroyed anything of v1:\n%s", p)
+	}
+	if p.code != 130 {
+		t.Errorf("interrupted in its gc, the deploy exited %d, want 130\n%s", p.code, p)
+	}
+	for _, want := range []string{"v4 is live in env dev, but the gc after it was interrupted", "phoenix gc --env dev"} {
+		if !strings.Contains(p.err.String(), want) {
+			t.Errorf("the message does not say %q:\n%s", want, p)
+		}
+	}
+	if st := c.status(); st.Live != "v4" {
+		t.Errorf("after the interrupted gc live is %q, want v4", st.Live)
+	}
+	c.must("gc", "--env", "dev")
+	var held []string
+	for _, v := range c.status().Versions {
+		held = append(held, v.Version)
+	}
+	slices.Sort(held)
+	if !slices.Equal(held, []string{"v3", "v4"}) {
+		t.Errorf("after phoenix gc the env holds %v, want live v4 and previous v3", held)
+	}
+	if orphans, missing := c.disagreement(context.Background()); len(orphans)+len(missing) > 0 {
+		t.Errorf("the state and the cloud disagree: in the cloud only %v; in the state only %v", orphans, missing)
 	}
 }

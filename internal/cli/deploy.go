@@ -78,7 +78,8 @@ Once the new version is live, deploy runs phoenix gc: it destroys the
 versions beyond the env's phoenix:retention (never live, previous or a
 candidate) and the incomplete ones, so that an env holds at most retention+2
 versions and stays within the platform's quotas. --no-gc skips it; if it
-stops, the deploy still stands and says to run phoenix gc.
+fails, the deploy still stands and says to run phoenix gc (exit 0; interrupted,
+exit 130).
 
 The env stack is created on the first deploy, and the provider plugins the
 platform needs are installed on first use.`,

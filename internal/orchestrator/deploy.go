@@ -318,6 +318,13 @@ func (d *deployment) retire(ctx context.Context) error {
 	}
 	res, err := o.collect(ctx, opts.Env, -1, false)
 	d.res.GC = &res
+	if err != nil && ctx.Err() != nil {
+		// Interrupted (Ctrl-C, a CI job cancelled): the deploy stands, but
+		// the command did not finish, and its exit code says so.
+		d.res.GCError = err.Error()
+		return fmt.Errorf("%s is live in env %s, but the gc after it was interrupted (%w): %w; the versions beyond retention stay until: phoenix gc --env %s",
+			opts.Version, opts.Env, ctx.Err(), err, opts.Env)
+	}
 	if err != nil {
 		d.res.GCError = err.Error()
 		o.logf("warning: %s is live, but the gc after it stopped: %v\nthe versions beyond retention stay until: phoenix gc --env %s", opts.Version, err, opts.Env)
