@@ -689,3 +689,29 @@ func TestCLIUnlockForceClearsStackLocks(t *testing.T) {
 	}
 	c.deploy("v2")
 }
+
+// TestCLIGateFailureSaysWhatTheEngineSays: a candidate whose container
+// stops (a crash its restart policy gave up on) fails its gate, and the
+// message carries what the Docker engine says of it; live stays.
+func TestCLIGateFailureSaysWhatTheEngineSays(t *testing.T) {
+	t.Parallel()
+	c := newCLIEnv(t)
+	c.deploy("v1")
+	c.h.Cloud.Watch(func(op simcloud.Op, r simcloud.Resource) {
+		if op.Kind == "create" && r.Type == "docker:index/container:Container" && strings.Contains(r.Name, "v2") {
+			c.h.Cloud.Stop(r.ID)
+		}
+	})
+	r := c.run("deploy", "--env", "dev", "--version", "v2", "--gate-count", "3", "--gate-timeout", "3s")
+	if r.code != cli.ExitChangeFailed {
+		t.Fatalf("a candidate whose container stopped: want exit 3\n%s", r)
+	}
+	for _, want := range []string{"did not pass the health gate", "what platform docker recorded about v2:", "exited (exit code 137)"} {
+		if !strings.Contains(r.errOut, want) {
+			t.Errorf("the message does not say %q:\n%s", want, r.errOut)
+		}
+	}
+	if st := c.status(); st.Live != "v1" {
+		t.Errorf("live is %q, want v1", st.Live)
+	}
+}

@@ -242,6 +242,57 @@ const (
 	Stderr = 2
 )
 
+// ContainerState is what the engine says of a container's process: the
+// part of GET /containers/{id}/json that explains one that does not serve.
+type ContainerState struct {
+	// Status is created, running, restarting, exited or dead.
+	Status    string
+	ExitCode  int
+	Error     string
+	OOMKilled bool
+	// RestartCount is how often the engine restarted it.
+	RestartCount int
+	// Health is its health check's status (starting, healthy,
+	// unhealthy; empty without one), and the output of its last check.
+	Health, HealthOutput string
+	// FailingStreak is how many checks in a row failed.
+	FailingStreak int
+}
+
+// Inspect reads a container's state.
+func (c *Client) Inspect(ctx context.Context, container string) (ContainerState, error) {
+	body, err := c.do(ctx, http.MethodGet, "/containers/"+url.PathEscape(container)+"/json", http.StatusOK)
+	if err != nil {
+		return ContainerState{}, err
+	}
+	var inspect struct {
+		RestartCount int
+		State        struct {
+			Status    string
+			ExitCode  int
+			Error     string
+			OOMKilled bool
+			Health    *struct {
+				Status        string
+				FailingStreak int
+				Log           []struct{ Output string }
+			}
+		}
+	}
+	if err := json.Unmarshal(body, &inspect); err != nil {
+		return ContainerState{}, fmt.Errorf("inspecting container %s: %w", container, err)
+	}
+	st := inspect.State
+	out := ContainerState{Status: st.Status, ExitCode: st.ExitCode, Error: st.Error, OOMKilled: st.OOMKilled, RestartCount: inspect.RestartCount}
+	if h := st.Health; h != nil {
+		out.Health, out.FailingStreak = h.Status, h.FailingStreak
+		if n := len(h.Log); n > 0 {
+			out.HealthOutput = strings.TrimSpace(h.Log[n-1].Output)
+		}
+	}
+	return out, nil
+}
+
 // Logs calls line with each line of a container's output (without its
 // newline), and the stream it came on, until the output ends or, when
 // following, ctx ends (then it returns nil). line's slice is reused

@@ -157,6 +157,13 @@ func TestMainJob(t *testing.T) {
 	if !strings.Contains(out, "live is still "+v2) {
 		t.Errorf("the failed deploy does not say that live is still %s:\n%s", v2, out)
 	}
+	// Before destroying it, phoenix asked the engine why: the containers'
+	// failing health check, with the probe's own output.
+	if _, said, ok := strings.Cut(out, "what platform docker recorded about "+v3+":"); !ok || !strings.Contains(said, "health check unhealthy") {
+		t.Errorf("the failed deploy does not say what the Docker engine recorded about %s:\n%s", v3, out)
+	} else {
+		t.Logf("what the Docker engine recorded about %s:%s", v3, said)
+	}
 	p.expectLive(v2)
 	if left := p.docker("ps", "-aq", "--filter", "label=phoenix.version="+v3); left != "" {
 		t.Errorf("containers of the refused version %s are left: %s", v3, left)

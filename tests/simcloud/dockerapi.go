@@ -30,6 +30,7 @@ func (c *Cloud) ServeDockerAPI(path string) (func(), error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /_ping", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("OK")) })
 	mux.HandleFunc("GET /containers/json", func(w http.ResponseWriter, r *http.Request) { c.dockerList(w, r, "containers") })
+	mux.HandleFunc("GET /containers/{id}/json", c.dockerInspect)
 	mux.HandleFunc("GET /networks", func(w http.ResponseWriter, r *http.Request) { c.dockerList(w, r, "networks") })
 	mux.HandleFunc("GET /volumes", func(w http.ResponseWriter, r *http.Request) { c.dockerList(w, r, "volumes") })
 	for _, kind := range []string{"containers", "networks", "volumes"} {
@@ -133,4 +134,27 @@ func (c *Cloud) dockerRemove(w http.ResponseWriter, r *http.Request, kind string
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// dockerInspect answers a container's inspect with its state: running, or
+// exited as a container stopped behind the engine's back (Stop) is. The
+// simulated containers have no output: GET .../logs is not served.
+func (c *Cloud) dockerInspect(w http.ResponseWriter, r *http.Request) {
+	c.mu.Lock()
+	res, ok := c.resources[r.PathValue("id")]
+	var stopped bool
+	if ok {
+		stopped = res.Stopped
+	}
+	c.mu.Unlock()
+	if !ok || res.Type != "docker:index/container:Container" {
+		http.Error(w, `{"message":"No such container: `+r.PathValue("id")+`"}`, http.StatusNotFound)
+		return
+	}
+	state := map[string]any{"Status": "running", "Running": true, "ExitCode": 0}
+	if stopped {
+		state = map[string]any{"Status": "exited", "Running": false, "ExitCode": 137}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{"Id": r.PathValue("id"), "RestartCount": 0, "State": state, "Config": map[string]any{"Tty": false}})
 }
