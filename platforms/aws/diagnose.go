@@ -58,10 +58,12 @@ func ServiceReasons(ctx context.Context, client ServiceReader, cluster, service 
 		return nil, fmt.Errorf("describing ECS service %s: %w", service, err)
 	}
 	if len(out.Services) == 0 {
-		for _, f := range out.Failures {
-			return nil, fmt.Errorf("describing ECS service %s: %s", service, awssdk.ToString(f.Reason))
+		// MISSING: deleted outside phoenix, or never created.
+		why := "ECS does not know it"
+		if len(out.Failures) > 0 {
+			why = awssdk.ToString(out.Failures[0].Reason)
 		}
-		return nil, fmt.Errorf("describing ECS service %s: ECS does not know it", service)
+		return []string{fmt.Sprintf("ECS has no service %s in cluster %s (%s)", service, cluster, why)}, nil
 	}
 	var reasons []string
 	seen := map[string]bool{}

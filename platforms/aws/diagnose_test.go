@@ -88,8 +88,9 @@ func TestServiceReasons(t *testing.T) {
 // TestServiceReasonsOnMoto: Diagnose's ECS calls on moto's ECS API (the
 // real wire format). moto records no service events and starts no tasks
 // for a service, so a service it holds has no reasons to give, and that is
-// no error; a service it does not hold is one, naming ECS's reason. What
-// the reasons say is tested above and in the simulated cloud.
+// no error; of a service it does not hold, the reason is that ECS has
+// none (its MISSING). What the reasons say is tested above and in the
+// simulated cloud.
 func TestServiceReasonsOnMoto(t *testing.T) {
 	srv := moto.Start(t)
 	client := ecs.New(ecs.Options{Region: "eu-west-1", BaseEndpoint: awssdk.String(srv.Endpoint()),
@@ -113,7 +114,7 @@ func TestServiceReasonsOnMoto(t *testing.T) {
 	if err != nil || len(reasons) != 0 {
 		t.Errorf("a service moto holds: reasons %q, error %v; want none and no error", reasons, err)
 	}
-	if _, err := aws.ServiceReasons(ctx, client, clusterARN, "dev-v9-service"); err == nil || !strings.Contains(err.Error(), "MISSING") {
-		t.Errorf("a service moto does not hold: %v, want ECS's MISSING", err)
+	if reasons, err := aws.ServiceReasons(ctx, client, clusterARN, "dev-v9-service"); err != nil || len(reasons) != 1 || !strings.Contains(reasons[0], "ECS has no service dev-v9-service") || !strings.Contains(reasons[0], "MISSING") {
+		t.Errorf("a service moto does not hold: reasons %q, error %v; want that ECS has none, with its MISSING", reasons, err)
 	}
 }

@@ -34,6 +34,11 @@ func (Platform) Diagnose(ctx context.Context, env platform.Env, version string) 
 			containers = append(containers, obj)
 		}
 	}
+	if len(containers) == 0 {
+		// Removed behind phoenix's back (docker rm), or never created.
+		return []string{fmt.Sprintf("the Docker engine at %s has no containers of version %s (labelled %s=%s)",
+			dockerengine.Host(env.Getenv), version, stacks.LabelVersion, version)}, nil
+	}
 	slices.SortFunc(containers, func(a, b dockerengine.Object) int { return strings.Compare(a.Name, b.Name) })
 	var reasons []string
 	for _, ct := range containers {

@@ -1,10 +1,15 @@
 package docker
 
 import (
+	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/phoenix-iac/phoenix/internal/dockerengine"
+	"github.com/phoenix-iac/phoenix/internal/platform"
+	"github.com/phoenix-iac/phoenix/tests/simcloud"
 )
 
 // TestDescribeContainer: a running, healthy container says nothing; one
@@ -26,5 +31,32 @@ func TestDescribeContainer(t *testing.T) {
 		if got := strings.Join(describeContainer("app-1", tt.st), "\n"); got != tt.want {
 			t.Errorf("%+v: got %q, want %q", tt.st, got, tt.want)
 		}
+	}
+}
+
+// TestDiagnoseAVersionWithNoContainers: a version whose containers were
+// removed behind phoenix's back is explained as such, by the engine's
+// answer (the simulated Docker API, which holds none).
+func TestDiagnoseAVersionWithNoContainers(t *testing.T) {
+	dir, err := os.MkdirTemp("", "diag-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	sock := filepath.Join(dir, "docker.sock")
+	stop, err := simcloud.New().ServeDockerAPI(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	env := platform.Env{Name: "dev", Getenv: func(k string) string {
+		if k == "DOCKER_HOST" {
+			return "unix://" + sock
+		}
+		return ""
+	}}
+	reasons, err := Platform{}.Diagnose(context.Background(), env, "v1")
+	if err != nil || len(reasons) != 1 || !strings.Contains(reasons[0], "has no containers of version v1") {
+		t.Errorf("reasons %q, error %v; want that the engine has no containers of v1", reasons, err)
 	}
 }
