@@ -260,7 +260,7 @@ func retried[T any](read func() (T, error)) (T, error) {
 	var v T
 	var err error
 	for range 5 {
-		if v, err = read(); err == nil || gcerrors.Code(err) == gcerrors.NotFound {
+		if v, err = read(); err == nil || ErrorCode(err) == gcerrors.NotFound {
 			return v, err
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -325,7 +325,7 @@ func (s *Store) Acquire(ctx context.Context, env, command string, opts Options) 
 				go l.heartbeat()
 				return l, nil
 			}
-			if gcerrors.Code(err) != gcerrors.FailedPrecondition {
+			if ErrorCode(err) != gcerrors.FailedPrecondition {
 				return nil, fmt.Errorf("taking the lease of env %s: %w", env, err)
 			}
 			continue // another command created that generation first
@@ -479,7 +479,7 @@ func (l *Lease) Release(ctx context.Context) error {
 	err := l.store.create(ctx, key(l.env, l.holder.Token, "released"), struct {
 		At time.Time `json:"at"`
 	}{l.store.now().UTC()})
-	if err != nil && gcerrors.Code(err) != gcerrors.FailedPrecondition {
+	if err != nil && ErrorCode(err) != gcerrors.FailedPrecondition {
 		return fmt.Errorf("releasing the lease of env %s: %w", l.env, err)
 	}
 	return nil

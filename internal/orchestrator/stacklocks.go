@@ -80,7 +80,7 @@ func (o *Orchestrator) ClearStackLocks(ctx context.Context, env string) ([]Stack
 				l.PID, l.User, l.Host, l.Since = c.PID, c.Username, c.Hostname, c.Timestamp
 			}
 		}
-		if err := b.Delete(ctx, obj.Key); err != nil && gcerrors.Code(err) != gcerrors.NotFound {
+		if err := b.Delete(ctx, obj.Key); err != nil && lease.ErrorCode(err) != gcerrors.NotFound {
 			return out, fmt.Errorf("removing the lock of stack %s: %w", stack, err)
 		}
 		out = append(out, l)
