@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"unicode"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -18,6 +19,14 @@ import (
 const (
 	LabelProject = "phoenix.project"
 	LabelBackend = "phoenix.backend"
+)
+
+// Tag keys that say whose an AWS resource is, as the labels do on Docker:
+// two projects (or two backends) with an env "prod" in one account must
+// not take each other's resources for orphans.
+const (
+	TagProject = "phoenix:project"
+	TagBackend = "phoenix:backend"
 )
 
 // Owner is whose an env's resources are: the Pulumi project and the state
@@ -42,6 +51,45 @@ func (o Owner) Labels() map[string]string {
 // only unlabelled resources, never another owner's).
 func (o Owner) Owns(labels map[string]string) bool {
 	return labels[LabelProject] == o.Project && labels[LabelBackend] == o.Backend
+}
+
+// Tags returns the owner's AWS tags; none for the zero Owner. A value
+// keeps to the characters and length AWS allows in a tag value (a file
+// backend's folder may hold others): each other character is written "_".
+func (o Owner) Tags() map[string]string {
+	if o == (Owner{}) {
+		return nil
+	}
+	return map[string]string{TagProject: tagValue(o.Project), TagBackend: tagValue(o.Backend)}
+}
+
+// OwnsTags reports whether a resource with these AWS tags is the owner's,
+// as Owns does for labels.
+func (o Owner) OwnsTags(tags map[string]string) bool {
+	mine := o.Tags()
+	return tags[TagProject] == mine[TagProject] && tags[TagBackend] == mine[TagBackend]
+}
+
+// maxTagValue is the longest value AWS allows in a tag.
+const maxTagValue = 256
+
+// tagValue writes s as an AWS tag value: letters, digits, spaces and
+// + - = . _ : / @ only, at most 256 characters.
+func tagValue(s string) string {
+	var b strings.Builder
+	n := 0
+	for _, r := range s {
+		if n == maxTagValue {
+			break
+		}
+		if unicode.IsLetter(r) || unicode.IsDigit(r) || r == ' ' || strings.ContainsRune("+-=._:/@", r) {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('_')
+		}
+		n++
+	}
+	return b.String()
 }
 
 func (o Owner) String() string {

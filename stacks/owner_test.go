@@ -108,3 +108,34 @@ func dockerEnv(extra map[string]any) map[string]any {
 func withOwner(o map[string]any) map[string]any {
 	return dockerEnv(map[string]any{stacks.OutOwner: o})
 }
+
+// TestOwnerTags: on AWS the owner is two tags, as on Docker two labels; a
+// backend's folder with characters AWS refuses in a tag value, or longer
+// than its 256, is written so that AWS takes it, and owns the same
+// resources on every side.
+func TestOwnerTags(t *testing.T) {
+	a := stacks.Owner{Project: "phoenix", Backend: "s3://team-a/phoenix"}
+	b := stacks.Owner{Project: "phoenix", Backend: "s3://team-b/phoenix"}
+	if got := a.Tags(); got[stacks.TagProject] != "phoenix" || got[stacks.TagBackend] != "s3://team-a/phoenix" {
+		t.Errorf("got %v", got)
+	}
+	tagged := func(o stacks.Owner) map[string]string {
+		m := map[string]string{stacks.TagEnv: "prod"}
+		maps.Copy(m, o.Tags())
+		return m
+	}
+	if !a.OwnsTags(tagged(a)) || a.OwnsTags(tagged(b)) || a.OwnsTags(tagged(stacks.Owner{})) {
+		t.Error("an owner must own exactly the resources tagged with it")
+	}
+	if !(stacks.Owner{}).OwnsTags(tagged(stacks.Owner{})) || (stacks.Owner{}).OwnsTags(tagged(a)) {
+		t.Error("the zero owner must own exactly the resources without owner tags")
+	}
+	odd := stacks.Owner{Project: "p", Backend: "file:///home/ann/state#1,(x)" + strings.Repeat("/a", 200)}
+	v := odd.Tags()[stacks.TagBackend]
+	if len(v) != 256 || strings.ContainsAny(v, "#,()") || !strings.HasPrefix(v, "file:///home/ann/state_1__x_/a") {
+		t.Errorf("tag value %q (%d characters) is not one AWS takes", v, len(v))
+	}
+	if !odd.OwnsTags(tagged(odd)) {
+		t.Error("an owner whose backend needs rewriting does not own its own resources")
+	}
+}

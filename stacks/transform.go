@@ -116,9 +116,13 @@ type Mark struct {
 	Owner Owner
 }
 
-// Tags is the mark as AWS tags (TagEnv, TagVersion).
+// Tags is the mark as AWS tags (TagEnv, TagVersion and the owner's).
 func (m Mark) Tags() map[string]string {
-	t := map[string]string{TagEnv: m.Env}
+	t := m.Owner.Tags()
+	if t == nil {
+		t = map[string]string{}
+	}
+	t[TagEnv] = m.Env
 	if m.Version != "" {
 		t[TagVersion] = m.Version
 	}

@@ -11,10 +11,13 @@ import (
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ecr"
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/phoenix-iac/phoenix/internal/orchestrator"
 	"github.com/phoenix-iac/phoenix/platforms/aws"
 	"github.com/phoenix-iac/phoenix/stacks"
+	"github.com/phoenix-iac/phoenix/tests/simcloud"
 )
 
 // newAWSCLIEnv is a cliEnv whose env dev is on aws, served by the fake ALB.
@@ -286,5 +289,169 @@ func TestCLIAWSBadFirstVersionFailsWithinTheGate(t *testing.T) {
 	}
 	if svcs := c.h.Cloud.Find("aws:ecs/service:Service", ""); len(svcs) != 0 {
 		t.Errorf("the failed version's service is still in the cloud: %s", svcs[0].Name)
+	}
+}
+
+// TestCLIAWSGCOrphans: on aws, gc --orphans finds what a version's
+// interrupted create left in the account (tagged with the env and its
+// owner, held by no stack: a Fargate service still running, its task
+// definition, rule, target group, security group and roles), lists it with
+// --dry-run, and removes it in the order AWS requires; an env of the same
+// name of another backend in the same account is left alone, and so is
+// everything a stack holds.
+func TestCLIAWSGCOrphans(t *testing.T) {
+	t.Parallel()
+	c := newAWSCLIEnv(t)
+	c.deploy("v1")
+	mine := stacks.Owner{Project: orchestrator.ProjectName, Backend: stacks.BackendID(c.h.Env["PULUMI_BACKEND_URL"], "organization")}
+	tags := func(owner stacks.Owner) map[string]any {
+		out := map[string]any{}
+		for k, v := range (stacks.Mark{Env: "dev", Version: "v9", Owner: owner}).Tags() {
+			out[k] = v
+		}
+		return out
+	}
+	plant := func(typ, name string, inputs map[string]any) simcloud.Resource {
+		t.Helper()
+		r, err := c.h.Cloud.Plant(typ, name, resource.NewPropertyMapFromMap(inputs))
+		if err != nil {
+			t.Fatalf("planting %s: %v", name, err)
+		}
+		return r
+	}
+	arn := func(r simcloud.Resource) string { return r.Outputs["arn"].StringValue() }
+	one := func(typ string) simcloud.Resource {
+		t.Helper()
+		rs := c.h.Cloud.Find(typ, "")
+		if len(rs) == 0 {
+			t.Fatalf("no %s in the cloud", typ)
+		}
+		return rs[0]
+	}
+	cluster, listener := arn(one("aws:ecs/cluster:Cluster")), arn(one("aws:lb/listener:Listener"))
+	// What v9's create left when it was killed, as the program makes it.
+	sg := plant("aws:ec2/securityGroup:SecurityGroup", "dev-v9-task", map[string]any{"name": "dev-v9-task-5e1f0a2", "tags": tags(mine)})
+	tg := plant("aws:lb/targetGroup:TargetGroup", "dev-v9-tg", map[string]any{"name": "dev-v9-tg", "tags": tags(mine)})
+	rule := plant("aws:lb/listenerRule:ListenerRule", "dev-v9-route", map[string]any{"listenerArn": listener, "priority": 999,
+		"actions": []any{map[string]any{"type": "forward", "targetGroupArn": arn(tg)}}, "tags": tags(mine)})
+	role := plant("aws:iam/role:Role", "dev-v9-execution", map[string]any{"name": "dev-v9-execution-0b7c1d4", "path": "/phoenix/dev/", "tags": tags(mine)})
+	policy := plant("aws:iam/rolePolicy:RolePolicy", "dev-v9-execution", map[string]any{"name": "dev-v9-execution-4a9e2f1", "role": role.ID})
+	td := plant("aws:ecs/taskDefinition:TaskDefinition", "dev-v9-task", map[string]any{"family": "dev-v9", "executionRoleArn": arn(role), "tags": tags(mine)})
+	svc := plant("aws:ecs/service:Service", "dev-v9-service", map[string]any{"name": "dev-v9-service-6c2d8e0", "cluster": cluster, "desiredCount": 2,
+		"taskDefinition": arn(td), "networkConfiguration": map[string]any{"securityGroups": []any{sg.ID}},
+		"loadBalancers": []any{map[string]any{"targetGroupArn": arn(tg), "containerName": "app", "containerPort": 8080}}, "tags": tags(mine)})
+	// Env dev of another backend in the same account: not this env's.
+	other := plant("aws:ec2/securityGroup:SecurityGroup", "dev-v9-task", map[string]any{"name": "dev-v9-task-90aa7b3",
+		"tags": tags(stacks.Owner{Project: orchestrator.ProjectName, Backend: "s3://someone-elses-state"})})
+	before := len(c.h.Cloud.Inventory())
+
+	r := c.must("gc", "--env", "dev", "--orphans", "--dry-run")
+	t.Logf("dry run:\n%s%s", r.out, r.errOut)
+	if !strings.Contains(r.out, "6 orphan(s); would remove") {
+		t.Errorf("dry run: want the 6 tagged orphans of v9 listed:\n%s", r)
+	}
+	for _, x := range []simcloud.Resource{svc, rule, tg, td, sg, role} {
+		if !strings.Contains(r.out, arn(x)) {
+			t.Errorf("dry run does not list %s %s", x.Type, arn(x))
+		}
+	}
+	if strings.Contains(r.out, other.ID) {
+		t.Errorf("dry run lists another backend's security group:\n%s", r.out)
+	}
+	if !strings.Contains(r.errOut, "leaving alone 1 resource(s) tagged phoenix:env=dev that are not this env's (phoenix:project=phoenix phoenix:backend=s3://someone-elses-state; this env's: phoenix:project=phoenix phoenix:backend=file://") {
+		t.Errorf("dry run does not say what it leaves alone, and why:\n%s", r.errOut)
+	}
+	if got := len(c.h.Cloud.Inventory()); got != before {
+		t.Fatalf("a dry run changed the cloud: %d resources, was %d", got, before)
+	}
+
+	r = c.must("gc", "--env", "dev", "--orphans")
+	t.Logf("gc --orphans:\n%s%s", r.out, r.errOut)
+	for _, x := range []simcloud.Resource{svc, rule, tg, td, sg, role, policy} {
+		if _, ok := findID(c.h.Cloud, x.ID); ok {
+			t.Errorf("%s %s is still in the cloud", x.Type, x.Name)
+		}
+	}
+	if _, ok := findID(c.h.Cloud, other.ID); !ok {
+		t.Error("gc --orphans removed another backend's security group")
+	}
+	// AWS refuses each of these before the one it follows is gone.
+	deleted := map[string]int{}
+	for i, op := range c.h.Cloud.Ops() {
+		if op.Kind == "delete" {
+			deleted[op.ID] = i
+		}
+	}
+	for _, order := range [][2]simcloud.Resource{{svc, sg}, {svc, tg}, {rule, tg}, {policy, role}, {svc, td}} {
+		if deleted[order[0].ID] > deleted[order[1].ID] {
+			t.Errorf("%s was deleted after %s", order[0].Name, order[1].Name)
+		}
+	}
+	if orphans, missing := c.disagreement(t.Context()); len(missing) > 0 || len(orphans) != 1 {
+		t.Errorf("after gc --orphans, the cloud holds %v that no state does (want only the other backend's group), and states hold %v it does not", orphans, missing)
+	}
+	if st := c.status(); st.Live != "v1" {
+		t.Errorf("after gc --orphans live is %q, want v1", st.Live)
+	}
+	if r := c.must("gc", "--env", "dev", "--orphans", "--dry-run"); !strings.Contains(r.out, "no orphans") {
+		t.Errorf("second dry run: %s", r)
+	}
+}
+
+// TestKillDuringAWSVersionUp kills a deploy on aws while its version
+// stack's first up waits on the cloud to create the Fargate service: the
+// cloud finishes the create, so a service runs that no state holds. The
+// re-run repairs the version stack, finds the service by its tags, removes
+// it and finishes the version, which goes live; state and cloud agree.
+func TestKillDuringAWSVersionUp(t *testing.T) {
+	t.Parallel()
+	bin := buildPhoenix(t)
+	c := newAWSCLIEnv(t)
+	c.deploy("v1")
+	c.h.Cloud.Inject(simcloud.Fault{Kind: "create", Type: "aws:ecs/service:Service", NameContains: "dev-v2", Delay: 4 * time.Second, Times: 1})
+	p := c.start(bin, "deploy", "--env", "dev", "--version", "v2", "--gate-count", "2", "--gate-timeout", "20s")
+	// The service is created right after the last of what it uses.
+	deadline := time.Now().Add(2 * time.Minute)
+	for len(c.h.Cloud.Find("aws:lb/listenerRule:ListenerRule", "dev-v2")) == 0 || len(c.h.Cloud.Find("aws:iam/rolePolicy:RolePolicy", "dev-v2")) == 0 ||
+		len(c.h.Cloud.Find("aws:ecs/taskDefinition:TaskDefinition", "dev-v2")) == 0 || len(c.h.Cloud.Find("aws:ec2/securityGroup:SecurityGroup", "dev-v2")) == 0 {
+		if time.Now().After(deadline) {
+			p.wait(0)
+			t.Fatalf("the version's service never came to be created: %s", p)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !p.killAfter(1500 * time.Millisecond) {
+		t.Fatalf("the deploy ended before the kill: %s", p)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for len(c.h.Cloud.Find("aws:ecs/service:Service", "dev-v2")) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the interrupted create never finished in the cloud")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	orphan := c.h.Cloud.Find("aws:ecs/service:Service", "dev-v2")[0]
+
+	r := c.run("deploy", "--env", "dev", "--version", "v2", "--gate-count", "2", "--gate-timeout", "20s")
+	t.Logf("the re-run:\n%s", r.errOut)
+	if r.code != 0 {
+		t.Fatalf("deploy run again: %s", r)
+	}
+	for _, want := range []string{"left unfinished", "removing ECS service " + orphan.Inputs["name"].StringValue(), "no state holds it"} {
+		if !strings.Contains(r.errOut, want) {
+			t.Errorf("the re-run did not say %q", want)
+		}
+	}
+	if _, ok := findID(c.h.Cloud, orphan.ID); ok {
+		t.Error("the service that the interrupted create made is still in the cloud")
+	}
+	if svcs := c.h.Cloud.Find("aws:ecs/service:Service", "dev-v2"); len(svcs) != 1 {
+		t.Errorf("%d services of v2 run, want 1", len(svcs))
+	}
+	if st := c.status(); st.Live != "v2" {
+		t.Errorf("live is %q, want v2", st.Live)
+	}
+	if orphans, missing := c.disagreement(t.Context()); len(orphans) > 0 || len(missing) > 0 {
+		t.Errorf("state and cloud disagree: orphans %v, missing %v", orphans, missing)
 	}
 }

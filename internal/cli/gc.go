@@ -39,10 +39,14 @@ With --orphans, gc instead looks in the cloud for what carries the env's
 labels (phoenix.env=ENV and its owner: phoenix.project and phoenix.backend)
 but no stack of the env holds, such as a container whose create was
 interrupted, and removes it. An env of the same name of another checkout or
-backend on the same Docker engine is left alone. On the docker platform it
-asks the Docker engine for containers, networks and volumes; on aws it is
-not available yet and says how to list by tag. Run it with --dry-run first:
-while it runs, nobody should run pulumi up by hand on the env's stacks.`,
+backend on the same Docker engine or AWS account is left alone. On the
+docker platform it asks the Docker engine for containers, networks and
+volumes; on aws it asks the tagging API (tags phoenix:env, phoenix:project,
+phoenix:backend) and IAM (roles under /phoenix/ENV/) for what a version
+creates, and removes it in the order AWS requires: ECS service (waiting for
+its tasks to stop), listener rule, target group, task definition, security
+group, IAM role. Run it with --dry-run first: while it runs, nobody should
+run pulumi up by hand on the env's stacks.`,
 		Example: `  phoenix gc --env dev --dry-run
   phoenix gc --env dev --keep 0
   phoenix gc --env dev --orphans --dry-run
@@ -62,7 +66,7 @@ while it runs, nobody should run pulumi up by hand on the env's stacks.`,
 	cmd.Flags().StringVar(&opts.Env, "env", "", "the env (required)")
 	cmd.Flags().IntVar(&opts.Keep, "keep", -1, "warm versions to keep besides live, candidate and previous (default: phoenix:retention)")
 	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "show what would be destroyed, destroy nothing")
-	cmd.Flags().BoolVar(&opts.Orphans, "orphans", false, "remove what carries the env's labels in the cloud but no stack holds")
+	cmd.Flags().BoolVar(&opts.Orphans, "orphans", false, "remove what carries the env's labels or tags in the cloud but no stack holds")
 	cmd.Flags().DurationVar(&opts.Wait, "wait", 0, "wait this long for another phoenix command on the env to finish")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
 	return cmd

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/phoenix-iac/phoenix/internal/platform"
@@ -125,10 +126,18 @@ func (o *Orchestrator) orphans(ctx context.Context, env string, held map[string]
 	}
 	count := map[string]int{}
 	for _, obj := range others {
-		count[obj.Owner]++
+		// One a stack holds is the env's, whatever its mark says (an aws
+		// version's made before owners were tagged).
+		if mine(obj) && !held[obj.ID] {
+			count[obj.Owner]++
+		}
+	}
+	ownerName := owner.String()
+	if n, ok := cloud.(platform.OwnerNamer); ok {
+		ownerName = n.OwnerName(owner)
 	}
 	for _, other := range slices.Sorted(maps.Keys(count)) {
-		o.logf("leaving alone %d resource(s) %s that are not this env's (%s; this env's: %s)", count[other], cloud.Marked(env), other, owner)
+		o.logf("leaving alone %d resource(s) %s that are not this env's (%s; this env's: %s)", count[other], cloud.Marked(env), other, ownerName)
 	}
 	var orphans []platform.Object
 	for _, obj := range objs {
@@ -184,8 +193,10 @@ func orphanOf(obj platform.Object) Orphan {
 	return Orphan{Kind: obj.Kind, ID: obj.ID, Name: obj.Name, Version: obj.Version}
 }
 
+// shortID shortens a Docker id to its first 12 characters, as Docker
+// does; an ARN, which names what it is, stays whole.
 func shortID(id string) string {
-	if len(id) > 12 {
+	if len(id) > 12 && !strings.HasPrefix(id, "arn:") {
 		return id[:12]
 	}
 	return id

@@ -111,7 +111,10 @@ type stackRecord struct {
 	// Outputs are the stack's outputs; a secret one is left encrypted.
 	Outputs map[string]any
 	Pending []pendingOp
-	IDs     map[string]bool
+	// IDs are its resources' ids and, where they have one, their ARNs
+	// (how AWS's tagging API names them; a task definition's id is its
+	// family).
+	IDs map[string]bool
 	// URNs are the URNs of its custom resources, by type.
 	URNs map[string][]string
 }
@@ -168,6 +171,9 @@ func (o *Orchestrator) readRecord(ctx context.Context, name stacks.StackName) (s
 			}
 		case r.Custom && r.ID != "":
 			rec.IDs[r.ID] = true
+			if arn, ok := r.Outputs["arn"].(string); ok && arn != "" {
+				rec.IDs[arn] = true
+			}
 			rec.URNs[r.Type] = append(rec.URNs[r.Type], r.URN)
 		}
 	}

@@ -109,6 +109,12 @@ type Cloud interface {
 	Marked(env string) string
 }
 
+// OwnerNamer is a Cloud that writes an owner its own way in messages
+// (aws: as tags); without it, an owner is written as Docker labels.
+type OwnerNamer interface {
+	OwnerName(o stacks.Owner) string
+}
+
 // Inventory gives the cloud in which gc --orphans looks for what no stack
 // holds. It returns an error wrapping ErrNoInventory, naming another way
 // to list it, where phoenix cannot list it.

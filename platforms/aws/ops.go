@@ -107,10 +107,3 @@ func (Platform) Logs(ctx context.Context, env platform.Env, q platform.LogQuery,
 			return out(platform.LogLine{Time: e.Time, Version: q.Version, Source: source, Line: e.Message})
 		})
 }
-
-// Inventory implements platform.Inventory: phoenix does not list an AWS
-// account yet; it names the command that does.
-func (Platform) Inventory(env platform.Env) (platform.Cloud, error) {
-	return nil, fmt.Errorf("%w: phoenix cannot yet list what env %s has on %s; list it by tag with: aws resourcegroupstaggingapi get-resources --tag-filters Key=%s,Values=%s",
-		platform.ErrNoInventory, env.Name, Name, stacks.TagEnv, env.Name)
-}

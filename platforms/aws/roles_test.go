@@ -48,7 +48,8 @@ func actions(st map[string]any) []string {
 // read and delete of aws_iam_role and aws_iam_role_policy, and ECS passing
 // the roles to tasks), on roles under the path the program gives them
 // only; creating a role or putting its policy requires the permissions
-// boundary; and no statement grants iam:* or IAM on every role.
+// boundary; no statement grants iam:* or IAM on every role; and gc
+// --orphans can list by tag, roles and task definitions.
 func TestDeployRoleIAM(t *testing.T) {
 	sts := deployRoleIAM(t)
 	rolesARN := "arn:aws:iam::123456789012:role" + awsversion.RolePath("prod") + "*"
@@ -63,7 +64,9 @@ func TestDeployRoleIAM(t *testing.T) {
 	}
 	need := []string{"iam:CreateRole", "iam:GetRole", "iam:DeleteRole", "iam:TagRole", "iam:UntagRole", "iam:PutRolePolicy",
 		"iam:GetRolePolicy", "iam:DeleteRolePolicy", "iam:ListRolePolicies", "iam:ListAttachedRolePolicies",
-		"iam:ListInstanceProfilesForRole", "iam:PassRole", "iam:CreateServiceLinkedRole"}
+		"iam:ListInstanceProfilesForRole", "iam:PassRole", "iam:CreateServiceLinkedRole",
+		// gc --orphans (Account.Remove of a role, Account.List's tags).
+		"iam:ListRoleTags", "iam:DetachRolePolicy"}
 	for _, a := range need {
 		st, ok := granted[a]
 		if !ok {
@@ -90,6 +93,12 @@ func TestDeployRoleIAM(t *testing.T) {
 	}
 	if slices.Contains(actions(granted["iam:PassRole"]), "iam:CreateRole") {
 		t.Error("iam:CreateRole shares the PassRole statement")
+	}
+	// Account.List's listings, which take no resource ARN.
+	for _, a := range []string{"tag:GetResources", "iam:ListRoles", "ecs:ListTaskDefinitions"} {
+		if st, ok := granted[a]; !ok || st["Resource"] != "*" {
+			t.Errorf("the deploy role lacks %s on *, which gc --orphans lists with", a)
+		}
 	}
 }
 

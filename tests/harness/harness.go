@@ -122,10 +122,14 @@ func New(t testing.TB) *Harness {
 			"PULUMI_DEBUG_PROVIDERS":                      debug,
 			"DOCKER_HOST":                                 "unix://" + filepath.Join(sockDir, "docker.sock"),
 			// phoenix's own AWS calls read these as the aws plugin would.
-			"AWS_ENDPOINT_URL_ECR":  ecrURL,
-			"AWS_ENDPOINT_URL_ECS":  ecrURL,
-			"AWS_ACCESS_KEY_ID":     "simulated",
-			"AWS_SECRET_ACCESS_KEY": "simulated",
+			"AWS_ENDPOINT_URL_ECR":                         ecrURL,
+			"AWS_ENDPOINT_URL_ECS":                         ecrURL,
+			"AWS_ENDPOINT_URL_RESOURCE_GROUPS_TAGGING_API": ecrURL,
+			"AWS_ENDPOINT_URL_IAM":                         ecrURL,
+			"AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2":   ecrURL,
+			"AWS_ENDPOINT_URL_EC2":                         ecrURL,
+			"AWS_ACCESS_KEY_ID":                            "simulated",
+			"AWS_SECRET_ACCESS_KEY":                        "simulated",
 		},
 	}
 }

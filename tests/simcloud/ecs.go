@@ -134,12 +134,15 @@ func (c *Cloud) serviceState(r *Resource) (events []map[string]any, stopped []ma
 }
 
 // serveECS answers the part of ECS's API that phoenix calls itself
-// (DescribeServices, ListTasks, DescribeTasks) from the services the
-// cloud holds. Callers hold c.mu.
+// (DescribeServices, ListTasks, DescribeTasks; and for the orphan sweep
+// DeleteService, ListTaskDefinitions, DeregisterTaskDefinition) from the
+// services and task definitions the cloud holds. Callers hold c.mu.
 func (c *Cloud) serveECS(w http.ResponseWriter, op string, body []byte) {
 	var in struct {
-		Cluster, ServiceName, DesiredStatus string
-		Services, Tasks                     []string
+		Cluster, ServiceName, DesiredStatus, Service string
+		Services, Tasks                              []string
+		Force                                        bool
+		FamilyPrefix, Status, TaskDefinition         string
 	}
 	if err := json.Unmarshal(body, &in); err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
@@ -148,7 +151,7 @@ func (c *Cloud) serveECS(w http.ResponseWriter, op string, body []byte) {
 	find := func(nameOrARN string) *Resource {
 		for _, r := range c.resources {
 			if r.Type == "aws:ecs/service:Service" && (r.Inputs["name"].StringValue() == nameOrARN || r.Outputs["arn"].StringValue() == nameOrARN) &&
-				r.Inputs["cluster"].StringValue() == in.Cluster {
+				sameCluster(r.Inputs["cluster"].StringValue(), in.Cluster) {
 				return r
 			}
 		}
@@ -195,7 +198,7 @@ func (c *Cloud) serveECS(w http.ResponseWriter, op string, body []byte) {
 		}
 		tasks := []map[string]any{}
 		for _, r := range c.resources {
-			if r.Type != "aws:ecs/service:Service" || r.Inputs["cluster"].StringValue() != in.Cluster {
+			if r.Type != "aws:ecs/service:Service" || !sameCluster(r.Inputs["cluster"].StringValue(), in.Cluster) {
 				continue
 			}
 			_, stopped, _ := c.serviceState(r)
@@ -206,8 +209,51 @@ func (c *Cloud) serveECS(w http.ResponseWriter, op string, body []byte) {
 			}
 		}
 		json.NewEncoder(w).Encode(map[string]any{"tasks": tasks, "failures": []any{}})
+	case "DeleteService":
+		r := find(in.Service)
+		if r == nil {
+			jsonError(w, "ServiceNotFoundException", "Service not found.")
+			return
+		}
+		if n := r.Inputs["desiredCount"]; !in.Force && n.IsNumber() && n.NumberValue() > 0 {
+			jsonError(w, "InvalidParameterException", "The service cannot be stopped while it is scaled above 0.")
+			return
+		}
+		if err := c.removeLocked(r); err != nil {
+			jsonError(w, "InvalidParameterException", err.Error())
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]any{"service": map[string]any{
+			"serviceName": r.Inputs["name"].StringValue(), "serviceArn": r.Outputs["arn"].StringValue(), "status": "DRAINING"}})
+	case "ListTaskDefinitions":
+		// A deregistered task definition is gone here: every one listed
+		// is ACTIVE. familyPrefix is a whole family, as ECS has it.
+		arns := []string{}
+		for _, r := range c.sorted() {
+			if r.Type == "aws:ecs/taskDefinition:TaskDefinition" && (in.FamilyPrefix == "" || r.Inputs["family"].StringValue() == in.FamilyPrefix) && in.Status != "INACTIVE" {
+				arns = append(arns, r.Outputs["arn"].StringValue())
+			}
+		}
+		json.NewEncoder(w).Encode(map[string]any{"taskDefinitionArns": arns})
+	case "DeregisterTaskDefinition":
+		r := c.byARN("aws:ecs/taskDefinition:TaskDefinition", in.TaskDefinition)
+		if r == nil {
+			jsonError(w, "ClientException", "Unable to describe task definition.")
+			return
+		}
+		if err := c.removeLocked(r); err != nil {
+			jsonError(w, "ClientException", err.Error())
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]any{"taskDefinition": map[string]any{"taskDefinitionArn": in.TaskDefinition, "status": "INACTIVE"}})
 	default:
 		w.WriteHeader(http.StatusBadRequest)
 		fmt.Fprintf(w, `{"__type":"UnknownOperationException","message":"simcloud serves no ECS operation %q"}`, op)
 	}
+}
+
+// sameCluster reports whether a service's cluster ARN is the cluster a
+// call names, by ARN or by name, as ECS takes either.
+func sameCluster(arn, nameOrARN string) bool {
+	return arn == nameOrARN || strings.HasSuffix(arn, ":cluster/"+nameOrARN)
 }

@@ -115,10 +115,11 @@ func (c *Cloud) readGone(r *Resource) bool {
 	return false
 }
 
-// ServeECR serves, on a loopback port, the parts of ECR's and ECS's APIs
-// that phoenix itself calls (ECR: BatchDeleteImage, DescribeImages over
-// the registry's tags; ECS: see serveECS), and returns its endpoint URL
-// (for AWS_ENDPOINT_URL_ECR and _ECS) and a function that stops it.
+// ServeECR serves, on a loopback port, the parts of AWS's APIs that
+// phoenix itself calls (ECR: BatchDeleteImage, DescribeImages over the
+// registry's tags; ECS: see serveECS; the tagging API, IAM, ELB and EC2:
+// see awsapi.go), and returns its endpoint URL (for AWS_ENDPOINT_URL_ECR,
+// _ECS and the others) and a function that stops it.
 func (c *Cloud) ServeECR() (string, func(), error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -137,6 +138,14 @@ func (c *Cloud) serveECR(w http.ResponseWriter, r *http.Request) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if op, ok := strings.CutPrefix(r.Header.Get("X-Amz-Target"), "ResourceGroupsTaggingAPI_20170126."); ok {
+		c.serveTagging(w, op, body)
+		return
+	}
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+		c.serveQuery(w, r, body)
+		return
+	}
 	if op, ok := strings.CutPrefix(r.Header.Get("X-Amz-Target"), "AmazonEC2ContainerServiceV20141113."); ok {
 		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 		c.serveECS(w, op, body)

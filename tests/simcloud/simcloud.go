@@ -484,6 +484,13 @@ func (c *Cloud) read(id string) (*Resource, bool) {
 	return &Resource{ID: r.ID, Type: r.Type, Name: r.Name, Inputs: r.Inputs.Copy(), Outputs: r.Outputs.Copy(), Stopped: r.Stopped, Machine: r.Machine}, true
 }
 
+// seqOf is the sequence number in a resource's id.
+func seqOf(id string) int {
+	n := 0
+	fmt.Sscanf(id[strings.LastIndex(id, "-")+1:], "%d", &n)
+	return n
+}
+
 func shortType(typ string) string {
 	t := tokens.Type(typ)
 	return strings.ToLower(string(t.Name()))
@@ -515,6 +522,27 @@ func computeOutputs(r *Resource, unknown bool) resource.PropertyMap {
 	if strings.HasPrefix(r.Type, "aws:") {
 		set("arn", fmt.Sprintf("arn:aws:%s:%s:%s:%s/%s", strings.Split(strings.TrimPrefix(r.Type, "aws:"), "/")[0], region, account, shortType(r.Type), r.ID))
 		set("tagsAll", out["tags"].Mappable())
+	}
+	// The ARNs of what a version creates are in AWS's formats, which
+	// phoenix reads the kind and name from (the tagging API lists them).
+	switch r.Type {
+	case "aws:ecs/service:Service":
+		cluster := str("cluster")
+		set("arn", fmt.Sprintf("arn:aws:ecs:%s:%s:service/%s/%s", region, account, cluster[strings.LastIndex(cluster, "/")+1:], str("name")))
+	case "aws:ecs/taskDefinition:TaskDefinition":
+		set("arn", fmt.Sprintf("arn:aws:ecs:%s:%s:task-definition/%s:%d", region, account, str("family"), seqOf(r.ID)))
+	case "aws:lb/targetGroup:TargetGroup":
+		set("arn", fmt.Sprintf("arn:aws:elasticloadbalancing:%s:%s:targetgroup/%s/%s", region, account, str("name"), r.ID))
+	case "aws:lb/listenerRule:ListenerRule":
+		set("arn", fmt.Sprintf("arn:aws:elasticloadbalancing:%s:%s:listener-rule/app/sim/%s", region, account, r.ID))
+	case "aws:ec2/securityGroup:SecurityGroup":
+		set("arn", fmt.Sprintf("arn:aws:ec2:%s:%s:security-group/%s", region, account, r.ID))
+	case "aws:iam/role:Role":
+		path := str("path")
+		if path == "" {
+			path = "/"
+		}
+		set("arn", fmt.Sprintf("arn:aws:iam::%s:role%s%s", account, path, str("name")))
 	}
 	switch r.Type {
 	case "aws:lb/loadBalancer:LoadBalancer":
