@@ -281,8 +281,25 @@ func TestCLIGateFailureKeepsLive(t *testing.T) {
 	if !c.versionsInCloud()["v2"] {
 		t.Error("--keep-failed did not keep v2")
 	}
-	if st := c.status(); st.Live != "v1" {
+	st = c.status()
+	if st.Live != "v1" {
 		t.Errorf("live is %q, want v1", st.Live)
+	}
+	for _, v := range st.Versions {
+		if v.Version == "v2" && (v.Role != "failed" || !v.Failed) {
+			t.Errorf("the kept version: role %q, failed %v; want failed", v.Role, v.Failed)
+		}
+	}
+	// Fixed (here: its app answers again), the same version deployed again
+	// goes live and is a version like any other.
+	c.lb.mu.Lock()
+	delete(c.lb.broken, "v2")
+	c.lb.mu.Unlock()
+	c.deploy("v2")
+	for _, v := range c.status().Versions {
+		if v.Version == "v2" && (v.Role != "live" || v.Failed) {
+			t.Errorf("v2 deployed again: role %q, failed %v; want live, not failed", v.Role, v.Failed)
+		}
 	}
 }
 
@@ -410,10 +427,21 @@ func TestCLIGCKeepsLiveCandidateAndPrevious(t *testing.T) {
 	for _, v := range []string{"v1", "v2", "v3", "v4"} {
 		c.deploy(v)
 	}
-	// v5 failed its gate and was kept: it is the newest warm version.
+	// v5 failed its gate and was kept for inspection: the newest version
+	// stack, but not a warm version.
 	c.lb.breakVersion("v5")
-	if r := c.run("deploy", "--env", "dev", "--version", "v5", "--gate-timeout", "1s", "--keep-failed"); r.code != cli.ExitChangeFailed {
+	if r := c.run("deploy", "--env", "dev", "--version", "v5", "--gate-timeout", "1s", "--keep-failed"); r.code != cli.ExitChangeFailed || !strings.Contains(r.errOut, "status lists it as failed") {
 		t.Fatalf("deploy v5: %s", r)
+	}
+	roles := map[string]string{}
+	for _, v := range c.status().Versions {
+		roles[v.Version] = v.Role
+	}
+	if roles["v5"] != "failed" || roles["v2"] != "warm" {
+		t.Errorf("status lists roles %v, want v5 failed and v2 warm", roles)
+	}
+	if r := c.must("status", "--env", "dev"); !strings.Contains(r.out, "v5") || !strings.Contains(r.out, "failed") {
+		t.Errorf("status does not show v5 as failed:\n%s", r.out)
 	}
 
 	r := c.must("gc", "--env", "dev", "--keep", "1", "--dry-run", "--json")
@@ -421,15 +449,15 @@ func TestCLIGCKeepsLiveCandidateAndPrevious(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.out), &plan); err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(plan.Destroyed, ",") != "v2,v1" {
-		t.Errorf("dry run would destroy %v, want v2 and v1 (keeping live v4, previous v3, and the newest other, v5)", plan.Destroyed)
+	if strings.Join(plan.Destroyed, ",") != "v5,v1" {
+		t.Errorf("dry run would destroy %v, want the failed v5 and v1 (keeping live v4, previous v3, and the newest warm one, v2)", plan.Destroyed)
 	}
 	if !c.versionsInCloud()["v1"] {
 		t.Fatal("the dry run destroyed something")
 	}
 	c.must("gc", "--env", "dev", "--keep", "1")
 	got := c.versionsInCloud()
-	for v, want := range map[string]bool{"v1": false, "v2": false, "v3": true, "v4": true, "v5": true} {
+	for v, want := range map[string]bool{"v1": false, "v2": true, "v3": true, "v4": true, "v5": false} {
 		if got[v] != want {
 			t.Errorf("after gc: %s in cloud %v, want %v", v, got[v], want)
 		}

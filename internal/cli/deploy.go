@@ -71,12 +71,16 @@ watched that long after its promotion against the previous version's
 traffic before it, and a failure rolls back to the previous version.
 
 On any failure live traffic is left as it was (or put back), the candidate
-route is cleared, the new version stack is destroyed (unless --keep-failed), and the
-exit code is 3. Deploying a definition that is already live changes nothing.
+route is cleared, the new version stack is destroyed, and the exit code is 3.
+With --keep-failed the stack is kept for inspection instead: status lists it
+as failed, it never counts as a warm version, and gc (the next deploy's too)
+destroys it; deploying the same version again retries it. Deploying a
+definition that is already live changes no traffic (its gc still runs: it
+finishes what an interrupted deploy's gc left).
 
 Once the new version is live, deploy runs phoenix gc: it destroys the
 versions beyond the env's phoenix:retention (never live, previous or a
-candidate) and the incomplete ones, so that an env holds at most retention+2
+candidate), the incomplete ones and those kept failed, so that an env holds at most retention+2
 versions and stays within the platform's quotas. --no-gc skips it; if it
 fails, the deploy still stands and says to run phoenix gc (exit 0; interrupted,
 exit 130).
@@ -245,7 +249,7 @@ func renderDeploy(w io.Writer, res orchestrator.DeployResult) error {
 	var err error
 	switch {
 	case res.NoOp:
-		_, err = fmt.Fprintf(w, "%s is already live in env %s: nothing changed\n", res.Version, res.Env)
+		_, err = fmt.Fprintf(w, "%s is already live in env %s: traffic unchanged\n", res.Version, res.Env)
 	case res.Previous == "":
 		_, err = fmt.Fprintf(w, "%s is live in env %s at %s\n", res.Version, res.Env, res.URL)
 	default:

@@ -88,12 +88,18 @@ func (o *Orchestrator) Deploy(ctx context.Context, opts DeployOptions) (DeployRe
 	d.watcher = &watcher{o: o, env: opts.Env, a: opts.Analysis, state: env}
 	defer d.watcher.close()
 
-	for _, step := range []func(context.Context) error{d.version, d.candidate, d.canary, d.promote, d.bake, d.retire} {
-		if err := step(ctx); err != nil || res.NoOp {
+	for _, step := range []func(context.Context) error{d.version, d.candidate, d.canary, d.promote, d.bake} {
+		if err := step(ctx); err != nil {
 			return res, err
 		}
+		if res.NoOp {
+			break
+		}
 	}
-	return res, nil
+	// Also after a deploy that found its version live already: it may be
+	// the re-run of one killed in its gc, which left a version stack half
+	// destroyed; the re-run finishes it.
+	return res, d.retire(ctx)
 }
 
 // checkDeploy checks a deploy's options and fills in the gate's path.
@@ -139,6 +145,12 @@ type deployment struct {
 	last *StepAnalysis
 	// promoted is when the version took all production traffic.
 	promoted time.Time
+	// wasFailed is set when the version was kept after a failed deploy:
+	// once live, it is no longer marked failed.
+	wasFailed bool
+	// upDone is set once this deploy's up of the version stack finished:
+	// a version kept after a later failure is complete, and marked failed.
+	upDone bool
 }
 
 // setTraffic writes traffic t if the env still holds what this deploy
@@ -184,6 +196,11 @@ func (d *deployment) version(ctx context.Context) error {
 		if err := o.markComplete(ctx, s); err != nil {
 			return err
 		}
+		failed, err := o.failedStacks(ctx)
+		if err != nil {
+			return err
+		}
+		d.wasFailed = failed[name.String()]
 		if d.t0.Live == d.opts.Version && settled(d.t0) {
 			o.logf("version %s is already live in env %s: nothing to do", d.opts.Version, d.opts.Env)
 			d.res.NoOp = true
@@ -210,6 +227,7 @@ func (d *deployment) version(ctx context.Context) error {
 	if err := o.upVersion(ctx, s, name); err != nil {
 		return d.fail(ctx, err)
 	}
+	d.upDone = true
 	return nil
 }
 
@@ -281,7 +299,15 @@ func (d *deployment) promote(ctx context.Context) error {
 		return d.fail(ctx, fmt.Errorf("promoting: %w", err))
 	}
 	d.promoted = time.Now()
-	return o.confirmLive(ctx, opts.Env, d.env.URL, opts.Version, opts.Gate.Path)
+	if err := o.confirmLive(ctx, opts.Env, d.env.URL, opts.Version, opts.Gate.Path); err != nil {
+		return err
+	}
+	if d.wasFailed {
+		if err := o.markFailed(ctx, d.name, false); err != nil {
+			o.logf("warning: %s is live, but still marked failed (%v): the next gc would destroy it unless it stays live, candidate or previous", opts.Version, err)
+		}
+	}
+	return nil
 }
 
 // bake watches the new live version against the previous one's traffic
@@ -388,8 +414,14 @@ func (o *Orchestrator) failed(ctx context.Context, d *deployment, err error) err
 	switch {
 	case !d.res.Created:
 		notes = append(notes, fmt.Sprintf("version stack %s existed before this deploy and was kept", name))
+	case opts.KeepFailed && !d.upDone:
+		notes = append(notes, fmt.Sprintf("version stack %s was kept (--keep-failed), incomplete: status lists it so; inspect it, then remove it with phoenix gc, or deploy it again to finish it", name))
 	case opts.KeepFailed:
-		notes = append(notes, fmt.Sprintf("version stack %s was kept (--keep-failed); inspect it, then remove it with phoenix gc", name))
+		if merr := o.markFailed(cleanup, name, true); merr != nil {
+			notes = append(notes, fmt.Sprintf("version stack %s was kept (--keep-failed), but not marked failed (%v): it counts as a warm version until you remove it with phoenix gc --keep 0", name, merr))
+		} else {
+			notes = append(notes, fmt.Sprintf("version stack %s was kept (--keep-failed): status lists it as failed; inspect it, then remove it with phoenix gc (the next deploy's gc removes it too)", name))
+		}
 	case moved != nil && (moved.Now.Live == opts.Version || moved.Now.Candidate == opts.Version):
 		notes = append(notes, fmt.Sprintf("version stack %s was kept: the traffic that the other command set routes to it", name))
 	default:

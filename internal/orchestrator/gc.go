@@ -66,8 +66,9 @@ func (o *Orchestrator) collect(ctx context.Context, env string, keep int, dryRun
 		switch {
 		case v.Version != "" && protected[v.Version]:
 			res.Kept = append(res.Kept, v.Version)
-		case !v.Complete:
-			// Not a version: a deploy of it failed or was interrupted.
+		case !v.Complete || v.Failed:
+			// Not a version: a deploy of it failed or was interrupted (or
+			// failed, and was kept for inspection until now).
 			res.Destroyed = append(res.Destroyed, v.Version)
 		case warm < keep:
 			warm++

@@ -49,6 +49,24 @@ func (r stackRecord) complete() bool {
 	return v != ""
 }
 
+// tagFailed marks a version stack whose deploy failed and that was kept
+// for inspection (deploy --keep-failed): complete, but never a version to
+// keep warm. gc destroys it; a later deploy of the same version that goes
+// live sets it to false.
+const tagFailed = "phoenix:failed"
+
+// markFailed tags a kept version stack as failed, or no longer failed.
+func (o *Orchestrator) markFailed(ctx context.Context, name stacks.StackName, failed bool) error {
+	ws, err := o.workspace(ctx)
+	if err != nil {
+		return err
+	}
+	if err := ws.SetTag(ctx, name.String(), tagFailed, strconv.FormatBool(failed)); err != nil {
+		return fmt.Errorf("marking %s failed=%v: %w", name, failed, err)
+	}
+	return nil
+}
+
 // markComplete tags a version stack as complete.
 func (o *Orchestrator) markComplete(ctx context.Context, s auto.Stack) error {
 	if err := s.Workspace().SetTag(ctx, s.Name(), tagComplete, "true"); err != nil {
@@ -60,16 +78,28 @@ func (o *Orchestrator) markComplete(ctx context.Context, s auto.Stack) error {
 // completeStacks returns the names of the stacks tagged complete: one CLI
 // call, however many versions there are.
 func (o *Orchestrator) completeStacks(ctx context.Context) (map[string]bool, error) {
+	return o.taggedStacks(ctx, tagComplete, "complete")
+}
+
+// failedStacks returns the names of the version stacks kept after a failed
+// deploy (tagFailed).
+func (o *Orchestrator) failedStacks(ctx context.Context) (map[string]bool, error) {
+	return o.taggedStacks(ctx, tagFailed, "failed")
+}
+
+// taggedStacks returns the names of the stacks whose tag is "true", with
+// one CLI call.
+func (o *Orchestrator) taggedStacks(ctx context.Context, tag, what string) (map[string]bool, error) {
 	stdout, stderr, _, err := o.opts.Pulumi.Run(ctx, o.opts.ProjectDir, nil, nil, nil, o.envList(),
-		"stack", "ls", "--json", "--tag", tagComplete+"=true")
+		"stack", "ls", "--json", "--tag", tag+"=true")
 	if err != nil {
-		return nil, fmt.Errorf("listing complete version stacks: %w: %s", err, strings.TrimSpace(stderr))
+		return nil, fmt.Errorf("listing %s version stacks: %w: %s", what, err, strings.TrimSpace(stderr))
 	}
 	var list []struct {
 		Name string `json:"name"`
 	}
 	if err := json.Unmarshal([]byte(stdout), &list); err != nil {
-		return nil, fmt.Errorf("listing complete version stacks: %w", err)
+		return nil, fmt.Errorf("listing %s version stacks: %w", what, err)
 	}
 	out := map[string]bool{}
 	for _, s := range list {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/phoenix-iac/phoenix/stacks"
 )
 
@@ -22,10 +24,14 @@ type VersionInfo struct {
 	// its deploy), from the env's history; zero when it never was.
 	Deployed  time.Time `json:"deployed,omitempty"`
 	Resources int       `json:"resources"`
-	Role      string    `json:"role"` // live, candidate, previous, warm, incomplete
+	Role      string    `json:"role"` // live, candidate, previous, warm, incomplete, failed
 	// Complete is false for a version stack whose first up failed or was
 	// interrupted: it is not a version that can take traffic.
 	Complete bool `json:"complete"`
+	// Failed is true for a version whose deploy failed and that was kept
+	// for inspection (deploy --keep-failed): not a warm version; gc
+	// destroys it.
+	Failed bool `json:"failed,omitempty"`
 }
 
 // versions lists the version stacks of env, newest first.
@@ -34,8 +40,12 @@ func (o *Orchestrator) versions(ctx context.Context, env string) ([]VersionInfo,
 	if err != nil {
 		return nil, err
 	}
-	complete, err := o.completeStacks(ctx)
-	if err != nil {
+	// Two listings, side by side: each is a CLI process.
+	var complete, failed map[string]bool
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) { complete, err = o.completeStacks(gctx); return err })
+	g.Go(func() (err error) { failed, err = o.failedStacks(gctx); return err })
+	if err := g.Wait(); err != nil {
 		return nil, err
 	}
 	var out []VersionInfo
@@ -54,8 +64,11 @@ func (o *Orchestrator) versions(ctx context.Context, env string) ([]VersionInfo,
 			}
 			v.Complete = rec.complete()
 		}
-		if !v.Complete {
+		switch {
+		case !v.Complete:
 			v.Role = "incomplete"
+		case failed[name]:
+			v.Role, v.Failed = "failed", true
 		}
 		if sum.ResourceCount != nil {
 			v.Resources = *sum.ResourceCount
@@ -77,7 +90,7 @@ func (o *Orchestrator) versions(ctx context.Context, env string) ([]VersionInfo,
 func warmList(vs []VersionInfo, except ...string) string {
 	var names []string
 	for _, v := range vs {
-		skip := v.Resources == 0 || !v.Complete
+		skip := v.Resources == 0 || !v.Complete || v.Failed
 		for _, e := range except {
 			skip = skip || v.Version == e
 		}
