@@ -139,3 +139,45 @@ func TestOwnerTags(t *testing.T) {
 		t.Error("an owner whose backend needs rewriting does not own its own resources")
 	}
 }
+
+// TestOwnerTagsOnAWSResources: every AWS resource of an env on aws, its
+// env stack's and its versions', carries the env's owner as tags, which
+// phoenix gc --orphans tells an env's resources from another's by.
+func TestOwnerTagsOnAWSResources(t *testing.T) {
+	cfg := map[string]string{stacks.KeyPlatform: "aws", "aws:region": "eu-west-1"}
+	recorded := map[string]any{"project": "phoenix", "backend": "s3://team-state"}
+	versionEnv := awsEnvOutputs()
+	versionEnv[stacks.OutOwner] = recorded
+	for _, tc := range []struct {
+		name, stack string
+		env         map[string]any
+		want        stacks.Owner
+	}{
+		{name: "a new env", stack: "dev", env: map[string]any{}, want: stacks.Owner{Project: "phoenix", Backend: "s3://team-state/phoenix"}},
+		{name: "a version", stack: "dev." + testVersion, env: versionEnv, want: stacks.Owner{Project: "phoenix", Backend: "s3://team-state"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("PULUMI_BACKEND_URL", "s3://team-state/phoenix?region=eu-west-1")
+			c := fixture{stack: tc.stack, config: cfg, env: tc.env}.mustRun(t)
+			n := 0
+			for _, r := range c.custom() {
+				if !strings.HasPrefix(r.Type, "aws:") || stacks.Untaggable(r.Type) {
+					continue
+				}
+				n++
+				tags := map[string]string{}
+				if v := r.Inputs["tags"]; v.IsObject() {
+					for k, x := range v.ObjectValue() {
+						tags[string(k)] = x.StringValue()
+					}
+				}
+				if !tc.want.OwnsTags(tags) {
+					t.Errorf("%s %s: tags %v, want the owner %+v's", r.Type, r.Name, tags, tc.want)
+				}
+			}
+			if n == 0 {
+				t.Fatal("no tagged AWS resource registered")
+			}
+		})
+	}
+}
