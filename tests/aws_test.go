@@ -398,22 +398,19 @@ func TestCLIAWSGCOrphans(t *testing.T) {
 	}
 }
 
-// TestKillDuringAWSVersionUp kills a deploy on aws while its version
-// stack's first up waits on the cloud to create the Fargate service: the
-// cloud finishes the create, so a service runs that no state holds. The
-// re-run repairs the version stack, finds the service by its tags, removes
-// it and finishes the version, which goes live; state and cloud agree.
-func TestKillDuringAWSVersionUp(t *testing.T) {
-	t.Parallel()
-	bin := buildPhoenix(t)
-	c := newAWSCLIEnv(t)
-	c.deploy("v1")
-	c.h.Cloud.Inject(simcloud.Fault{Kind: "create", Type: "aws:ecs/service:Service", NameContains: "dev-v2", Delay: 4 * time.Second, Times: 1})
-	p := c.start(bin, "deploy", "--env", "dev", "--version", "v2", "--gate-count", "2", "--gate-timeout", "20s")
+// killDuringServiceCreate starts a deploy of version on aws with the
+// phoenix binary and kills it while the cloud creates the version's
+// Fargate service, lets the cloud finish that create, and returns the
+// service, which no state holds.
+func killDuringServiceCreate(t *testing.T, c *cliEnv, bin, version string) simcloud.Resource {
+	t.Helper()
+	name := "dev-" + version
+	c.h.Cloud.Inject(simcloud.Fault{Kind: "create", Type: "aws:ecs/service:Service", NameContains: name, Delay: 4 * time.Second, Times: 1})
+	p := c.start(bin, "deploy", "--env", "dev", "--version", version, "--gate-count", "2", "--gate-timeout", "20s")
 	// The service is created right after the last of what it uses.
 	deadline := time.Now().Add(2 * time.Minute)
-	for len(c.h.Cloud.Find("aws:lb/listenerRule:ListenerRule", "dev-v2")) == 0 || len(c.h.Cloud.Find("aws:iam/rolePolicy:RolePolicy", "dev-v2")) == 0 ||
-		len(c.h.Cloud.Find("aws:ecs/taskDefinition:TaskDefinition", "dev-v2")) == 0 || len(c.h.Cloud.Find("aws:ec2/securityGroup:SecurityGroup", "dev-v2")) == 0 {
+	for len(c.h.Cloud.Find("aws:lb/listenerRule:ListenerRule", name)) == 0 || len(c.h.Cloud.Find("aws:iam/rolePolicy:RolePolicy", name)) == 0 ||
+		len(c.h.Cloud.Find("aws:ecs/taskDefinition:TaskDefinition", name)) == 0 || len(c.h.Cloud.Find("aws:ec2/securityGroup:SecurityGroup", name)) == 0 {
 		if time.Now().After(deadline) {
 			p.wait(0)
 			t.Fatalf("the version's service never came to be created: %s", p)
@@ -424,13 +421,26 @@ func TestKillDuringAWSVersionUp(t *testing.T) {
 		t.Fatalf("the deploy ended before the kill: %s", p)
 	}
 	deadline = time.Now().Add(10 * time.Second)
-	for len(c.h.Cloud.Find("aws:ecs/service:Service", "dev-v2")) == 0 {
+	for len(c.h.Cloud.Find("aws:ecs/service:Service", name)) == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("the interrupted create never finished in the cloud")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	orphan := c.h.Cloud.Find("aws:ecs/service:Service", "dev-v2")[0]
+	return c.h.Cloud.Find("aws:ecs/service:Service", name)[0]
+}
+
+// TestKillDuringAWSVersionUp kills a deploy on aws while its version
+// stack's first up waits on the cloud to create the Fargate service: the
+// cloud finishes the create, so a service runs that no state holds. The
+// re-run repairs the version stack, finds the service by its tags, removes
+// it and finishes the version, which goes live; state and cloud agree.
+func TestKillDuringAWSVersionUp(t *testing.T) {
+	t.Parallel()
+	bin := buildPhoenix(t)
+	c := newAWSCLIEnv(t)
+	c.deploy("v1")
+	orphan := killDuringServiceCreate(t, c, bin, "v2")
 
 	r := c.run("deploy", "--env", "dev", "--version", "v2", "--gate-count", "2", "--gate-timeout", "20s")
 	t.Logf("the re-run:\n%s", r.errOut)
@@ -450,6 +460,42 @@ func TestKillDuringAWSVersionUp(t *testing.T) {
 	}
 	if st := c.status(); st.Live != "v2" {
 		t.Errorf("live is %q, want v2", st.Live)
+	}
+	if orphans, missing := c.disagreement(t.Context()); len(orphans) > 0 || len(missing) > 0 {
+		t.Errorf("state and cloud disagree: orphans %v, missing %v", orphans, missing)
+	}
+}
+
+// TestRepairWithoutTheTaggingAPI: the same kill, and a re-run whose
+// credentials cannot list by tag (a deploy role from before gc --orphans
+// on aws): the repair warns, names the command that finishes the sweep,
+// and the version still goes live; that command then removes the service
+// no state holds.
+func TestRepairWithoutTheTaggingAPI(t *testing.T) {
+	t.Parallel()
+	bin := buildPhoenix(t)
+	c := newAWSCLIEnv(t)
+	c.deploy("v1")
+	orphan := killDuringServiceCreate(t, c, bin, "v2")
+
+	const taggingAPI = "AWS_ENDPOINT_URL_RESOURCE_GROUPS_TAGGING_API"
+	reachable := c.h.Env[taggingAPI]
+	c.h.Env[taggingAPI] = "http://127.0.0.1:1"
+	r := c.run("deploy", "--env", "dev", "--version", "v2", "--gate-count", "2", "--gate-timeout", "20s")
+	c.h.Env[taggingAPI] = reachable
+	t.Logf("the re-run:\n%s", r.errOut)
+	if r.code != 0 || !strings.Contains(r.errOut, "could not look in the cloud for what the interrupted creates of dev.v2 left") ||
+		!strings.Contains(r.errOut, "phoenix gc --env dev --orphans --dry-run") {
+		t.Fatalf("deploy run again without the tagging API: want exit 0 and a warning naming gc --orphans\n%s", r)
+	}
+	if st := c.status(); st.Live != "v2" {
+		t.Errorf("live is %q, want v2", st.Live)
+	}
+	if _, ok := findID(c.h.Cloud, orphan.ID); !ok {
+		t.Fatal("the leftover service is gone, though nothing could list it")
+	}
+	if r := c.must("gc", "--env", "dev", "--orphans"); !strings.Contains(r.out, orphan.Inputs["name"].StringValue()) {
+		t.Errorf("gc --orphans did not remove the leftover service:\n%s", r)
 	}
 	if orphans, missing := c.disagreement(t.Context()); len(orphans) > 0 || len(missing) > 0 {
 		t.Errorf("state and cloud disagree: orphans %v, missing %v", orphans, missing)

@@ -94,7 +94,10 @@ func (o *Orchestrator) GCOrphans(ctx context.Context, opts OrphansOptions) (Orph
 
 // sweepOrphans removes what carries stack name's mark but is not in its
 // state, and returns how many it removed. On a platform phoenix cannot
-// list it says how to look, and removes nothing.
+// list it says how to look, and removes nothing. When the cloud cannot be
+// listed (a deploy role without the listing permissions, for one), it
+// warns, names the command that finishes the sweep, and removes nothing:
+// the repair goes on, as it did before the platform could list.
 func (o *Orchestrator) sweepOrphans(ctx context.Context, name stacks.StackName) (int, error) {
 	held, err := o.stateIDs(ctx, name)
 	if err != nil {
@@ -106,7 +109,11 @@ func (o *Orchestrator) sweepOrphans(ctx context.Context, name stacks.StackName) 
 		return 0, nil
 	}
 	if err != nil {
-		return 0, err
+		if ctx.Err() != nil {
+			return 0, err
+		}
+		o.logf("warning: could not look in the cloud for what the interrupted creates of %s left: %v\nonce it can, find and remove it with: phoenix gc --env %s --orphans --dry-run, then without --dry-run", name, err, name.Env)
+		return 0, nil
 	}
 	return len(orphans), o.removeOrphans(ctx, cloud, orphans, ": no state holds it", nil)
 }

@@ -247,7 +247,9 @@ func (o *Orchestrator) repairRecord(ctx context.Context, s auto.Stack, name stac
 		if err != nil {
 			return fmt.Errorf("repairing %s: %w", name, err)
 		}
-		o.logf("removed %d resource(s) of %s that the interrupted creates had made but no state holds", removed, name)
+		if removed > 0 {
+			o.logf("removed %d resource(s) of %s that the interrupted creates had made but no state holds", removed, name)
+		}
 	}
 	return nil
 }
