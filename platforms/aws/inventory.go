@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -113,13 +114,7 @@ func (a *Account) Marked(env string) string {
 // removal order.
 func (a *Account) List(ctx context.Context, env string, owner stacks.Owner) (mine, others []platform.Object, err error) {
 	var found []tagged
-	types := slices.Sorted(func(yield func(string) bool) {
-		for t := range taggedTypes {
-			if !yield(t) {
-				return
-			}
-		}
-	})
+	types := slices.Sorted(maps.Keys(taggedTypes))
 	pages := tagging.NewGetResourcesPaginator(a.Tagging, &tagging.GetResourcesInput{
 		TagFilters:          []taggingtypes.TagFilter{{Key: awssdk.String(stacks.TagEnv), Values: []string{env}}},
 		ResourceTypeFilters: types,

@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -62,13 +64,13 @@ func (c *Cloud) serveTagging(w http.ResponseWriter, op string, body []byte) {
 		ok := true
 		for _, f := range in.TagFilters {
 			v, has := tags[f.Key]
-			ok = ok && has && (len(f.Values) == 0 || contains(f.Values, v))
+			ok = ok && has && (len(f.Values) == 0 || slices.Contains(f.Values, v))
 		}
 		if !ok {
 			continue
 		}
 		m := mapping{ResourceARN: arn.StringValue()}
-		for _, k := range sortedKeys(tags) {
+		for _, k := range slices.Sorted(maps.Keys(tags)) {
 			m.Tags = append(m.Tags, map[string]string{"Key": k, "Value": tags[k]})
 		}
 		all = append(all, m)
@@ -85,7 +87,7 @@ func matchesType(arn string, types []string) bool {
 		return false
 	}
 	typ, _, _ := strings.Cut(f[5], "/")
-	return contains(types, f[2]) || contains(types, f[2]+":"+typ)
+	return slices.Contains(types, f[2]) || slices.Contains(types, f[2]+":"+typ)
 }
 
 // serveQuery answers the query-protocol APIs (ELB, EC2, IAM), the
@@ -132,7 +134,7 @@ func (c *Cloud) serveQuery(w http.ResponseWriter, r *http.Request, body []byte) 
 		tags := stringMap(role.Inputs["tags"])
 		var b strings.Builder
 		b.WriteString("<Tags>")
-		for _, k := range sortedKeys(tags) {
+		for _, k := range slices.Sorted(maps.Keys(tags)) {
 			fmt.Fprintf(&b, "<member><Key>%s</Key><Value>%s</Value></member>", esc(k), esc(tags[k]))
 		}
 		b.WriteString("</Tags>")
@@ -335,22 +337,4 @@ func stringMap(v resource.PropertyValue) map[string]string {
 		}
 	}
 	return out
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
-func contains(xs []string, x string) bool {
-	for _, y := range xs {
-		if y == x {
-			return true
-		}
-	}
-	return false
 }
