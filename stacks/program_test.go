@@ -562,16 +562,27 @@ func TestDockerLoadBalancerRunsTheEdgeConfig(t *testing.T) {
 		t.Errorf("load balancer config uploaded to %q, want /etc/phoenix-lb/caddy.json (the image's entrypoint reads it)", got)
 	}
 	content := obj(lbc.Inputs, "uploads", "content")
-	if !content.IsSecret() {
-		t.Errorf("the load balancer config, which holds the route key, is not a secret")
-	} else {
-		content = content.SecretValue().Element
+	if content.IsSecret() || content.ContainsSecrets() {
+		t.Errorf("the load balancer config is a secret: it must be plain text (the route key is an upload of its own), so that a preview without the passphrase compares it")
 	}
-	key, err := caddyconfig.RouteKey([]byte(content.StringValue()))
-	if err != nil || !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(key) {
-		t.Errorf("the load balancer config requires route key %q (%v), want 32 hex digits", key, err)
+	uploads := obj(lbc.Inputs, "uploads")
+	if uploads.IsSecret() {
+		uploads = uploads.SecretValue().Element
 	}
-	wantEdge, err := caddyconfig.RenderEdge(caddyconfig.Edge{Env: "dev", Listen: ":8080", Table: "/etc/phoenix/traffic.json", HealthPath: "/healthz", VersionPort: 8080, Key: key})
+	if n := len(uploads.ArrayValue()); n != 2 {
+		t.Fatalf("load balancer has %d uploads, want 2: the config and the route key", n)
+	}
+	keyUpload := uploads.ArrayValue()[1].ObjectValue()
+	if got := keyUpload["file"].StringValue(); got != "/etc/phoenix-lb/route-key" {
+		t.Errorf("route key uploaded to %q, want /etc/phoenix-lb/route-key (the file the config names)", got)
+	}
+	keyValue := keyUpload["content"]
+	if !keyValue.IsSecret() {
+		t.Errorf("the route key upload is not a secret")
+	} else if key := keyValue.SecretValue().Element.StringValue(); !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(key) {
+		t.Errorf("the route key upload holds %q, want 32 hex digits", key)
+	}
+	wantEdge, err := caddyconfig.RenderEdge(caddyconfig.Edge{Env: "dev", Listen: ":8080", Table: "/etc/phoenix/traffic.json", HealthPath: "/healthz", VersionPort: 8080, KeyFile: "/etc/phoenix-lb/route-key"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -59,17 +59,26 @@ func startFakeLB(t testing.TB, cloud *simcloud.Cloud) *fakeLB {
 		if op.Kind != "create" || r.Type != "docker:index/container:Container" || !plain(r.Inputs["uploads"]).IsArray() {
 			return // a pointer of another platform than docker: no table
 		}
-		upload := plain(r.Inputs["uploads"]).ArrayValue()[0].ObjectValue()
-		content := upload["content"].StringValue()
+		uploads := plain(r.Inputs["uploads"]).ArrayValue()
+		content := uploads[0].ObjectValue()["content"].StringValue()
 		switch {
 		case strings.HasSuffix(r.Name, "-pointer"):
 			lb.mu.Lock()
 			lb.table = content
 			lb.mu.Unlock()
-		case upload["file"].StringValue() == dockeredge.EdgeConfigFile:
-			key, err := caddyconfig.RouteKey([]byte(content))
+		case uploads[0].ObjectValue()["file"].StringValue() == dockeredge.EdgeConfigFile:
+			file, err := caddyconfig.KeyFile([]byte(content))
 			if err != nil {
 				t.Errorf("the load balancer's config: %v", err)
+			}
+			var key string
+			for _, u := range uploads[1:] {
+				if u := u.ObjectValue(); u["file"].StringValue() == file {
+					key = u["content"].StringValue()
+				}
+			}
+			if file != "" && key == "" {
+				t.Errorf("the load balancer's config reads the route key from %s, which no upload holds", file)
 			}
 			lb.mu.Lock()
 			lb.key = key

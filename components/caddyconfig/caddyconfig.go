@@ -135,14 +135,18 @@ type Edge struct {
 	// with header.Version: <version> goes to that version's replicas, by
 	// their VersionAlias. 0 leaves the version route out.
 	VersionPort int
-	// Key, when set, is the value header.Key must have for a request to
-	// take the version route or the candidate route; any other request is
-	// production traffic. The config then holds a secret.
-	Key string
+	// KeyFile, when set, is the file in the load balancer that holds the
+	// route key: the value header.Key must have for a request to take the
+	// version route or the candidate route; any other request is
+	// production traffic. The config names the file, never the key, so
+	// that it holds no secret; Caddy refuses to load it without the file
+	// (lb/traffic.KeyMatcher).
+	KeyFile string
 }
 
-// RouteKey returns the route key an edge config requires (Edge.Key), or "".
-func RouteKey(edgeConfig []byte) (string, error) {
+// KeyFile returns the route key file an edge config requires
+// (Edge.KeyFile), or "".
+func KeyFile(edgeConfig []byte) (string, error) {
 	var cfg config
 	if err := json.Unmarshal(edgeConfig, &cfg); err != nil {
 		return "", err
@@ -150,8 +154,8 @@ func RouteKey(edgeConfig []byte) (string, error) {
 	for _, srv := range cfg.Apps.HTTP.Servers {
 		for _, r := range srv.Routes {
 			for _, m := range r.Match {
-				if v := m.Header[header.Key]; len(v) == 1 {
-					return v[0], nil
+				if m.Key != nil {
+					return m.Key.File, nil
 				}
 			}
 		}
@@ -159,16 +163,12 @@ func RouteKey(edgeConfig []byte) (string, error) {
 	return "", nil
 }
 
-// keyed adds the route key to m, when the edge has one: the matchers of
-// one set must all match.
+// keyed adds the route key matcher to m, when the edge has one: the
+// matchers of one set must all match.
 func (e Edge) keyed(m matcher) matcher {
-	if e.Key == "" {
-		return m
+	if e.KeyFile != "" {
+		m.Key = &keyMatcher{Header: header.Key, File: e.KeyFile}
 	}
-	if m.Header == nil {
-		m.Header = map[string][]string{}
-	}
-	m.Header[header.Key] = []string{e.Key}
 	return m
 }
 
@@ -362,6 +362,13 @@ type route struct {
 type matcher struct {
 	Header       map[string][]string    `json:"header,omitempty"`
 	HeaderRegexp map[string]regexpMatch `json:"header_regexp,omitempty"`
+	Key          *keyMatcher            `json:"phoenix_key,omitempty"`
+}
+
+// keyMatcher is lb/traffic's route key matcher.
+type keyMatcher struct {
+	Header string `json:"header"`
+	File   string `json:"file"`
 }
 
 type regexpMatch struct {

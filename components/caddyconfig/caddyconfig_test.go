@@ -40,19 +40,19 @@ var edges = []struct {
 }{
 	{"edge", Edge{Env: "dev", Listen: ":8080", Table: "/etc/phoenix/traffic.json", HealthPath: "/healthz"}},
 	{"edge-version-route", Edge{Env: "dev", Listen: ":8080", Table: "/etc/phoenix/traffic.json", HealthPath: "/healthz", VersionPort: 8080}},
-	{"edge-keyed", Edge{Env: "dev", Listen: ":8080", Table: "/etc/phoenix/traffic.json", HealthPath: "/healthz", VersionPort: 8080, Key: "0123456789abcdef0123456789abcdef"}},
+	{"edge-keyed", Edge{Env: "dev", Listen: ":8080", Table: "/etc/phoenix/traffic.json", HealthPath: "/healthz", VersionPort: 8080, KeyFile: "/etc/phoenix-lb/route-key"}},
 }
 
-// TestRouteKey: the key an edge config requires reads back; an unkeyed
-// config requires none.
-func TestRouteKey(t *testing.T) {
+// TestKeyFile: the key file an edge config requires reads back; an
+// unkeyed config requires none.
+func TestKeyFile(t *testing.T) {
 	for _, tt := range edges {
 		b, err := RenderEdge(tt.edge)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got, err := RouteKey(b); err != nil || got != tt.edge.Key {
-			t.Errorf("%s: RouteKey = %q, %v; want %q", tt.name, got, err, tt.edge.Key)
+		if got, err := KeyFile(b); err != nil || got != tt.edge.KeyFile {
+			t.Errorf("%s: KeyFile = %q, %v; want %q", tt.name, got, err, tt.edge.KeyFile)
 		}
 	}
 }

@@ -32,6 +32,9 @@ const (
 	// EdgeConfigFile is Caddy's configuration, uploaded into the container
 	// when it is created; the image's entrypoint runs Caddy on it.
 	EdgeConfigFile = "/etc/phoenix-lb/caddy.json"
+	// RouteKeyFile holds the env's route key, uploaded beside the config
+	// (a secret of its own, so that the config is plain text).
+	RouteKeyFile = "/etc/phoenix-lb/route-key"
 	// ListenPort is the port Caddy listens on inside its container.
 	ListenPort = 8080
 )
@@ -110,7 +113,7 @@ func NewEdge(ctx *pulumi.Context, name string, args *EdgeArgs, opts ...pulumi.Re
 		Table:       TableFile,
 		HealthPath:  args.HealthCheckPath,
 		VersionPort: args.AppPort,
-		Key:         args.RouteKey,
+		KeyFile:     keyFile(args.RouteKey),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("dockeredge %s: %w", name, err)
@@ -146,7 +149,7 @@ func NewEdge(ctx *pulumi.Context, name string, args *EdgeArgs, opts ...pulumi.Re
 	if err != nil {
 		return nil, err
 	}
-	lb, err := newLoadBalancer(ctx, name+"-lb", args.Port, listen, config, args.RouteKey != "", image.ImageId, network.Name, volume.Name, parent)
+	lb, err := newLoadBalancer(ctx, name+"-lb", args.Port, listen, config, args.RouteKey, image.ImageId, network.Name, volume.Name, parent)
 	if err != nil {
 		return nil, err
 	}
@@ -173,19 +176,25 @@ func NewEdge(ctx *pulumi.Context, name string, args *EdgeArgs, opts ...pulumi.Re
 // config, published on listen:port, reading the traffic table from volume.
 // Caddy runs on the edge's config for the container's life; the traffic
 // module reads each new table the pointer writes: a cut-over is a file
-// write, never a restart of this container or a config load.
-func newLoadBalancer(ctx *pulumi.Context, name string, port pulumi.IntInput, listen string, config []byte, secret bool,
+// write, never a restart of this container or a config load. The route
+// key, when there is one, is an upload of its own and a secret; the
+// config is plain text, so that a preview without the secrets' passphrase
+// still compares it.
+func newLoadBalancer(ctx *pulumi.Context, name string, port pulumi.IntInput, listen string, config []byte, key string,
 	image, network, volume pulumi.StringInput, parent pulumi.ResourceOption) (*docker.Container, error) {
-	var content pulumi.StringInput = pulumi.String(string(config))
-	if secret {
-		content = pulumi.ToSecret(content).(pulumi.StringOutput)
+	uploads := docker.ContainerUploadArray{docker.ContainerUploadArgs{
+		File:    pulumi.String(EdgeConfigFile),
+		Content: pulumi.String(string(config)),
+	}}
+	if key != "" {
+		uploads = append(uploads, docker.ContainerUploadArgs{
+			File:    pulumi.String(RouteKeyFile),
+			Content: pulumi.ToSecret(pulumi.String(key)).(pulumi.StringOutput),
+		})
 	}
 	return docker.NewContainer(ctx, name, &docker.ContainerArgs{
-		Image: image,
-		Uploads: docker.ContainerUploadArray{docker.ContainerUploadArgs{
-			File:    pulumi.String(EdgeConfigFile),
-			Content: content,
-		}},
+		Image:   image,
+		Uploads: uploads,
 		Ports: docker.ContainerPortArray{docker.ContainerPortArgs{
 			Internal: pulumi.Int(ListenPort),
 			External: port,
@@ -206,6 +215,14 @@ func newLoadBalancer(ctx *pulumi.Context, name string, port pulumi.IntInput, lis
 		LogOpts:   pulumi.StringMap{"max-size": pulumi.String("20m"), "max-file": pulumi.String("5")},
 		Restart:   pulumi.String("unless-stopped"),
 	}, parent)
+}
+
+// keyFile is the route key file the config names: none without a key.
+func keyFile(key string) string {
+	if key == "" {
+		return ""
+	}
+	return RouteKeyFile
 }
 
 // urlHost is the host of the env's URL for a load balancer published on
