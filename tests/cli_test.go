@@ -40,6 +40,9 @@ type cliEnv struct {
 	program pulumi.RunFunc
 	// httpClient, when set, is the client phoenix probes the env with.
 	httpClient *http.Client
+	// noPassphrase runs phoenix, and the Pulumi CLI it runs, without the
+	// secrets' passphrase, as a pull request's preview runs.
+	noPassphrase bool
 }
 
 func newCLIEnv(t testing.TB, extraConfig ...string) *cliEnv {
@@ -88,6 +91,12 @@ func (c *cliEnv) factory(io *iostreams.IOStreams) *cli.Factory {
 		"PULUMI_CONFIG_PASSPHRASE": c.h.Env["PULUMI_CONFIG_PASSPHRASE"],
 		"PULUMI_BACKEND_URL":       c.h.Env["PULUMI_BACKEND_URL"],
 	}
+	vars := c.h.Env
+	if c.noPassphrase {
+		delete(env, "PULUMI_CONFIG_PASSPHRASE")
+		vars = maps.Clone(c.h.Env)
+		delete(vars, "PULUMI_CONFIG_PASSPHRASE")
+	}
 	f.Getenv = func(k string) string { return env[k] }
 	f.Orchestrator = func(ctx context.Context, g *cli.GlobalOptions) (cli.Orchestrator, error) {
 		dir, err := f.ProjectDir(g)
@@ -95,7 +104,7 @@ func (c *cliEnv) factory(io *iostreams.IOStreams) *cli.Factory {
 			return nil, err
 		}
 		return c.orchestrator(orchestrator.Options{
-			ProjectDir: dir, Pulumi: c.h.Pulumi, EnvVars: c.h.Env, Leases: c.leaseStore,
+			ProjectDir: dir, Pulumi: c.h.Pulumi, EnvVars: vars, Leases: c.leaseStore, Redact: f.Redact(g),
 			Log: io.ErrOut, User: "tester", Program: c.program, HTTPClient: c.httpClient,
 			// A planted lock of another machine is waited for this long,
 			// not the default 30 s, before the change gives up.

@@ -171,7 +171,7 @@ func TestCLIPreviewPlantedLongName(t *testing.T) {
 }
 
 // TestCLIPreviewNeedsOnlyReadAccessToState: a preview, of a new version and
-// of one that exists, makes no write request to an S3 state backend (moto,
+// of one that exists, with the passphrase and without, makes no write request to an S3 state backend (moto,
 // behind a proxy that refuses and counts every request but GET and HEAD),
 // so a pull request's role needs only s3:GetObject and s3:ListBucket on it
 // (docs/aws-roles.md). Not parallel: phoenix's own reads of the backend
@@ -215,9 +215,13 @@ func TestCLIPreviewNeedsOnlyReadAccessToState(t *testing.T) {
 	mu.Lock()
 	readOnly = true
 	mu.Unlock()
-	for _, v := range []string{"v2", "v1"} {
-		if r := c.run("preview", "--env", "dev", "--version", v, "--format", "json"); r.code != 0 {
-			t.Errorf("preview of %s with read-only access to the state: %s", v, r)
+	// With the passphrase, and without it, as preview.yml runs.
+	for _, noPassphrase := range []bool{false, true} {
+		c.noPassphrase = noPassphrase
+		for _, v := range []string{"v2", "v1"} {
+			if r := c.run("preview", "--env", "dev", "--version", v, "--format", "json"); r.code != 0 || strings.Contains(r.out, `"redacted": true`) != noPassphrase {
+				t.Errorf("preview of %s with read-only access to the state (no passphrase: %v): %s", v, noPassphrase, r)
+			}
 		}
 	}
 	mu.Lock()

@@ -132,6 +132,38 @@ func TestNoPassphraseWithoutTerminal(t *testing.T) {
 	}
 }
 
+// TestPreviewRedactsWithoutPassphrase: preview decrypts nothing without a
+// passphrase or with --no-decrypt; every other verb needs the passphrase,
+// and a KMS provider's preview decrypts unless told not to.
+func TestPreviewRedactsWithoutPassphrase(t *testing.T) {
+	for _, tt := range []struct {
+		name       string
+		secrets    secretsUse
+		provider   string
+		passphrase string
+		want       bool
+	}{
+		{"status without a passphrase", secretsNeeded, "", "", false},
+		{"preview without a passphrase", secretsIfGiven, "", "", true},
+		{"preview with a passphrase", secretsIfGiven, "", "x", false},
+		{"preview --no-decrypt with a passphrase", secretsNever, "", "x", true},
+		{"preview with a KMS provider", secretsIfGiven, "awskms://alias/x", "", false},
+		{"preview --no-decrypt with a KMS provider", secretsNever, "awskms://alias/x", "", true},
+	} {
+		io, _, _, _ := iostreams.Test()
+		f := NewFactory(io)
+		f.Getenv = func(k string) string {
+			if k == "PULUMI_CONFIG_PASSPHRASE" {
+				return tt.passphrase
+			}
+			return ""
+		}
+		if got := f.Redact(&GlobalOptions{SecretsProvider: tt.provider, secrets: tt.secrets}); got != tt.want {
+			t.Errorf("%s: Redact = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
 func TestNotAProjectDirectory(t *testing.T) {
 	io, _, _, errOut := iostreams.Test()
 	f := NewFactory(io)

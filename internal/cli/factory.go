@@ -25,7 +25,24 @@ type GlobalOptions struct {
 	Backend string
 	// SecretsProvider is used for new stacks; default passphrase.
 	SecretsProvider string
+
+	// secrets says whether the command decrypts the stacks' secrets.
+	secrets secretsUse
 }
+
+// secretsUse is whether a command decrypts the stacks' secrets.
+type secretsUse int
+
+const (
+	// secretsNeeded: the command needs the passphrase (it asks for it on
+	// a terminal).
+	secretsNeeded secretsUse = iota
+	// secretsIfGiven: without a passphrase the command decrypts nothing
+	// (preview plans on redacted copies); it never asks.
+	secretsIfGiven
+	// secretsNever: the command decrypts nothing (preview --no-decrypt).
+	secretsNever
+)
 
 // Factory gives commands what they depend on, so that tests can replace it.
 type Factory struct {
@@ -113,19 +130,18 @@ func (f *Factory) orchestrator(ctx context.Context, g *GlobalOptions) (Orchestra
 		return nil, err
 	}
 
-	if g.SecretsProvider == "" || g.SecretsProvider == "passphrase" {
-		if f.Getenv("PULUMI_CONFIG_PASSPHRASE") == "" && f.Getenv("PULUMI_CONFIG_PASSPHRASE_FILE") == "" {
-			if !f.IO.CanPrompt() {
-				return nil, usagef("no passphrase for the stacks' secrets: set PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE (or use --secrets-provider)")
-			}
-			fmt.Fprint(f.IO.ErrOut, "Passphrase for the stacks' secrets: ")
-			pass, err := f.IO.ReadSecret()
-			fmt.Fprintln(f.IO.ErrOut)
-			if err != nil {
-				return nil, fmt.Errorf("reading the passphrase: %w", err)
-			}
-			env["PULUMI_CONFIG_PASSPHRASE"] = pass
+	redact := f.Redact(g)
+	if !redact && byPassphrase(g) && f.noPassphrase() {
+		if !f.IO.CanPrompt() {
+			return nil, usagef("no passphrase for the stacks' secrets: set PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE (or use --secrets-provider)")
 		}
+		fmt.Fprint(f.IO.ErrOut, "Passphrase for the stacks' secrets: ")
+		pass, err := f.IO.ReadSecret()
+		fmt.Fprintln(f.IO.ErrOut)
+		if err != nil {
+			return nil, fmt.Errorf("reading the passphrase: %w", err)
+		}
+		env["PULUMI_CONFIG_PASSPHRASE"] = pass
 	}
 
 	pulumi, err := pulumicli.Find(ctx, dir, f.IO.ErrOut)
@@ -138,6 +154,7 @@ func (f *Factory) orchestrator(ctx context.Context, g *GlobalOptions) (Orchestra
 		EnvVars:         env,
 		StateDir:        stateDir,
 		SecretsProvider: g.SecretsProvider,
+		Redact:          redact,
 		Leases:          f.leases(backend),
 		LeaseTTL:        ttl,
 		StackLockWait:   lockWait,
@@ -156,6 +173,28 @@ func (f *Factory) orchestrator(ctx context.Context, g *GlobalOptions) (Orchestra
 		return nil, err
 	}
 	return o, nil
+}
+
+// Redact reports whether the command decrypts no secret
+// (orchestrator.Options.Redact): preview with --no-decrypt, or without a
+// passphrase for the passphrase provider.
+func (f *Factory) Redact(g *GlobalOptions) bool {
+	switch g.secrets {
+	case secretsNever:
+		return true
+	case secretsIfGiven:
+		return byPassphrase(g) && f.noPassphrase()
+	}
+	return false
+}
+
+// byPassphrase reports whether the stacks' secrets use the passphrase provider.
+func byPassphrase(g *GlobalOptions) bool {
+	return g.SecretsProvider == "" || g.SecretsProvider == "passphrase"
+}
+
+func (f *Factory) noPassphrase() bool {
+	return f.Getenv("PULUMI_CONFIG_PASSPHRASE") == "" && f.Getenv("PULUMI_CONFIG_PASSPHRASE_FILE") == ""
 }
 
 // backend returns the project directory and the state backend in it:

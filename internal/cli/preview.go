@@ -33,6 +33,8 @@ type PreviewOptions struct {
 	Version string
 	Format  string
 	Output  string
+	// NoDecrypt plans without decrypting any secret.
+	NoDecrypt bool
 }
 
 func newPreviewCmd(f *Factory, g *GlobalOptions, runF func(context.Context, *PreviewOptions) error) *cobra.Command {
@@ -49,6 +51,15 @@ group names over 32 characters, more than 5 target groups in one forward,
 explicit names that would collide during create-before-delete, and secrets
 in plain text in Pulumi.<env>.yaml.
 
+Without a passphrase (PULUMI_CONFIG_PASSPHRASE(_FILE) unset), or with
+--no-decrypt, preview decrypts nothing and needs only read access to the
+state: it plans in a scratch backend of its own, on copies of the stacks
+(exported, which needs no key) in which each secret is a placeholder. A
+change whose every changed input held a secret is then shown as "not
+compared" and breaks no rule: the deploy, which has the passphrase,
+decides. A pull request's preview runs this way (preview.yml), so the
+request's code never holds the key to production's secrets.
+
 --format markdown renders a pull-request comment (under 60,000 characters,
 with a note when details are cut). --json (or --format json) prints the plan
 as one JSON document, with "error" and "exitCode" added when there are
@@ -56,7 +67,8 @@ violations. Exit code 0 when clean, 7 when there are violations, 1 on
 errors.`,
 		Example: `  phoenix preview --env dev
   phoenix preview --env prod --format markdown --output preview.md
-  phoenix preview --env prod --json | jq .violations`,
+  phoenix preview --env prod --json | jq .violations
+  phoenix preview --env prod --no-decrypt --format markdown`,
 		Args: noArgs,
 		RunE: runE(opts, &opts.Env, func(cmd *cobra.Command) error {
 			if cmd.Flags().Changed("json") && cmd.Flags().Changed("format") {
@@ -81,6 +93,7 @@ errors.`,
 	fl.StringVar(&opts.Format, "format", "text", "output format: text, markdown or json")
 	fl.VarPF(jsonFormat{&opts.Format}, "json", "", "print JSON, as every verb does (the same as --format json)").NoOptDefVal = "true"
 	fl.StringVar(&opts.Output, "output", "", "write the report to this file instead of standard output")
+	fl.BoolVar(&opts.NoDecrypt, "no-decrypt", false, "decrypt no secret, as a pull request's preview must (the default when no passphrase is set)")
 	return cmd
 }
 
@@ -89,7 +102,12 @@ func previewRun(ctx context.Context, f *Factory, opts *PreviewOptions) error {
 	if err != nil {
 		return err
 	}
-	o, err := f.Orchestrator(ctx, opts.Global)
+	g := *opts.Global
+	g.secrets = secretsIfGiven
+	if opts.NoDecrypt {
+		g.secrets = secretsNever
+	}
+	o, err := f.Orchestrator(ctx, &g)
 	if err != nil {
 		return err
 	}
@@ -151,6 +169,9 @@ func summary(p orchestrator.Plan) string {
 				counts = append(counts, fmt.Sprintf("%d to %s", n, op))
 			}
 		}
+		if n := sp.Counts["uncompared"]; n > 0 {
+			counts = append(counts, fmt.Sprintf("%d not compared", n))
+		}
 		if len(counts) == 0 {
 			counts = []string{"no changes"}
 		}
@@ -164,8 +185,17 @@ func summary(p orchestrator.Plan) string {
 	return fmt.Sprintf("version %s of env %s: %s; %s", p.Version, p.Env, move, strings.Join(parts, "; "))
 }
 
+// redactedNote says what a plan made without the secrets cannot tell.
+const redactedNote = "Secrets were not decrypted (no passphrase, or --no-decrypt): each secret was compared as a placeholder, so a change of secret inputs alone is shown as not compared."
+
+// uncomparedNote follows a step that changes secret inputs alone.
+const uncomparedNote = "not compared: only secret inputs differ"
+
 func renderPlanText(w io.Writer, p orchestrator.Plan) error {
 	fmt.Fprintln(w, summary(p))
+	if p.Redacted {
+		fmt.Fprintln(w, redactedNote)
+	}
 	if len(p.Violations) > 0 {
 		fmt.Fprintf(w, "\n%d violation(s):\n", len(p.Violations))
 		for _, v := range p.Violations {
@@ -181,6 +211,9 @@ func renderPlanText(w io.Writer, p orchestrator.Plan) error {
 			fmt.Fprintf(w, "  %-8s %s %s", s.Op, s.Type, s.Name)
 			if len(s.Diffs) > 0 {
 				fmt.Fprintf(w, " (%s)", strings.Join(s.Diffs, ", "))
+			}
+			if s.Uncompared {
+				fmt.Fprintf(w, " [%s]", uncomparedNote)
 			}
 			fmt.Fprintln(w)
 		}
@@ -201,6 +234,9 @@ func Markdown(p orchestrator.Plan) string {
 	}
 	fmt.Fprintf(&head, "### Phoenix preview: env `%s`, version `%s`\n\n", p.Env, p.Version)
 	fmt.Fprintf(&head, "**%s** · %s\n\n", status, mdEscape(summary(p)))
+	if p.Redacted {
+		fmt.Fprintf(&head, "%s\n\n", redactedNote)
+	}
 	if len(p.Violations) > 0 {
 		head.WriteString("#### Violations\n\n| rule | resource | problem |\n|---|---|---|\n")
 		for _, v := range p.Violations {
@@ -210,8 +246,14 @@ func Markdown(p orchestrator.Plan) string {
 	}
 	for _, sp := range p.Stacks {
 		state := stackState(sp)
-		fmt.Fprintf(&head, "#### `%s` (%s %s stack)\n\n| create | update | replace | delete | unchanged |\n|---|---|---|---|---|\n", sp.Stack, state, sp.Kind)
-		fmt.Fprintf(&head, "| %d | %d | %d | %d | %d |\n\n", sp.Counts["create"], sp.Counts["update"], sp.Counts["replace"], sp.Counts["delete"], sp.Counts["same"])
+		fmt.Fprintf(&head, "#### `%s` (%s %s stack)\n\n", sp.Stack, state, sp.Kind)
+		if p.Redacted {
+			head.WriteString("| create | update | replace | delete | unchanged | not compared |\n|---|---|---|---|---|---|\n")
+			fmt.Fprintf(&head, "| %d | %d | %d | %d | %d | %d |\n\n", sp.Counts["create"], sp.Counts["update"], sp.Counts["replace"], sp.Counts["delete"], sp.Counts["same"], sp.Counts["uncompared"])
+		} else {
+			head.WriteString("| create | update | replace | delete | unchanged |\n|---|---|---|---|---|\n")
+			fmt.Fprintf(&head, "| %d | %d | %d | %d | %d |\n\n", sp.Counts["create"], sp.Counts["update"], sp.Counts["replace"], sp.Counts["delete"], sp.Counts["same"])
+		}
 	}
 	var details []string
 	for _, sp := range p.Stacks {
@@ -220,6 +262,9 @@ func Markdown(p orchestrator.Plan) string {
 			fmt.Fprintf(&b, "<details><summary><code>%s</code> %s <code>%s</code></summary>\n\n", s.Op, htmlEscape(s.Type), htmlEscape(s.Name))
 			if len(s.Diffs) > 0 {
 				fmt.Fprintf(&b, "Changed: %s\n\n", mdCode(strings.Join(s.Diffs, ", ")))
+			}
+			if s.Uncompared {
+				fmt.Fprintf(&b, "%s.\n\n", strings.ToUpper(uncomparedNote[:1])+uncomparedNote[1:])
 			}
 			if len(s.Inputs) > 0 {
 				js, _ := json.MarshalIndent(s.Inputs, "", "  ")

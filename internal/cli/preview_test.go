@@ -38,8 +38,20 @@ func violatingPlan() orchestrator.Plan {
 	return p
 }
 
+// redactedPlan is a plan made without the passphrase: the existing
+// version's secret environment cannot be compared.
+func redactedPlan() orchestrator.Plan {
+	p := cleanPlan()
+	p.Redacted = true
+	p.From = p.To
+	p.Stacks[0].Exists = true
+	p.Stacks[0].Counts = map[string]int{"uncompared": 1, "same": 2}
+	p.Stacks[0].Steps = []orchestrator.Step{{Op: "replace", Type: "docker:index/container:Container", Name: "dev-3f9a1c2e-0", Diffs: []string{"envs"}, Uncompared: true}}
+	return p
+}
+
 func TestPreviewGolden(t *testing.T) {
-	for name, p := range map[string]orchestrator.Plan{"clean": cleanPlan(), "violations": violatingPlan()} {
+	for name, p := range map[string]orchestrator.Plan{"clean": cleanPlan(), "violations": violatingPlan(), "redacted": redactedPlan()} {
 		for _, format := range []string{"markdown", "json", "text"} {
 			t.Run(name+"/"+format, func(t *testing.T) {
 				var b bytes.Buffer

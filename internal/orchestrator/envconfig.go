@@ -6,8 +6,10 @@ package orchestrator
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"gopkg.in/yaml.v3"
 
@@ -60,9 +62,10 @@ func (o *Orchestrator) envConfigFile(env string, t Traffic, expect *Traffic) (pa
 		cfg = &yaml.Node{Kind: yaml.MappingNode}
 		root.Content = append(root.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: "config"}, cfg)
 	}
-	setScalar(cfg, stacks.KeyLive, t.Live)
-	setScalar(cfg, stacks.KeyCandidate, t.Candidate)
-	setScalar(cfg, stacks.KeyCandidateWeight, fmt.Sprint(t.CandidateWeight))
+	keys := trafficKeys(t)
+	for _, k := range slices.Sorted(maps.Keys(keys)) {
+		setScalar(cfg, k, keys[k])
+	}
 	if expect != nil {
 		setScalar(cfg, stacks.KeyExpectTraffic, expect.String())
 	}
@@ -71,6 +74,15 @@ func (o *Orchestrator) envConfigFile(env string, t Traffic, expect *Traffic) (pa
 		return "", nil, err
 	}
 	return o.scratchConfig(env, b)
+}
+
+// trafficKeys are the traffic's config keys, as the env stack's program reads them.
+func trafficKeys(t Traffic) map[string]string {
+	return map[string]string{
+		stacks.KeyLive:            t.Live,
+		stacks.KeyCandidate:       t.Candidate,
+		stacks.KeyCandidateWeight: fmt.Sprint(t.CandidateWeight),
+	}
 }
 
 // scratchConfig writes a config file of stack for one engine call under

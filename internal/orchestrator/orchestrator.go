@@ -44,6 +44,10 @@ type Options struct {
 	StateDir string
 	// SecretsProvider for new stacks; empty means passphrase.
 	SecretsProvider string
+	// Redact makes Preview decrypt nothing: it plans on copies of the
+	// stacks in a scratch backend, each secret a placeholder, for a
+	// preview that holds no passphrase or key (a pull request's).
+	Redact bool
 	// Program is the Pulumi program; default stacks.ProgramIn ProjectDir,
 	// with EnvVars' PULUMI_BACKEND_URL.
 	Program pulumi.RunFunc

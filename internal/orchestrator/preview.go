@@ -31,7 +31,15 @@ type Step struct {
 	// Pointer is set on the env stack's traffic pointer: the resources
 	// under the platform's traffic component, which a cut-over changes.
 	Pointer bool `json:"pointer,omitempty"`
-	old     map[string]any
+	// Uncompared is set, in a preview that may not decrypt the secrets
+	// (Plan.Redacted), on a change to an existing stack of which every
+	// changed property held a secret: with each secret a placeholder, it
+	// may be no change at all. It breaks no rule; a deploy decides.
+	Uncompared bool `json:"uncompared,omitempty"`
+	old        map[string]any
+	// detailed are the paths of the properties that change, where the
+	// provider tells them ("uploads[0].content").
+	detailed []string
 	// within is the types of the components the resource is under,
 	// outermost first, joined by "$" (the URN's qualified type).
 	within string
@@ -71,14 +79,20 @@ type Plan struct {
 	To         string      `json:"to"`
 	Stacks     []StackPlan `json:"stacks"`
 	Violations []Violation `json:"violations"`
+	// Redacted is set when the preview did not decrypt the stacks'
+	// secrets (no passphrase, or --no-decrypt): it planned against copies
+	// in a scratch backend with each secret a placeholder.
+	Redacted bool `json:"redacted,omitempty"`
 }
 
 // Preview plans a deploy of version to env without changing anything: it
 // previews the version stack and the env stack's cut-over. It writes
 // nothing that another command reads: no stack is created or removed in
-// the backend, and each engine call gets a config file of its own.
+// the backend, and each engine call gets a config file of its own. With
+// Options.Redact it reads the shared backend only by export, and decrypts
+// nothing (see redact.go).
 func (o *Orchestrator) Preview(ctx context.Context, env, version string) (Plan, error) {
-	p := Plan{Env: env, Version: version, To: version, Violations: []Violation{}}
+	p := Plan{Env: env, Version: version, To: version, Violations: []Violation{}, Redacted: o.opts.Redact}
 	if err := stacks.ValidateEnv(env); err != nil {
 		return p, err
 	}
@@ -91,11 +105,23 @@ func (o *Orchestrator) Preview(ctx context.Context, env, version string) (Plan, 
 	}
 	p.Violations = append(p.Violations, o.plainSecrets(env)...)
 
-	es, envStack, err := o.envState(ctx, env)
+	es, envStack, envRec, err := o.envStateAndRecord(ctx, env)
 	if err != nil {
 		return p, err
 	}
 	p.From = es.Traffic.Live
+	var r *redacted
+	if o.opts.Redact {
+		if r, err = o.newRedacted(ctx, env); err != nil {
+			return p, err
+		}
+		defer r.done()
+		if es.Exists {
+			if err := r.importStack(ctx, env, envRec.raw); err != nil {
+				return p, err
+			}
+		}
+	}
 	names, err := o.stackNames(ctx)
 	if err != nil {
 		return p, err
@@ -105,7 +131,7 @@ func (o *Orchestrator) Preview(ctx context.Context, env, version string) (Plan, 
 
 	// The version stack.
 	if es.Exists || versionExists {
-		steps, complete, err := o.previewVersion(ctx, name, versionExists)
+		steps, complete, err := o.previewVersion(ctx, name, versionExists, r)
 		if err != nil {
 			return p, err
 		}
@@ -123,12 +149,12 @@ func (o *Orchestrator) Preview(ctx context.Context, env, version string) (Plan, 
 		if versionExists {
 			t = Traffic{Live: version, Candidate: version}
 		}
-		path, done, err := o.envConfigFile(env, t, nil)
-		if err != nil {
-			return p, err
+		var steps []Step
+		if r != nil {
+			steps, err = o.previewRedactedEnv(ctx, r, env, t)
+		} else {
+			steps, err = o.previewEnv(ctx, envStack, env, t)
 		}
-		defer done()
-		steps, err := o.previewSteps(ctx, envStack, optpreview.ConfigFile(path))
 		if err != nil {
 			return p, err
 		}
@@ -144,17 +170,68 @@ func (o *Orchestrator) Preview(ctx context.Context, env, version string) (Plan, 
 	return p, nil
 }
 
+// previewEnv plans the env stack's update to traffic t.
+func (o *Orchestrator) previewEnv(ctx context.Context, s auto.Stack, env string, t Traffic) ([]Step, error) {
+	path, done, err := o.envConfigFile(env, t, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	return o.previewSteps(ctx, s, optpreview.ConfigFile(path))
+}
+
+// previewRedactedEnv plans the env stack's update to traffic t on its
+// redacted copy, beside copies of the version stacks t names, whose
+// outputs its program reads.
+func (o *Orchestrator) previewRedactedEnv(ctx context.Context, r *redacted, env string, t Traffic) ([]Step, error) {
+	config, err := os.ReadFile(o.envConfigPath(env))
+	if err != nil {
+		return nil, fmt.Errorf("env %s has no config file: %w", env, err)
+	}
+	for _, v := range []string{t.Live, t.Candidate} {
+		if v == "" {
+			continue
+		}
+		if _, err := o.copyStack(ctx, r, stacks.StackName{Env: env, Version: v}, config); err != nil {
+			return nil, err
+		}
+	}
+	if err := r.writeConfig(env, config, trafficKeys(t)); err != nil {
+		return nil, err
+	}
+	s, err := auto.SelectStack(ctx, env, r.ws)
+	if err != nil {
+		return nil, fmt.Errorf("previewing %s: %w", env, err)
+	}
+	steps, err := o.previewSteps(ctx, s)
+	return markUncompared(steps), err
+}
+
+// markUncompared marks the changes a redacted preview cannot compare.
+func markUncompared(steps []Step) []Step {
+	for i, s := range steps {
+		if (s.Op == "update" || s.Op == "replace") && secretOnly(s) {
+			steps[i].Uncompared = true
+		}
+	}
+	return steps
+}
+
 // previewVersion plans a version stack: an existing one as it stands, with
 // the env's config as it is now (as a deploy would check it); a new one in
 // a private backend of its own (a copy of the env stack's state beside
 // it, which its program reads), since a stack in the shared backend is
-// one that a deploy could resume or another command could trip on.
+// one that a deploy could resume or another command could trip on. With
+// r, both are planned on redacted copies in r's backend.
 //
 // complete reports whether an existing version stack's first up finished.
-func (o *Orchestrator) previewVersion(ctx context.Context, name stacks.StackName, exists bool) (steps []Step, complete bool, err error) {
+func (o *Orchestrator) previewVersion(ctx context.Context, name stacks.StackName, exists bool, r *redacted) (steps []Step, complete bool, err error) {
 	config, err := os.ReadFile(o.envConfigPath(name.Env))
 	if err != nil {
 		return nil, false, fmt.Errorf("env %s has no config file: %w", name.Env, err)
+	}
+	if r != nil {
+		return o.previewRedactedVersion(ctx, r, name, exists, config)
 	}
 	if exists {
 		s, rec, err := o.selectStack(ctx, name)
@@ -173,10 +250,34 @@ func (o *Orchestrator) previewVersion(ctx context.Context, name stacks.StackName
 	return steps, false, err
 }
 
+// previewRedactedVersion plans a version stack in r's backend: a copy of
+// an existing one, or a new one.
+func (o *Orchestrator) previewRedactedVersion(ctx context.Context, r *redacted, name stacks.StackName, exists bool, config []byte) (steps []Step, complete bool, err error) {
+	if err := r.writeConfig(name.String(), config, nil); err != nil {
+		return nil, false, err
+	}
+	var s auto.Stack
+	if exists {
+		rec, err := o.copyStack(ctx, r, name, config)
+		if err != nil {
+			return nil, false, err
+		}
+		complete = rec.complete()
+		s, err = auto.SelectStack(ctx, name.String(), r.ws)
+	} else {
+		s, err = auto.NewStack(ctx, name.String(), r.ws)
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("previewing %s in the preview's scratch backend: %w", name, err)
+	}
+	steps, err = o.previewSteps(ctx, s)
+	return markUncompared(steps), complete, err
+}
+
 // previewNewVersion plans a version stack that does not exist, in a
 // private backend (see previewVersion).
 func (o *Orchestrator) previewNewVersion(ctx context.Context, name stacks.StackName, config []byte) ([]Step, error) {
-	ws, done, err := o.privateWorkspace(ctx)
+	ws, done, err := o.privateWorkspace(ctx, "")
 	if err != nil {
 		return nil, err
 	}
@@ -210,8 +311,9 @@ func (o *Orchestrator) previewNewVersion(ctx context.Context, name stacks.StackN
 
 // privateWorkspace returns a workspace on a backend of its own, a scratch
 // file:// backend with the project's Pulumi.yaml, and the function that
-// removes it.
-func (o *Orchestrator) privateWorkspace(ctx context.Context) (auto.Workspace, func(), error) {
+// removes it. Its stacks' secrets provider is the project's, or, with a
+// passphrase, the passphrase provider with that passphrase.
+func (o *Orchestrator) privateWorkspace(ctx context.Context, passphrase string) (auto.Workspace, func(), error) {
 	dir, err := os.MkdirTemp("", "phoenix-preview-")
 	if err != nil {
 		return nil, nil, err
@@ -233,8 +335,11 @@ func (o *Orchestrator) privateWorkspace(ctx context.Context) (auto.Workspace, fu
 		env[k] = v
 	}
 	env["PULUMI_BACKEND_URL"] = "file://" + filepath.Join(dir, "state")
+	if passphrase != "" {
+		env["PULUMI_CONFIG_PASSPHRASE"] = passphrase
+	}
 	opts := []auto.LocalWorkspaceOption{auto.WorkDir(dir), auto.Program(o.opts.Program), auto.Pulumi(o.opts.Pulumi), auto.EnvVars(env)}
-	if o.opts.SecretsProvider != "" {
+	if o.opts.SecretsProvider != "" && passphrase == "" {
 		opts = append(opts, auto.SecretsProvider(o.opts.SecretsProvider))
 	}
 	ws, err := auto.NewLocalWorkspace(ctx, opts...)
@@ -269,6 +374,9 @@ func (o *Orchestrator) previewSteps(ctx context.Context, s auto.Stack, opts ...o
 		}
 		if md.Old != nil {
 			st.old = md.Old.Inputs
+		}
+		for path := range md.DetailedDiff {
+			st.detailed = append(st.detailed, path)
 		}
 		return st, true
 	}, func(ch chan<- events.EngineEvent) error {
@@ -308,6 +416,11 @@ func collect[T any](keep func(events.EngineEvent) (T, bool), run func(chan<- eve
 func planOf(stack, kind string, exists bool, steps []Step) StackPlan {
 	sp := StackPlan{Stack: stack, Kind: kind, Exists: exists, Counts: map[string]int{}, Steps: []Step{}}
 	for _, s := range steps {
+		if s.Uncompared {
+			sp.Counts["uncompared"]++
+			sp.Steps = append(sp.Steps, s)
+			continue
+		}
 		switch s.Op {
 		case "same", "read":
 			sp.Counts["same"]++
@@ -330,6 +443,7 @@ func violations(p Plan, reviewer platform.Reviewer) []Violation {
 		for _, s := range sp.Steps {
 			res := s.Type + " " + s.Name
 			switch {
+			case s.Uncompared:
 			case sp.Kind == "version" && sp.Exists && !sp.Incomplete && s.Op != "same":
 				out = append(out, Violation{Rule: "immutable-version", Stack: sp.Stack, Resource: res,
 					Message: fmt.Sprintf("%s of a resource of the existing version stack %s: versions are never changed; a change must produce a new version", s.Op, sp.Stack)})

@@ -147,6 +147,8 @@ type stackRecord struct {
 	IDs map[string]bool
 	// URNs are the URNs of its custom resources, by type.
 	URNs map[string][]string
+	// raw is the state as exported, secrets encrypted.
+	raw []byte
 }
 
 // readRecord reads a stack's state.
@@ -193,6 +195,7 @@ func (o *Orchestrator) readRecord(ctx context.Context, name stacks.StackName) (s
 	if err := json.Unmarshal([]byte(stdout), &dep); err != nil {
 		return rec, fmt.Errorf("reading the state of %s: %w", name, err)
 	}
+	rec.raw = []byte(stdout)
 	for _, r := range dep.Deployment.Resources {
 		switch {
 		case r.Type == "pulumi:pulumi:Stack":
