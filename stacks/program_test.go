@@ -562,27 +562,34 @@ func TestDockerLoadBalancerRunsTheEdgeConfig(t *testing.T) {
 		t.Errorf("load balancer config uploaded to %q, want /etc/phoenix-lb/caddy.json (the image's entrypoint reads it)", got)
 	}
 	content := obj(lbc.Inputs, "uploads", "content")
-	if content.IsSecret() || content.ContainsSecrets() {
-		t.Errorf("the load balancer config is a secret: it must be plain text (the route key is an upload of its own), so that a preview without the passphrase compares it")
+	if content.IsSecret() || content.ContainsSecrets() || resource.NewObjectProperty(lbc.Inputs).ContainsSecrets() {
+		t.Errorf("the load balancer's inputs hold a secret: they must not (the route key has a writer of its own), so that a preview without the passphrase compares them")
 	}
-	uploads := obj(lbc.Inputs, "uploads")
-	if uploads.IsSecret() {
-		uploads = uploads.SecretValue().Element
+	if n := len(obj(lbc.Inputs, "uploads").ArrayValue()); n != 1 {
+		t.Errorf("load balancer has %d uploads, want 1: its config", n)
 	}
-	if n := len(uploads.ArrayValue()); n != 2 {
-		t.Fatalf("load balancer has %d uploads, want 2: the config and the route key", n)
+	var writer *registered
+	for _, r := range c.ofType("docker:index/container:Container") {
+		if strings.HasSuffix(r.Name, "-routekey") {
+			writer = &r
+		}
 	}
-	keyUpload := uploads.ArrayValue()[1].ObjectValue()
-	if got := keyUpload["file"].StringValue(); got != "/etc/phoenix-lb/route-key" {
-		t.Errorf("route key uploaded to %q, want /etc/phoenix-lb/route-key (the file the config names)", got)
+	if writer == nil {
+		t.Fatal("no route key writer container")
 	}
-	keyValue := keyUpload["content"]
+	keyValue := obj(writer.Inputs, "uploads", "content")
 	if !keyValue.IsSecret() {
 		t.Errorf("the route key upload is not a secret")
 	} else if key := keyValue.SecretValue().Element.StringValue(); !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(key) {
 		t.Errorf("the route key upload holds %q, want 32 hex digits", key)
 	}
-	wantEdge, err := caddyconfig.RenderEdge(caddyconfig.Edge{Env: "dev", Listen: ":8080", Table: "/etc/phoenix/traffic.json", HealthPath: "/healthz", VersionPort: 8080, KeyFile: "/etc/phoenix-lb/route-key"})
+	if got := strings.Join(strs(obj(writer.Inputs, "entrypoints")), " "); !strings.Contains(got, "/etc/phoenix/route-key") {
+		t.Errorf("the route key writer runs %q, want it to write /etc/phoenix/route-key", got)
+	}
+	if vol := mapAt(writer.Inputs, "volumes"); str(vol, "containerPath") != "/etc/phoenix" || (vol["readOnly"].IsBool() && vol["readOnly"].BoolValue()) {
+		t.Errorf("route key writer volume %v, want the table's volume at /etc/phoenix, writable", vol)
+	}
+	wantEdge, err := caddyconfig.RenderEdge(caddyconfig.Edge{Env: "dev", Listen: ":8080", Table: "/etc/phoenix/traffic.json", HealthPath: "/healthz", VersionPort: 8080, KeyFile: "/etc/phoenix/route-key"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -59,30 +59,23 @@ func startFakeLB(t testing.TB, cloud *simcloud.Cloud) *fakeLB {
 		if op.Kind != "create" || r.Type != "docker:index/container:Container" || !plain(r.Inputs["uploads"]).IsArray() {
 			return // a pointer of another platform than docker: no table
 		}
-		uploads := plain(r.Inputs["uploads"]).ArrayValue()
-		content := uploads[0].ObjectValue()["content"].StringValue()
+		upload := plain(r.Inputs["uploads"]).ArrayValue()[0].ObjectValue()
+		content := upload["content"].StringValue()
 		switch {
 		case strings.HasSuffix(r.Name, "-pointer"):
 			lb.mu.Lock()
 			lb.table = content
 			lb.mu.Unlock()
-		case uploads[0].ObjectValue()["file"].StringValue() == dockeredge.EdgeConfigFile:
-			file, err := caddyconfig.KeyFile([]byte(content))
-			if err != nil {
-				t.Errorf("the load balancer's config: %v", err)
-			}
-			var key string
-			for _, u := range uploads[1:] {
-				if u := u.ObjectValue(); u["file"].StringValue() == file {
-					key = u["content"].StringValue()
-				}
-			}
-			if file != "" && key == "" {
-				t.Errorf("the load balancer's config reads the route key from %s, which no upload holds", file)
-			}
+		case strings.HasSuffix(r.Name, "-routekey"):
+			// The key writer: what it writes is the key the load
+			// balancer's config reads (checked below).
 			lb.mu.Lock()
-			lb.key = key
+			lb.key = strings.TrimSpace(content)
 			lb.mu.Unlock()
+		case upload["file"].StringValue() == dockeredge.EdgeConfigFile:
+			if file, err := caddyconfig.KeyFile([]byte(content)); err != nil || (file != "" && file != dockeredge.RouteKeyFile) {
+				t.Errorf("the load balancer's config reads the route key from %q (%v), not the file the key writer writes, %s", file, err, dockeredge.RouteKeyFile)
+			}
 		}
 	})
 	lb.srv = &http.Server{Handler: lb}

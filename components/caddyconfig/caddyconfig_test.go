@@ -40,7 +40,7 @@ var edges = []struct {
 }{
 	{"edge", Edge{Env: "dev", Listen: ":8080", Table: "/etc/phoenix/traffic.json", HealthPath: "/healthz"}},
 	{"edge-version-route", Edge{Env: "dev", Listen: ":8080", Table: "/etc/phoenix/traffic.json", HealthPath: "/healthz", VersionPort: 8080}},
-	{"edge-keyed", Edge{Env: "dev", Listen: ":8080", Table: "/etc/phoenix/traffic.json", HealthPath: "/healthz", VersionPort: 8080, KeyFile: "/etc/phoenix-lb/route-key"}},
+	{"edge-keyed", Edge{Env: "dev", Listen: ":8080", Table: "/etc/phoenix/traffic.json", HealthPath: "/healthz", VersionPort: 8080, KeyFile: "/etc/phoenix/route-key"}},
 }
 
 // TestKeyFile: the key file an edge config requires reads back; an

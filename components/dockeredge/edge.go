@@ -32,9 +32,10 @@ const (
 	// EdgeConfigFile is Caddy's configuration, uploaded into the container
 	// when it is created; the image's entrypoint runs Caddy on it.
 	EdgeConfigFile = "/etc/phoenix-lb/caddy.json"
-	// RouteKeyFile holds the env's route key, uploaded beside the config
-	// (a secret of its own, so that the config is plain text).
-	RouteKeyFile = "/etc/phoenix-lb/route-key"
+	// RouteKeyFile holds the env's route key, on the table's volume,
+	// written there by the key writer (a container of its own, so that the
+	// load balancer's state holds no secret).
+	RouteKeyFile = ConfigDir + "/route-key"
 	// ListenPort is the port Caddy listens on inside its container.
 	ListenPort = 8080
 )
@@ -149,7 +150,15 @@ func NewEdge(ctx *pulumi.Context, name string, args *EdgeArgs, opts ...pulumi.Re
 	if err != nil {
 		return nil, err
 	}
-	lb, err := newLoadBalancer(ctx, name+"-lb", args.Port, listen, config, args.RouteKey, image.ImageId, network.Name, volume.Name, parent)
+	lbOpts := []pulumi.ResourceOption{parent}
+	if args.RouteKey != "" {
+		writer, err := newKeyWriter(ctx, name+"-routekey", args.RouteKey, image.ImageId, volume.Name, parent)
+		if err != nil {
+			return nil, err
+		}
+		lbOpts = append(lbOpts, pulumi.DependsOn([]pulumi.Resource{writer}))
+	}
+	lb, err := newLoadBalancer(ctx, name+"-lb", args.Port, listen, config, image.ImageId, network.Name, volume.Name, lbOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -173,28 +182,20 @@ func NewEdge(ctx *pulumi.Context, name string, args *EdgeArgs, opts ...pulumi.Re
 }
 
 // newLoadBalancer creates the load balancer container: Caddy on the edge's
-// config, published on listen:port, reading the traffic table from volume.
-// Caddy runs on the edge's config for the container's life; the traffic
-// module reads each new table the pointer writes: a cut-over is a file
-// write, never a restart of this container or a config load. The route
-// key, when there is one, is an upload of its own and a secret; the
-// config is plain text, so that a preview without the secrets' passphrase
-// still compares it.
-func newLoadBalancer(ctx *pulumi.Context, name string, port pulumi.IntInput, listen string, config []byte, key string,
-	image, network, volume pulumi.StringInput, parent pulumi.ResourceOption) (*docker.Container, error) {
-	uploads := docker.ContainerUploadArray{docker.ContainerUploadArgs{
-		File:    pulumi.String(EdgeConfigFile),
-		Content: pulumi.String(string(config)),
-	}}
-	if key != "" {
-		uploads = append(uploads, docker.ContainerUploadArgs{
-			File:    pulumi.String(RouteKeyFile),
-			Content: pulumi.ToSecret(pulumi.String(key)).(pulumi.StringOutput),
-		})
-	}
+// config, published on listen:port, reading the traffic table (and the
+// route key) from volume. Caddy runs on the edge's config for the
+// container's life; the traffic module reads each new table the pointer
+// writes: a cut-over is a file write, never a restart of this container
+// or a config load. Its state holds no secret, so that a preview without
+// the secrets' passphrase still compares it.
+func newLoadBalancer(ctx *pulumi.Context, name string, port pulumi.IntInput, listen string, config []byte,
+	image, network, volume pulumi.StringInput, opts ...pulumi.ResourceOption) (*docker.Container, error) {
 	return docker.NewContainer(ctx, name, &docker.ContainerArgs{
-		Image:   image,
-		Uploads: uploads,
+		Image: image,
+		Uploads: docker.ContainerUploadArray{docker.ContainerUploadArgs{
+			File:    pulumi.String(EdgeConfigFile),
+			Content: pulumi.String(string(config)),
+		}},
 		Ports: docker.ContainerPortArray{docker.ContainerPortArgs{
 			Internal: pulumi.Int(ListenPort),
 			External: port,
@@ -214,6 +215,31 @@ func newLoadBalancer(ctx *pulumi.Context, name string, port pulumi.IntInput, lis
 		LogDriver: pulumi.String("json-file"),
 		LogOpts:   pulumi.StringMap{"max-size": pulumi.String("20m"), "max-file": pulumi.String("5")},
 		Restart:   pulumi.String("unless-stopped"),
+	}, opts...)
+}
+
+// newKeyWriter creates the container that writes the route key onto the
+// table's volume, where the load balancer reads it (RouteKeyFile), as the
+// pointer writes the table: through a temporary file and a rename, so
+// that the load balancer never reads half a key. The key is a secret
+// upload of this container alone.
+func newKeyWriter(ctx *pulumi.Context, name, key string, image, volume pulumi.StringInput, parent pulumi.ResourceOption) (*docker.Container, error) {
+	const upload = "/tmp/phoenix-route-key"
+	write := fmt.Sprintf("cp %[1]s %[2]s.tmp && mv -f %[2]s.tmp %[2]s && exec tail -f /dev/null", upload, RouteKeyFile)
+	return docker.NewContainer(ctx, name, &docker.ContainerArgs{
+		Image:       image,
+		Entrypoints: pulumi.StringArray{pulumi.String("sh"), pulumi.String("-c"), pulumi.String(write)},
+		Uploads: docker.ContainerUploadArray{docker.ContainerUploadArgs{
+			File:    pulumi.String(upload),
+			Content: pulumi.ToSecret(pulumi.String(key)).(pulumi.StringOutput),
+		}},
+		Volumes: docker.ContainerVolumeArray{docker.ContainerVolumeArgs{
+			VolumeName:    volume,
+			ContainerPath: pulumi.String(ConfigDir),
+		}},
+		// An init process so that the writer stops at once when deleted.
+		Init:    pulumi.Bool(true),
+		Restart: pulumi.String("unless-stopped"),
 	}, parent)
 }
 

@@ -55,10 +55,12 @@ Without a passphrase (PULUMI_CONFIG_PASSPHRASE(_FILE) unset), or with
 --no-decrypt, preview decrypts nothing and needs only read access to the
 state: it plans in a scratch backend of its own, on copies of the stacks
 (exported, which needs no key) in which each secret is a placeholder. A
-change whose every changed input held a secret is then shown as "not
-compared" and breaks no rule: the deploy, which has the passphrase,
-decides. A pull request's preview runs this way (preview.yml), so the
-request's code never holds the key to production's secrets.
+resource of an existing stack whose state holds a secret (the docker
+env's route key writer, an aws route rule, a version's secret
+environment) is then left out of the plan and shown as "not compared";
+it breaks no rule, and the deploy, which has the passphrase, compares it.
+A pull request's preview runs this way (preview.yml), so the request's
+code never holds the key to production's secrets.
 
 --format markdown renders a pull-request comment (under 60,000 characters,
 with a note when details are cut). --json (or --format json) prints the plan
@@ -186,10 +188,10 @@ func summary(p orchestrator.Plan) string {
 }
 
 // redactedNote says what a plan made without the secrets cannot tell.
-const redactedNote = "Secrets were not decrypted (no passphrase, or --no-decrypt): each secret was compared as a placeholder, so a change of secret inputs alone is shown as not compared."
+const redactedNote = "Secrets were not decrypted (no passphrase, or --no-decrypt): the plan was made on copies of the stacks with each secret a placeholder, and the resources whose state holds a secret were not compared; a deploy compares them."
 
-// uncomparedNote follows a step that changes secret inputs alone.
-const uncomparedNote = "not compared: only secret inputs differ"
+// uncomparedNote follows a resource left out of a redacted plan.
+const uncomparedNote = "not compared: its state holds a secret"
 
 func renderPlanText(w io.Writer, p orchestrator.Plan) error {
 	fmt.Fprintln(w, summary(p))

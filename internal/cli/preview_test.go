@@ -46,7 +46,7 @@ func redactedPlan() orchestrator.Plan {
 	p.From = p.To
 	p.Stacks[0].Exists = true
 	p.Stacks[0].Counts = map[string]int{"uncompared": 1, "same": 2}
-	p.Stacks[0].Steps = []orchestrator.Step{{Op: "replace", Type: "docker:index/container:Container", Name: "dev-3f9a1c2e-0", Diffs: []string{"envs"}, Uncompared: true}}
+	p.Stacks[0].Steps = []orchestrator.Step{{Op: "same", Type: "docker:index/container:Container", Name: "dev-3f9a1c2e-0", Uncompared: true}}
 	return p
 }
 

@@ -32,14 +32,11 @@ type Step struct {
 	// under the platform's traffic component, which a cut-over changes.
 	Pointer bool `json:"pointer,omitempty"`
 	// Uncompared is set, in a preview that may not decrypt the secrets
-	// (Plan.Redacted), on a change to an existing stack of which every
-	// changed property held a secret: with each secret a placeholder, it
-	// may be no change at all. It breaks no rule; a deploy decides.
+	// (Plan.Redacted), on a resource of an existing stack whose state
+	// holds a secret: it is left out of the plan (see redact.go). It
+	// breaks no rule; a deploy, which decrypts, compares it.
 	Uncompared bool `json:"uncompared,omitempty"`
 	old        map[string]any
-	// detailed are the paths of the properties that change, where the
-	// provider tells them ("uploads[0].content").
-	detailed []string
 	// within is the types of the components the resource is under,
 	// outermost first, joined by "$" (the URN's qualified type).
 	within string
@@ -203,18 +200,8 @@ func (o *Orchestrator) previewRedactedEnv(ctx context.Context, r *redacted, env 
 	if err != nil {
 		return nil, fmt.Errorf("previewing %s: %w", env, err)
 	}
-	steps, err := o.previewSteps(ctx, s)
-	return markUncompared(steps), err
-}
-
-// markUncompared marks the changes a redacted preview cannot compare.
-func markUncompared(steps []Step) []Step {
-	for i, s := range steps {
-		if (s.Op == "update" || s.Op == "replace") && secretOnly(s) {
-			steps[i].Uncompared = true
-		}
-	}
-	return steps
+	steps, err := o.previewSteps(ctx, s, r.previewOpts(env)...)
+	return r.notCompared(env, steps), err
 }
 
 // previewVersion plans a version stack: an existing one as it stands, with
@@ -270,8 +257,8 @@ func (o *Orchestrator) previewRedactedVersion(ctx context.Context, r *redacted, 
 	if err != nil {
 		return nil, false, fmt.Errorf("previewing %s in the preview's scratch backend: %w", name, err)
 	}
-	steps, err = o.previewSteps(ctx, s)
-	return markUncompared(steps), complete, err
+	steps, err = o.previewSteps(ctx, s, r.previewOpts(name.String())...)
+	return r.notCompared(name.String(), steps), complete, err
 }
 
 // previewNewVersion plans a version stack that does not exist, in a
@@ -374,9 +361,6 @@ func (o *Orchestrator) previewSteps(ctx context.Context, s auto.Stack, opts ...o
 		}
 		if md.Old != nil {
 			st.old = md.Old.Inputs
-		}
-		for path := range md.DetailedDiff {
-			st.detailed = append(st.detailed, path)
 		}
 		return st, true
 	}, func(ch chan<- events.EngineEvent) error {

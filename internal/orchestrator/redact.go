@@ -5,6 +5,11 @@ package orchestrator
 // (or KMS key) nor write access to the state. It plans in a scratch
 // backend of its own, against copies of the stacks it reads in which every
 // secret is a placeholder, encrypted there with a throwaway passphrase.
+// A resource whose state holds a secret is left out of the plan (the
+// engine's --exclude) and reported as not compared: its provider would be
+// given state it cannot trust (the Terraform bridge checks a resource's
+// outputs against the raw state it recorded, and a placeholder has not
+// even the secret's type), and any change it reported would be noise.
 
 import (
 	"bytes"
@@ -16,8 +21,10 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"gopkg.in/yaml.v3"
@@ -42,9 +49,13 @@ type redacted struct {
 	// placeholders encrypted with it.
 	salt        string
 	ciphertexts map[string]string
-	// copied are the stacks copied in.
-	copied map[string]bool
+	// copied are the stacks copied in, each with the resources whose
+	// state holds a secret.
+	copied map[string][]heldSecret
 }
+
+// heldSecret is a resource whose state holds a secret.
+type heldSecret struct{ URN, Type, Name string }
 
 // newRedacted makes the scratch backend of a preview of env that may not
 // decrypt secrets. The Pulumi CLI makes the throwaway key (a stack's salt)
@@ -58,7 +69,7 @@ func (o *Orchestrator) newRedacted(ctx context.Context, env string) (*redacted, 
 	if err != nil {
 		return nil, err
 	}
-	r := &redacted{ws: ws, dir: ws.WorkDir(), done: done, ciphertexts: map[string]string{}, copied: map[string]bool{}}
+	r := &redacted{ws: ws, dir: ws.WorkDir(), done: done, ciphertexts: map[string]string{}, copied: map[string][]heldSecret{}}
 	s, err := auto.NewStack(ctx, env, ws)
 	if err == nil {
 		err = s.SetAllConfig(ctx, auto.ConfigMap{
@@ -162,7 +173,7 @@ func (r *redacted) redactSecure(n *yaml.Node, placeholder string) {
 // before it changes the stack. It returns the stack's record.
 func (o *Orchestrator) copyStack(ctx context.Context, r *redacted, name stacks.StackName, config []byte) (stackRecord, error) {
 	rec, err := o.readRecord(ctx, name)
-	if err != nil || r.copied[name.String()] {
+	if _, done := r.copied[name.String()]; err != nil || done {
 		return rec, err
 	}
 	if err := r.writeConfig(name.String(), config, nil); err != nil {
@@ -174,7 +185,7 @@ func (o *Orchestrator) copyStack(ctx context.Context, r *redacted, name stacks.S
 // importStack imports raw, an exported state, into stack name of the
 // scratch backend, redacted (redactDeployment).
 func (r *redacted) importStack(ctx context.Context, name string, raw []byte) error {
-	dep, err := redactDeployment(raw, r.salt)
+	dep, held, err := redactDeployment(raw, r.salt)
 	if err != nil {
 		return fmt.Errorf("copying %s to the preview's scratch backend: %w", name, err)
 	}
@@ -186,31 +197,45 @@ func (r *redacted) importStack(ctx context.Context, name string, raw []byte) err
 	if err := r.ws.ImportStack(ctx, name, dep); err != nil {
 		return fmt.Errorf("copying %s to the preview's scratch backend: %w", name, err)
 	}
-	r.copied[name] = true
+	r.copied[name] = held
 	return nil
 }
 
 // redactDeployment returns an exported deployment with each secret a
 // plain-text redactedValue (marked secret, so the scratch stack encrypts
 // it again), no pending operations, and the scratch stack's salt as its
-// secrets provider. Numbers are copied as written.
-func redactDeployment(raw []byte, salt string) (apitype.UntypedDeployment, error) {
+// secrets provider, and the custom resources (Pulumi's own providers and
+// stack references aside) whose inputs or outputs held a secret. Numbers are copied as written.
+func redactDeployment(raw []byte, salt string) (apitype.UntypedDeployment, []heldSecret, error) {
 	var ud apitype.UntypedDeployment
 	if err := json.Unmarshal(raw, &ud); err != nil {
-		return ud, fmt.Errorf("reading the exported state: %w", err)
+		return ud, nil, fmt.Errorf("reading the exported state: %w", err)
 	}
 	d := json.NewDecoder(bytes.NewReader(ud.Deployment))
 	d.UseNumber()
 	var dep map[string]any
 	if err := d.Decode(&dep); err != nil {
-		return ud, fmt.Errorf("reading the exported state: %w", err)
+		return ud, nil, fmt.Errorf("reading the exported state: %w", err)
+	}
+	var held []heldSecret
+	resources, _ := dep["resources"].([]any)
+	for _, x := range resources {
+		res, _ := x.(map[string]any)
+		typ, _ := res["type"].(string)
+		if custom, _ := res["custom"].(bool); !custom || strings.HasPrefix(typ, "pulumi:") {
+			continue // a component, a provider, a stack reference (a read)
+		}
+		if holdsSecret(res["inputs"]) || holdsSecret(res["outputs"]) {
+			urn, _ := res["urn"].(string)
+			held = append(held, heldSecret{URN: urn, Type: typ, Name: resource.URN(urn).Name()})
+		}
 	}
 	placeholder, _ := json.Marshal(redactedValue)
 	var walk func(v any) any
 	walk = func(v any) any {
 		switch x := v.(type) {
 		case map[string]any:
-			if x[resource.SigKey] == resource.SecretSig {
+			if isSecret(x) {
 				return map[string]any{resource.SigKey: resource.SecretSig, "plaintext": string(placeholder)}
 			}
 			for k, e := range x {
@@ -228,113 +253,52 @@ func redactDeployment(raw []byte, salt string) (apitype.UntypedDeployment, error
 	dep["secrets_providers"] = map[string]any{"type": "passphrase", "state": map[string]any{"salt": salt}}
 	b, err := json.Marshal(dep)
 	if err != nil {
-		return ud, err
+		return ud, nil, err
 	}
 	ud.Deployment = b
-	return ud, nil
+	return ud, held, nil
 }
 
-// secretOnly reports whether a step changes secrets alone: with every
-// secret a placeholder, such a change may be no change at all, so a
-// preview without the secrets cannot compare it. Each changed property
-// (the detailed diff's paths where the provider gives them, such as
-// "uploads[0].content", else the top-level ones) must hold a secret and
-// be, before and after, the same but for its secrets: a changed plain
-// file beside a secret one is a change.
-func secretOnly(s Step) bool {
-	paths := s.detailed
-	if len(paths) == 0 {
-		paths = s.Diffs
+// previewOpts are the options of a preview of stack in r's backend: the
+// resources whose state holds a secret are left out.
+func (r *redacted) previewOpts(stack string) []optpreview.Option {
+	var urns []string
+	for _, h := range r.copied[stack] {
+		urns = append(urns, h.URN)
 	}
-	if len(paths) == 0 {
-		return false
+	if len(urns) == 0 {
+		return nil
 	}
-	for _, p := range paths {
-		old, _ := valueAt(s.old, p)
-		now, _ := valueAt(s.Inputs, p)
-		if !holdsSecret(old) || !sameButSecrets(old, now) {
-			return false
-		}
-	}
-	return true
+	return []optpreview.Option{optpreview.Exclude(urns)}
 }
 
-// valueAt is the value at path in inputs (as engine events show them);
-// within a secret, the secret.
-func valueAt(inputs map[string]any, path string) (any, bool) {
-	pp, err := resource.ParsePropertyPath(path)
-	if err != nil || len(pp) == 0 {
-		return nil, false
-	}
-	var v any = inputs
-	for _, e := range pp {
-		if isSecret(v) {
-			return v, true
-		}
-		switch k := e.(type) {
-		case string:
-			m, ok := v.(map[string]any)
-			if !ok {
-				return nil, false
+// notCompared marks, among steps, the resources of stack left out of its
+// preview, and adds those the engine gave no step.
+func (r *redacted) notCompared(stack string, steps []Step) []Step {
+	seen := map[string]bool{}
+	for i, s := range steps {
+		for _, h := range r.copied[stack] {
+			if h.Type == s.Type && h.Name == s.Name {
+				steps[i].Uncompared, seen[h.URN] = true, true
 			}
-			if v, ok = m[k]; !ok {
-				return nil, false
-			}
-		case int:
-			a, ok := v.([]any)
-			if !ok || k < 0 || k >= len(a) {
-				return nil, false
-			}
-			v = a[k]
-		default:
-			return nil, false
 		}
 	}
-	return v, true
+	for _, h := range r.copied[stack] {
+		if !seen[h.URN] {
+			steps = append(steps, Step{Op: "same", Type: h.Type, Name: h.Name, Uncompared: true})
+		}
+	}
+	return steps
 }
 
-// sameButSecrets reports whether a and b are equal where neither is a
-// secret, any secret being equal to any other.
-func sameButSecrets(a, b any) bool {
-	if isSecret(a) || isSecret(b) {
-		return isSecret(a) && isSecret(b)
-	}
-	switch x := a.(type) {
-	case map[string]any:
-		y, ok := b.(map[string]any)
-		if !ok || len(x) != len(y) {
-			return false
-		}
-		for k, e := range x {
-			f, ok := y[k]
-			if !ok || !sameButSecrets(e, f) {
-				return false
-			}
-		}
-		return true
-	case []any:
-		y, ok := b.([]any)
-		if !ok || len(x) != len(y) {
-			return false
-		}
-		for i := range x {
-			if !sameButSecrets(x[i], y[i]) {
-				return false
-			}
-		}
-		return true
-	}
-	return a == b
-}
-
-// isSecret reports whether v is a secret as engine events show one.
+// isSecret reports whether v is a secret as state and engine events hold
+// one.
 func isSecret(v any) bool {
 	m, ok := v.(map[string]any)
 	return ok && m[resource.SigKey] == resource.SecretSig
 }
 
-// holdsSecret reports whether a value, as engine events show it, is or
-// holds a secret.
+// holdsSecret reports whether v is or holds a secret.
 func holdsSecret(v any) bool {
 	switch x := v.(type) {
 	case map[string]any:

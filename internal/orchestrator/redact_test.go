@@ -22,14 +22,22 @@ func TestRedactDeployment(t *testing.T) {
 		"manifest": {"time": "2026-12-03T00:00:00Z"},
 		"secrets_providers": {"type": "passphrase", "state": {"salt": "v1:real"}},
 		"resources": [
-			{"urn": "a", "outputs": {"routeKey": ` + secretJSON + `, "big": 12345678901234567890, "small": 8080}},
-			{"urn": "b", "inputs": {"uploads": [{"content": "plain"}, {"content": ` + secretJSON + `}]}}
+			{"urn": "urn:pulumi:dev::phoenix::pulumi:pulumi:Stack::phoenix-dev", "type": "pulumi:pulumi:Stack", "outputs": {"routeKey": ` + secretJSON + `, "big": 12345678901234567890, "small": 8080}},
+			{"urn": "urn:pulumi:dev::phoenix::docker:index/container:Container::dev-routekey", "type": "docker:index/container:Container", "custom": true,
+			 "inputs": {"uploads": [{"content": "plain"}, {"content": ` + secretJSON + `}]}, "outputs": {"uploads": ` + secretJSON + `}},
+			{"urn": "urn:pulumi:dev::phoenix::docker:index/container:Container::dev-lb", "type": "docker:index/container:Container", "custom": true,
+			 "inputs": {"uploads": [{"content": "plain"}]}, "outputs": {"uploads": [{"content": "plain"}]}},
+			{"urn": "urn:pulumi:dev::phoenix::pulumi:providers:docker::default", "type": "pulumi:providers:docker", "custom": true, "inputs": {"token": ` + secretJSON + `}},
+			{"urn": "urn:pulumi:dev::phoenix::pulumi:pulumi:StackReference::dev", "type": "pulumi:pulumi:StackReference", "custom": true, "outputs": {"outputs": {"routeKey": ` + secretJSON + `}}}
 		],
 		"pending_operations": [{"type": "creating", "resource": {"urn": "c"}}]
 	}}`
-	ud, err := redactDeployment([]byte(raw), "v1:scratch")
+	ud, held, err := redactDeployment([]byte(raw), "v1:scratch")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(held) != 1 || held[0].Name != "dev-routekey" || held[0].Type != "docker:index/container:Container" {
+		t.Errorf("resources holding secrets: %+v, want the route key writer alone (not the stack, a provider or a plain resource)", held)
 	}
 	got := string(ud.Deployment)
 	for _, bad := range []string{"v1:abc:def", "ciphertext", "v1:real", "pending_operations"} {
@@ -45,10 +53,10 @@ func TestRedactDeployment(t *testing.T) {
 	if ud.Version != 3 {
 		t.Errorf("version %d, want 3", ud.Version)
 	}
-	if strings.Count(got, "1b47061264138c4ac30d75fd1eb44270") != 2 {
-		t.Errorf("want both secrets still marked secret:\n%s", got)
+	if strings.Count(got, "1b47061264138c4ac30d75fd1eb44270") != 5 {
+		t.Errorf("want every secret still marked secret:\n%s", got)
 	}
-	if _, err := redactDeployment([]byte(`{`), "v1:scratch"); err == nil {
+	if _, _, err := redactDeployment([]byte(`{`), "v1:scratch"); err == nil {
 		t.Error("a broken export: no error")
 	}
 }
@@ -116,36 +124,29 @@ config:
 	}
 }
 
-// TestSecretOnly: a change is "not compared" only when every changed
-// property held a secret and is the same but for its secrets.
-func TestSecretOnly(t *testing.T) {
-	var secret any
-	if err := json.Unmarshal([]byte(secretJSON), &secret); err != nil {
-		t.Fatal(err)
+// TestNotCompared: the resources of a stack whose state holds a secret
+// are left out of its preview and reported as not compared, whether or
+// not the engine gave them a step; other stacks' are not.
+func TestNotCompared(t *testing.T) {
+	r := &redacted{copied: map[string][]heldSecret{
+		"dev":    {{URN: "urn:a", Type: "docker:index/container:Container", Name: "dev-routekey"}, {URN: "urn:b", Type: "aws:lb/listenerRule:ListenerRule", Name: "dev-candidate"}},
+		"dev.v1": {},
+	}}
+	if opts := r.previewOpts("dev"); len(opts) != 1 {
+		t.Errorf("dev: %d preview options, want the exclusion", len(opts))
 	}
-	uploads := func(config string) map[string]any {
-		return map[string]any{"uploads": []any{
-			map[string]any{"file": "caddy.json", "content": config},
-			map[string]any{"file": "route-key", "content": secret},
-		}}
+	if opts := r.previewOpts("dev.v1"); len(opts) != 0 {
+		t.Errorf("dev.v1 holds no secret: %d preview options", len(opts))
 	}
-	for _, tt := range []struct {
-		name string
-		s    Step
-		want bool
-	}{
-		{"a secret list, top-level diff", Step{Diffs: []string{"envs"}, old: map[string]any{"envs": secret}, Inputs: map[string]any{"envs": secret}}, true},
-		{"uploads the same but for the key", Step{Diffs: []string{"uploads"}, old: uploads("a"), Inputs: uploads("a")}, true},
-		{"uploads with a changed plain config", Step{Diffs: []string{"uploads"}, old: uploads("a"), Inputs: uploads("b")}, false},
-		{"a detailed path into the key", Step{Diffs: []string{"uploads"}, detailed: []string{"uploads[1].content"}, old: uploads("a"), Inputs: uploads("a")}, true},
-		{"a detailed path to the plain config", Step{Diffs: []string{"uploads"}, detailed: []string{"uploads[0].content"}, old: uploads("a"), Inputs: uploads("b")}, false},
-		{"a secret and a plain property", Step{Diffs: []string{"envs", "image"}, old: map[string]any{"envs": secret, "image": "a"}, Inputs: map[string]any{"envs": secret, "image": "b"}}, false},
-		{"a secret made plain", Step{Diffs: []string{"envs"}, old: map[string]any{"envs": secret}, Inputs: map[string]any{"envs": []any{"A=b"}}}, false},
-		{"a plain property", Step{Diffs: []string{"image"}, old: map[string]any{"image": "a"}, Inputs: map[string]any{"image": "b"}}, false},
-		{"no diffs", Step{old: map[string]any{"envs": secret}}, false},
-	} {
-		if got := secretOnly(tt.s); got != tt.want {
-			t.Errorf("%s: secretOnly = %v, want %v", tt.name, got, tt.want)
-		}
+	steps := r.notCompared("dev", []Step{
+		{Op: "same", Type: "docker:index/container:Container", Name: "dev-routekey"},
+		{Op: "update", Type: "docker:index/container:Container", Name: "dev-pointer"},
+	})
+	got := map[string]bool{}
+	for _, s := range steps {
+		got[s.Name] = s.Uncompared
+	}
+	if len(steps) != 3 || !got["dev-routekey"] || !got["dev-candidate"] || got["dev-pointer"] {
+		t.Errorf("steps %+v: want dev-routekey and dev-candidate not compared, dev-pointer compared", steps)
 	}
 }
