@@ -120,6 +120,19 @@ func (c *cloud) custom() []registered {
 }
 
 // ofType returns the registered resources of one type.
+// container returns the docker container whose name ends in suffix
+// ("-lb"), failing the test without one.
+func (c *cloud) container(t *testing.T, suffix string) registered {
+	t.Helper()
+	for _, r := range c.ofType("docker:index/container:Container") {
+		if strings.HasSuffix(r.Name, suffix) {
+			return r
+		}
+	}
+	t.Fatalf("no container named *%s", suffix)
+	return registered{}
+}
+
 func (c *cloud) ofType(typ string) []registered {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -460,15 +460,7 @@ func TestDockerPointerWritesTheRenderedTable(t *testing.T) {
 				cfg[k] = v
 			}
 			c := fixture{stack: "dev", config: cfg, versions: map[string]map[string]any{"v1": ups("v1"), "v2": ups("v2")}}.mustRun(t)
-			var writer *registered
-			for _, r := range c.ofType("docker:index/container:Container") {
-				if strings.HasSuffix(r.Name, "-pointer") {
-					writer = &r
-				}
-			}
-			if writer == nil {
-				t.Fatal("no pointer container")
-			}
+			writer := c.container(t, "-pointer")
 			spec := tt.want
 			spec.Env = "dev"
 			want, err := caddyconfig.RenderTable(spec)
@@ -546,15 +538,7 @@ func TestDockerLoadBalancerRunsTheEdgeConfig(t *testing.T) {
 	if !img.Inputs["keepLocally"].IsBool() || !img.Inputs["keepLocally"].BoolValue() {
 		t.Errorf("load balancer image is not kept locally: %v", img.Inputs["keepLocally"])
 	}
-	var lbc *registered
-	for _, r := range c.ofType("docker:index/container:Container") {
-		if strings.HasSuffix(r.Name, "-lb") {
-			lbc = &r
-		}
-	}
-	if lbc == nil {
-		t.Fatal("no load balancer container")
-	}
+	lbc := c.container(t, "-lb")
 	if got, want := str(lbc.Inputs, "image"), "sha256:"+str(img.Inputs, "name"); got != want {
 		t.Errorf("load balancer container runs image %q, want the built image's id %q", got, want)
 	}
@@ -568,15 +552,7 @@ func TestDockerLoadBalancerRunsTheEdgeConfig(t *testing.T) {
 	if n := len(obj(lbc.Inputs, "uploads").ArrayValue()); n != 1 {
 		t.Errorf("load balancer has %d uploads, want 1: its config", n)
 	}
-	var writer *registered
-	for _, r := range c.ofType("docker:index/container:Container") {
-		if strings.HasSuffix(r.Name, "-routekey") {
-			writer = &r
-		}
-	}
-	if writer == nil {
-		t.Fatal("no route key writer container")
-	}
+	writer := c.container(t, "-routekey")
 	keyValue := obj(writer.Inputs, "uploads", "content")
 	if !keyValue.IsSecret() {
 		t.Errorf("the route key upload is not a secret")
@@ -608,12 +584,8 @@ func TestDockerLoadBalancerRunsTheEdgeConfig(t *testing.T) {
 		t.Errorf("load balancer published on %q, want 127.0.0.1 by default (this machine only)", got)
 	}
 	wide := fixture{stack: "dev", config: map[string]string{stacks.KeyPlatform: "docker", docker.KeyListenAddress: "0.0.0.0"}}.mustRun(t)
-	for _, r := range wide.ofType("docker:index/container:Container") {
-		if strings.HasSuffix(r.Name, "-lb") {
-			if got := str(mapAt(r.Inputs, "ports"), "ip"); got != "0.0.0.0" {
-				t.Errorf("with phoenix:listenAddress 0.0.0.0, published on %q", got)
-			}
-		}
+	if got := str(mapAt(wide.container(t, "-lb").Inputs, "ports"), "ip"); got != "0.0.0.0" {
+		t.Errorf("with phoenix:listenAddress 0.0.0.0, published on %q", got)
 	}
 }
 
