@@ -95,3 +95,24 @@ func TestEnvFileErrors(t *testing.T) {
 		t.Errorf("an empty file: %+v, %v", c, err)
 	}
 }
+
+// TestExampleEnvFiles: every env config file at the top of the repository
+// (the examples a user copies, and the review envs' template) is one the
+// program accepts, but for the placeholders it refuses on purpose until
+// they are replaced (prod's certificate).
+func TestExampleEnvFiles(t *testing.T) {
+	paths, err := filepath.Glob(filepath.Join("..", "Pulumi.*.yaml"))
+	if err != nil || len(paths) < 3 {
+		t.Fatalf("example env files %v (%v): want dev, prod and review at least", paths, err)
+	}
+	for _, p := range paths {
+		env := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(p), "Pulumi."), ".yaml")
+		f, err := ReadEnvFile("..", env)
+		if err == nil {
+			_, err = f.Config()
+		}
+		if err != nil && !strings.Contains(err.Error(), "the example's placeholder") {
+			t.Errorf("%s: %v", p, err)
+		}
+	}
+}

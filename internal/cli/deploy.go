@@ -26,6 +26,7 @@ type DeployOptions struct {
 	GateTimeout time.Duration
 	KeepFailed  bool
 	NoGC        bool
+	TTL         time.Duration
 	Wait        time.Duration
 	JSON        bool
 
@@ -86,12 +87,18 @@ fails, the deploy still stands and says to run phoenix gc (exit 0; interrupted,
 exit 130).
 
 The env stack is created on the first deploy, and the provider plugins the
-platform needs are installed on first use.`,
+platform needs are installed on first use.
+
+--ttl makes the env dispose of itself: it expires that long after this
+deploy starts (each deploy with --ttl moves the expiry; one without leaves
+it), status shows when, and phoenix gc --expired destroys every env past
+its expiry. For review envs, one per pull request (review.yml).`,
 		Example: `  phoenix deploy --env dev
   phoenix deploy --env prod --canary 10,50 --step-wait 2m --gate-count 20
   phoenix deploy --env prod --canary 5,25,50 --max-error-rate 0.005 --bake 10m
   phoenix deploy --env dev --canary 50 --analysis=false   # steps that only wait and gate
-  phoenix deploy --env dev --version hotfix-1 --keep-failed`,
+  phoenix deploy --env dev --version hotfix-1 --keep-failed
+  phoenix deploy --env pr-42 --ttl 72h`,
 		Args: noArgs,
 		RunE: runE(opts, &opts.Env, func(cmd *cobra.Command) error { return checkDeployFlags(cmd, opts) },
 			runF, func(ctx context.Context, opts *DeployOptions) error { return deployRun(ctx, f, opts) }),
@@ -105,6 +112,7 @@ platform needs are installed on first use.`,
 	fl.DurationVar(&opts.GateTimeout, "gate-timeout", 2*time.Minute, "time the candidate has to pass each gate")
 	fl.BoolVar(&opts.KeepFailed, "keep-failed", false, "keep the version stack when the deploy fails")
 	fl.BoolVar(&opts.NoGC, "no-gc", false, "after a successful deploy, keep the versions beyond phoenix:retention (default: destroy them, as phoenix gc does)")
+	fl.DurationVar(&opts.TTL, "ttl", 0, "the env expires this long after this deploy, such as 72h: phoenix gc --expired then destroys it (default: no change to its expiry)")
 	fl.DurationVar(&opts.Wait, "wait", 0, "wait this long for another phoenix command on the env to finish (default: refuse at once)")
 	fl.BoolVar(&opts.JSON, "json", false, "print the result as JSON, on failure too")
 	fl.BoolVar(&opts.Analysis, "analysis", true, "judge each canary step (and the bake) on production traffic; --analysis=false only waits and gates")
@@ -127,6 +135,9 @@ func checkDeployFlags(cmd *cobra.Command, opts *DeployOptions) error {
 	}
 	if _, err := parseCanary(opts.Canary); err != nil {
 		return err
+	}
+	if cmd.Flags().Changed("ttl") && opts.TTL <= 0 {
+		return usagef("--ttl %s: a duration over 0, such as 72h (an env without --ttl never expires)", opts.TTL)
 	}
 	if opts.GateCount < 1 {
 		return usagef("--gate-count must be 1 or more, got %d", opts.GateCount)
@@ -238,7 +249,7 @@ func deployRun(ctx context.Context, f *Factory, opts *DeployOptions) error {
 	res, err := o.Deploy(ctx, orchestrator.DeployOptions{
 		Env: opts.Env, Version: v, Canary: canary, StepWait: opts.StepWait,
 		Gate:       orchestrator.GateOptions{Need: opts.GateCount, Timeout: opts.GateTimeout},
-		KeepFailed: opts.KeepFailed, Wait: opts.Wait, Analysis: analysis, NoGC: opts.NoGC,
+		KeepFailed: opts.KeepFailed, Wait: opts.Wait, Analysis: analysis, NoGC: opts.NoGC, TTL: opts.TTL,
 	})
 	return f.show(opts.JSON, res, err, func(w io.Writer) error { return renderDeploy(w, res) })
 }

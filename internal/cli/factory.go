@@ -73,6 +73,7 @@ type Orchestrator interface {
 	History(ctx context.Context, env string) ([]orchestrator.Event, error)
 	GC(ctx context.Context, opts orchestrator.GCOptions) (orchestrator.GCResult, error)
 	GCOrphans(ctx context.Context, opts orchestrator.OrphansOptions) (orchestrator.OrphansResult, error)
+	GCExpired(ctx context.Context, opts orchestrator.ExpiredOptions) (orchestrator.ExpiredResult, error)
 	DestroyEnv(ctx context.Context, env string, wait time.Duration) (orchestrator.DestroyResult, error)
 	Preview(ctx context.Context, env, version string) (orchestrator.Plan, error)
 	Logs(ctx context.Context, opts orchestrator.LogsOptions, out func(orchestrator.LogLine) error) error

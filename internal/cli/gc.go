@@ -19,14 +19,16 @@ type GCOptions struct {
 	Keep    int
 	DryRun  bool
 	Orphans bool
+	Expired bool
 	Wait    time.Duration
 	JSON    bool
 }
 
 func newGCCmd(f *Factory, g *GlobalOptions, runF func(context.Context, *GCOptions) error) *cobra.Command {
 	opts := &GCOptions{Global: g}
+	var checkedGC func(*cobra.Command, []string) error
 	cmd := &cobra.Command{
-		Use:   "gc --env ENV",
+		Use:   "gc (--env ENV | --expired)",
 		Short: "Destroy versions beyond retention",
 		Long: `Gc destroys the version stacks an env no longer needs. It never touches the
 live, candidate or previous version, and keeps the newest --keep others
@@ -46,27 +48,54 @@ phoenix:backend) and IAM (roles under /phoenix/ENV/) for what a version
 creates, and removes it in the order AWS requires: ECS service (waiting for
 its tasks to stop), listener rule, target group, task definition, security
 group, IAM role. Run it with --dry-run first: while it runs, nobody should
-run pulumi up by hand on the env's stacks.`,
+run pulumi up by hand on the env's stacks.
+
+With --expired (and no --env), gc destroys every env of the project past
+the expiry a deploy --ttl gave it, as phoenix destroy does (versions first,
+then the env), oldest expiry first; envs without an expiry, or that expire
+later, are left alone. Each expired env's config file must be in the
+checkout, as for destroy. One that cannot be destroyed is reported and the
+others go on (exit 1 then; run it again).`,
 		Example: `  phoenix gc --env dev --dry-run
   phoenix gc --env dev --keep 0
   phoenix gc --env dev --orphans --dry-run
-  phoenix gc --env dev --orphans`,
+  phoenix gc --env dev --orphans
+  phoenix gc --expired --dry-run`,
 		Args: noArgs,
-		RunE: runE(opts, &opts.Env, func(cmd *cobra.Command) error {
-			// -1 is the default (the env's retention), never a value to give.
-			if cmd.Flags().Changed("keep") && opts.Keep < 0 {
-				return usagef("--keep must be 0 or more, got %d", opts.Keep)
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !opts.Expired {
+				return checkedGC(cmd, args)
 			}
-			if opts.Orphans && cmd.Flags().Changed("keep") {
-				return usagef("--keep is about versions; --orphans removes only what no stack holds: give one of them")
+			switch {
+			case opts.Env != "":
+				return usagef("--expired destroys the expired envs of the whole project: give it without --env")
+			case opts.Orphans || cmd.Flags().Changed("keep"):
+				return usagef("--expired destroys whole envs: give it without --keep and --orphans")
 			}
-			return nil
-		}, runF, func(ctx context.Context, opts *GCOptions) error { return gcRun(ctx, f, opts) }),
+			if err := checkDurations(cmd); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return gcExpired(cmd.Context(), f, opts)
+		},
 	}
-	cmd.Flags().StringVar(&opts.Env, "env", "", "the env (required)")
+	checkedGC = runE(opts, &opts.Env, func(cmd *cobra.Command) error {
+		// -1 is the default (the env's retention), never a value to give.
+		if cmd.Flags().Changed("keep") && opts.Keep < 0 {
+			return usagef("--keep must be 0 or more, got %d", opts.Keep)
+		}
+		if opts.Orphans && cmd.Flags().Changed("keep") {
+			return usagef("--keep is about versions; --orphans removes only what no stack holds: give one of them")
+		}
+		return nil
+	}, runF, func(ctx context.Context, opts *GCOptions) error { return gcRun(ctx, f, opts) })
+	cmd.Flags().StringVar(&opts.Env, "env", "", "the env (required, except with --expired)")
 	cmd.Flags().IntVar(&opts.Keep, "keep", -1, "warm versions to keep besides live, candidate and previous (default: phoenix:retention)")
 	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "show what would be destroyed, destroy nothing")
 	cmd.Flags().BoolVar(&opts.Orphans, "orphans", false, "remove what carries the env's labels or tags in the cloud but no stack holds")
+	cmd.Flags().BoolVar(&opts.Expired, "expired", false, "destroy every env of the project past its expiry (deploy --ttl), instead of one env's versions")
 	cmd.Flags().DurationVar(&opts.Wait, "wait", 0, "wait this long for another phoenix command on the env to finish")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
 	return cmd
@@ -95,6 +124,39 @@ func renderGC(w io.Writer, res orchestrator.GCResult) error {
 		verb = "would destroy"
 	}
 	_, err := fmt.Fprintf(w, "env %s: kept %s; %s %s\n", res.Env, list(res.Kept), verb, list(res.Destroyed))
+	return err
+}
+
+func gcExpired(ctx context.Context, f *Factory, opts *GCOptions) error {
+	o, err := f.Orchestrator(ctx, opts.Global)
+	if err != nil {
+		return err
+	}
+	res, err := o.GCExpired(ctx, orchestrator.ExpiredOptions{DryRun: opts.DryRun, Wait: opts.Wait})
+	return f.showPartial(opts.JSON, res, err, func(w io.Writer) error { return renderExpired(w, res) })
+}
+
+// renderExpired is gc --expired's human view.
+func renderExpired(w io.Writer, res orchestrator.ExpiredResult) error {
+	if len(res.Envs) == 0 {
+		_, err := fmt.Fprintf(w, "no expired envs (%d expire later)\n", res.Kept)
+		return err
+	}
+	for _, e := range res.Envs {
+		what := "destroyed"
+		switch {
+		case res.DryRun:
+			what = "would destroy"
+		case e.Error != "":
+			what = "not destroyed: " + e.Error
+		case !e.Destroyed:
+			what = "not reached"
+		}
+		if _, err := fmt.Fprintf(w, "env %s expired at %s: %s\n", e.Env, e.Expires.UTC().Format(time.RFC3339), what); err != nil {
+			return err
+		}
+	}
+	_, err := fmt.Fprintf(w, "%d env(s) expire later\n", res.Kept)
 	return err
 }
 

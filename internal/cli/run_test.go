@@ -64,6 +64,11 @@ func (s *stubOrchestrator) GCOrphans(_ context.Context, opts orchestrator.Orphan
 	return orchestrator.OrphansResult{Env: opts.Env, Orphans: []orchestrator.Orphan{}, Removed: []orchestrator.Orphan{}}, nil
 }
 
+func (s *stubOrchestrator) GCExpired(_ context.Context, opts orchestrator.ExpiredOptions) (orchestrator.ExpiredResult, error) {
+	s.asked = append(s.asked, "GCExpired")
+	return orchestrator.ExpiredResult{DryRun: opts.DryRun, Envs: []orchestrator.ExpiredEnv{}}, nil
+}
+
 func (s *stubOrchestrator) DestroyEnv(_ context.Context, env string, _ time.Duration) (orchestrator.DestroyResult, error) {
 	s.asked = append(s.asked, "DestroyEnv")
 	return orchestrator.DestroyResult{Env: env, Versions: []string{"v1"}, EnvStack: true}, nil
@@ -158,6 +163,19 @@ func TestVerbsRun(t *testing.T) {
 		stub := &stubOrchestrator{}
 		code, out := runVerb(t, stub, "gc", "--env", "dev", "--orphans", "--dry-run")
 		if code != 0 || !strings.Contains(out, "no orphans") || strings.Join(stub.asked, ",") != "GCOrphans" {
+			t.Errorf("exit %d, stdout %q, asked %v", code, out, stub.asked)
+		}
+	})
+	t.Run("deploy --ttl", func(t *testing.T) {
+		stub := &stubOrchestrator{}
+		if code, _ := runVerb(t, stub, "deploy", "--env", "pr-42", "--version", "v2", "--ttl", "72h"); code != 0 || stub.deploy.TTL != 72*time.Hour {
+			t.Errorf("exit %d, asked to deploy with TTL %s, want 72h", code, stub.deploy.TTL)
+		}
+	})
+	t.Run("gc --expired", func(t *testing.T) {
+		stub := &stubOrchestrator{}
+		code, out := runVerb(t, stub, "gc", "--expired", "--dry-run")
+		if code != 0 || out != "no expired envs (0 expire later)\n" || strings.Join(stub.asked, ",") != "GCExpired" {
 			t.Errorf("exit %d, stdout %q, asked %v", code, out, stub.asked)
 		}
 	})

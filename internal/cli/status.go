@@ -61,6 +61,13 @@ func renderStatus(w io.Writer, st orchestrator.Status, now time.Time) error {
 	fmt.Fprintf(tw, "candidate\t%s\n", cand)
 	fmt.Fprintf(tw, "previous\t%s\n", orNone(st.Previous))
 	fmt.Fprintf(tw, "retention\t%d warm versions besides live, candidate and previous\n", st.Retention)
+	if st.Expires != nil {
+		when := "expired: phoenix gc --expired destroys it"
+		if d := st.Expires.Sub(now); d > 0 {
+			when = "in " + age(d) + ": phoenix gc --expired destroys it then"
+		}
+		fmt.Fprintf(tw, "expires\t%s (%s)\n", st.Expires.UTC().Format(time.RFC3339), when)
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}

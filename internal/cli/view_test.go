@@ -50,6 +50,18 @@ var viewCases = []struct {
 	{name: "gc-stopped", res: orchestrator.GCResult{Env: "dev", Kept: []string{"8b1e0d4a"}, Destroyed: []string{"11aa22bb"}}, err: errors.New("gc stopped: destroying dev.00ff00ff: exit status 255")},
 	{name: "gc-orphans", res: orchestrator.OrphansResult{Env: "dev", Orphans: []orchestrator.Orphan{{Kind: "container", ID: "c0ffee", Name: "dev-v9-0", Version: "v9"}}, Removed: []orchestrator.Orphan{{Kind: "container", ID: "c0ffee", Name: "dev-v9-0", Version: "v9"}}}},
 	{name: "gc-no-orphans", res: orchestrator.OrphansResult{Env: "dev", Orphans: []orchestrator.Orphan{}, Removed: []orchestrator.Orphan{}}},
+	{name: "gc-expired", res: orchestrator.ExpiredResult{Kept: 2, Envs: []orchestrator.ExpiredEnv{
+		{Env: "pr-7", Expires: now.Add(-26 * time.Hour), Destroyed: true},
+		{Env: "pr-9", Expires: now.Add(-time.Hour), Error: "env pr-9 is locked by a deploy of bob@laptop"}}},
+		err: errors.New("1 expired env(s) not destroyed: pr-9; see each one's error, then run phoenix gc --expired again")},
+	{name: "gc-expired-none", res: orchestrator.ExpiredResult{DryRun: true, Kept: 1, Envs: []orchestrator.ExpiredEnv{}}},
+	{name: "status-expires", res: func() orchestrator.Status {
+		st := orchestrator.Status{Env: "pr-7", Deployed: true, Platform: "aws", URL: "http://pr-7.example.com", Live: "8b1e0d4a", Retention: 1,
+			Versions: []orchestrator.VersionInfo{{Version: "8b1e0d4a", Stack: "pr-7.8b1e0d4a", Deployed: now.Add(-time.Hour), LastUpdate: now.Add(-time.Hour), Resources: 4, Role: "live", Complete: true}}}
+		t := now.Add(71 * time.Hour)
+		st.Expires = &t
+		return st
+	}()},
 	{name: "destroy", res: orchestrator.DestroyResult{Env: "dev", Versions: []string{"8b1e0d4a", "3f9a1c2e"}, EnvStack: true}},
 	{name: "destroy-nothing", res: orchestrator.DestroyResult{Env: "dev", Versions: []string{}}},
 	{name: "destroy-no-versions", res: orchestrator.DestroyResult{Env: "dev", Versions: []string{}, EnvStack: true}},
@@ -112,6 +124,8 @@ func human(t *testing.T, res any) func(io.Writer) error {
 		return func(w io.Writer) error { return renderGC(w, r) }
 	case orchestrator.OrphansResult:
 		return func(w io.Writer) error { return renderOrphans(w, r) }
+	case orchestrator.ExpiredResult:
+		return func(w io.Writer) error { return renderExpired(w, r) }
 	case orchestrator.DestroyResult:
 		return func(w io.Writer) error { return renderDestroy(w, r) }
 	case VersionResult:

@@ -35,6 +35,10 @@ type DeployOptions struct {
 	// NoGC skips the gc that follows a successful deploy, which destroys
 	// the versions the env's phoenix:retention no longer keeps.
 	NoGC bool
+	// TTL, when over 0, makes the env expire that long after this deploy
+	// starts: phoenix gc --expired destroys it after that. 0 leaves the
+	// env's expiry, if any, as it is.
+	TTL time.Duration
 }
 
 // DeployResult says what a deploy did.
@@ -78,9 +82,15 @@ func (o *Orchestrator) Deploy(ctx context.Context, opts DeployOptions) (DeployRe
 	}
 	defer unlock()
 
+	start := time.Now()
 	env, envStack, err := o.ensureEnv(ctx, opts.Env)
 	if err != nil {
 		return res, err
+	}
+	if opts.TTL > 0 {
+		if err := o.setExpiry(ctx, opts.Env, start.Add(opts.TTL)); err != nil {
+			return res, err
+		}
 	}
 	d := &deployment{o: o, opts: opts, name: stacks.StackName{Env: opts.Env, Version: opts.Version},
 		env: env, envStack: envStack, t0: env.Traffic, cur: env.Traffic, res: &res}
@@ -114,6 +124,9 @@ func (o *Orchestrator) checkDeploy(opts *DeployOptions) error {
 		if w <= 0 || w >= 100 {
 			return fmt.Errorf("canary step %d%% is not between 1 and 99", w)
 		}
+	}
+	if opts.TTL < 0 {
+		return fmt.Errorf("TTL %s: %w", opts.TTL, errBadTTL)
 	}
 	path, err := o.gatePath(opts.Env, opts.Gate.Path)
 	if err != nil {

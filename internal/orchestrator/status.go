@@ -2,6 +2,7 @@ package orchestrator
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"time"
 
@@ -23,6 +24,8 @@ type Status struct {
 	// Warning says that the newest traffic change failed, and how to
 	// finish it; the traffic above is still what the load balancer serves.
 	Warning string `json:"warning,omitempty"`
+	// Expires is when the env expires (deploy --ttl), if it does.
+	Expires *time.Time `json:"expires,omitempty"`
 }
 
 // Status reports an env: its traffic and its versions.
@@ -48,6 +51,17 @@ func (o *Orchestrator) Status(ctx context.Context, env string) (Status, error) {
 		hist, err := o.history(ctx, envStack)
 		if err != nil {
 			return st, err
+		}
+		tags, err := envStack.Workspace().ListTags(ctx, env)
+		if err != nil {
+			return st, fmt.Errorf("reading env %s's tags: %w", env, err)
+		}
+		if v, ok := tags[tagExpires]; ok {
+			t, err := parseExpiry(env, v)
+			if err != nil {
+				return st, err
+			}
+			st.Expires = &t
 		}
 		st.Previous = previousOf(hist, st.Live)
 		st.Warning = lastFailed(hist, env)

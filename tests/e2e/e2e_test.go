@@ -144,6 +144,12 @@ func TestMainJob(t *testing.T) {
 		}
 	}
 
+	// 2c. A pull request's preview holds no passphrase: of the live version
+	// it finds no violation on the real provider, whose diffs of the load
+	// balancer (its plain Caddy config beside its secret route key) and of
+	// the version compare without the secrets, and it prints no secret.
+	p.expectRedactedPreview(v2, key)
+
 	// 3. A candidate whose health check fails: the gate refuses it, live is
 	// untouched and its containers are gone.
 	p.setEnvironment(map[string]string{"PHOENIX_UNHEALTHY": "true"})
@@ -248,6 +254,12 @@ func TestMainJob(t *testing.T) {
 		t.Errorf("gc --orphans removed another checkout's container of its env dev (left: %q)", got)
 	}
 	p.docker("rm", othersC)
+	p.expectLive(v2)
+
+	// 5b. A review env that disposes of itself: deployed beside dev, on a
+	// port of its own, with --ttl 1s, it is destroyed by gc --expired,
+	// which leaves dev alone.
+	p.expectExpiredEnvDestroyed("pr-1")
 	p.expectLive(v2)
 
 	// 6. destroy leaves no container, network or volume of the env.
@@ -491,6 +503,102 @@ var switchLine = regexp.MustCompile(`^phoenix: (routing |canary: |promoting |rol
 func (p *project) phoenix(args ...string) (int, string, []time.Time) {
 	p.t.Helper()
 	return p.runMarked(switchLine, p.bin, args...)
+}
+
+// expectRedactedPreview runs phoenix preview of version without the
+// passphrase, as preview.yml does, and expects a redacted plan without
+// violations, no change of the env's edge but to its pointer (the route
+// key's writer, which holds the key, is not compared), and not key in its
+// output.
+func (p *project) expectRedactedPreview(version, key string) {
+	p.t.Helper()
+	saved := p.env
+	defer func() { p.env = saved }()
+	p.env = nil
+	for _, kv := range saved {
+		if !strings.HasPrefix(kv, "PULUMI_CONFIG_PASSPHRASE=") {
+			p.env = append(p.env, kv)
+		}
+	}
+	code, out := p.run(p.bin, "preview", "--env", "dev", "--version", version, "--json")
+	var plan struct {
+		Redacted   bool
+		Violations []struct{ Rule, Resource string }
+		Stacks     []struct {
+			Stack string
+			Steps []struct {
+				Op, Type, Name      string
+				Diffs               []string
+				Pointer, Uncompared bool
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &plan); err != nil || code != 0 || !plan.Redacted || len(plan.Violations) != 0 {
+		p.t.Errorf("preview --version %s without the passphrase exited %d, want 0 with a redacted plan and no violations (%v):\n%s", version, code, err, out)
+		return
+	}
+	for _, sp := range plan.Stacks {
+		for _, st := range sp.Steps {
+			p.t.Logf("preview without the passphrase: %s: %s %s %s %v (not compared: %v)", sp.Stack, st.Op, st.Type, st.Name, st.Diffs, st.Uncompared)
+			if sp.Stack == "dev" && !st.Pointer && !st.Uncompared {
+				p.t.Errorf("the preview plans a change of the env's edge: %s %s %v", st.Op, st.Name, st.Diffs)
+			}
+			if st.Name == "dev-lb" {
+				p.t.Errorf("the preview lists the load balancer (%s, not compared: %v): its state holds no secret and it is unchanged", st.Op, st.Uncompared)
+			}
+		}
+	}
+	if strings.Contains(out, key) {
+		p.t.Errorf("the preview printed the route key")
+	}
+}
+
+// expectExpiredEnvDestroyed deploys env beside dev with --ttl 1s and
+// expects gc --expired to destroy it, all of it.
+func (p *project) expectExpiredEnvDestroyed(env string) {
+	p.t.Helper()
+	b, err := os.ReadFile(filepath.Join(p.dir, "Pulumi.dev.yaml"))
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", ":0")
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	// The file may have been rewritten (setEnvironment): any indentation.
+	line := regexp.MustCompile(`(?m)^(\s+phoenix:port:\s*)"?\d+"?\s*$`)
+	if !line.Match(b) {
+		p.t.Fatalf("Pulumi.dev.yaml sets no phoenix:port:\n%s", b)
+	}
+	b = line.ReplaceAll(b, []byte(fmt.Sprintf("${1}\"%d\"", port)))
+	if err := os.WriteFile(filepath.Join(p.dir, "Pulumi."+env+".yaml"), b, 0o644); err != nil {
+		p.t.Fatal(err)
+	}
+	step := time.Now()
+	code, out, _ := p.phoenix("deploy", "--env", env, "--ttl", "1s", "--gate-timeout", "2m")
+	p.t.Logf("phoenix deploy --env %s --ttl 1s: exit %d in %s", env, code, time.Since(step).Round(100*time.Millisecond))
+	if code != 0 {
+		p.t.Fatalf("deploying the review env %s exited %d:\n%s", env, code, out)
+	}
+	if p.docker("ps", "-q", "--filter", "label=phoenix.env="+env) == "" {
+		p.t.Fatalf("no container of the review env %s runs", env)
+	}
+	time.Sleep(time.Until(step.Add(1500 * time.Millisecond)))
+	code, out, _ = p.phoenix("gc", "--expired")
+	if code != 0 || !strings.Contains(out, "env "+env+" expired at") || !strings.Contains(out, ": destroyed") || strings.Contains(out, "env dev ") {
+		p.t.Errorf("gc --expired exited %d, want %s alone destroyed:\n%s", code, env, out)
+	}
+	for _, what := range [][]string{
+		{"ps", "-aq", "--filter", "label=phoenix.env=" + env},
+		{"network", "ls", "-q", "--filter", "label=phoenix.env=" + env},
+		{"volume", "ls", "-q", "--filter", "label=phoenix.env=" + env},
+	} {
+		if left := p.docker(what...); left != "" {
+			p.t.Errorf("docker %s: left after gc --expired: %s", strings.Join(what, " "), left)
+		}
+	}
 }
 
 // build builds the phoenix binary from the copy.

@@ -1,0 +1,87 @@
+package tests
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/phoenix-iac/phoenix/internal/orchestrator"
+)
+
+// TestCLIGCExpired: an env deployed with --ttl shows its expiry and, once
+// past it, is destroyed by gc --expired (a dry run first lists it and
+// destroys nothing), while an env without a TTL, and one that expires
+// later, are left alone.
+func TestCLIGCExpired(t *testing.T) {
+	t.Parallel()
+	c := newCLIEnv(t)
+	c.deploy("v1")
+	cfg, err := os.ReadFile(filepath.Join(c.project, "Pulumi.dev.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Review envs: the same definition, each on a port of its own, where
+	// a fake load balancer of its own answers. (No dash in their names:
+	// the fake load balancer reads a version from a container's name.)
+	for _, env := range []string{"rev1", "rev2"} {
+		lb := startFakeLB(t, c.h.Cloud)
+		own := strings.Replace(string(cfg), fmt.Sprintf("phoenix:port: %q", fmt.Sprint(c.lb.port)), fmt.Sprintf("phoenix:port: %q", fmt.Sprint(lb.port)), 1)
+		if own == string(cfg) {
+			t.Fatalf("Pulumi.dev.yaml sets no phoenix:port %d:\n%s", c.lb.port, cfg)
+		}
+		if err := os.WriteFile(filepath.Join(c.project, "Pulumi."+env+".yaml"), []byte(own), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gate := []string{"--version", "v1", "--gate-count", "3", "--gate-timeout", "5s"}
+	start := time.Now()
+	c.must(append([]string{"deploy", "--env", "rev1", "--ttl", "1s"}, gate...)...)
+	c.must(append([]string{"deploy", "--env", "rev2", "--ttl", "72h"}, gate...)...)
+
+	var st orchestrator.Status
+	if r := c.must("status", "--env", "rev2", "--json"); json.Unmarshal([]byte(r.out), &st) != nil || st.Expires == nil ||
+		st.Expires.Before(start.Add(72*time.Hour-time.Minute)) || st.Expires.After(time.Now().Add(72*time.Hour)) {
+		t.Errorf("status of rev2 deployed with --ttl 72h: expires %v, want 72h after its deploy\n%s", st.Expires, r)
+	}
+	if r := c.must("status", "--env", "rev2"); !strings.Contains(r.out, "expires") {
+		t.Errorf("status of rev2 does not show its expiry:\n%s", r.out)
+	}
+	if st := c.status(); st.Expires != nil {
+		t.Errorf("env dev, deployed without --ttl, expires at %v", st.Expires)
+	}
+	time.Sleep(time.Until(start.Add(1500 * time.Millisecond)))
+
+	ops := len(c.h.Cloud.Ops())
+	r := c.must("gc", "--expired", "--dry-run")
+	if !strings.Contains(r.out, "env rev1 expired at") || !strings.Contains(r.out, "would destroy") || strings.Contains(r.out, "rev2") || strings.Contains(r.out, "env dev") {
+		t.Errorf("gc --expired --dry-run: want rev1 alone listed:\n%s", r.out)
+	}
+	if got := len(c.h.Cloud.Ops()); got != ops {
+		t.Errorf("the dry run changed the cloud %d times", got-ops)
+	}
+
+	r = c.must("gc", "--expired", "--json")
+	var res orchestrator.ExpiredResult
+	if err := json.Unmarshal([]byte(r.out), &res); err != nil || len(res.Envs) != 1 || res.Envs[0].Env != "rev1" || !res.Envs[0].Destroyed || res.Kept != 1 {
+		t.Errorf("gc --expired: %+v (%v), want rev1 destroyed and one env kept\n%s", res, err, r)
+	}
+	if r := c.must("status", "--env", "rev1", "--json"); !strings.Contains(r.out, `"deployed": false`) {
+		t.Errorf("rev1 after gc --expired:\n%s", r.out)
+	}
+	for _, env := range []string{"dev", "rev2"} {
+		var st orchestrator.Status
+		if r := c.must("status", "--env", env, "--json"); json.Unmarshal([]byte(r.out), &st) != nil || st.Live != "v1" || len(st.Versions) != 1 {
+			t.Errorf("env %s after gc --expired: %+v, want it untouched", env, st)
+		}
+	}
+	for _, res := range c.h.Cloud.Find("docker:index/container:Container", "rev1-") {
+		t.Errorf("a container of the expired env is left: %s", res.Name)
+	}
+	if r := c.must("gc", "--expired"); !strings.Contains(r.out, "no expired envs (1 expire later)") {
+		t.Errorf("gc --expired run again:\n%s", r.out)
+	}
+}
