@@ -24,9 +24,9 @@ func TestRedactDeployment(t *testing.T) {
 		"resources": [
 			{"urn": "urn:pulumi:dev::phoenix::pulumi:pulumi:Stack::phoenix-dev", "type": "pulumi:pulumi:Stack", "outputs": {"routeKey": ` + secretJSON + `, "big": 12345678901234567890, "small": 8080}},
 			{"urn": "urn:pulumi:dev::phoenix::docker:index/container:Container::dev-routekey", "type": "docker:index/container:Container", "custom": true,
-			 "inputs": {"uploads": [{"content": "plain"}, {"content": ` + secretJSON + `}]}, "outputs": {"uploads": ` + secretJSON + `}},
+			 "inputs": {"uploads": [{"content": "caddy-config"}, {"content": ` + secretJSON + `}]}, "outputs": {"uploads": ` + secretJSON + `}},
 			{"urn": "urn:pulumi:dev::phoenix::docker:index/container:Container::dev-lb", "type": "docker:index/container:Container", "custom": true,
-			 "inputs": {"uploads": [{"content": "plain"}]}, "outputs": {"uploads": [{"content": "plain"}]}},
+			 "inputs": {"uploads": [{"content": "caddy-config"}]}, "outputs": {"uploads": [{"content": "caddy-config"}]}},
 			{"urn": "urn:pulumi:dev::phoenix::pulumi:providers:docker::default", "type": "pulumi:providers:docker", "custom": true, "inputs": {"token": ` + secretJSON + `}},
 			{"urn": "urn:pulumi:dev::phoenix::pulumi:pulumi:StackReference::dev", "type": "pulumi:pulumi:StackReference", "custom": true, "outputs": {"outputs": {"routeKey": ` + secretJSON + `}}}
 		],
@@ -45,7 +45,7 @@ func TestRedactDeployment(t *testing.T) {
 			t.Errorf("redacted deployment holds %q:\n%s", bad, got)
 		}
 	}
-	for _, want := range []string{`"plaintext":"\"[secret]\""`, `12345678901234567890`, `"small":8080`, `"content":"plain"`, `"salt":"v1:scratch"`} {
+	for _, want := range []string{`"plaintext":"\"[secret]\""`, `12345678901234567890`, `"small":8080`, `"content":"caddy-config"`, `"salt":"v1:scratch"`} {
 		if !strings.Contains(got, want) {
 			t.Errorf("redacted deployment lacks %s:\n%s", want, got)
 		}
