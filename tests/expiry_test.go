@@ -50,8 +50,15 @@ func TestCLIGCExpired(t *testing.T) {
 	if r := c.must("status", "--env", "rev2"); !strings.Contains(r.out, "expires") {
 		t.Errorf("status of rev2 does not show its expiry:\n%s", r.out)
 	}
-	if st := c.status(); st.Expires != nil {
-		t.Errorf("env dev, deployed without --ttl, expires at %v", st.Expires)
+	dev := c.status()
+	if dev.Expires != nil {
+		t.Errorf("env dev, deployed without --ttl, expires at %v", dev.Expires)
+	}
+	// The envs differ in config (their ports), so their versions differ,
+	// but they run one artifact: the app's build context, hashed alone.
+	if len(dev.Versions) != 1 || len(st.Versions) != 1 || dev.Versions[0].Artifact == "" || dev.Versions[0].Artifact != st.Versions[0].Artifact ||
+		dev.Versions[0].Image == "" || st.Versions[0].Image == "" {
+		t.Errorf("dev's versions %+v and rev2's %+v: want one each, with one artifact id and an image each", dev.Versions, st.Versions)
 	}
 	time.Sleep(time.Until(start.Add(1500 * time.Millisecond)))
 

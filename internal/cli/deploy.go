@@ -236,6 +236,10 @@ func deployRun(ctx context.Context, f *Factory, opts *DeployOptions) error {
 	if err != nil {
 		return err
 	}
+	artifact, err := resolveArtifact(f, opts.Global, opts.Env)
+	if err != nil && opts.Version == "" {
+		return err
+	}
 	canary, _ := parseCanary(opts.Canary)
 	o, err := f.Orchestrator(ctx, opts.Global)
 	if err != nil {
@@ -249,7 +253,7 @@ func deployRun(ctx context.Context, f *Factory, opts *DeployOptions) error {
 	res, err := o.Deploy(ctx, orchestrator.DeployOptions{
 		Env: opts.Env, Version: v, Canary: canary, StepWait: opts.StepWait,
 		Gate:       orchestrator.GateOptions{Need: opts.GateCount, Timeout: opts.GateTimeout},
-		KeepFailed: opts.KeepFailed, Wait: opts.Wait, Analysis: analysis, NoGC: opts.NoGC, TTL: opts.TTL,
+		KeepFailed: opts.KeepFailed, Wait: opts.Wait, Analysis: analysis, NoGC: opts.NoGC, TTL: opts.TTL, Artifact: artifact,
 	})
 	return f.show(opts.JSON, res, err, func(w io.Writer) error { return renderDeploy(w, res) })
 }

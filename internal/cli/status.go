@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -25,10 +26,16 @@ func newStatusCmd(f *Factory, g *GlobalOptions, runF func(context.Context, *Stat
 		Use:   "status --env ENV",
 		Short: "Show live, candidate and warm versions of an env",
 		Long: `Status shows where the env sends traffic (live, candidate and canary
-weight), the previous version a rollback would return to, and every warm
-version with its age.`,
+weight), the previous version a rollback would return to, when the env
+expires (deploy --ttl), and every version with its age, its artifact id
+and its image. The artifact id is the hash of the app's build context
+alone (the version id also covers the program and the env's config), so
+two envs that show one artifact id run versions built from the same
+sources; the image is what the version runs (docker: its image id; aws:
+its ECR image by digest), in full with --json.`,
 		Example: `  phoenix status --env dev
-  phoenix status --env dev --json | jq -r .live`,
+  phoenix status --env dev --json | jq -r .live
+  phoenix status --env prod --json | jq -r '.versions[] | [.version, .artifact, .image] | @tsv'`,
 		Args: noArgs,
 		RunE: runE(opts, &opts.Env, nil, runF, func(ctx context.Context, opts *StatusOptions) error { return statusRun(ctx, f, opts) }),
 	}
@@ -80,11 +87,34 @@ func renderStatus(w io.Writer, st orchestrator.Status, now time.Time) error {
 	}
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "VERSION\tROLE\tAGE\tRESOURCES\tSTACK")
+	fmt.Fprintln(tw, "VERSION\tROLE\tAGE\tRESOURCES\tARTIFACT\tIMAGE\tSTACK")
 	for _, v := range st.Versions {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", v.Version, v.Role, age(v.Age(now)), v.Resources, v.Stack)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", v.Version, v.Role, age(v.Age(now)), v.Resources, orDash(v.Artifact), shortImage(v.Image), v.Stack)
 	}
 	return tw.Flush()
+}
+
+// shortImage is an image reference as a table shows it: a digest or an
+// image id cut to 12 hex digits after its algorithm, the repository left
+// out (--json has it whole).
+func shortImage(ref string) string {
+	if ref == "" {
+		return "-"
+	}
+	if i := strings.LastIndex(ref, "@"); i >= 0 {
+		ref = ref[i+1:]
+	}
+	if algo, hex, ok := strings.Cut(ref, ":"); ok && len(hex) > 12 {
+		return algo + ":" + hex[:12]
+	}
+	return ref
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 func age(d time.Duration) string {

@@ -75,3 +75,15 @@ func resolveVersion(f *Factory, g *GlobalOptions, env, override string) (string,
 	}
 	return version.Compute(dir, env)
 }
+
+// resolveArtifact returns the artifact id of env's app (version.Artifact).
+// A deploy of a version named by hand (--version) records none when the
+// app cannot be read; one of a computed version id never fails here, as
+// the id hashed the same files.
+func resolveArtifact(f *Factory, g *GlobalOptions, env string) (string, error) {
+	dir, err := f.ProjectDir(g)
+	if err != nil {
+		return "", err
+	}
+	return version.Artifact(dir, env)
+}

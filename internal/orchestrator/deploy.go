@@ -35,6 +35,9 @@ type DeployOptions struct {
 	// NoGC skips the gc that follows a successful deploy, which destroys
 	// the versions the env's phoenix:retention no longer keeps.
 	NoGC bool
+	// Artifact is the artifact id of the version's app (version.Artifact),
+	// recorded on the version stack when it is made; "" records none.
+	Artifact string
 	// TTL, when over 0, makes the env expire that long after this deploy
 	// starts: phoenix gc --expired destroys it after that. 0 leaves the
 	// env's expiry, if any, as it is.
@@ -237,6 +240,11 @@ func (d *deployment) version(ctx context.Context) error {
 		}
 	}
 	d.res.Created = true
+	if a := d.opts.Artifact; a != "" {
+		if err := s.Workspace().SetTag(ctx, name.String(), tagArtifact, a); err != nil {
+			return d.fail(ctx, fmt.Errorf("recording %s's artifact: %w", name, err))
+		}
+	}
 	if err := o.upVersion(ctx, s, name); err != nil {
 		return d.fail(ctx, err)
 	}

@@ -73,6 +73,9 @@ func (o *Orchestrator) Status(ctx context.Context, env string) (Status, error) {
 		}
 		sort.SliceStable(versions, func(i, j int) bool { return versions[i].since().After(versions[j].since()) })
 	}
+	if err := o.describe(ctx, env, versions); err != nil {
+		return st, err
+	}
 	for i := range versions {
 		switch versions[i].Version {
 		case st.Live:

@@ -4,6 +4,7 @@ package orchestrator
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"strings"
 	"time"
@@ -32,6 +33,43 @@ type VersionInfo struct {
 	// for inspection (deploy --keep-failed): not a warm version; gc
 	// destroys it.
 	Failed bool `json:"failed,omitempty"`
+	// Artifact is the artifact id of the version's app, the hash of its
+	// build context alone (version.Artifact), as its deploy recorded it.
+	Artifact string `json:"artifact,omitempty"`
+	// Image is the image the version runs, as its stack records it:
+	// docker, the image id; aws, the ECR image by digest.
+	Image string `json:"image,omitempty"`
+}
+
+// tagArtifact is the version stack's tag that holds its artifact id.
+const tagArtifact = "phoenix:artifact"
+
+// describe fills in each version's artifact and image, from its stack's
+// tags and outputs, reading up to four stacks at a time.
+func (o *Orchestrator) describe(ctx context.Context, env string, vs []VersionInfo) error {
+	ws, err := o.workspace(ctx)
+	if err != nil {
+		return err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(4)
+	for i := range vs {
+		v := &vs[i]
+		g.Go(func() error {
+			tags, err := ws.ListTags(gctx, v.Stack)
+			if err != nil {
+				return fmt.Errorf("reading %s's tags: %w", v.Stack, err)
+			}
+			v.Artifact = tags[tagArtifact]
+			rec, err := o.readRecord(gctx, stacks.StackName{Env: env, Version: v.Version})
+			if err != nil {
+				return err
+			}
+			v.Image, _ = rec.Outputs[stacks.OutImage].(string)
+			return nil
+		})
+	}
+	return g.Wait()
 }
 
 // versions lists the version stacks of env, newest first.

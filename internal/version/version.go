@@ -121,15 +121,43 @@ func Inputs(dir, env string) ([]Input, error) {
 		}
 	}
 
-	appDir := appPath
-	if !filepath.IsAbs(appDir) {
-		appDir = filepath.Join(dir, appPath)
-	}
-	app, err := buildContext(appDir)
+	app, err := buildContext(appDir(dir, appPath))
 	if err != nil {
 		return nil, err
 	}
 	return append(inputs, app...), nil
+}
+
+// Artifact returns the artifact id of env's app in the project at dir: the
+// hash of its Docker build context alone (the "app/" inputs of the version
+// id). Versions with one artifact id are built from the same sources,
+// whatever their env's config or the program: the artifact the version id
+// also covers.
+func Artifact(dir, env string) (string, error) {
+	if err := stacks.ValidateEnv(env); err != nil {
+		return "", err
+	}
+	file, err := stacks.ReadEnvFile(dir, env)
+	if err != nil {
+		return "", err
+	}
+	def, err := file.Definition()
+	if err != nil {
+		return "", err
+	}
+	app, err := buildContext(appDir(dir, def.AppPath))
+	if err != nil {
+		return "", err
+	}
+	return Hash(app)
+}
+
+// appDir is the app's directory: appPath, relative to the project at dir.
+func appDir(dir, appPath string) string {
+	if filepath.IsAbs(appPath) {
+		return appPath
+	}
+	return filepath.Join(dir, appPath)
 }
 
 // buildContext lists the files Docker would send as the build context of

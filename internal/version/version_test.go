@@ -138,3 +138,50 @@ func TestComputeRefuses(t *testing.T) {
 		})
 	}
 }
+
+// TestArtifact: the artifact id is the app's alone: two envs with other
+// config, or a changed program, keep it (their version ids differ); a
+// change of the app's build context, and only of what Docker sends, makes
+// a new one.
+func TestArtifact(t *testing.T) {
+	dir := project(t)
+	write(t, filepath.Join(dir, "Pulumi.prod.yaml"), "config:\n  phoenix:platform: docker\n  phoenix:replicas: \"3\"\n")
+	artifact := func(env string) string {
+		t.Helper()
+		a, err := Artifact(dir, env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(a) != Length {
+			t.Fatalf("artifact id %q, want %d hex digits", a, Length)
+		}
+		return a
+	}
+	dev, prod := artifact("dev"), artifact("prod")
+	if dev != prod {
+		t.Errorf("dev and prod build the same app: artifacts %s and %s", dev, prod)
+	}
+	devV, err := Compute(dir, "dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prodV, err := Compute(dir, "prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if devV == prodV {
+		t.Errorf("dev and prod differ in config but share version id %s", devV)
+	}
+	write(t, filepath.Join(dir, "stacks", "program.go"), "package stacks // changed\n")
+	write(t, filepath.Join(dir, "app", "README.md"), "docs, changed\n") // .dockerignore'd
+	if got := artifact("dev"); got != dev {
+		t.Errorf("a program change, or an ignored file's, changed the artifact %s to %s", dev, got)
+	}
+	write(t, filepath.Join(dir, "app", "main.go"), "package main // changed\n")
+	if got := artifact("dev"); got == dev {
+		t.Errorf("a change of the app kept the artifact %s", dev)
+	}
+	if _, err := Artifact(dir, "qa"); err == nil {
+		t.Error("an env without a config file: no error")
+	}
+}
