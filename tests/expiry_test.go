@@ -15,7 +15,8 @@ import (
 // TestCLIGCExpired: an env deployed with --ttl shows its expiry and, once
 // past it, is destroyed by gc --expired (a dry run first lists it and
 // destroys nothing), while an env without a TTL, and one that expires
-// later, are left alone.
+// later, are left alone. On the way, the three envs, which differ in their
+// ports only, show one artifact in status and side by side in envs.
 func TestCLIGCExpired(t *testing.T) {
 	t.Parallel()
 	c := newCLIEnv(t)
@@ -59,6 +60,17 @@ func TestCLIGCExpired(t *testing.T) {
 	if len(dev.Versions) != 1 || len(st.Versions) != 1 || dev.Versions[0].Artifact == "" || dev.Versions[0].Artifact != st.Versions[0].Artifact ||
 		dev.Versions[0].Image == "" || st.Versions[0].Image == "" {
 		t.Errorf("dev's versions %+v and rev2's %+v: want one each, with one artifact id and an image each", dev.Versions, st.Versions)
+	}
+
+	// Side by side: three envs, one artifact, their ports the one
+	// difference of their definitions.
+	var envs orchestrator.EnvsResult
+	if r := c.must("envs", "--json"); json.Unmarshal([]byte(r.out), &envs) != nil || len(envs.Envs) != 3 || !envs.SameArtifact ||
+		len(envs.Differences) != 1 || envs.Differences[0].Key != "phoenix:port" || len(envs.Differences[0].Values) != 3 {
+		t.Errorf("envs --json: %+v, want dev, rev1 and rev2 with one artifact and phoenix:port their one difference\n%s", envs, r)
+	}
+	if r := c.must("envs"); !strings.Contains(r.out, "artifact: the same in every env") || !strings.Contains(r.out, "phoenix:port") {
+		t.Errorf("envs:\n%s", r.out)
 	}
 	time.Sleep(time.Until(start.Add(1500 * time.Millisecond)))
 

@@ -29,7 +29,7 @@ func testFactory(t *testing.T) (*Factory, *iostreams.IOStreams) {
 }
 
 func TestHelpGolden(t *testing.T) {
-	for _, verb := range []string{"", "deploy", "rollback", "status", "history", "gc", "destroy", "version", "unlock", "preview", "logs"} {
+	for _, verb := range []string{"", "deploy", "rollback", "status", "history", "gc", "destroy", "version", "unlock", "preview", "logs", "envs"} {
 		name := verb
 		if name == "" {
 			name = "phoenix"

@@ -70,6 +70,7 @@ type Orchestrator interface {
 	AnalysisSettings(env string) (stacks.Analysis, error)
 	Rollback(ctx context.Context, opts orchestrator.RollbackOptions) (orchestrator.RollbackResult, error)
 	Status(ctx context.Context, env string) (orchestrator.Status, error)
+	Envs(ctx context.Context) (orchestrator.EnvsResult, error)
 	History(ctx context.Context, env string) ([]orchestrator.Event, error)
 	GC(ctx context.Context, opts orchestrator.GCOptions) (orchestrator.GCResult, error)
 	GCOrphans(ctx context.Context, opts orchestrator.OrphansOptions) (orchestrator.OrphansResult, error)

@@ -70,6 +70,7 @@ Cloud). Secrets use a passphrase from PULUMI_CONFIG_PASSPHRASE(_FILE).
 		newDeployCmd(f, g, nil),
 		newRollbackCmd(f, g, nil),
 		newStatusCmd(f, g, nil),
+		newEnvsCmd(f, g, nil),
 		newHistoryCmd(f, g, nil),
 		newGCCmd(f, g, nil),
 		newPreviewCmd(f, g, nil),

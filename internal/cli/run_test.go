@@ -64,6 +64,11 @@ func (s *stubOrchestrator) GCOrphans(_ context.Context, opts orchestrator.Orphan
 	return orchestrator.OrphansResult{Env: opts.Env, Orphans: []orchestrator.Orphan{}, Removed: []orchestrator.Orphan{}}, nil
 }
 
+func (s *stubOrchestrator) Envs(context.Context) (orchestrator.EnvsResult, error) {
+	s.asked = append(s.asked, "Envs")
+	return orchestrator.EnvsResult{Envs: []orchestrator.Status{}, Differences: []orchestrator.ConfigDifference{}}, nil
+}
+
 func (s *stubOrchestrator) GCExpired(_ context.Context, opts orchestrator.ExpiredOptions) (orchestrator.ExpiredResult, error) {
 	s.asked = append(s.asked, "GCExpired")
 	return orchestrator.ExpiredResult{DryRun: opts.DryRun, Envs: []orchestrator.ExpiredEnv{}}, nil
