@@ -45,7 +45,7 @@ type VersionInfo struct {
 const tagArtifact = "phoenix:artifact"
 
 // describe fills in each version's artifact and image, from its stack's
-// tags and outputs, reading up to four stacks at a time.
+// outputs and tags, reading up to four stacks at a time.
 func (o *Orchestrator) describe(ctx context.Context, env string, vs []VersionInfo) error {
 	ws, err := o.workspace(ctx)
 	if err != nil {
@@ -56,16 +56,24 @@ func (o *Orchestrator) describe(ctx context.Context, env string, vs []VersionInf
 	for i := range vs {
 		v := &vs[i]
 		g.Go(func() error {
-			tags, err := ws.ListTags(gctx, v.Stack)
-			if err != nil {
-				return fmt.Errorf("reading %s's tags: %w", v.Stack, err)
-			}
-			v.Artifact = tags[tagArtifact]
+			// A stack that another machine's gc removed since the listing
+			// is left as it was listed.
 			rec, err := o.readRecord(gctx, stacks.StackName{Env: env, Version: v.Version})
+			if isNotFound(err) {
+				return nil
+			}
 			if err != nil {
 				return err
 			}
 			v.Image, _ = rec.Outputs[stacks.OutImage].(string)
+			tags, err := ws.ListTags(gctx, v.Stack)
+			if err != nil && strings.Contains(err.Error(), "no stack named") {
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("reading %s's tags: %w", v.Stack, err)
+			}
+			v.Artifact = tags[tagArtifact]
 			return nil
 		})
 	}
