@@ -83,6 +83,23 @@ func TestCLIGCExpired(t *testing.T) {
 		t.Errorf("the dry run changed the cloud %d times", got-ops)
 	}
 
+	// An expired env whose config file is not in the checkout: named, with
+	// the way to make it, and nothing destroyed; the next run does it.
+	rev1 := filepath.Join(c.project, "Pulumi.rev1.yaml")
+	saved, err := os.ReadFile(rev1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(rev1); err != nil {
+		t.Fatal(err)
+	}
+	if r := c.run("gc", "--expired"); r.code != 1 || !strings.Contains(r.out+r.errOut, "Pulumi.rev1.yaml is not in this checkout") || len(c.h.Cloud.Ops()) != ops {
+		t.Errorf("gc --expired without the expired env's config file: want exit 1 naming the file and nothing changed\n%s", r)
+	}
+	if err := os.WriteFile(rev1, saved, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
 	r = c.must("gc", "--expired", "--json")
 	var res orchestrator.ExpiredResult
 	if err := json.Unmarshal([]byte(r.out), &res); err != nil || len(res.Envs) != 1 || res.Envs[0].Env != "rev1" || !res.Envs[0].Destroyed || res.Kept != 1 {

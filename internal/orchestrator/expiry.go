@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -137,6 +138,15 @@ func (o *Orchestrator) GCExpired(ctx context.Context, opts ExpiredOptions) (Expi
 	var failed []string
 	for i := range res.Envs {
 		e := &res.Envs[i]
+		if _, err := o.envFile(e.Env); err != nil {
+			// Destroying runs the program on the env's config: a review
+			// env's file is made from a template in another job.
+			e.Error = fmt.Sprintf("%s is not in this checkout: create it as the env was made (a review env: cp Pulumi.review.yaml %[1]s), then run phoenix gc --expired again",
+				filepath.Base(o.envConfigPath(e.Env)))
+			failed = append(failed, e.Env)
+			o.logf("env %s: %s", e.Env, e.Error)
+			continue
+		}
 		o.logf("env %s expired at %s: destroying it", e.Env, e.Expires.UTC().Format(time.RFC3339))
 		if _, err := o.DestroyEnv(ctx, e.Env, opts.Wait); err != nil {
 			e.Error = err.Error()
