@@ -20,6 +20,7 @@ import (
 	"gocloud.dev/blob/fileblob"
 	"gocloud.dev/blob/gcsblob"
 	_ "gocloud.dev/blob/s3blob" // s3:// URLs
+	"gocloud.dev/gcerrors"
 	"gocloud.dev/gcp"
 )
 
@@ -47,7 +48,16 @@ func Open(ctx context.Context, rawURL, project string) (*Store, func() error, er
 	// cloud clients retry what looks transient until their context ends.
 	probe, cancel := context.WithTimeout(ctx, openTimeout)
 	defer cancel()
-	if _, err := b.List(&blob.ListOptions{}).Next(probe); err != nil && !errors.Is(err, io.EOF) {
+	for range 3 {
+		_, err = b.List(&blob.ListOptions{}).Next(probe)
+		// An entry removed while the listing read it (another command
+		// releasing its lease, on a file backend) is NotFound once; a
+		// missing bucket is every time.
+		if err == nil || errors.Is(err, io.EOF) || gcerrors.Code(err) != gcerrors.NotFound {
+			break
+		}
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
 		b.Close()
 		return nil, nil, fmt.Errorf("the lease store %s cannot be read: %w", rawURL, err)
 	}
