@@ -37,6 +37,10 @@ const (
 	KeyCandidate       = "phoenix:candidate"
 	KeyCandidateWeight = "phoenix:candidateWeight"
 	KeyAnalysis        = "phoenix:analysis"
+	// KeyImage is the image a version stack runs instead of building the
+	// app: set by phoenix promote in the version's own config (never in
+	// an env's config file), pinned by digest (ImageByDigest).
+	KeyImage = "phoenix:image"
 	// KeyExpectTraffic makes an update of the env stack a compare-and-swap:
 	// it fails, before any resource changes, unless the traffic the env
 	// stack last exported is this one (Traffic.String's form). The phoenix
@@ -94,6 +98,9 @@ type Config struct {
 	Settings any
 	// Analysis holds the thresholds of the canary analysis.
 	Analysis Analysis
+	// Image, when set (phoenix:image), is the image the version runs,
+	// by digest, instead of one built from AppPath: a promoted version's.
+	Image string
 }
 
 // Analysis is the env's phoenix:analysis: how phoenix deploy judges a new
@@ -216,6 +223,7 @@ func ParseConfig(get Getter) (*Config, error) {
 		HealthCheckCommand: p.healthCheck(KeyHealthCheck, DefaultHealthCheckCommand),
 		Retention:          p.Int(KeyRetention, 2, 0, 100),
 		Analysis:           p.analysis(KeyAnalysis),
+		Image:              p.imageByDigest(KeyImage),
 		Traffic: Traffic{
 			Live:            p.version(KeyLive),
 			Candidate:       p.version(KeyCandidate),
@@ -485,6 +493,28 @@ func (p *ConfigParser) Image(key, def string) string {
 	if !imagePattern.MatchString(v) || strings.HasSuffix(v, ":latest") {
 		p.Fail(key, v, "use an image pinned to a tag other than latest or to a digest, such as "+def)
 		return def
+	}
+	return v
+}
+
+// imageDigestPattern is an image by digest: a Docker image id, or a
+// registry reference pinned to a digest.
+var imageDigestPattern = regexp.MustCompile(`^([a-z0-9]+([._/:-][a-z0-9]+)*@)?sha256:[a-f0-9]{64}$`)
+
+// ImageByDigest reports whether ref names an image by its digest: a
+// Docker image id (sha256:<64 hex>) or <repository>@sha256:<64 hex>.
+func ImageByDigest(ref string) bool { return imageDigestPattern.MatchString(ref) }
+
+// imageByDigest returns key's image, which must be pinned by digest; ""
+// when unset.
+func (p *ConfigParser) imageByDigest(key string) string {
+	v, ok := p.Lookup(key)
+	if !ok {
+		return ""
+	}
+	if !ImageByDigest(v) {
+		p.Fail(key, v, "phoenix promote sets it to an image by digest (sha256:<64 hex digits>, or <repository>@sha256:<64 hex digits>); remove it to build the app")
+		return ""
 	}
 	return v
 }

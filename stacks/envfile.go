@@ -127,8 +127,20 @@ func plain(v any) any {
 	})
 }
 
+// ownKeys fails for a key that only a version's own config may hold.
+func (f *EnvFile) ownKeys() error {
+	if _, ok := f.values[KeyImage]; ok {
+		return fmt.Errorf("%s: %s is set by phoenix promote in a promoted version's own config, not in an env's file (every version of the env would run that image); remove it, and promote an image with: phoenix promote --from ENV --to %s",
+			filepath.Base(f.Path), KeyImage, f.Env)
+	}
+	return nil
+}
+
 // Config parses and validates the file as the program does.
 func (f *EnvFile) Config() (*Config, error) {
+	if err := f.ownKeys(); err != nil {
+		return nil, err
+	}
 	c, err := ParseConfig(f.Get)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", filepath.Base(f.Path), err)
@@ -139,6 +151,9 @@ func (f *EnvFile) Config() (*Config, error) {
 // Definition parses and validates the file as a version sees it: without
 // the operation keys (traffic and analysis), which are not part of one.
 func (f *EnvFile) Definition() (*Config, error) {
+	if err := f.ownKeys(); err != nil {
+		return nil, err
+	}
 	c, err := ParseConfig(func(key string) (string, bool) {
 		for _, k := range OperationKeys {
 			if k == key {

@@ -207,8 +207,11 @@ func exportComplete(ctx *pulumi.Context, complete pulumi.StringOutput, name Stac
 }
 
 func versionStack(ctx *pulumi.Context, root string, name StackName, cfg *Config, p Platform, st *stamp) error {
-	if err := checkBuildContext(root, cfg.AppPath); err != nil {
-		return err
+	// A promoted version runs an image by digest and builds nothing.
+	if cfg.Image == "" {
+		if err := checkBuildContext(root, cfg.AppPath); err != nil {
+			return err
+		}
 	}
 	envStack := name.EnvStack()
 	ref, err := pulumi.NewStackReference(ctx, StackReferenceName(ctx, envStack), nil)

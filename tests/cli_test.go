@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"maps"
 	"net/http"
 	"os"
@@ -85,6 +86,63 @@ func (c *cliEnv) writeConfig(extra ...string) {
 	}
 }
 
+// addEnv writes the config file of another env of the project: dev's,
+// on a port of its own, where a fake load balancer of its own answers.
+// (No dash in env's name: the fake load balancer reads a version from a
+// container's name.)
+func (c *cliEnv) addEnv(env string) *fakeLB {
+	c.t.Helper()
+	cfg, err := os.ReadFile(filepath.Join(c.project, "Pulumi.dev.yaml"))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	lb := startFakeLB(c.t, c.h.Cloud)
+	own := strings.Replace(string(cfg), fmt.Sprintf("phoenix:port: %q", fmt.Sprint(c.lb.port)), fmt.Sprintf("phoenix:port: %q", fmt.Sprint(lb.port)), 1)
+	if own == string(cfg) {
+		c.t.Fatalf("Pulumi.dev.yaml sets no phoenix:port %d:\n%s", c.lb.port, cfg)
+	}
+	if err := os.WriteFile(filepath.Join(c.project, "Pulumi."+env+".yaml"), []byte(own), 0o644); err != nil {
+		c.t.Fatal(err)
+	}
+	return lb
+}
+
+// copyProgram copies the program's own source (what version.Program
+// hashes) into the project, so that deploys record its hash.
+func (c *cliEnv) copyProgram() {
+	c.t.Helper()
+	for _, f := range []string{"main.go", "go.mod", "go.sum"} {
+		copyFile(c.t, filepath.Join(c.h.Root, f), filepath.Join(c.project, f))
+	}
+	for _, d := range []string{"stacks", "components", "platforms", "internal/header"} {
+		err := filepath.WalkDir(filepath.Join(c.h.Root, d), func(p string, e fs.DirEntry, err error) error {
+			if err != nil || e.IsDir() || !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") {
+				return err
+			}
+			rel, _ := filepath.Rel(c.h.Root, p)
+			copyFile(c.t, p, filepath.Join(c.project, rel))
+			return nil
+		})
+		if err != nil {
+			c.t.Fatal(err)
+		}
+	}
+}
+
+func copyFile(t testing.TB, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func (c *cliEnv) factory(io *iostreams.IOStreams) *cli.Factory {
 	f := cli.NewFactory(io)
 	env := map[string]string{
@@ -161,8 +219,13 @@ func (c *cliEnv) deploy(version string, extra ...string) result {
 
 func (c *cliEnv) status() orchestrator.Status {
 	c.t.Helper()
+	return c.statusOf("dev")
+}
+
+func (c *cliEnv) statusOf(env string) orchestrator.Status {
+	c.t.Helper()
 	var st orchestrator.Status
-	r := c.must("status", "--env", "dev", "--json")
+	r := c.must("status", "--env", env, "--json")
 	if err := json.Unmarshal([]byte(r.out), &st); err != nil {
 		c.t.Fatalf("status --json: %v\n%s", err, r.out)
 	}

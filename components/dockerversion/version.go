@@ -20,8 +20,12 @@ type VersionArgs struct {
 	Env string
 	// Version is the version id; also the image tag. Required.
 	Version string
-	// AppPath is the app's Docker build context. Required.
+	// AppPath is the app's Docker build context. Required unless Image is set.
 	AppPath string
+	// Image, when set, is the image the replicas run, by id (sha256:...),
+	// already in the engine: a promoted version's, which is never built.
+	// Optional.
+	Image string
 	// AppPort is the port the app listens on. Required.
 	AppPort int
 	// Replicas is the number of containers. Optional; default 2.
@@ -75,17 +79,7 @@ func NewVersion(ctx *pulumi.Context, name string, args *VersionArgs, opts ...pul
 	}
 	parent := pulumi.Parent(v)
 
-	// A local build, never pushed: RemoteImage with a build is what the
-	// Docker provider offers for that. The image stays when the version is
-	// destroyed (KeepLocally), so that destroying one version never removes
-	// layers that another shares.
-	image, err := docker.NewRemoteImage(ctx, name+"-image", &docker.RemoteImageArgs{
-		Name: pulumi.String(ImageName(args.Env, args.Version)),
-		Build: &docker.RemoteImageBuildArgs{
-			Context: pulumi.String(args.AppPath),
-		},
-		KeepLocally: pulumi.Bool(true),
-	}, parent)
+	imageName, imageID, built, err := versionImage(ctx, name, args, parent)
 	if err != nil {
 		return nil, err
 	}
@@ -93,12 +87,15 @@ func NewVersion(ctx *pulumi.Context, name string, args *VersionArgs, opts ...pul
 	envInput := appEnvironment(args)
 
 	var upstreams pulumi.StringArray
-	created := []any{image.ID()}
+	created := []any{imageID}
+	if built != nil {
+		created = append(created, built.ID())
+	}
 	for i := range replicas {
 		// The alias is the replica's stable DNS name on the env network; it
 		// holds the version, so versions never share one.
 		alias := fmt.Sprintf("%s-%s-%d", args.Env, args.Version, i)
-		replica, err := newReplica(ctx, fmt.Sprintf("%s-%d", name, i), alias, args, image.ImageId, envInput, parent)
+		replica, err := newReplica(ctx, fmt.Sprintf("%s-%d", name, i), alias, args, imageID, envInput, parent)
 		if err != nil {
 			return nil, err
 		}
@@ -106,8 +103,8 @@ func NewVersion(ctx *pulumi.Context, name string, args *VersionArgs, opts ...pul
 		upstreams = append(upstreams, pulumi.Sprintf("%s:%d", alias, args.AppPort))
 	}
 
-	v.Image = image.Name
-	v.ImageID = image.ImageId
+	v.Image = imageName
+	v.ImageID = imageID
 	v.Upstreams = upstreams.ToStringArrayOutput()
 	v.Complete = pulumi.All(created...).ApplyT(func([]any) string { return "complete" }).(pulumi.StringOutput)
 	if err := ctx.RegisterResourceOutputs(v, pulumi.Map{
@@ -118,6 +115,32 @@ func NewVersion(ctx *pulumi.Context, name string, args *VersionArgs, opts ...pul
 		return nil, err
 	}
 	return v, nil
+}
+
+// versionImage is the image the version's replicas run: its name and id,
+// and the resource that built it. A local build, never pushed:
+// RemoteImage with a build is what the Docker provider offers for that.
+// The image stays when the version is destroyed (KeepLocally), so that
+// destroying one version never removes layers that another shares, nor
+// the image that a version promoted from it runs. A promoted version
+// (args.Image) builds nothing: its replicas run that image by id, and it
+// is its name too.
+func versionImage(ctx *pulumi.Context, name string, args *VersionArgs, parent pulumi.ResourceOption) (pulumi.StringOutput, pulumi.StringOutput, *docker.RemoteImage, error) {
+	if args.Image != "" {
+		id := pulumi.String(args.Image).ToStringOutput()
+		return id, id, nil, nil
+	}
+	image, err := docker.NewRemoteImage(ctx, name+"-image", &docker.RemoteImageArgs{
+		Name: pulumi.String(ImageName(args.Env, args.Version)),
+		Build: &docker.RemoteImageBuildArgs{
+			Context: pulumi.String(args.AppPath),
+		},
+		KeepLocally: pulumi.Bool(true),
+	}, parent)
+	if err != nil {
+		return pulumi.StringOutput{}, pulumi.StringOutput{}, nil, err
+	}
+	return image.Name, image.ImageId, image, nil
 }
 
 // appEnvironment is the app's environment: what Phoenix sets, then

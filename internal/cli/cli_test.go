@@ -29,7 +29,7 @@ func testFactory(t *testing.T) (*Factory, *iostreams.IOStreams) {
 }
 
 func TestHelpGolden(t *testing.T) {
-	for _, verb := range []string{"", "deploy", "rollback", "status", "history", "gc", "destroy", "version", "unlock", "preview", "logs", "envs"} {
+	for _, verb := range []string{"", "deploy", "rollback", "status", "history", "gc", "destroy", "version", "unlock", "preview", "logs", "envs", "promote"} {
 		name := verb
 		if name == "" {
 			name = "phoenix"
@@ -89,6 +89,14 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"deploy", "--env", "pr-42", "--ttl", "0s"}, "--ttl 0s: a duration over 0"},
 		{[]string{"deploy", "--env", "pr-42", "--ttl", "-1h"}, "--ttl -1h0m0s: a duration of 0 or more"},
 		{[]string{"deploy", "--env", "pr-42", "--ttl", "3 days"}, `invalid argument "3 days" for "--ttl"`},
+		{[]string{"promote", "--to", "prod"}, "--from is required"},
+		{[]string{"promote", "--from", "staging"}, "--to is required"},
+		{[]string{"promote", "--from", "staging", "--to", "Prod"}, "--to: env name"},
+		{[]string{"promote", "--from", "prod", "--to", "prod"}, "--from and --to are both prod"},
+		{[]string{"promote", "--from", "Staging", "--to", "prod"}, "--from: env name"},
+		{[]string{"promote", "--from", "staging", "--to", "prod", "--version", "a.b"}, "--version: version"},
+		{[]string{"promote", "--from", "staging", "--to", "prod", "--canary", "50,10"}, "steps must increase"},
+		{[]string{"promote", "--from", "staging", "--to", "prod", "--ttl", "1h"}, "unknown flag: --ttl"},
 		{[]string{"gc", "--expired", "--env", "dev"}, "give it without --env"},
 		{[]string{"gc", "--expired", "--keep", "1"}, "without --keep and --orphans"},
 		{[]string{"gc", "--expired", "--orphans"}, "without --keep and --orphans"},

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/phoenix-iac/phoenix/internal/orchestrator"
 	"github.com/phoenix-iac/phoenix/stacks"
@@ -106,13 +107,20 @@ its expiry. For review envs, one per pull request (review.yml).`,
 	fl := cmd.Flags()
 	fl.StringVar(&opts.Env, "env", "", "the env (required)")
 	fl.StringVar(&opts.Version, "version", "", "use this version id instead of the computed one")
+	fl.DurationVar(&opts.TTL, "ttl", 0, "the env expires this long after this deploy, such as 72h: phoenix gc --expired then destroys it (default: no change to its expiry)")
+	addRolloutFlags(fl, opts)
+	return cmd
+}
+
+// addRolloutFlags adds the flags of how a new version goes live, which
+// deploy and promote share: canary, gates, analysis, what to keep.
+func addRolloutFlags(fl *pflag.FlagSet, opts *DeployOptions) {
 	fl.StringVar(&opts.Canary, "canary", "", "comma-separated percentages of traffic to step through before promotion, e.g. 10,50")
 	fl.DurationVar(&opts.StepWait, "step-wait", 30*time.Second, "how long each canary step lasts at least: its analysis passes no sooner (without analysis: the pause before its gate)")
 	fl.IntVar(&opts.GateCount, "gate-count", 5, "consecutive good answers from the candidate that pass the gate")
 	fl.DurationVar(&opts.GateTimeout, "gate-timeout", 2*time.Minute, "time the candidate has to pass each gate")
 	fl.BoolVar(&opts.KeepFailed, "keep-failed", false, "keep the version stack when the deploy fails")
 	fl.BoolVar(&opts.NoGC, "no-gc", false, "after a successful deploy, keep the versions beyond phoenix:retention (default: destroy them, as phoenix gc does)")
-	fl.DurationVar(&opts.TTL, "ttl", 0, "the env expires this long after this deploy, such as 72h: phoenix gc --expired then destroys it (default: no change to its expiry)")
 	fl.DurationVar(&opts.Wait, "wait", 0, "wait this long for another phoenix command on the env to finish (default: refuse at once)")
 	fl.BoolVar(&opts.JSON, "json", false, "print the result as JSON, on failure too")
 	fl.BoolVar(&opts.Analysis, "analysis", true, "judge each canary step (and the bake) on production traffic; --analysis=false only waits and gates")
@@ -122,7 +130,6 @@ its expiry. For review envs, one per pull request (review.yml).`,
 	opts.MaxErrorRateRatio = fl.Float64("max-error-rate-ratio", 0, "multiple of live's error rate a new version may have (default: phoenix:analysis maxErrorRateRatio, 2)")
 	opts.MaxLatencyRatio = fl.Float64("max-latency-ratio", 0, "multiple of live's p50 and p99 a new version may have, plus 5 ms (default: phoenix:analysis maxLatencyRatio, 1.2)")
 	opts.MinRequests = fl.Int("min-requests", 0, "requests each side needs for a verdict (default: phoenix:analysis minRequests, 100)")
-	return cmd
 }
 
 // checkDeployFlags checks deploy's flags; the analysis overrides not
@@ -240,22 +247,37 @@ func deployRun(ctx context.Context, f *Factory, opts *DeployOptions) error {
 	if err != nil && opts.Version == "" {
 		return err
 	}
-	canary, _ := parseCanary(opts.Canary)
+	program, err := resolveProgram(f, opts.Global)
+	if err != nil && opts.Version == "" {
+		return err
+	}
 	o, err := f.Orchestrator(ctx, opts.Global)
 	if err != nil {
 		return err
 	}
-	analysis, err := analysisOptions(o, opts)
+	d, err := rollout(o, opts)
 	if err != nil {
 		return err
 	}
+	d.Env, d.Version, d.TTL, d.Artifact, d.Program = opts.Env, v, opts.TTL, artifact, program
 	fmt.Fprintf(f.IO.ErrOut, "phoenix: deploying %s.%s\n", opts.Env, v)
-	res, err := o.Deploy(ctx, orchestrator.DeployOptions{
-		Env: opts.Env, Version: v, Canary: canary, StepWait: opts.StepWait,
-		Gate:       orchestrator.GateOptions{Need: opts.GateCount, Timeout: opts.GateTimeout},
-		KeepFailed: opts.KeepFailed, Wait: opts.Wait, Analysis: analysis, NoGC: opts.NoGC, TTL: opts.TTL, Artifact: artifact,
-	})
+	res, err := o.Deploy(ctx, d)
 	return f.show(opts.JSON, res, err, func(w io.Writer) error { return renderDeploy(w, res) })
+}
+
+// rollout is how a new version of opts.Env goes live, as the flags that
+// deploy and promote share say.
+func rollout(o Orchestrator, opts *DeployOptions) (orchestrator.DeployOptions, error) {
+	canary, _ := parseCanary(opts.Canary)
+	analysis, err := analysisOptions(o, opts)
+	if err != nil {
+		return orchestrator.DeployOptions{}, err
+	}
+	return orchestrator.DeployOptions{
+		Canary: canary, StepWait: opts.StepWait,
+		Gate:       orchestrator.GateOptions{Need: opts.GateCount, Timeout: opts.GateTimeout},
+		KeepFailed: opts.KeepFailed, Wait: opts.Wait, Analysis: analysis, NoGC: opts.NoGC,
+	}, nil
 }
 
 // renderDeploy is deploy's human view.

@@ -67,6 +67,7 @@ type Factory struct {
 // makes of a result.
 type Orchestrator interface {
 	Deploy(ctx context.Context, opts orchestrator.DeployOptions) (orchestrator.DeployResult, error)
+	Promote(ctx context.Context, opts orchestrator.PromoteOptions) (orchestrator.PromoteResult, error)
 	AnalysisSettings(env string) (stacks.Analysis, error)
 	Rollback(ctx context.Context, opts orchestrator.RollbackOptions) (orchestrator.RollbackResult, error)
 	Status(ctx context.Context, env string) (orchestrator.Status, error)

@@ -68,6 +68,7 @@ Cloud). Secrets use a passphrase from PULUMI_CONFIG_PASSPHRASE(_FILE).
 	root.AddCommand(
 		newVersionCmd(f, g, nil),
 		newDeployCmd(f, g, nil),
+		newPromoteCmd(f, g, nil),
 		newRollbackCmd(f, g, nil),
 		newStatusCmd(f, g, nil),
 		newEnvsCmd(f, g, nil),

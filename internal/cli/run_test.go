@@ -11,6 +11,7 @@ import (
 
 	"github.com/phoenix-iac/phoenix/internal/iostreams"
 	"github.com/phoenix-iac/phoenix/internal/orchestrator"
+	"github.com/phoenix-iac/phoenix/internal/version"
 	"github.com/phoenix-iac/phoenix/stacks"
 )
 
@@ -21,6 +22,7 @@ type stubOrchestrator struct {
 	asked []string // the methods called, in order
 
 	deploy   orchestrator.DeployOptions
+	promote  orchestrator.PromoteOptions
 	rollback orchestrator.RollbackOptions
 	gc       orchestrator.GCOptions
 	logs     []orchestrator.LogLine
@@ -32,6 +34,19 @@ type stubOrchestrator struct {
 func (s *stubOrchestrator) Deploy(_ context.Context, opts orchestrator.DeployOptions) (orchestrator.DeployResult, error) {
 	s.asked, s.deploy = append(s.asked, "Deploy"), opts
 	return orchestrator.DeployResult{Env: opts.Env, Version: opts.Version, Created: true, URL: "http://localhost:8080"}, nil
+}
+
+func (s *stubOrchestrator) Promote(_ context.Context, opts orchestrator.PromoteOptions) (orchestrator.PromoteResult, error) {
+	s.asked, s.promote = append(s.asked, "Promote"), opts
+	const id = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	v, err := opts.VersionOf(id)
+	if err != nil {
+		return orchestrator.PromoteResult{}, err
+	}
+	return orchestrator.PromoteResult{
+		DeployResult: orchestrator.DeployResult{Env: opts.To, Version: v, Created: true, URL: "http://localhost:8081"},
+		From:         opts.From + ".v1", Image: id, Artifact: "a1b2c3d4", Took: 1500 * time.Millisecond,
+	}, nil
 }
 
 func (s *stubOrchestrator) AnalysisSettings(string) (stacks.Analysis, error) {
@@ -132,6 +147,26 @@ func TestVerbsRun(t *testing.T) {
 		// The flag overrides one threshold; the env's others hold.
 		if a := d.Analysis.Settings; a.MinRequests != 20 || a.MaxErrorRate != 0.01 || d.Analysis.Off {
 			t.Errorf("analysis %+v, want the env's settings with minRequests 20", d.Analysis)
+		}
+	})
+	t.Run("promote", func(t *testing.T) {
+		stub := &stubOrchestrator{settings: stacks.Analysis{MaxErrorRate: 0.01, MinRequests: 100}}
+		code, out := runVerb(t, stub, "promote", "--project", "../..", "--from", "staging", "--to", "dev", "--version", "v1",
+			"--canary", "10", "--gate-count", "3", "--no-gc")
+		p := stub.promote
+		if code != 0 || p.From != "staging" || p.To != "dev" || p.Version != "v1" || len(p.Program) != 8 ||
+			len(p.Deploy.Canary) != 1 || p.Deploy.Gate.Need != 3 || !p.Deploy.NoGC || p.Deploy.Analysis.Settings.MinRequests != 100 {
+			t.Fatalf("exit %d, asked to promote %+v", code, p)
+		}
+		// The new version's id is the repository's dev config, its
+		// program and the image: version.Promoted.
+		want, err := version.Promoted("../..", "dev", "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out, "promoted staging.v1 (image sha256:0123456789ab, artifact a1b2c3d4) to env dev as "+want+", nothing built, in 1.5s") ||
+			!strings.Contains(out, want+" is live in env dev at http://localhost:8081") {
+			t.Errorf("stdout %q", out)
 		}
 	})
 	t.Run("rollback", func(t *testing.T) {

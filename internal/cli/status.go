@@ -32,7 +32,9 @@ and its image. The artifact id is the hash of the app's build context
 alone (the version id also covers the program and the env's config), so
 two envs that show one artifact id run versions built from the same
 sources; the image is what the version runs (docker: its image id; aws:
-its ECR image by digest), in full with --json.`,
+its ECR image by digest), in full with --json. FROM is, for a version
+that phoenix promote made, the version whose artifact it runs; --json also
+has each version's program hash (what promote compares).`,
 		Example: `  phoenix status --env dev
   phoenix status --env dev --json | jq -r .live
   phoenix status --env prod --json | jq -r '.versions[] | [.version, .artifact, .image] | @tsv'`,
@@ -87,9 +89,9 @@ func renderStatus(w io.Writer, st orchestrator.Status, now time.Time) error {
 	}
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "VERSION\tROLE\tAGE\tRESOURCES\tARTIFACT\tIMAGE\tSTACK")
+	fmt.Fprintln(tw, "VERSION\tROLE\tAGE\tRESOURCES\tARTIFACT\tIMAGE\tFROM\tSTACK")
 	for _, v := range st.Versions {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", v.Version, v.Role, age(v.Age(now)), v.Resources, orDash(v.Artifact), shortImage(v.Image), v.Stack)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", v.Version, v.Role, age(v.Age(now)), v.Resources, orDash(v.Artifact), shortImage(v.Image), orDash(v.PromotedFrom), v.Stack)
 	}
 	return tw.Flush()
 }

@@ -87,3 +87,14 @@ func resolveArtifact(f *Factory, g *GlobalOptions, env string) (string, error) {
 	}
 	return version.Artifact(dir, env)
 }
+
+// resolveProgram returns the hash of the program's source (version.Program),
+// which a deploy records and a promotion checks. Like the artifact id, a
+// deploy of a version named by hand records none when it cannot be read.
+func resolveProgram(f *Factory, g *GlobalOptions) (string, error) {
+	dir, err := f.ProjectDir(g)
+	if err != nil {
+		return "", err
+	}
+	return version.Program(dir)
+}

@@ -107,7 +107,7 @@ var statusResult = orchestrator.Status{Env: "dev", Deployed: true, Platform: "do
 	Warning: "the last traffic change (canary from 8b1e0d4a to c0c0c0c0, update 9, by alice) failed, so the traffic above is unchanged by it; deploy c0c0c0c0 again with: phoenix deploy --env dev --version c0c0c0c0",
 	Versions: []orchestrator.VersionInfo{
 		{Version: "c0c0c0c0", Stack: "dev.c0c0c0c0", Deployed: now.Add(-2 * time.Minute), LastUpdate: now.Add(-2 * time.Minute), Resources: 4, Role: "candidate", Complete: true,
-			Artifact: "5e1f00d2", Image: "sha256:9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b"},
+			Artifact: "5e1f00d2", Image: "sha256:9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b", Program: "70a9c3e1", PromotedFrom: "staging.77aa5e1f"},
 		{Version: "8b1e0d4a", Stack: "dev.8b1e0d4a", Deployed: now.Add(-3 * time.Hour), LastUpdate: now.Add(-17 * time.Second), Resources: 4, Role: "live", Complete: true,
 			Artifact: "a11ce5ed", Image: "123456789012.dkr.ecr.eu-west-1.amazonaws.com/phoenix-dev@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"},
 		{Version: "3f9a1c2e", Stack: "dev.3f9a1c2e", Deployed: now.Add(-50 * time.Hour), LastUpdate: now.Add(-50 * time.Hour), Resources: 4, Role: "previous", Complete: true},

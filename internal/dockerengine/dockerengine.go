@@ -293,6 +293,34 @@ func (c *Client) Inspect(ctx context.Context, container string) (ContainerState,
 	return out, nil
 }
 
+// ErrNoImage says that the engine has no image by the name asked for.
+var ErrNoImage = errors.New("no such image")
+
+// ImageID returns the id (sha256:...) of the image that ref names in the
+// engine: a name:tag, a name@digest or an id. An image the engine does
+// not have is ErrNoImage, wrapped.
+func (c *Client) ImageID(ctx context.Context, ref string) (string, error) {
+	if ref == "" || strings.ContainsAny(ref, " ?#%") {
+		return "", fmt.Errorf("%q is not an image reference", ref)
+	}
+	// The engine takes a reference's slashes as they are.
+	body, err := c.do(ctx, http.MethodGet, "/images/"+ref+"/json", http.StatusOK, http.StatusNotFound)
+	if err != nil {
+		return "", err
+	}
+	var inspect struct {
+		ID      string `json:"Id"`
+		Message string `json:"message"`
+	}
+	if err := json.Unmarshal(body, &inspect); err != nil {
+		return "", fmt.Errorf("inspecting image %s: %w", ref, err)
+	}
+	if inspect.ID == "" {
+		return "", fmt.Errorf("the Docker engine at %s has no image %s: %w", c.host, ref, ErrNoImage)
+	}
+	return inspect.ID, nil
+}
+
 // Logs calls line with each line of a container's output (without its
 // newline), and the stream it came on, until the output ends or, when
 // following, ctx ends (then it returns nil). line's slice is reused

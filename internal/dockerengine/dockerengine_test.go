@@ -155,3 +155,34 @@ func TestLogs(t *testing.T) {
 		t.Errorf("a missing container: %v", err)
 	}
 }
+
+// TestImageID: an image is found by name, by a name with slashes as the
+// engine routes it, and by id; one the engine lacks is ErrNoImage.
+func TestImageID(t *testing.T) {
+	const id = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	host := serveUnix(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/images/phoenix-staging:3f9a1c2e/json", "/images/registry.example/team/app:v1/json", "/images/" + id + "/json":
+			fmt.Fprintf(w, `{"Id":%q}`, id)
+		default:
+			w.WriteHeader(http.StatusNotFound)
+			w.Write([]byte(`{"message":"No such image"}`))
+		}
+	})
+	c, err := New(host, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ref := range []string{"phoenix-staging:3f9a1c2e", "registry.example/team/app:v1", id} {
+		got, err := c.ImageID(context.Background(), ref)
+		if err != nil || got != id {
+			t.Errorf("ImageID(%s) = %q, %v; want %s", ref, got, err, id)
+		}
+	}
+	if _, err := c.ImageID(context.Background(), "phoenix-prod:gone"); !errors.Is(err, ErrNoImage) {
+		t.Errorf("a missing image: got %v, want ErrNoImage", err)
+	}
+	if _, err := c.ImageID(context.Background(), "a b"); err == nil || errors.Is(err, ErrNoImage) {
+		t.Errorf("a bad reference: got %v, want it refused", err)
+	}
+}

@@ -38,6 +38,15 @@ type DeployOptions struct {
 	// Artifact is the artifact id of the version's app (version.Artifact),
 	// recorded on the version stack when it is made; "" records none.
 	Artifact string
+	// Program is the hash of the program the version is deployed with
+	// (version.Program), recorded on the version stack when it is made, so
+	// that a promotion of it can check that it promotes one definition.
+	Program string
+	// Image, when set, is the image the version runs by digest instead of
+	// one built from the app (stacks.KeyImage): a promotion's. PromotedFrom
+	// is then the version stack it came from (<env>.<version>), recorded
+	// on the new one.
+	Image, PromotedFrom string
 	// TTL, when over 0, makes the env expire that long after this deploy
 	// starts: phoenix gc --expired destroys it after that. 0 leaves the
 	// env's expiry, if any, as it is.
@@ -200,7 +209,7 @@ func (d *deployment) version(ctx context.Context) error {
 	switch {
 	case exists && rec.complete():
 		o.logf("version stack %s exists: checking that it is unchanged", name)
-		if err := o.writeVersionConfig(name); err != nil {
+		if err := o.writeVersionConfig(name, d.opts.Image); err != nil {
 			return err
 		}
 		if err := o.repairRecord(ctx, s, name, rec); err != nil {
@@ -226,7 +235,7 @@ func (d *deployment) version(ctx context.Context) error {
 		// Not a version yet: its first up failed or was interrupted. It is
 		// finished now, as a new one would be created.
 		o.logf("version stack %s is incomplete (an earlier deploy of it failed or was interrupted): resuming it", name)
-		if err := o.writeVersionConfig(name); err != nil {
+		if err := o.writeVersionConfig(name, d.opts.Image); err != nil {
 			return err
 		}
 		if err := o.repairRecord(ctx, s, name, rec); err != nil {
@@ -235,20 +244,36 @@ func (d *deployment) version(ctx context.Context) error {
 		d.res.Resumed = true
 	default:
 		o.logf("creating version stack %s", name)
-		if s, err = o.createStack(ctx, name); err != nil {
+		if s, err = o.createStack(ctx, name, d.opts.Image); err != nil {
 			return err
 		}
 	}
 	d.res.Created = true
-	if a := d.opts.Artifact; a != "" {
-		if err := s.Workspace().SetTag(ctx, name.String(), tagArtifact, a); err != nil {
-			return d.fail(ctx, fmt.Errorf("recording %s's artifact: %w", name, err))
-		}
+	if err := d.record(ctx, s); err != nil {
+		return d.fail(ctx, err)
 	}
 	if err := o.upVersion(ctx, s, name); err != nil {
 		return d.fail(ctx, err)
 	}
 	d.upDone = true
+	return nil
+}
+
+// record tags the version stack with where its definition came from: its
+// artifact id, its program's hash, the version it was promoted from.
+func (d *deployment) record(ctx context.Context, s auto.Stack) error {
+	for _, t := range []struct{ tag, value, what string }{
+		{tagArtifact, d.opts.Artifact, "artifact"},
+		{tagProgram, d.opts.Program, "program hash"},
+		{tagPromotedFrom, d.opts.PromotedFrom, "source"},
+	} {
+		if t.value == "" {
+			continue
+		}
+		if err := s.Workspace().SetTag(ctx, d.name.String(), t.tag, t.value); err != nil {
+			return fmt.Errorf("recording %s's %s: %w", d.name, t.what, err)
+		}
+	}
 	return nil
 }
 

@@ -99,7 +99,7 @@ func (o *Orchestrator) ensureEnv(ctx context.Context, env string) (EnvState, aut
 	}
 	o.logf("creating env stack %s", env)
 	if s.Name() == "" {
-		if s, err = o.createStack(ctx, stacks.StackName{Env: env}); err != nil {
+		if s, err = o.createStack(ctx, stacks.StackName{Env: env}, ""); err != nil {
 			return st, s, err
 		}
 	}

@@ -35,11 +35,23 @@ func (o *Orchestrator) envConfig(env string) (*stacks.Config, error) {
 	return f.Config()
 }
 
-// writeVersionConfig writes a version stack's config file: a copy of the env's.
-func (o *Orchestrator) writeVersionConfig(name stacks.StackName) error {
+// writeVersionConfig writes a version stack's config file: a copy of the
+// env's, plus, for a promoted version, the image it runs (stacks.KeyImage).
+func (o *Orchestrator) writeVersionConfig(name stacks.StackName, image string) error {
 	b, err := os.ReadFile(o.envConfigPath(name.Env))
 	if err != nil {
 		return fmt.Errorf("env %s has no config file: %w", name.Env, err)
+	}
+	if image != "" {
+		f, err := o.envFile(name.Env)
+		if err != nil {
+			return err
+		}
+		doc := f.Doc()
+		setScalar(configOf(doc), stacks.KeyImage, image)
+		if b, err = yaml.Marshal(doc); err != nil {
+			return err
+		}
 	}
 	return os.WriteFile(o.versionConfigPath(name), b, 0o644)
 }
@@ -56,12 +68,7 @@ func (o *Orchestrator) envConfigFile(env string, t Traffic, expect *Traffic) (pa
 		return "", nil, err
 	}
 	doc := f.Doc()
-	root := doc.Content[0]
-	cfg := mapValue(root, "config")
-	if cfg == nil {
-		cfg = &yaml.Node{Kind: yaml.MappingNode}
-		root.Content = append(root.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: "config"}, cfg)
-	}
+	cfg := configOf(doc)
 	keys := trafficKeys(t)
 	for _, k := range slices.Sorted(maps.Keys(keys)) {
 		setScalar(cfg, k, keys[k])
@@ -107,6 +114,18 @@ func (o *Orchestrator) scratchConfig(stack string, b []byte) (string, func(), er
 		return "", nil, err
 	}
 	return f.Name(), done, nil
+}
+
+// configOf is the config: mapping of an env's config file, added when
+// the file has none.
+func configOf(doc *yaml.Node) *yaml.Node {
+	root := doc.Content[0]
+	cfg := mapValue(root, "config")
+	if cfg == nil {
+		cfg = &yaml.Node{Kind: yaml.MappingNode}
+		root.Content = append(root.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: "config"}, cfg)
+	}
+	return cfg
 }
 
 func mapValue(m *yaml.Node, key string) *yaml.Node {

@@ -125,11 +125,7 @@ func (r *redacted) writeConfig(stack string, src []byte, extra map[string]string
 	}
 	root.Content = kept
 	setScalar(root, "encryptionsalt", r.salt)
-	cfg := mapValue(root, "config")
-	if cfg == nil {
-		cfg = &yaml.Node{Kind: yaml.MappingNode}
-		root.Content = append(root.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: "config"}, cfg)
-	}
+	cfg := configOf(&doc)
 	for i := 0; i+1 < len(cfg.Content); i += 2 {
 		placeholder := redactedValue
 		if cfg.Content[i].Value == stacks.KeyEnvironment {

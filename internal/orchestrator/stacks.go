@@ -81,10 +81,11 @@ func isNotFound(err error) bool {
 }
 
 // createStack creates a stack; a version stack first gets the env's config
-// file, so that both share one secrets salt.
-func (o *Orchestrator) createStack(ctx context.Context, name stacks.StackName) (auto.Stack, error) {
+// file, so that both share one secrets salt (with image, the image it
+// runs: writeVersionConfig).
+func (o *Orchestrator) createStack(ctx context.Context, name stacks.StackName, image string) (auto.Stack, error) {
 	if name.IsVersion() {
-		if err := o.writeVersionConfig(name); err != nil {
+		if err := o.writeVersionConfig(name, image); err != nil {
 			return auto.Stack{}, err
 		}
 	}

@@ -39,10 +39,24 @@ type VersionInfo struct {
 	// Image is the image the version runs, as its stack records it:
 	// docker, the image id; aws, the ECR image by digest.
 	Image string `json:"image,omitempty"`
+	// Program is the hash of the program the version was deployed with
+	// (version.Program), as its deploy recorded it.
+	Program string `json:"program,omitempty"`
+	// PromotedFrom is the version stack whose artifact a promoted version
+	// runs (<env>.<version>); empty for a version built from source.
+	PromotedFrom string `json:"promotedFrom,omitempty"`
 }
 
-// tagArtifact is the version stack's tag that holds its artifact id.
-const tagArtifact = "phoenix:artifact"
+// The version stack's tags that say where its definition came from.
+const (
+	// tagArtifact holds its artifact id.
+	tagArtifact = "phoenix:artifact"
+	// tagProgram holds the hash of the program it was deployed with.
+	tagProgram = "phoenix:program"
+	// tagPromotedFrom holds, for a promoted version, the version stack it
+	// was promoted from.
+	tagPromotedFrom = "phoenix:promotedFrom"
+)
 
 // describe fills in each version's artifact and image, from its stack's
 // outputs and tags, reading up to four stacks at a time.
@@ -73,7 +87,7 @@ func (o *Orchestrator) describe(ctx context.Context, env string, vs []VersionInf
 			if err != nil {
 				return fmt.Errorf("reading %s's tags: %w", v.Stack, err)
 			}
-			v.Artifact = tags[tagArtifact]
+			v.Artifact, v.Program, v.PromotedFrom = tags[tagArtifact], tags[tagProgram], tags[tagPromotedFrom]
 			return nil
 		})
 	}

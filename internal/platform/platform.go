@@ -178,6 +178,26 @@ type Diagnoser interface {
 	Diagnose(ctx context.Context, env Env, version string) ([]string, error)
 }
 
+// Promoter runs a version's artifact in another env of the same platform,
+// for phoenix promote: nothing is built again.
+type Promoter interface {
+	// Artifact returns the image that version of env runs, by digest
+	// (docker: the image id; aws: repository@sha256:...), once it has
+	// checked that the image can still be had. A version whose image is
+	// gone is a *NotFoundError.
+	Artifact(ctx context.Context, env Env, version string) (string, error)
+	// Copy makes image, an Artifact of from's, available to env to, for
+	// its version version, and returns the reference by digest that the
+	// version stack runs (stacks.KeyImage). What is there already is no
+	// error: a promotion that was interrupted runs it again.
+	Copy(ctx context.Context, from, to Env, image, version string) (string, error)
+}
+
+// ErrNoPromotion says that a platform cannot promote: its Promoter's
+// methods return it, wrapped, where a wrapper of a platform that has none
+// implements the interface.
+var ErrNoPromotion = errors.New("cannot promote an artifact")
+
 // ErrNoInventory says that phoenix cannot list a platform's cloud.
 var ErrNoInventory = errors.New("no inventory")
 

@@ -76,24 +76,46 @@ func Hash(inputs []Input) (string, error) {
 
 // Inputs lists what defines a version of env, in the project at dir.
 func Inputs(dir, env string) ([]Input, error) {
-	if err := stacks.ValidateEnv(env); err != nil {
+	inputs, def, err := definition(dir, env)
+	if err != nil {
 		return nil, err
+	}
+	app, err := buildContext(appDir(dir, def.AppPath))
+	if err != nil {
+		return nil, err
+	}
+	return append(inputs, app...), nil
+}
+
+// definition lists what defines a version of env besides its artifact:
+// the env's config (without the operation keys) and the program; with the
+// config as a version sees it.
+func definition(dir, env string) ([]Input, *stacks.Config, error) {
+	if err := stacks.ValidateEnv(env); err != nil {
+		return nil, nil, err
 	}
 	file, err := stacks.ReadEnvFile(dir, env)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	config, err := file.Canonical()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	def, err := file.Definition()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	appPath := def.AppPath
-	inputs := []Input{{Name: "config/Pulumi." + env + ".yaml", open: bytesOpener(config)}}
+	program, err := programInputs(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	return append([]Input{{Name: "config/Pulumi." + env + ".yaml", open: bytesOpener(config)}}, program...), def, nil
+}
 
+// programInputs are the program's own source in the project at dir.
+func programInputs(dir string) ([]Input, error) {
+	var inputs []Input
 	for _, f := range programFiles {
 		p := filepath.Join(dir, f)
 		if _, err := os.Stat(p); err != nil {
@@ -120,12 +142,39 @@ func Inputs(dir, env string) ([]Input, error) {
 			return nil, fmt.Errorf("reading the program's source: %w", err)
 		}
 	}
+	return inputs, nil
+}
 
-	app, err := buildContext(appDir(dir, appPath))
+// Program returns the hash of the program's own source in the project at
+// dir (the "program/" inputs of the version id): versions deployed from
+// checkouts with one program hash were planned by the same definition.
+func Program(dir string) (string, error) {
+	inputs, err := programInputs(dir)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
-	return append(inputs, app...), nil
+	return Hash(inputs)
+}
+
+// Promoted returns the version id, in env of the project at dir, of a
+// version that runs image (by digest) rather than one built from the
+// app: the hash of env's config, the program and the image's digest. The
+// same promotion always gets the same id, and never the id of a version
+// built from source.
+func Promoted(dir, env, image string) (string, error) {
+	_, digest, found := strings.Cut(image, "@")
+	if !found {
+		digest = image
+	}
+	if !strings.HasPrefix(digest, "sha256:") {
+		return "", fmt.Errorf("image %q is not pinned by digest", image)
+	}
+	inputs, _, err := definition(dir, env)
+	if err != nil {
+		return "", err
+	}
+	inputs = append(inputs, Input{Name: "artifact/image", open: bytesOpener([]byte(digest))})
+	return Hash(inputs)
 }
 
 // Artifact returns the artifact id of env's app in the project at dir: the

@@ -185,3 +185,58 @@ func TestArtifact(t *testing.T) {
 		t.Error("an env without a config file: no error")
 	}
 }
+
+// TestProgramAndPromoted: the program hash follows the program alone; a
+// promoted version's id follows its env's config, the program and the
+// image's digest, and never the app's files nor equals a built version's.
+func TestProgramAndPromoted(t *testing.T) {
+	dir := project(t)
+	write(t, filepath.Join(dir, "Pulumi.prod.yaml"), "config:\n  phoenix:platform: docker\n  phoenix:replicas: \"3\"\n")
+	must := func(s string, err error) string {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	const (
+		id     = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+		other  = "sha256:1123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+		pinned = "111.dkr.ecr.eu-west-1.amazonaws.com/prod@" + id
+	)
+	program := must(Program(dir))
+	promoted := must(Promoted(dir, "prod", id))
+	if built := must(Compute(dir, "prod")); promoted == built {
+		t.Errorf("a promoted version and a built one share id %s", built)
+	}
+	if got := must(Promoted(dir, "prod", pinned)); got != promoted {
+		t.Errorf("one digest in another repository: %s, want %s", got, promoted)
+	}
+	if got := must(Promoted(dir, "prod", other)); got == promoted {
+		t.Errorf("another image kept the id %s", got)
+	}
+	if got := must(Promoted(dir, "dev", id)); got == promoted {
+		t.Errorf("another env's config kept the id %s", got)
+	}
+	write(t, filepath.Join(dir, "app", "main.go"), "package main // changed\n")
+	if got := must(Promoted(dir, "prod", id)); got != promoted {
+		t.Errorf("an app change moved a promoted version's id from %s to %s: it runs the image, not the app", promoted, got)
+	}
+	if got := must(Program(dir)); got != program {
+		t.Errorf("an app change moved the program hash from %s to %s", program, got)
+	}
+	write(t, filepath.Join(dir, "components", "a", "a.go"), "package a // changed\n")
+	if got := must(Program(dir)); got == program {
+		t.Errorf("a program change kept the program hash %s", program)
+	}
+	if got := must(Promoted(dir, "prod", id)); got == promoted {
+		t.Errorf("a program change kept the promoted id %s", promoted)
+	}
+	if _, err := Promoted(dir, "prod", "phoenix-staging:v1"); err == nil {
+		t.Error("an image by tag: no error")
+	}
+	write(t, filepath.Join(dir, "Pulumi.qa.yaml"), "config:\n  phoenix:image: "+id+"\n")
+	if _, err := Compute(dir, "qa"); err == nil || !strings.Contains(err.Error(), "phoenix:image") {
+		t.Errorf("phoenix:image in an env's file: got %v, want it refused", err)
+	}
+}

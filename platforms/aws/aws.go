@@ -5,6 +5,8 @@
 package aws
 
 import (
+	"fmt"
+
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/phoenix-iac/phoenix/components/awsedge"
@@ -100,6 +102,9 @@ func (Platform) Env(ctx *pulumi.Context, e *stacks.EnvStack) error {
 func (Platform) Version(ctx *pulumi.Context, v *stacks.VersionStack) error {
 	cfg := v.Config
 	own := settings(cfg)
+	if cfg.Image != "" {
+		return fmt.Errorf("version stack %s: %s is set, but the aws platform builds every version's image and cannot run a promoted one yet; remove it from %s", v.Name, stacks.KeyImage, stacks.ConfigFileName(v.Name.String(), ""))
+	}
 	key, err := v.RouteKey()
 	if err != nil {
 		return err

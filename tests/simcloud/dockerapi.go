@@ -31,6 +31,7 @@ func (c *Cloud) ServeDockerAPI(path string) (func(), error) {
 	mux.HandleFunc("GET /_ping", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("OK")) })
 	mux.HandleFunc("GET /containers/json", func(w http.ResponseWriter, r *http.Request) { c.dockerList(w, r, "containers") })
 	mux.HandleFunc("GET /containers/{id}/json", c.dockerInspect)
+	mux.HandleFunc("GET /images/{ref...}", c.dockerImage)
 	mux.HandleFunc("GET /networks", func(w http.ResponseWriter, r *http.Request) { c.dockerList(w, r, "networks") })
 	mux.HandleFunc("GET /volumes", func(w http.ResponseWriter, r *http.Request) { c.dockerList(w, r, "volumes") })
 	for _, kind := range []string{"containers", "networks", "volumes"} {
@@ -134,6 +135,36 @@ func (c *Cloud) dockerRemove(w http.ResponseWriter, r *http.Request, kind string
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// dockerInspect answers a container's inspect with its state: running, or
+// dockerImage answers an image's inspect (GET /images/<ref>/json) with its
+// id: the RemoteImage built or pulled on this machine whose name or id ref
+// is, as the engine's image store holds them.
+func (c *Cloud) dockerImage(w http.ResponseWriter, r *http.Request) {
+	ref, ok := strings.CutSuffix(r.PathValue("ref"), "/json")
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	c.mu.Lock()
+	var id string
+	for _, res := range c.resources {
+		if res.Type != "docker:index/remoteImage:RemoteImage" || res.Machine != c.machine {
+			continue
+		}
+		got, _ := res.Outputs["imageId"].V.(string)
+		if name, _ := res.Inputs["name"].V.(string); name == ref || got == ref {
+			id = got
+		}
+	}
+	c.mu.Unlock()
+	if id == "" {
+		http.Error(w, `{"message":"No such image: `+ref+`"}`, http.StatusNotFound)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{"Id": id})
 }
 
 // dockerInspect answers a container's inspect with its state: running, or

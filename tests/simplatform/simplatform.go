@@ -121,3 +121,20 @@ func (p Platform) Diagnose(ctx context.Context, env platform.Env, version string
 	}
 	return nil, nil
 }
+
+// Artifact implements platform.Promoter with the platform's own (on
+// docker, the simulated engine API answers its image inspect).
+func (p Platform) Artifact(ctx context.Context, env platform.Env, version string) (string, error) {
+	if pr, ok := p.Platform.(platform.Promoter); ok {
+		return pr.Artifact(ctx, env, version)
+	}
+	return "", fmt.Errorf("platform %s: %w", p.Name(), platform.ErrNoPromotion)
+}
+
+// Copy implements platform.Promoter with the platform's own.
+func (p Platform) Copy(ctx context.Context, from, to platform.Env, image, version string) (string, error) {
+	if pr, ok := p.Platform.(platform.Promoter); ok {
+		return pr.Copy(ctx, from, to, image, version)
+	}
+	return "", fmt.Errorf("platform %s: %w", p.Name(), platform.ErrNoPromotion)
+}

@@ -1,0 +1,185 @@
+package orchestrator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/phoenix-iac/phoenix/internal/platform"
+	"github.com/phoenix-iac/phoenix/stacks"
+)
+
+// PromoteOptions describe one promotion.
+type PromoteOptions struct {
+	// From is the env whose version is promoted; To the env it is
+	// deployed in. Required; they differ.
+	From, To string
+	// Version is From's version to promote; "" for its live one.
+	Version string
+	// Program is the hash of the program at hand (version.Program): it
+	// must be the one the promoted version was deployed with.
+	Program string
+	// VersionOf computes To's version id of a version that runs image
+	// (version.Promoted). Required.
+	VersionOf func(image string) (string, error)
+	// Deploy is how the new version is deployed in To: canary, gate,
+	// analysis, lock wait, gc. Promote sets its env, version, image and
+	// where it came from.
+	Deploy DeployOptions
+}
+
+// PromoteResult says what a promotion did: the deploy in the target env,
+// and what it promoted.
+type PromoteResult struct {
+	DeployResult
+	// From is the version stack promoted (<env>.<version>).
+	From string `json:"from"`
+	// Image is the image the new version runs, by digest.
+	Image string `json:"image,omitempty"`
+	// Artifact is the artifact id of the promoted version, when its
+	// deploy recorded one.
+	Artifact string `json:"artifact,omitempty"`
+	// Took is how long the promotion took.
+	Took time.Duration `json:"took"`
+}
+
+// Promote deploys in env To a new version that runs the artifact of a
+// version of env From, with To's own config, through the same gate,
+// canary steps, analysis and bake as a deploy. Nothing is built: the
+// platform copies the image by digest where To needs it. It refuses,
+// before it changes anything, a source that does not exist or is not a
+// complete version, a program that is not the one the source version was
+// deployed with, and envs on different platforms.
+func (o *Orchestrator) Promote(ctx context.Context, opts PromoteOptions) (PromoteResult, error) {
+	start := time.Now()
+	res := PromoteResult{DeployResult: DeployResult{Env: opts.To}}
+	for _, env := range []string{opts.From, opts.To} {
+		if err := stacks.ValidateEnv(env); err != nil {
+			return res, err
+		}
+	}
+	if opts.From == opts.To {
+		return res, fmt.Errorf("promote --from %s --to %s: one env; to deploy it again, run: phoenix deploy --env %s", opts.From, opts.To, opts.To)
+	}
+	if opts.Version != "" {
+		if err := stacks.ValidateVersion(opts.Version); err != nil {
+			return res, err
+		}
+	}
+	src, err := o.promotionSource(ctx, opts)
+	if err != nil {
+		return res, err
+	}
+	res.From, res.Artifact = src.name.String(), src.artifact
+
+	pTo, fTo, err := o.platformOf(opts.To)
+	if err != nil {
+		return res, err
+	}
+	if pTo.Name() != src.platform.Name() {
+		return res, fmt.Errorf("env %s runs on %s and env %s on %s: an artifact of one cannot run on the other; deploy %s from source: phoenix deploy --env %s",
+			opts.From, src.platform.Name(), opts.To, pTo.Name(), opts.To, opts.To)
+	}
+	noPromotion := fmt.Errorf("the %s platform %w yet: deploy %s from source: phoenix deploy --env %s", pTo.Name(), platform.ErrNoPromotion, opts.To, opts.To)
+	promoter, ok := pTo.(platform.Promoter)
+	if !ok {
+		return res, noPromotion
+	}
+	if err := o.preflight(ctx, opts.To); err != nil {
+		return res, err
+	}
+	image, err := promoter.Artifact(ctx, src.env, src.name.Version)
+	if errors.Is(err, platform.ErrNoPromotion) {
+		return res, noPromotion
+	}
+	if err != nil {
+		return res, err
+	}
+	v, err := opts.VersionOf(image)
+	if err != nil {
+		return res, err
+	}
+	res.Version = v
+	stTo, _, err := o.envState(ctx, opts.To)
+	if err != nil {
+		return res, err
+	}
+	o.logf("promoting %s (image %s) to env %s as version %s: nothing is built", src.name, image, opts.To, v)
+	ref, err := promoter.Copy(ctx, src.env, o.opsEnv(opts.To, fTo, stTo), image, v)
+	if err != nil {
+		return res, fmt.Errorf("copying %s's image %s to env %s: %w", src.name, image, opts.To, err)
+	}
+	res.Image = ref
+
+	d := opts.Deploy
+	d.Env, d.Version, d.Image, d.PromotedFrom = opts.To, v, ref, src.name.String()
+	d.Artifact, d.Program = src.artifact, opts.Program
+	dr, err := o.Deploy(ctx, d)
+	res.DeployResult = dr
+	res.Took = time.Since(start)
+	return res, err
+}
+
+// promotion is the version a promotion promotes.
+type promotion struct {
+	name     stacks.StackName
+	platform stacks.Platform
+	env      platform.Env
+	artifact string
+}
+
+// promotionSource finds the version to promote and checks that it can be:
+// a complete version, not kept after a failed deploy, deployed with the
+// program at hand.
+func (o *Orchestrator) promotionSource(ctx context.Context, opts PromoteOptions) (promotion, error) {
+	var src promotion
+	st, _, err := o.envState(ctx, opts.From)
+	if err != nil {
+		return src, err
+	}
+	if !st.Exists {
+		return src, &NotFoundError{What: fmt.Sprintf("env %s has not been deployed: there is nothing to promote from it (phoenix envs lists the project's envs)", opts.From)}
+	}
+	p, f, err := o.platformOf(opts.From)
+	if err != nil {
+		return src, err
+	}
+	v := opts.Version
+	if v == "" {
+		if v = st.Traffic.Live; v == "" {
+			return src, &NotFoundError{What: fmt.Sprintf("env %s has nothing live to promote: deploy it first (phoenix deploy --env %s), or name a warm version with --version", opts.From, opts.From)}
+		}
+	}
+	name := stacks.StackName{Env: opts.From, Version: v}
+	_, rec, err := o.selectStack(ctx, name)
+	if isNotFound(err) {
+		return src, &NotFoundError{What: fmt.Sprintf("version stack %s does not exist: phoenix status --env %s lists the versions to promote", name, opts.From)}
+	}
+	if err != nil {
+		return src, err
+	}
+	if !rec.complete() {
+		return src, fmt.Errorf("version stack %s is incomplete (its deploy failed or was interrupted): promote a complete one (phoenix status --env %s)", name, opts.From)
+	}
+	failed, err := o.failedStacks(ctx)
+	if err != nil {
+		return src, err
+	}
+	if failed[name.String()] {
+		return src, fmt.Errorf("version %s failed its deploy and was kept for inspection: it is not one to promote", name)
+	}
+	info := []VersionInfo{{Version: v, Stack: name.String()}}
+	if err := o.describe(ctx, opts.From, info); err != nil {
+		return src, err
+	}
+	switch program := info[0].Program; {
+	case program == "":
+		return src, fmt.Errorf("version %s records no program hash (a phoenix before promote deployed it), so phoenix cannot tell that it promotes one definition: deploy %s again, from this checkout, then promote it",
+			name, opts.From)
+	case program != opts.Program:
+		return src, fmt.Errorf("the program here (hash %s) is not the one version %s was deployed with (hash %s): a promotion promotes one definition; check out the commit that deployed it (the program is Pulumi.yaml, main.go, go.mod, go.sum, stacks/, components/, platforms/ and internal/header/), or deploy %s from source",
+			opts.Program, name, program, opts.To)
+	}
+	return promotion{name: name, platform: p, env: o.opsEnv(opts.From, f, st), artifact: info[0].Artifact}, nil
+}
