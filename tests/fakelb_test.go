@@ -44,6 +44,10 @@ type fakeLB struct {
 	paths   map[string]int // requests per path
 	table   string         // the table file on the volume; "" before any
 	key     string         // the route key the edge's config requires
+	// env is the env whose load balancer publishes this one's port,
+	// once its container is created: the tables and keys of other envs
+	// are theirs.
+	env string
 	// log is the access log, written as the traffic module writes it.
 	log *analysis.AccessLog
 }
@@ -61,17 +65,25 @@ func startFakeLB(t testing.TB, cloud *simcloud.Cloud) *fakeLB {
 		}
 		upload := plain(r.Inputs["uploads"]).ArrayValue()[0].ObjectValue()
 		content := upload["content"].StringValue()
+		lb.mu.Lock()
+		defer lb.mu.Unlock()
+		if publishes(r, lb.port) {
+			lb.env = strings.TrimSuffix(r.Name, "-lb")
+		}
+		other := func(suffix string) bool {
+			return lb.env != "" && strings.TrimSuffix(r.Name, suffix) != lb.env
+		}
 		switch {
 		case strings.HasSuffix(r.Name, "-pointer"):
-			lb.mu.Lock()
-			lb.table = content
-			lb.mu.Unlock()
+			if !other("-pointer") {
+				lb.table = content
+			}
 		case strings.HasSuffix(r.Name, "-routekey"):
 			// The key writer: what it writes is the key the load
 			// balancer's config reads (checked below).
-			lb.mu.Lock()
-			lb.key = strings.TrimSpace(content)
-			lb.mu.Unlock()
+			if !other("-routekey") {
+				lb.key = strings.TrimSpace(content)
+			}
 		case upload["file"].StringValue() == dockeredge.EdgeConfigFile:
 			if file, err := caddyconfig.KeyFile([]byte(content)); err != nil || (file != "" && file != dockeredge.RouteKeyFile) {
 				t.Errorf("the load balancer's config reads the route key from %q (%v), not the file the key writer writes, %s", file, err, dockeredge.RouteKeyFile)
@@ -82,6 +94,22 @@ func startFakeLB(t testing.TB, cloud *simcloud.Cloud) *fakeLB {
 	go lb.srv.Serve(ln)
 	t.Cleanup(func() { lb.srv.Close() })
 	return lb
+}
+
+// publishes reports whether container r publishes port on the host.
+func publishes(r simcloud.Resource, port int) bool {
+	ports := plain(r.Inputs["ports"])
+	if !ports.IsArray() {
+		return false
+	}
+	for _, p := range ports.ArrayValue() {
+		if p.IsObject() {
+			if ext := plain(p.ObjectValue()["external"]); ext.IsNumber() && int(ext.NumberValue()) == port {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // breakVersion makes a version's app answer 503 on every request.

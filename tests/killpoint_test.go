@@ -241,6 +241,16 @@ func TestKillPoints(t *testing.T) {
 			// The deploy case kills the gc after a deploy; this one, the steps.
 			return append([]string{"deploy", "--env", "dev", "--version", fmt.Sprintf("v%d", i+1), "--canary", "20,50", "--step-wait", "200ms", "--analysis=false", "--no-gc"}, gateFlags()...)
 		}},
+		{verb: "promote", setup: func(c *cliEnv, i int) []string {
+			if i == 0 {
+				c.copyProgram()
+				c.addEnv("staging")
+			}
+			// A new version of staging each time, built from source; its
+			// artifact is then promoted to dev, which the kills hit.
+			c.must(append([]string{"deploy", "--env", "staging", "--version", fmt.Sprintf("s%d", i)}, gateFlags()...)...)
+			return append([]string{"promote", "--from", "staging", "--to", "dev"}, gateFlags()...)
+		}},
 		{verb: "gc", setup: func(c *cliEnv, i int) []string {
 			if i == 0 {
 				c.deploy("v0", "--no-gc")

@@ -79,6 +79,12 @@ func TestCLIPromote(t *testing.T) {
 		t.Errorf("status of prod does not say where its version came from:\n%s", out)
 	}
 
+	// Side by side: one artifact, one program.
+	var envs orchestrator.EnvsResult
+	if r := c.must("envs", "--json"); json.Unmarshal([]byte(r.out), &envs) != nil || len(envs.Envs) != 2 || !envs.SameArtifact || !envs.SameProgram {
+		t.Errorf("envs --json: %+v, want staging and prod with one artifact and one program\n%s", envs, r)
+	}
+
 	// The same promotion again: the same version id, live already.
 	ops = len(c.h.Cloud.Ops())
 	r = c.must(append([]string{"promote", "--from", "staging", "--to", "prod", "--json"}, gate...)...)

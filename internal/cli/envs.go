@@ -29,10 +29,12 @@ its platform, live version with the artifact id and image it runs, how
 long it has been live, the candidate and its weight, and the expiry
 (deploy --ttl). Then how the envs differ: whether their live versions run
 one artifact (the hash of the app's build context: the same sources,
-whatever the config), and each config key whose value differs between
+whatever the config), whether they were deployed with one program (the
+hash of the Pulumi program's source: the same infrastructure definition),
+and each config key whose value differs between
 the envs' config files in this checkout (the traffic and analysis keys
 aside; secrets are compared by presence only, as their ciphertexts differ
-by env). The same definition everywhere shows as one artifact and no
+by env). The same definition everywhere shows as one artifact, one program and no
 differences but the ones you meant, such as replicas or a hostname.`,
 		Example: `  phoenix envs
   phoenix envs --json | jq '.differences[].key'`,
@@ -66,7 +68,8 @@ func renderEnvs(w io.Writer, res orchestrator.EnvsResult, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ENV\tPLATFORM\tLIVE\tARTIFACT\tIMAGE\tLIVE FOR\tCANDIDATE\tEXPIRES")
 	for _, st := range res.Envs {
-		live, since := liveVersion(st)
+		live := st.LiveVersion()
+		since := live.Deployed
 		cand := orDash(st.Candidate)
 		if st.Candidate != "" && st.CandidateWeight > 0 {
 			cand = fmt.Sprintf("%s (%d%%)", st.Candidate, st.CandidateWeight)
@@ -91,6 +94,11 @@ func renderEnvs(w io.Writer, res orchestrator.EnvsResult, now time.Time) error {
 		} else {
 			fmt.Fprintln(w, "artifact: differs (or is not recorded) between the envs' live versions")
 		}
+		if res.SameProgram {
+			fmt.Fprintln(w, "program: the same in every env")
+		} else {
+			fmt.Fprintln(w, "program: differs (or is not recorded) between the envs' live versions")
+		}
 	}
 	if len(res.Missing) > 0 {
 		fmt.Fprintf(w, "no config file in this checkout, left out of the comparison: %s\n", strings.Join(res.Missing, ", "))
@@ -111,16 +119,6 @@ func renderEnvs(w io.Writer, res orchestrator.EnvsResult, now time.Time) error {
 		fmt.Fprintf(tw, "  %s\t%s\n", d.Key, strings.Join(vals, "  "))
 	}
 	return tw.Flush()
-}
-
-// liveVersion returns the env's live version's entry and when it went live.
-func liveVersion(st orchestrator.Status) (orchestrator.VersionInfo, time.Time) {
-	for _, v := range st.Versions {
-		if v.Version == st.Live {
-			return v, v.Deployed
-		}
-	}
-	return orchestrator.VersionInfo{}, time.Time{}
 }
 
 func orUnset(s string) string {

@@ -62,13 +62,13 @@ var viewCases = []struct {
 		st.Expires = &t
 		return st
 	}()},
-	{name: "envs", res: orchestrator.EnvsResult{SameArtifact: true, Envs: []orchestrator.Status{
+	{name: "envs", res: orchestrator.EnvsResult{SameArtifact: true, SameProgram: true, Envs: []orchestrator.Status{
 		{Env: "prod", Deployed: true, Platform: "aws", URL: "https://app.example.com", Live: "8b1e0d4a", Candidate: "c0c0c0c0", CandidateWeight: 10, Retention: 3,
 			Versions: []orchestrator.VersionInfo{{Version: "8b1e0d4a", Stack: "prod.8b1e0d4a", Deployed: now.Add(-26 * time.Hour), Role: "live", Complete: true, Resources: 9,
-				Artifact: "a11ce5ed", Image: "123456789012.dkr.ecr.eu-west-1.amazonaws.com/phoenix-prod@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}}},
+				Artifact: "a11ce5ed", Program: "70a9c3e1", Image: "123456789012.dkr.ecr.eu-west-1.amazonaws.com/phoenix-prod@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}}},
 		{Env: "staging", Deployed: true, Platform: "aws", URL: "https://staging.example.com", Live: "3f9a1c2e", Retention: 1,
 			Versions: []orchestrator.VersionInfo{{Version: "3f9a1c2e", Stack: "staging.3f9a1c2e", Deployed: now.Add(-2 * time.Hour), Role: "live", Complete: true, Resources: 9,
-				Artifact: "a11ce5ed", Image: "123456789012.dkr.ecr.eu-west-1.amazonaws.com/phoenix-staging@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}}},
+				Artifact: "a11ce5ed", Program: "70a9c3e1", Image: "123456789012.dkr.ecr.eu-west-1.amazonaws.com/phoenix-staging@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}}},
 	}, Differences: []orchestrator.ConfigDifference{
 		{Key: "phoenix:hostname", Values: map[string]string{"prod": "app.example.com", "staging": "staging.example.com"}},
 		{Key: "phoenix:replicas", Values: map[string]string{"prod": "3", "staging": ""}},

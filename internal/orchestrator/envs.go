@@ -23,6 +23,11 @@ type EnvsResult struct {
 	// artifact (the same app sources); false when they differ or one has
 	// no live version or no artifact recorded.
 	SameArtifact bool `json:"sameArtifact"`
+	// SameProgram is true when every env's live version was deployed with
+	// one program (the same infrastructure definition, version.Program);
+	// false when they differ or one has no live version or no program
+	// hash recorded.
+	SameProgram bool `json:"sameProgram"`
 	// Differences are the config keys whose values differ between the
 	// envs' config files in this checkout, the operation keys (traffic,
 	// analysis) aside; "" is a key an env does not set.
@@ -62,11 +67,8 @@ func (o *Orchestrator) Envs(ctx context.Context) (EnvsResult, error) {
 		}
 		res.Envs = append(res.Envs, st)
 	}
-	res.SameArtifact = len(res.Envs) > 0
-	for _, st := range res.Envs {
-		a := st.LiveArtifact()
-		res.SameArtifact = res.SameArtifact && a != "" && a == res.Envs[0].LiveArtifact()
-	}
+	res.SameArtifact = same(res.Envs, func(v VersionInfo) string { return v.Artifact })
+	res.SameProgram = same(res.Envs, func(v VersionInfo) string { return v.Program })
 	values := map[string]map[string]string{} // key → env → value
 	var present []string
 	for _, env := range envs {
@@ -101,14 +103,25 @@ func (o *Orchestrator) Envs(ctx context.Context) (EnvsResult, error) {
 	return res, nil
 }
 
-// LiveArtifact is the artifact id of the env's live version, or "".
-func (st Status) LiveArtifact() string {
-	for _, v := range st.Versions {
-		if v.Version == st.Live {
-			return v.Artifact
+// same reports whether every env's live version has one value of field,
+// recorded.
+func same(envs []Status, field func(VersionInfo) string) bool {
+	for _, st := range envs {
+		if v := field(st.LiveVersion()); v == "" || v != field(envs[0].LiveVersion()) {
+			return false
 		}
 	}
-	return ""
+	return len(envs) > 0
+}
+
+// LiveVersion is the entry of the env's live version; zero when none.
+func (st Status) LiveVersion() VersionInfo {
+	for _, v := range st.Versions {
+		if v.Version == st.Live {
+			return v
+		}
+	}
+	return VersionInfo{}
 }
 
 // configText is a config value as envs compares and shows it: a string

@@ -262,6 +262,11 @@ func TestMainJob(t *testing.T) {
 	p.expectExpiredEnvDestroyed("pr-1")
 	p.expectLive(v2)
 
+	// 5c. Build once, promote everywhere: staging deployed from source,
+	// then its artifact promoted to prod, both beside dev.
+	p.expectPromotion()
+	p.expectLive(v2)
+
 	// 6. destroy leaves no container, network or volume of the env.
 	step = time.Now()
 	if code, out, _ := p.phoenix("destroy", "--env", "dev", "--yes"); code != 0 {
@@ -553,9 +558,9 @@ func (p *project) expectRedactedPreview(version, key string) {
 	}
 }
 
-// expectExpiredEnvDestroyed deploys env beside dev with --ttl 1s and
-// expects gc --expired to destroy it, all of it.
-func (p *project) expectExpiredEnvDestroyed(env string) {
+// addEnv writes the config file of another env beside dev: dev's, on a
+// free port of its own, which it returns.
+func (p *project) addEnv(env string) int {
 	p.t.Helper()
 	b, err := os.ReadFile(filepath.Join(p.dir, "Pulumi.dev.yaml"))
 	if err != nil {
@@ -576,6 +581,14 @@ func (p *project) expectExpiredEnvDestroyed(env string) {
 	if err := os.WriteFile(filepath.Join(p.dir, "Pulumi."+env+".yaml"), b, 0o644); err != nil {
 		p.t.Fatal(err)
 	}
+	return port
+}
+
+// expectExpiredEnvDestroyed deploys env beside dev with --ttl 1s and
+// expects gc --expired to destroy it, all of it.
+func (p *project) expectExpiredEnvDestroyed(env string) {
+	p.t.Helper()
+	p.addEnv(env)
 	step := time.Now()
 	code, out, _ := p.phoenix("deploy", "--env", env, "--ttl", "1s", "--gate-timeout", "2m")
 	p.t.Logf("phoenix deploy --env %s --ttl 1s: exit %d in %s", env, code, time.Since(step).Round(100*time.Millisecond))
@@ -599,6 +612,73 @@ func (p *project) expectExpiredEnvDestroyed(env string) {
 			p.t.Errorf("docker %s: left after gc --expired: %s", strings.Join(what, " "), left)
 		}
 	}
+}
+
+// expectPromotion deploys staging from source, promotes its live version
+// to prod and expects prod to run the very image staging runs, built by
+// nobody in between, answering with a version id of its own; then
+// destroys both.
+func (p *project) expectPromotion() {
+	p.t.Helper()
+	stagingPort, prodPort := p.addEnv("staging"), p.addEnv("prod")
+	timed := func(args ...string) (time.Duration, string) {
+		p.t.Helper()
+		start := time.Now()
+		code, out, _ := p.phoenix(args...)
+		took := time.Since(start)
+		p.t.Logf("phoenix %s: exit %d in %s", strings.Join(args, " "), code, took.Round(100*time.Millisecond))
+		if code != 0 {
+			p.t.Fatalf("phoenix %s exited %d:\n%s", strings.Join(args, " "), code, out)
+		}
+		return took, out
+	}
+	deploy, _ := timed("deploy", "--env", "staging", "--gate-timeout", "2m")
+	var staging struct{ Live string }
+	if _, out := timed("status", "--env", "staging", "--json"); json.Unmarshal([]byte(out), &staging) != nil || staging.Live == "" {
+		p.t.Fatalf("status of staging: %s", out)
+	}
+	stagingImage := p.docker("inspect", "--format", "{{.Image}}", strings.Fields(p.docker("ps", "-q", "--filter", "label=phoenix.env=staging", "--filter", "label=phoenix.version="+staging.Live))[0])
+
+	promote, out := timed("promote", "--from", "staging", "--to", "prod", "--gate-timeout", "2m", "--json")
+	var res struct {
+		Version, From, Image string
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil || res.From != "staging."+staging.Live || res.Version == "" || res.Version == staging.Live {
+		p.t.Fatalf("promote --json: %+v (%v), want staging.%s promoted as a version of prod's own:\n%s", res, err, staging.Live, out)
+	}
+	p.expectLiveAt(prodPort, res.Version)
+	p.expectLiveAt(stagingPort, staging.Live)
+	// Prod runs staging's image: the same id, in every replica.
+	replicas := strings.Fields(p.docker("ps", "-q", "--filter", "label=phoenix.env=prod", "--filter", "label=phoenix.version="+res.Version))
+	if len(replicas) == 0 {
+		p.t.Fatalf("no replica of prod.%s runs", res.Version)
+	}
+	for _, r := range replicas {
+		if got := p.docker("inspect", "--format", "{{.Image}}", r); got != stagingImage || res.Image != stagingImage {
+			p.t.Errorf("prod's replica %s runs image %s (promote said %s), want staging's %s", r, got, res.Image, stagingImage)
+		}
+	}
+	// Nothing was built for prod: a build would have tagged the app's
+	// image for prod (phoenix-prod:<version>), as staging's is.
+	if built := p.docker("images", "-q", "phoenix-prod"); built != "" {
+		p.t.Errorf("an app image was built for prod: %s", built)
+	}
+	if p.docker("images", "-q", "phoenix-staging") == "" {
+		p.t.Errorf("staging's build left no image phoenix-staging: the check above would prove nothing")
+	}
+	p.t.Logf("promotion staging -> prod: %s; a deploy of staging, with its build: %s; ratio %.2f (target <= 0.5)",
+		promote.Round(100*time.Millisecond), deploy.Round(100*time.Millisecond), promote.Seconds()/deploy.Seconds())
+
+	// Side by side: staging and prod run one artifact.
+	var envs struct {
+		SameArtifact bool
+		Envs         []struct{ Env, Live string }
+	}
+	if _, out := timed("envs", "--json"); json.Unmarshal([]byte(out), &envs) != nil || !envs.SameArtifact || len(envs.Envs) != 3 {
+		p.t.Errorf("envs --json: %+v, want dev, prod and staging with one artifact:\n%s", envs, out)
+	}
+	timed("destroy", "--env", "prod", "--yes")
+	timed("destroy", "--env", "staging", "--yes")
 }
 
 // build builds the phoenix binary from the copy.
@@ -695,19 +775,26 @@ func (p *project) docker(args ...string) string {
 	return strings.TrimSpace(string(out))
 }
 
-// expectLive checks that the env's port answers with version, five times.
+// expectLive checks that dev's port answers with version, five times.
 func (p *project) expectLive(version string) {
 	p.t.Helper()
+	p.expectLiveAt(p.port, version)
+}
+
+// expectLiveAt checks that port answers with version, five times.
+func (p *project) expectLiveAt(port int, version string) {
+	p.t.Helper()
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
 	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	for i := 0; i < 5; i++ {
-		resp, err := c.Get(p.url())
+		resp, err := c.Get(url)
 		if err != nil {
-			p.t.Fatalf("GET %s: %v", p.url(), err)
+			p.t.Fatalf("GET %s: %v", url, err)
 		}
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 		if got := resp.Header.Get("X-Phoenix-Version"); resp.StatusCode != http.StatusOK || got != version {
-			p.t.Fatalf("GET %s: %s from version %q, want 200 from %s", p.url(), resp.Status, got, version)
+			p.t.Fatalf("GET %s: %s from version %q, want 200 from %s", url, resp.Status, got, version)
 		}
 	}
 }
