@@ -48,6 +48,13 @@ func TestCLIPromote(t *testing.T) {
 	if res.From != "staging."+src.Version || res.Image != imageID || res.Version == src.Version || res.Env != "prod" || !res.Created || res.Artifact != src.Artifact {
 		t.Errorf("promote: %+v; want staging.%s's image %s as a new version of prod with artifact %s", res, src.Version, imageID, src.Artifact)
 	}
+	var steps []string
+	for _, s := range res.Timings {
+		steps = append(steps, s.Step)
+	}
+	if got := strings.Join(steps, ","); got != "source,artifact,copy,preflight,lock,env,version,candidate,canary,promote,bake,gc" {
+		t.Errorf("promote's timings: %s", got)
+	}
 	var created []string
 	for _, op := range c.h.Cloud.Ops()[ops:] {
 		if op.Kind == "create" {
@@ -94,6 +101,13 @@ func TestCLIPromote(t *testing.T) {
 	}
 	if n := len(c.h.Cloud.Ops()) - ops; n != 0 {
 		t.Errorf("promoting what is live changed the cloud %d times", n)
+	}
+
+	// Deployed again by its id, the promoted version is the one it was:
+	// found live, not rebuilt nor refused as changed.
+	ops = len(c.h.Cloud.Ops())
+	if r := c.run(append([]string{"deploy", "--env", "prod", "--version", res.Version}, gate...)...); r.code != 0 || !strings.Contains(r.out, "already live") || len(c.h.Cloud.Ops()) != ops {
+		t.Errorf("deploy --version %s of the promoted version: want it found live, nothing changed\n%s", res.Version, r)
 	}
 
 	// Refused, before anything changes.

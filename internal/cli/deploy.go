@@ -30,6 +30,7 @@ type DeployOptions struct {
 	TTL         time.Duration
 	Wait        time.Duration
 	JSON        bool
+	Verbose     bool
 
 	// The canary analysis: off, how long a step may wait for traffic, and
 	// overrides of the env's phoenix:analysis (set when the flag is).
@@ -123,6 +124,7 @@ func addRolloutFlags(fl *pflag.FlagSet, opts *DeployOptions) {
 	fl.BoolVar(&opts.NoGC, "no-gc", false, "after a successful deploy, keep the versions beyond phoenix:retention (default: destroy them, as phoenix gc does)")
 	fl.DurationVar(&opts.Wait, "wait", 0, "wait this long for another phoenix command on the env to finish (default: refuse at once)")
 	fl.BoolVar(&opts.JSON, "json", false, "print the result as JSON, on failure too")
+	fl.BoolVar(&opts.Verbose, "verbose", false, "also print how long each step took (--json always has them: timings)")
 	fl.BoolVar(&opts.Analysis, "analysis", true, "judge each canary step (and the bake) on production traffic; --analysis=false only waits and gates")
 	fl.DurationVar(&opts.StepTimeout, "step-timeout", 10*time.Minute, "how long a canary step waits for enough traffic for a verdict before it fails")
 	opts.Bake = fl.Duration("bake", 0, "watch the new live version this long after promotion; a failure rolls back (default: phoenix:analysis bake)")
@@ -262,7 +264,25 @@ func deployRun(ctx context.Context, f *Factory, opts *DeployOptions) error {
 	d.Env, d.Version, d.TTL, d.Artifact, d.Program = opts.Env, v, opts.TTL, artifact, program
 	fmt.Fprintf(f.IO.ErrOut, "phoenix: deploying %s.%s\n", opts.Env, v)
 	res, err := o.Deploy(ctx, d)
-	return f.show(opts.JSON, res, err, func(w io.Writer) error { return renderDeploy(w, res) })
+	return f.show(opts.JSON, res, err, func(w io.Writer) error {
+		if err := renderDeploy(w, res); err != nil || !opts.Verbose {
+			return err
+		}
+		return renderTimings(w, res.Timings)
+	})
+}
+
+// renderTimings prints how long each step of a command took, on one line.
+func renderTimings(w io.Writer, t orchestrator.Timings) error {
+	if len(t) == 0 {
+		return nil
+	}
+	parts := make([]string, len(t))
+	for i, s := range t {
+		parts[i] = fmt.Sprintf("%s %.1fs", s.Step, s.Seconds)
+	}
+	_, err := fmt.Fprintf(w, "steps: %s\n", strings.Join(parts, ", "))
+	return err
 }
 
 // rollout is how a new version of opts.Env goes live, as the flags that

@@ -113,7 +113,12 @@ func promoteRun(ctx context.Context, f *Factory, opts *PromoteOptions) error {
 		From: opts.From, To: to, Version: opts.Version, Program: program, Deploy: d,
 		VersionOf: func(image string) (string, error) { return version.Promoted(dir, to, image) },
 	})
-	return f.show(opts.Deploy.JSON, res, err, func(w io.Writer) error { return renderPromote(w, res) })
+	return f.show(opts.Deploy.JSON, res, err, func(w io.Writer) error {
+		if err := renderPromote(w, res); err != nil || !opts.Deploy.Verbose {
+			return err
+		}
+		return renderTimings(w, res.Timings)
+	})
 }
 
 // renderPromote is promote's human view: the deploy's, after what was promoted.
@@ -123,7 +128,7 @@ func renderPromote(w io.Writer, res orchestrator.PromoteResult) error {
 		artifact = "-"
 	}
 	if _, err := fmt.Fprintf(w, "promoted %s (image %s, artifact %s) to env %s as %s, nothing built, in %s\n",
-		res.From, shortImage(res.Image), artifact, res.Env, res.Version, res.Took.Round(100*time.Millisecond)); err != nil {
+		res.From, shortImage(res.Image), artifact, res.Env, res.Version, (time.Duration(res.Seconds*float64(time.Second))).Round(100*time.Millisecond)); err != nil {
 		return err
 	}
 	return renderDeploy(w, res.DeployResult)

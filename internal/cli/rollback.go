@@ -22,6 +22,7 @@ type RollbackOptions struct {
 	GateTimeout time.Duration
 	Wait        time.Duration
 	JSON        bool
+	Verbose     bool
 }
 
 func newRollbackCmd(f *Factory, g *GlobalOptions, runF func(context.Context, *RollbackOptions) error) *cobra.Command {
@@ -66,6 +67,7 @@ nothing; run an interrupted rollback again with --to.`,
 	fl.DurationVar(&opts.GateTimeout, "gate-timeout", time.Minute, "time the probe may take")
 	fl.DurationVar(&opts.Wait, "wait", 0, "wait this long for another phoenix command on the env to finish")
 	fl.BoolVar(&opts.JSON, "json", false, "print the result as JSON")
+	fl.BoolVar(&opts.Verbose, "verbose", false, "also print how long each step took (--json always has them: timings)")
 	return cmd
 }
 
@@ -78,7 +80,12 @@ func rollbackRun(ctx context.Context, f *Factory, opts *RollbackOptions) error {
 		Env: opts.Env, To: opts.To, Force: opts.Force, Wait: opts.Wait,
 		Gate: orchestrator.GateOptions{Need: opts.GateCount, Timeout: opts.GateTimeout},
 	})
-	return f.show(opts.JSON, res, err, func(w io.Writer) error { return renderRollback(w, res) })
+	return f.show(opts.JSON, res, err, func(w io.Writer) error {
+		if err := renderRollback(w, res); err != nil || !opts.Verbose {
+			return err
+		}
+		return renderTimings(w, res.Timings)
+	})
 }
 
 // renderRollback is rollback's human view.

@@ -33,7 +33,8 @@ type stubOrchestrator struct {
 
 func (s *stubOrchestrator) Deploy(_ context.Context, opts orchestrator.DeployOptions) (orchestrator.DeployResult, error) {
 	s.asked, s.deploy = append(s.asked, "Deploy"), opts
-	return orchestrator.DeployResult{Env: opts.Env, Version: opts.Version, Created: true, URL: "http://localhost:8080"}, nil
+	return orchestrator.DeployResult{Env: opts.Env, Version: opts.Version, Created: true, URL: "http://localhost:8080",
+		Timings: orchestrator.Timings{{Step: "lock", Seconds: 0.012}, {Step: "version", Seconds: 41.25}}}, nil
 }
 
 func (s *stubOrchestrator) Promote(_ context.Context, opts orchestrator.PromoteOptions) (orchestrator.PromoteResult, error) {
@@ -45,7 +46,7 @@ func (s *stubOrchestrator) Promote(_ context.Context, opts orchestrator.PromoteO
 	}
 	return orchestrator.PromoteResult{
 		DeployResult: orchestrator.DeployResult{Env: opts.To, Version: v, Created: true, URL: "http://localhost:8081"},
-		From:         opts.From + ".v1", Image: id, Artifact: "a1b2c3d4", Took: 1500 * time.Millisecond,
+		From:         opts.From + ".v1", Image: id, Artifact: "a1b2c3d4", Seconds: 1.5,
 	}, nil
 }
 
@@ -204,6 +205,15 @@ func TestVerbsRun(t *testing.T) {
 		code, out := runVerb(t, stub, "gc", "--env", "dev", "--orphans", "--dry-run")
 		if code != 0 || !strings.Contains(out, "no orphans") || strings.Join(stub.asked, ",") != "GCOrphans" {
 			t.Errorf("exit %d, stdout %q, asked %v", code, out, stub.asked)
+		}
+	})
+	t.Run("deploy --verbose", func(t *testing.T) {
+		code, out := runVerb(t, &stubOrchestrator{}, "deploy", "--env", "dev", "--version", "v2", "--verbose")
+		if code != 0 || !strings.HasSuffix(out, "\nsteps: lock 0.0s, version 41.2s\n") {
+			t.Errorf("exit %d, stdout %q; want the steps' times last", code, out)
+		}
+		if _, out := runVerb(t, &stubOrchestrator{}, "deploy", "--env", "dev", "--version", "v2"); strings.Contains(out, "steps:") {
+			t.Errorf("without --verbose: %q", out)
 		}
 	})
 	t.Run("deploy --ttl", func(t *testing.T) {

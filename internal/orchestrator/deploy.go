@@ -74,6 +74,9 @@ type DeployResult struct {
 	// it stopped (the deploy stands: phoenix gc finishes it).
 	GC      *GCResult `json:"gc,omitempty"`
 	GCError string    `json:"gcError,omitempty"`
+	// Timings are the wall times of the deploy's steps, on failure too:
+	// what a slow deploy spent its time on.
+	Timings Timings `json:"timings,omitempty"`
 }
 
 // Deploy creates the version stack unless it exists, makes it the
@@ -85,18 +88,20 @@ func (o *Orchestrator) Deploy(ctx context.Context, opts DeployOptions) (DeployRe
 	if err := o.checkDeploy(&opts); err != nil {
 		return res, err
 	}
-	if err := o.preflight(ctx, opts.Env); err != nil {
+	t := &res.Timings
+	if err := t.time("preflight", func() error { return o.preflight(ctx, opts.Env) }); err != nil {
 		return res, err
 	}
-	ctx, unlock, err := o.lock(ctx, opts.Env, "deploy", opts.Wait)
-	if err != nil {
+	var unlock func()
+	if err := t.time("lock", func() (err error) { ctx, unlock, err = o.lock(ctx, opts.Env, "deploy", opts.Wait); return err }); err != nil {
 		return res, err
 	}
 	defer unlock()
 
 	start := time.Now()
-	env, envStack, err := o.ensureEnv(ctx, opts.Env)
-	if err != nil {
+	var env EnvState
+	var envStack auto.Stack
+	if err := t.time("env", func() (err error) { env, envStack, err = o.ensureEnv(ctx, opts.Env); return err }); err != nil {
 		return res, err
 	}
 	if opts.TTL > 0 {
@@ -110,8 +115,11 @@ func (o *Orchestrator) Deploy(ctx context.Context, opts DeployOptions) (DeployRe
 	d.watcher = &watcher{o: o, env: opts.Env, a: opts.Analysis, state: env}
 	defer d.watcher.close()
 
-	for _, step := range []func(context.Context) error{d.version, d.candidate, d.canary, d.promote, d.bake} {
-		if err := step(ctx); err != nil {
+	for _, step := range []struct {
+		name string
+		run  func(context.Context) error
+	}{{"version", d.version}, {"candidate", d.candidate}, {"canary", d.canary}, {"promote", d.promote}, {"bake", d.bake}} {
+		if err := t.time(step.name, func() error { return step.run(ctx) }); err != nil {
 			return res, err
 		}
 		if res.NoOp {
@@ -121,7 +129,7 @@ func (o *Orchestrator) Deploy(ctx context.Context, opts DeployOptions) (DeployRe
 	// Also after a deploy that found its version live already: it may be
 	// the re-run of one killed in its gc, which left a version stack half
 	// destroyed; the re-run finishes it.
-	return res, d.retire(ctx)
+	return res, t.time("gc", func() error { return d.retire(ctx) })
 }
 
 // checkDeploy checks a deploy's options and fills in the gate's path.
@@ -206,6 +214,13 @@ func (d *deployment) version(ctx context.Context) error {
 	if err != nil && !isNotFound(err) {
 		return err
 	}
+	if exists && d.opts.Image == "" {
+		// A promoted version deployed again by its id (deploy --version)
+		// runs the image it was promoted with, not a build.
+		if d.opts.Image, err = o.promotedImage(ctx, s, name, rec); err != nil {
+			return err
+		}
+	}
 	switch {
 	case exists && rec.complete():
 		o.logf("version stack %s exists: checking that it is unchanged", name)
@@ -257,6 +272,24 @@ func (d *deployment) version(ctx context.Context) error {
 	}
 	d.upDone = true
 	return nil
+}
+
+// promotedImage is the image a promoted version stack runs (its
+// stacks.KeyImage), or "" for a version built from source.
+func (o *Orchestrator) promotedImage(ctx context.Context, s auto.Stack, name stacks.StackName, rec stackRecord) (string, error) {
+	tags, err := s.Workspace().ListTags(ctx, name.String())
+	if err != nil {
+		return "", fmt.Errorf("reading %s's tags: %w", name, err)
+	}
+	if tags[tagPromotedFrom] == "" {
+		return "", nil
+	}
+	image, _ := rec.Outputs[stacks.OutImage].(string)
+	if !stacks.ImageByDigest(image) {
+		return "", fmt.Errorf("version %s was promoted from %s, but its stack records no image by digest (output %s: %q): promote it again with: phoenix promote --from %s --to %s",
+			name, tags[tagPromotedFrom], stacks.OutImage, image, strings.SplitN(tags[tagPromotedFrom], ".", 2)[0], name.Env)
+	}
+	return image, nil
 }
 
 // record tags the version stack with where its definition came from: its

@@ -194,3 +194,21 @@ func (o *Orchestrator) lock(ctx context.Context, env, command string, wait time.
 	}
 	return lease.NewContext(ctx, l), release, nil
 }
+
+// Timing is how long one step of a command took, wall time.
+type Timing struct {
+	Step    string  `json:"step"`
+	Seconds float64 `json:"seconds"`
+}
+
+// Timings are the steps of a command in the order they ran.
+type Timings []Timing
+
+// time runs f as the step named step and records how long it took,
+// whether it failed or not.
+func (t *Timings) time(step string, f func() error) error {
+	start := time.Now()
+	err := f()
+	*t = append(*t, Timing{Step: step, Seconds: time.Since(start).Round(time.Millisecond).Seconds()})
+	return err
+}

@@ -40,8 +40,8 @@ type PromoteResult struct {
 	// Artifact is the artifact id of the promoted version, when its
 	// deploy recorded one.
 	Artifact string `json:"artifact,omitempty"`
-	// Took is how long the promotion took.
-	Took time.Duration `json:"took"`
+	// Seconds is how long the promotion took, wall time.
+	Seconds float64 `json:"seconds"`
 }
 
 // Promote deploys in env To a new version that runs the artifact of a
@@ -51,9 +51,9 @@ type PromoteResult struct {
 // before it changes anything, a source that does not exist or is not a
 // complete version, a program that is not the one the source version was
 // deployed with, and envs on different platforms.
-func (o *Orchestrator) Promote(ctx context.Context, opts PromoteOptions) (PromoteResult, error) {
+func (o *Orchestrator) Promote(ctx context.Context, opts PromoteOptions) (res PromoteResult, err error) {
 	start := time.Now()
-	res := PromoteResult{DeployResult: DeployResult{Env: opts.To}}
+	res = PromoteResult{DeployResult: DeployResult{Env: opts.To}}
 	for _, env := range []string{opts.From, opts.To} {
 		if err := stacks.ValidateEnv(env); err != nil {
 			return res, err
@@ -67,8 +67,13 @@ func (o *Orchestrator) Promote(ctx context.Context, opts PromoteOptions) (Promot
 			return res, err
 		}
 	}
-	src, err := o.promotionSource(ctx, opts)
-	if err != nil {
+	var own Timings
+	defer func() {
+		res.Timings = append(own, res.Timings...)
+		res.Seconds = time.Since(start).Round(time.Millisecond).Seconds()
+	}()
+	var src promotion
+	if err := own.time("source", func() (err error) { src, err = o.promotionSource(ctx, opts); return err }); err != nil {
 		return res, err
 	}
 	res.From, res.Artifact = src.name.String(), src.artifact
@@ -89,7 +94,8 @@ func (o *Orchestrator) Promote(ctx context.Context, opts PromoteOptions) (Promot
 	if err := o.preflight(ctx, opts.To); err != nil {
 		return res, err
 	}
-	image, err := promoter.Artifact(ctx, src.env, src.name.Version)
+	var image string
+	err = own.time("artifact", func() (err error) { image, err = promoter.Artifact(ctx, src.env, src.name.Version); return err })
 	if errors.Is(err, platform.ErrNoPromotion) {
 		return res, noPromotion
 	}
@@ -106,8 +112,8 @@ func (o *Orchestrator) Promote(ctx context.Context, opts PromoteOptions) (Promot
 		return res, err
 	}
 	o.logf("promoting %s (image %s) to env %s as version %s: nothing is built", src.name, image, opts.To, v)
-	ref, err := promoter.Copy(ctx, src.env, o.opsEnv(opts.To, fTo, stTo), image, v)
-	if err != nil {
+	var ref string
+	if err := own.time("copy", func() (err error) { ref, err = promoter.Copy(ctx, src.env, o.opsEnv(opts.To, fTo, stTo), image, v); return err }); err != nil {
 		return res, fmt.Errorf("copying %s's image %s to env %s: %w", src.name, image, opts.To, err)
 	}
 	res.Image = ref
@@ -117,7 +123,6 @@ func (o *Orchestrator) Promote(ctx context.Context, opts PromoteOptions) (Promot
 	d.Artifact, d.Program = src.artifact, opts.Program
 	dr, err := o.Deploy(ctx, d)
 	res.DeployResult = dr
-	res.Took = time.Since(start)
 	return res, err
 }
 

@@ -31,6 +31,8 @@ type RollbackResult struct {
 	To   string `json:"to"`
 	// NoOp is true when To was already live, alone: nothing changed.
 	NoOp bool `json:"noOp"`
+	// Timings are the wall times of the rollback's steps.
+	Timings Timings `json:"timings,omitempty"`
 }
 
 // targetRead is a rollback target's stack, read beside the env's.
@@ -63,7 +65,8 @@ func (o *Orchestrator) Rollback(ctx context.Context, opts RollbackOptions) (Roll
 	if err := stacks.ValidateEnv(opts.Env); err != nil {
 		return res, err
 	}
-	if err := o.preflight(ctx, opts.Env); err != nil {
+	t := &res.Timings
+	if err := t.time("preflight", func() error { return o.preflight(ctx, opts.Env) }); err != nil {
 		return res, err
 	}
 	path, err := o.gatePath(opts.Env, opts.Gate.Path)
@@ -71,15 +74,18 @@ func (o *Orchestrator) Rollback(ctx context.Context, opts RollbackOptions) (Roll
 		return res, err
 	}
 	opts.Gate.Path = path
-	ctx, unlock, err := o.lock(ctx, opts.Env, "rollback", opts.Wait)
-	if err != nil {
+	var unlock func()
+	if err := t.time("lock", func() (err error) { ctx, unlock, err = o.lock(ctx, opts.Env, "rollback", opts.Wait); return err }); err != nil {
 		return res, err
 	}
 	defer unlock()
 
 	r := &rollback{o: o, opts: opts, res: &res}
-	for _, step := range []func(context.Context) error{r.read, r.choose, r.settle, r.readTarget, r.verify, r.switchTraffic} {
-		if err := step(ctx); err != nil || r.done {
+	for _, step := range []struct {
+		name string
+		run  func(context.Context) error
+	}{{"read", r.read}, {"choose", r.choose}, {"settle", r.settle}, {"target", r.readTarget}, {"verify", r.verify}, {"switch", r.switchTraffic}} {
+		if err := t.time(step.name, func() error { return step.run(ctx) }); err != nil || r.done {
 			return res, err
 		}
 	}

@@ -614,10 +614,12 @@ func (p *project) expectExpiredEnvDestroyed(env string) {
 	}
 }
 
-// expectPromotion deploys staging from source, promotes its live version
-// to prod and expects prod to run the very image staging runs, built by
-// nobody in between, answering with a version id of its own; then
-// destroys both.
+// expectPromotion deploys staging from source and promotes its live
+// version to prod, twice: the first makes both envs, the second runs a
+// change of the app through both, the promotion timed beside staging's
+// deploy with its build. Prod must run the very image staging runs, built
+// by nobody in between, and answer with a version id of its own. Then
+// both envs are destroyed.
 func (p *project) expectPromotion() {
 	p.t.Helper()
 	stagingPort, prodPort := p.addEnv("staging"), p.addEnv("prod")
@@ -632,53 +634,87 @@ func (p *project) expectPromotion() {
 		}
 		return took, out
 	}
-	deploy, _ := timed("deploy", "--env", "staging", "--gate-timeout", "2m")
-	var staging struct{ Live string }
-	if _, out := timed("status", "--env", "staging", "--json"); json.Unmarshal([]byte(out), &staging) != nil || staging.Live == "" {
-		p.t.Fatalf("status of staging: %s", out)
-	}
-	stagingImage := p.docker("inspect", "--format", "{{.Image}}", strings.Fields(p.docker("ps", "-q", "--filter", "label=phoenix.env=staging", "--filter", "label=phoenix.version="+staging.Live))[0])
-
-	promote, out := timed("promote", "--from", "staging", "--to", "prod", "--gate-timeout", "2m", "--json")
-	var res struct {
-		Version, From, Image string
-	}
-	if err := json.Unmarshal([]byte(out), &res); err != nil || res.From != "staging."+staging.Live || res.Version == "" || res.Version == staging.Live {
-		p.t.Fatalf("promote --json: %+v (%v), want staging.%s promoted as a version of prod's own:\n%s", res, err, staging.Live, out)
-	}
-	p.expectLiveAt(prodPort, res.Version)
-	p.expectLiveAt(stagingPort, staging.Live)
-	// Prod runs staging's image: the same id, in every replica.
-	replicas := strings.Fields(p.docker("ps", "-q", "--filter", "label=phoenix.env=prod", "--filter", "label=phoenix.version="+res.Version))
-	if len(replicas) == 0 {
-		p.t.Fatalf("no replica of prod.%s runs", res.Version)
-	}
-	for _, r := range replicas {
-		if got := p.docker("inspect", "--format", "{{.Image}}", r); got != stagingImage || res.Image != stagingImage {
-			p.t.Errorf("prod's replica %s runs image %s (promote said %s), want staging's %s", r, got, res.Image, stagingImage)
+	round := func() (deploy, promote time.Duration) {
+		p.t.Helper()
+		deploy, out := timed("deploy", "--env", "staging", "--gate-timeout", "2m", "--verbose")
+		if _, steps, ok := strings.Cut(out, "steps: "); ok {
+			p.t.Logf("staging's deploy, %s", strings.TrimSpace(steps))
 		}
-	}
-	// Nothing was built for prod: a build would have tagged the app's
-	// image for prod (phoenix-prod:<version>), as staging's is.
-	if built := p.docker("images", "-q", "phoenix-prod"); built != "" {
-		p.t.Errorf("an app image was built for prod: %s", built)
-	}
-	if p.docker("images", "-q", "phoenix-staging") == "" {
-		p.t.Errorf("staging's build left no image phoenix-staging: the check above would prove nothing")
-	}
-	p.t.Logf("promotion staging -> prod: %s; a deploy of staging, with its build: %s; ratio %.2f (target <= 0.5)",
-		promote.Round(100*time.Millisecond), deploy.Round(100*time.Millisecond), promote.Seconds()/deploy.Seconds())
+		var staging struct{ Live string }
+		if _, out := timed("status", "--env", "staging", "--json"); jsonOf(out, &staging) != nil || staging.Live == "" {
+			p.t.Fatalf("status of staging: %s", out)
+		}
+		stagingImage := p.docker("inspect", "--format", "{{.Image}}", strings.Fields(p.docker("ps", "-q", "--filter", "label=phoenix.env=staging", "--filter", "label=phoenix.version="+staging.Live))[0])
 
-	// Side by side: staging and prod run one artifact.
+		promote, out = timed("promote", "--from", "staging", "--to", "prod", "--gate-timeout", "2m", "--json")
+		var res struct {
+			Version, From, Image string
+			Timings              []struct {
+				Step    string
+				Seconds float64
+			}
+		}
+		if err := jsonOf(out, &res); err != nil || res.From != "staging."+staging.Live || res.Version == "" || res.Version == staging.Live {
+			p.t.Fatalf("promote --json: %+v (%v), want staging.%s promoted as a version of prod's own:\n%s", res, err, staging.Live, out)
+		}
+		var steps []string
+		for _, s := range res.Timings {
+			steps = append(steps, fmt.Sprintf("%s %.1fs", s.Step, s.Seconds))
+		}
+		p.t.Logf("the promotion's steps: %s", strings.Join(steps, ", "))
+		p.expectLiveAt(prodPort, res.Version)
+		p.expectLiveAt(stagingPort, staging.Live)
+		// Prod runs staging's image: the same id, in every replica.
+		replicas := strings.Fields(p.docker("ps", "-q", "--filter", "label=phoenix.env=prod", "--filter", "label=phoenix.version="+res.Version))
+		if len(replicas) == 0 {
+			p.t.Fatalf("no replica of prod.%s runs", res.Version)
+		}
+		for _, r := range replicas {
+			if got := p.docker("inspect", "--format", "{{.Image}}", r); got != stagingImage || res.Image != stagingImage {
+				p.t.Errorf("prod's replica %s runs image %s (promote said %s), want staging's %s", r, got, res.Image, stagingImage)
+			}
+		}
+		// Nothing was built for prod: a build would have tagged the app's
+		// image for prod (phoenix-prod:<version>), as staging's is.
+		if built := p.docker("images", "-q", "phoenix-prod"); built != "" {
+			p.t.Errorf("an app image was built for prod: %s", built)
+		}
+		if p.docker("images", "-q", "phoenix-staging:"+staging.Live) == "" {
+			p.t.Errorf("staging's build left no image phoenix-staging:%s: the check above would prove nothing", staging.Live)
+		}
+		return deploy, promote
+	}
+	round()
+	// Side by side: staging and prod run one artifact, deployed with one
+	// program.
 	var envs struct {
-		SameArtifact bool
-		Envs         []struct{ Env, Live string }
+		SameArtifact, SameProgram bool
+		Envs                      []struct{ Env, Live string }
 	}
-	if _, out := timed("envs", "--json"); json.Unmarshal([]byte(out), &envs) != nil || !envs.SameArtifact || len(envs.Envs) != 3 {
-		p.t.Errorf("envs --json: %+v, want dev, prod and staging with one artifact:\n%s", envs, out)
+	if _, out := timed("envs", "--json"); jsonOf(out, &envs) != nil || !envs.SameArtifact || !envs.SameProgram || len(envs.Envs) != 3 {
+		p.t.Errorf("envs --json: %+v, want dev, prod and staging with one artifact and one program:\n%s", envs, out)
 	}
+
+	// A change of the app, through staging (built) and then prod (promoted),
+	// both envs there already.
+	p.editApp("// promoted from staging to prod by the end-to-end test\n")
+	deploy, promote := round()
+	p.t.Logf("promotion staging -> prod: %s; staging's deploy of the same change, with its build: %s; ratio %.2f (target <= 0.5)",
+		promote.Round(100*time.Millisecond), deploy.Round(100*time.Millisecond), promote.Seconds()/deploy.Seconds())
 	timed("destroy", "--env", "prod", "--yes")
 	timed("destroy", "--env", "staging", "--yes")
+}
+
+// jsonOf decodes the one JSON document in a command's output, which
+// starts at a line of its own after the progress lines.
+func jsonOf(out string, v any) error {
+	i := strings.Index(out, "\n{")
+	if strings.HasPrefix(out, "{") {
+		i = -1
+	} else if i < 0 {
+		return fmt.Errorf("no JSON document in the output")
+	}
+	return json.NewDecoder(strings.NewReader(out[i+1:])).Decode(v)
 }
 
 // build builds the phoenix binary from the copy.
