@@ -127,8 +127,9 @@ func renderPromote(w io.Writer, res orchestrator.PromoteResult) error {
 	if artifact == "" {
 		artifact = "-"
 	}
+	took := time.Duration(res.Seconds * float64(time.Second)).Round(100 * time.Millisecond)
 	if _, err := fmt.Fprintf(w, "promoted %s (image %s, artifact %s) to env %s as %s, nothing built, in %s\n",
-		res.From, shortImage(res.Image), artifact, res.Env, res.Version, (time.Duration(res.Seconds*float64(time.Second))).Round(100*time.Millisecond)); err != nil {
+		res.From, shortImage(res.Image), artifact, res.Env, res.Version, took); err != nil {
 		return err
 	}
 	return renderDeploy(w, res.DeployResult)

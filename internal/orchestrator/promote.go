@@ -113,7 +113,10 @@ func (o *Orchestrator) Promote(ctx context.Context, opts PromoteOptions) (res Pr
 	}
 	o.logf("promoting %s (image %s) to env %s as version %s: nothing is built", src.name, image, opts.To, v)
 	var ref string
-	if err := own.time("copy", func() (err error) { ref, err = promoter.Copy(ctx, src.env, o.opsEnv(opts.To, fTo, stTo), image, v); return err }); err != nil {
+	if err := own.time("copy", func() (err error) {
+		ref, err = promoter.Copy(ctx, src.env, o.opsEnv(opts.To, fTo, stTo), image, v)
+		return err
+	}); err != nil {
 		return res, fmt.Errorf("copying %s's image %s to env %s: %w", src.name, image, opts.To, err)
 	}
 	res.Image = ref
