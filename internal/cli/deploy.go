@@ -68,7 +68,9 @@ override them). A step fails at once when the candidate is worse, passes
 after --step-wait when it is not, and with too little traffic for a verdict
 (minRequests on each side) waits up to --step-timeout, then fails. Every
 step prints the requests, error rates and latencies of both sides and the
-verdict; --json and phoenix history carry them. A health gate follows each
+verdict; --json and phoenix history carry them. On a terminal (and
+without --json) a step draws one line while it waits: the time gone and
+left, and the requests and error rate each side served so far. A health gate follows each
 step. With --bake (or phoenix:analysis bake), the new live version is
 watched that long after its promotion against the previous version's
 traffic before it, and a failure rolls back to the previous version.
@@ -253,6 +255,7 @@ func deployRun(ctx context.Context, f *Factory, opts *DeployOptions) error {
 	if err != nil && opts.Version == "" {
 		return err
 	}
+	opts.Global.json = opts.JSON
 	o, err := f.Orchestrator(ctx, opts.Global)
 	if err != nil {
 		return err

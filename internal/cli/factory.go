@@ -28,6 +28,9 @@ type GlobalOptions struct {
 
 	// secrets says whether the command decrypts the stacks' secrets.
 	secrets secretsUse
+	// json says that the command prints JSON: it draws nothing on the
+	// terminal besides.
+	json bool
 }
 
 // secretsUse is whether a command decrypts the stacks' secrets.
@@ -167,6 +170,9 @@ func (f *Factory) orchestrator(ctx context.Context, g *GlobalOptions) (Orchestra
 	}
 	if f.IO.ProgressEnabled() {
 		opts.Progress = f.IO.ErrOut
+		if !g.json {
+			opts.Ticker = f.IO.ErrOut
+		}
 	}
 	if f.IO.ColorEnabled() {
 		opts.Color = "always"

@@ -99,6 +99,7 @@ func promoteRun(ctx context.Context, f *Factory, opts *PromoteOptions) error {
 	if err != nil {
 		return err
 	}
+	opts.Deploy.Global.json = opts.Deploy.JSON
 	o, err := f.Orchestrator(ctx, opts.Deploy.Global)
 	if err != nil {
 		return err

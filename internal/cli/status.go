@@ -26,7 +26,7 @@ func newStatusCmd(f *Factory, g *GlobalOptions, runF func(context.Context, *Stat
 		Use:   "status --env ENV",
 		Short: "Show live, candidate and warm versions of an env",
 		Long: `Status shows where the env sends traffic (live, candidate and canary
-weight), the previous version a rollback would return to, when the env
+weight, and the split drawn as a bar), the previous version a rollback would return to, when the env
 expires (deploy --ttl), and every version with its age, its artifact id
 and its image. The artifact id is the hash of the app's build context
 alone (the version id also covers the program and the env's config), so
@@ -68,6 +68,7 @@ func renderStatus(w io.Writer, st orchestrator.Status, now time.Time) error {
 		cand = fmt.Sprintf("%s (%d%% of traffic)", st.Candidate, st.CandidateWeight)
 	}
 	fmt.Fprintf(tw, "candidate\t%s\n", cand)
+	fmt.Fprintf(tw, "traffic\t%s\n", split(st))
 	fmt.Fprintf(tw, "previous\t%s\n", orNone(st.Previous))
 	fmt.Fprintf(tw, "retention\t%d warm versions besides live, candidate and previous\n", st.Retention)
 	if st.Expires != nil {
@@ -94,6 +95,31 @@ func renderStatus(w io.Writer, st orchestrator.Status, now time.Time) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", v.Version, v.Role, age(v.Age(now)), v.Resources, orDash(v.Artifact), shortImage(v.Image), orDash(v.PromotedFrom), v.Stack)
 	}
 	return tw.Flush()
+}
+
+// splitWidth is how many cells split's bar has.
+const splitWidth = 20
+
+// split draws how production traffic divides between live and the
+// candidate: a bar of live's share (█) and the candidate's (░), then both
+// shares in words.
+func split(st orchestrator.Status) string {
+	if st.Live == "" {
+		return "none: nothing is live"
+	}
+	w := 0
+	if st.Candidate != "" && st.Candidate != st.Live {
+		w = st.CandidateWeight
+	}
+	cells := (w*splitWidth + 50) / 100
+	if w > 0 && cells == 0 {
+		cells = 1 // a canary's share shows, however small
+	}
+	bar := "[" + strings.Repeat("█", splitWidth-cells) + strings.Repeat("░", cells) + "]"
+	if w == 0 {
+		return fmt.Sprintf("%s %s 100%%", bar, st.Live)
+	}
+	return fmt.Sprintf("%s %s %d%% · %s %d%%", bar, st.Live, 100-w, st.Candidate, w)
 }
 
 // shortImage is an image reference as a table shows it: a digest or an

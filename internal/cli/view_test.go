@@ -264,3 +264,22 @@ func TestJSONOnEveryFailure(t *testing.T) {
 		t.Errorf("version --json without Pulumi.dev.yaml: exit %d, stdout %s", code, out)
 	}
 }
+
+// TestSplit: the status bar shows every share, a canary's however small.
+func TestSplit(t *testing.T) {
+	for _, tt := range []struct {
+		st   orchestrator.Status
+		want string
+	}{
+		{orchestrator.Status{}, "none: nothing is live"},
+		{orchestrator.Status{Live: "v1"}, "[████████████████████] v1 100%"},
+		{orchestrator.Status{Live: "v1", Candidate: "v1", CandidateWeight: 50}, "[████████████████████] v1 100%"},
+		{orchestrator.Status{Live: "v1", Candidate: "v2"}, "[████████████████████] v1 100%"},
+		{orchestrator.Status{Live: "v1", Candidate: "v2", CandidateWeight: 1}, "[███████████████████░] v1 99% · v2 1%"},
+		{orchestrator.Status{Live: "v1", Candidate: "v2", CandidateWeight: 50}, "[██████████░░░░░░░░░░] v1 50% · v2 50%"},
+	} {
+		if got := split(tt.st); got != tt.want {
+			t.Errorf("split(%+v) = %q, want %q", tt.st, got, tt.want)
+		}
+	}
+}

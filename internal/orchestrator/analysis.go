@@ -114,6 +114,9 @@ func (o *Orchestrator) watch(ctx context.Context, src analysis.Source, a Analysi
 		MinRequests:       a.Settings.MinRequests,
 	}
 	lastSaid := time.Now()
+	if t := o.opts.Ticker; t != nil {
+		defer fmt.Fprint(t, clearLine)
+	}
 	for {
 		now := time.Now()
 		got, err := src.Stats(ctx, start, now, s.Version)
@@ -139,7 +142,13 @@ func (o *Orchestrator) watch(ctx context.Context, src analysis.Source, a Analysi
 		case elapsed >= timeout:
 			return s, nil
 		}
+		if t := o.opts.Ticker; t != nil {
+			fmt.Fprint(t, clearLine+tick(s, elapsed, minWait, timeout))
+		}
 		if s.Verdict == analysis.NoVerdict && time.Since(lastSaid) >= progress {
+			if t := o.opts.Ticker; t != nil {
+				fmt.Fprint(t, clearLine) // the log line takes the ticker's place
+			}
 			o.logf("%s: waiting for traffic: %s %d and %s %d requests of the %d each needs (%s of at most %s)",
 				s.Step, s.Version, s.New.Requests, s.BaseVersion, s.Base.Requests, th.MinRequests, elapsed.Round(time.Second), timeout)
 			lastSaid = time.Now()
@@ -150,6 +159,35 @@ func (o *Orchestrator) watch(ctx context.Context, src analysis.Source, a Analysi
 		case <-time.After(poll):
 		}
 	}
+}
+
+// clearLine returns a terminal's cursor to the start of its line and
+// clears it.
+const clearLine = "\r\033[K"
+
+// tick is the one line a long wait draws on a terminal: the step, the
+// time gone and left, and the traffic each side has served in it.
+func tick(s StepAnalysis, elapsed, minWait, timeout time.Duration) string {
+	left := fmt.Sprintf("%s left", clock(minWait-elapsed))
+	if elapsed >= minWait {
+		left = fmt.Sprintf("waiting for a verdict, at most %s more", clock(timeout-elapsed))
+	}
+	return fmt.Sprintf("%s: %s gone, %s · %s %d requests, %s errors · %s %d requests, %s errors",
+		s.Step, clock(elapsed), left, s.Version, s.New.Requests, percentOf(s.New), s.BaseVersion, s.Base.Requests, percentOf(s.Base))
+}
+
+// clock is d as m:ss, never below 0:00.
+func clock(d time.Duration) string {
+	d = max(d, 0).Round(time.Second)
+	return fmt.Sprintf("%d:%02d", int(d.Minutes()), int(d.Seconds())%60)
+}
+
+// percentOf is the error rate of st in percent, one decimal.
+func percentOf(st analysis.Stats) string {
+	if st.Requests == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f%%", 100*st.ErrorRate())
 }
 
 // said is how a step's judgment is told: the verdict, then each side's

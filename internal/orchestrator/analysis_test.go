@@ -51,8 +51,8 @@ func TestWatch(t *testing.T) {
 		{name: "the bake compares with the base's window before the start", cand: good, want: analysis.Pass, minTook: 300 * time.Millisecond, baseBefore: true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			var log bytes.Buffer
-			o := &Orchestrator{opts: Options{Log: &log}}
+			var log, ticker bytes.Buffer
+			o := &Orchestrator{opts: Options{Log: &log, Ticker: &ticker}}
 			src := &fakeSource{windows: map[string][2]time.Time{}, stats: func(v string, _, _ time.Time) analysis.Stats {
 				if v == "v2" {
 					return tt.cand
@@ -73,6 +73,13 @@ func TestWatch(t *testing.T) {
 			}
 			if !strings.Contains(log.String(), tt.logHas) {
 				t.Errorf("log %q does not say %q", log.String(), tt.logHas)
+			}
+			// On a terminal, one line redrawn in place, cleared at the end.
+			// (A failure at the first look draws nothing before it.)
+			lines := strings.Split(ticker.String(), clearLine)
+			drew := len(lines) > 2 && strings.HasPrefix(lines[1], "canary 10%: 0:00 gone, 0:00 left · v2 ")
+			if (!drew && tt.want != analysis.Fail) || lines[len(lines)-1] != "" || strings.Contains(ticker.String(), "\n") {
+				t.Errorf("the ticker drew %q", ticker.String())
 			}
 			w := src.windows["v1"]
 			if tt.baseBefore {

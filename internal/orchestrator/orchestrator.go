@@ -63,6 +63,11 @@ type Options struct {
 	StackLockWait time.Duration
 	// Progress receives the engine's progress; nil keeps it quiet.
 	Progress io.Writer
+	// Ticker is a terminal on which a long wait (a canary step, the
+	// bake) draws one line, redrawn in place: the step, the time gone
+	// and the time left, the traffic each side served so far. nil draws
+	// nothing (output that is not a terminal, --json).
+	Ticker io.Writer
 	// Log receives one line per phoenix step; nil keeps it quiet.
 	Log io.Writer
 	// HTTPClient makes the health-gate requests; default one with a 5 s timeout.
