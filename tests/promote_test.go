@@ -123,6 +123,12 @@ func TestCLIPromote(t *testing.T) {
 		}
 	}
 	refuse(6, "env nope has not been deployed", "--from", "nope", "--to", "prod")
+	// An env whose first deploy failed: its env stack exists, nothing is live.
+	c.addEnv("empty").breakVersion("bad1")
+	if r := c.run(append([]string{"deploy", "--env", "empty", "--version", "bad1"}, gate...)...); r.code != 3 {
+		t.Fatalf("deploying a broken first version: want exit 3\n%s", r)
+	}
+	refuse(6, "env empty has nothing live", "--from", "empty", "--to", "prod")
 	refuse(6, "version stack staging.deadbeef does not exist", "--from", "staging", "--to", "prod", "--version", "deadbeef")
 	refuse(2, "--from and --to are both prod", "--from", "prod", "--to", "prod")
 	cfg := []string{"config:", "  phoenix:platform: aws"}

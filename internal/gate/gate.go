@@ -34,6 +34,9 @@ type Probe struct {
 	Interval time.Duration
 	// Client makes the requests; default a client with a 5 s timeout.
 	Client *http.Client
+	// Progress, when set, is told after each answer what the gate has
+	// seen so far and how long it has been running.
+	Progress func(Result, time.Duration)
 }
 
 // Result is what a gate saw.
@@ -60,6 +63,7 @@ func (p Probe) Run(ctx context.Context) (Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
 	defer cancel()
 	var res Result
+	start := time.Now()
 	for {
 		res.Requests++
 		bad := p.once(ctx)
@@ -74,6 +78,9 @@ func (p Probe) Run(ctx context.Context) (Result, error) {
 		}
 		if res.Good >= p.Need {
 			return res, nil
+		}
+		if p.Progress != nil {
+			p.Progress(res, time.Since(start))
 		}
 		select {
 		case <-ctx.Done():

@@ -44,13 +44,19 @@ func TestGate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ts := httptest.NewServer(tt.handler)
 			defer ts.Close()
+			var told []Result
 			res, err := Probe{
 				URL: ts.URL, Header: http.Header{"X-Phoenix-Route": {"candidate"}}, Version: "v2",
 				Need: 5, Timeout: 500 * time.Millisecond, Interval: 5 * time.Millisecond,
+				Progress: func(r Result, _ time.Duration) { told = append(told, r) },
 			}.Run(context.Background())
 			if tt.wantErr == "" {
 				if err != nil || res.Good != 5 {
 					t.Fatalf("got %+v, %v; want a pass", res, err)
+				}
+				// Told of each answer before the last: 1, 2, 3, 4 good.
+				if len(told) != 4 || told[3].Good != 4 || told[3].Requests != 4 {
+					t.Errorf("progress told %+v, want each of the 4 answers before the pass", told)
 				}
 				return
 			}

@@ -143,7 +143,7 @@ func (o *Orchestrator) watch(ctx context.Context, src analysis.Source, a Analysi
 			return s, nil
 		}
 		if t := o.opts.Ticker; t != nil {
-			fmt.Fprint(t, clearLine+tick(s, elapsed, minWait, timeout))
+			fmt.Fprint(t, clearLine+fit(tick(s, elapsed, minWait, timeout)))
 		}
 		if s.Verdict == analysis.NoVerdict && time.Since(lastSaid) >= progress {
 			if t := o.opts.Ticker; t != nil {
@@ -174,6 +174,18 @@ func tick(s StepAnalysis, elapsed, minWait, timeout time.Duration) string {
 	}
 	return fmt.Sprintf("%s: %s gone, %s · %s %d requests, %s errors · %s %d requests, %s errors",
 		s.Step, clock(elapsed), left, s.Version, s.New.Requests, percentOf(s.New), s.BaseVersion, s.Base.Requests, percentOf(s.Base))
+}
+
+// tickWidth is as much of a progress line as a terminal is sure to hold
+// on one line: one that wraps cannot be redrawn in place.
+const tickWidth = 120
+
+// fit cuts a progress line to tickWidth characters.
+func fit(line string) string {
+	if r := []rune(line); len(r) > tickWidth {
+		return string(r[:tickWidth-1]) + "…"
+	}
+	return line
 }
 
 // clock is d as m:ss, never below 0:00.

@@ -204,7 +204,7 @@ func (o *Orchestrator) probe(ctx context.Context, url, version string, g GateOpt
 		g.Path = "/healthz"
 	}
 	o.logf("health gate: %d consecutive good answers from %s within %s", g.Need, version, g.Timeout)
-	_, err := gate.Probe{
+	p := gate.Probe{
 		URL:      strings.TrimRight(url, "/") + g.Path,
 		Header:   header,
 		Version:  version,
@@ -212,7 +212,18 @@ func (o *Orchestrator) probe(ctx context.Context, url, version string, g GateOpt
 		Timeout:  g.Timeout,
 		Interval: g.interval,
 		Client:   o.opts.HTTPClient,
-	}.Run(ctx)
+	}
+	if t := o.opts.Ticker; t != nil {
+		defer fmt.Fprint(t, clearLine)
+		p.Progress = func(r gate.Result, gone time.Duration) {
+			last := ""
+			if r.Last != "" {
+				last = " · last problem: " + r.Last
+			}
+			fmt.Fprint(t, clearLine+fit(fmt.Sprintf("health gate: %d of %d good answers from %s, %s gone, %s left%s", r.Good, g.Need, version, clock(gone), clock(g.Timeout-gone), last)))
+		}
+	}
+	_, err := p.Run(ctx)
 	if err != nil {
 		return &GateError{Version: version, Err: err}
 	}
