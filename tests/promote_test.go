@@ -110,6 +110,14 @@ func TestCLIPromote(t *testing.T) {
 		t.Errorf("deploy --version %s of the promoted version: want it found live, nothing changed\n%s", res.Version, r)
 	}
 
+	// Previewed by its id, it plans no change (with and without the
+	// secrets' passphrase).
+	for _, flags := range [][]string{nil, {"--no-decrypt"}} {
+		if r := c.run(append([]string{"preview", "--env", "prod", "--version", res.Version, "--format", "json"}, flags...)...); r.code != 0 || strings.Contains(r.out, `"rule"`) {
+			t.Errorf("preview %v of the promoted version: want no violation\n%s", flags, r)
+		}
+	}
+
 	// Refused, before anything changes.
 	refuse := func(code int, want string, args ...string) {
 		t.Helper()

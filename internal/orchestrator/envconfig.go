@@ -42,18 +42,28 @@ func (o *Orchestrator) writeVersionConfig(name stacks.StackName, image string) e
 	if err != nil {
 		return fmt.Errorf("env %s has no config file: %w", name.Env, err)
 	}
-	if image != "" {
-		f, err := o.envFile(name.Env)
-		if err != nil {
-			return err
-		}
-		doc := f.Doc()
-		setScalar(configOf(doc), stacks.KeyImage, image)
-		if b, err = yaml.Marshal(doc); err != nil {
-			return err
-		}
+	if b, err = withImage(b, image); err != nil {
+		return fmt.Errorf("env %s's config file: %w", name.Env, err)
 	}
 	return os.WriteFile(o.versionConfigPath(name), b, 0o644)
+}
+
+// withImage is a version's config file b with the image it runs
+// (stacks.KeyImage) set; b itself for image "", a version built from
+// source.
+func withImage(b []byte, image string) ([]byte, error) {
+	if image == "" {
+		return b, nil
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return nil, err
+	}
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		doc = yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{{Kind: yaml.MappingNode}}}
+	}
+	setScalar(configOf(&doc), stacks.KeyImage, image)
+	return yaml.Marshal(&doc)
 }
 
 // envConfigFile writes the env stack's config for one update: the env's own

@@ -217,14 +217,25 @@ func (o *Orchestrator) previewVersion(ctx context.Context, name stacks.StackName
 	if err != nil {
 		return nil, false, fmt.Errorf("env %s has no config file: %w", name.Env, err)
 	}
+	var s auto.Stack
+	var rec stackRecord
+	if exists {
+		if s, rec, err = o.selectStack(ctx, name); err != nil {
+			return nil, false, err
+		}
+		// A promoted version is planned with the image it runs.
+		image, err := o.promotedImage(ctx, s, name, rec)
+		if err != nil {
+			return nil, false, err
+		}
+		if config, err = withImage(config, image); err != nil {
+			return nil, false, fmt.Errorf("env %s's config file: %w", name.Env, err)
+		}
+	}
 	if r != nil {
 		return o.previewRedactedVersion(ctx, r, name, exists, config)
 	}
 	if exists {
-		s, rec, err := o.selectStack(ctx, name)
-		if err != nil {
-			return nil, false, err
-		}
 		path, done, err := o.scratchConfig(name.String(), config)
 		if err != nil {
 			return nil, false, err
