@@ -114,7 +114,12 @@ func TestMainJob(t *testing.T) {
 			t.Fatalf("phoenix %s exited %d:\n%s", strings.Join(args, " "), code, out)
 		}
 	}
-	phoenix("deploy", "--env", "dev", "--canary", "50", "--step-wait", "3s", "--gate-timeout", "3m")
+	// The step judges a few hundred requests on a 2-core machine that also
+	// runs the load: a new version's first requests (cold containers, new
+	// upstream connections) can put its p99 a few ms over 1.2× live's, as
+	// a CI run saw (11.7 ms against a bound of 11.3). The latency bound is
+	// widened here; error rates are judged as set (step 3b fails on them).
+	phoenix("deploy", "--env", "dev", "--canary", "50", "--step-wait", "3s", "--gate-timeout", "3m", "--max-latency-ratio", "2")
 	p.expectLive(v2)
 	p.expectJudged(v2, "canary 50%: pass")
 	p.expectLogs(v1, v2)
