@@ -5,20 +5,24 @@ BIN := $(CURDIR)/.bin
 # The version is internal/pulumicli's Version, stated once there.
 PULUMI_VERSION := $(shell sed -n 's/^const Version = "\(.*\)"$$/\1/p' internal/pulumicli/pulumicli.go)
 PULUMI := $(BIN)/pulumi/bin/pulumi
+# The tests' Go language host, next to the CLI, which finds it there.
+LANGUAGE_GO := $(BIN)/pulumi/bin/pulumi-language-go
 CADDY := $(BIN)/caddy
 ACTIONLINT := $(BIN)/actionlint
 DOCKER_PLUGIN := $(BIN)/pulumi-resource-docker
 AZURITE := $(BIN)/azurite/node_modules/.bin/azurite-blob
 IMAGE_GOCACHE := $(BIN)/image-gocache
+MERMAID := $(BIN)/mermaid/node_modules/mermaid/dist/mermaid.min.js
 
-.PHONY: test repo unit engine dataplane e2e vet lint build tools
+.PHONY: test repo unit engine dataplane browser e2e vet lint build tools
 
 # Everything CI checks: formatting and vet, the workflows' lint, unit and
 # mock tests, then the engine and data-plane tests, which need the Pulumi
 # CLI and Caddy (built on first use), and the end-to-end test on a real
 # Docker engine (started by tests/e2e/with-dockerd.sh; needs root and
-# Debian's docker.io and busybox-static, which .ci/run installs).
-TEST_STEPS := repo vet lint unit engine dataplane e2e
+# Debian's docker.io and busybox-static, which .ci/run installs). The
+# browser tests need Debian's chromium, which .ci/run installs too.
+TEST_STEPS := repo vet lint unit engine dataplane browser e2e
 
 test:
 	@for step in $(TEST_STEPS); do \
@@ -67,6 +71,11 @@ engine: tools
 dataplane: tools
 	PHOENIX_CADDY=$(CADDY) $(GO) test -timeout 10m -v ./tests/dataplane/
 
+# What phoenix draws, in headless Chromium: each Mermaid diagram of the
+# golden files rendered by the mermaid package, GitHub's renderer.
+browser: $(MERMAID)
+	PHOENIX_MERMAID=$(MERMAID) $(GO) test -timeout 5m -v ./tests/browser/
+
 # The README's main command for real: a private dockerd, the docker
 # provider plugin built from kreuzwerker's Terraform provider, real builds.
 e2e: tools $(DOCKER_PLUGIN)
@@ -74,11 +83,16 @@ e2e: tools $(DOCKER_PLUGIN)
 		PHOENIX_IMAGE_GOCACHE=$(IMAGE_GOCACHE) tests/e2e/with-dockerd.sh $(GO) test -timeout 30m -v ./tests/e2e/
 
 # The Pulumi CLI, built from the Go module proxy with its version set at link
-# time, and the load balancer's Caddy, built from lb/ as its image builds it
+# time, with its Go language host, and the load balancer's Caddy, built from lb/ as its image builds it
 # (static, so that it also serves as the Caddy image stand-in), for the
 # data-plane and end-to-end tests, kept under .bin/ (git-ignored) and
 # rebuilt when lb/ changes.
-tools: $(PULUMI) $(CADDY) $(AZURITE)
+tools: $(PULUMI) $(LANGUAGE_GO) $(CADDY) $(AZURITE)
+
+# The standard Pulumi install has the Go language plugin; tests get
+# phoenix's own (tools/language-go), for the plain pulumi up path.
+$(LANGUAGE_GO): tools/language-go/main.go go.mod go.sum
+	$(GO) build -o $(LANGUAGE_GO) ./tools/language-go
 
 # Users get the official docker plugin; tests get this build of the same
 # upstream provider (tools/docker-provider/main.go says how it is mapped).
@@ -92,6 +106,14 @@ $(AZURITE): tools/azurite/package.json tools/azurite/package-lock.json
 	cp tools/azurite/package.json tools/azurite/package-lock.json $(BIN)/azurite/
 	cd $(BIN)/azurite && npm ci --no-audit --no-fund --loglevel=error
 	touch $(AZURITE)
+
+# Mermaid, for the browser test, from the npm registry at the versions
+# tools/mermaid/package-lock.json pins.
+$(MERMAID): tools/mermaid/package.json tools/mermaid/package-lock.json
+	mkdir -p $(BIN)/mermaid
+	cp tools/mermaid/package.json tools/mermaid/package-lock.json $(BIN)/mermaid/
+	cd $(BIN)/mermaid && npm ci --no-audit --no-fund --loglevel=error
+	touch $(MERMAID)
 
 # Caddy is built as lb/Dockerfile builds it (CGO_ENABLED=0, -trimpath),
 # into a Go build cache of its own: the end-to-end test's golang stand-in

@@ -127,8 +127,17 @@ func plain(v any) any {
 	})
 }
 
-// ownKeys fails for a key that only a version's own config may hold.
+// ownKeys fails for a key that only a version's own config may hold, and
+// for the traffic keys, which live in the env stack: a `pulumi up --config
+// phoenix:live=...` saves them into the file it reads, and from there
+// every later plain `pulumi up` of the env would set them again.
 func (f *EnvFile) ownKeys() error {
+	for _, k := range append([]string{KeyExpectTraffic}, TrafficKeys...) {
+		if _, ok := f.values[k]; ok {
+			return fmt.Errorf("%s holds %s (pulumi up --config saves the keys it is given into the config file it reads): the traffic lives in the env stack, and from this file every plain pulumi up -s %s would point it back; remove the key with: pulumi config rm %s -s %s",
+				filepath.Base(f.Path), k, f.Env, k, f.Env)
+		}
+	}
 	if _, ok := f.values[KeyImage]; ok {
 		return fmt.Errorf("%s: %s is set by phoenix promote in a promoted version's own config, not in an env's file (every version of the env would run that image); remove it, and promote an image with: phoenix promote --from ENV --to %s",
 			filepath.Base(f.Path), KeyImage, f.Env)

@@ -39,12 +39,21 @@ type cloud struct {
 
 func (c *cloud) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
 	if args.TypeToken == "pulumi:pulumi:StackReference" {
-		outs, ok := c.stacks[args.Name]
-		if !ok {
-			return "", nil, fmt.Errorf("unknown stack %s", args.Name)
+		name := args.Name
+		if n := args.Inputs["name"]; n.IsString() {
+			name = n.StringValue()
 		}
-		return args.Name, resource.NewPropertyMapFromMap(map[string]any{
-			"name":    args.Name,
+		outs, ok := c.stacks[name]
+		if !ok && strings.Contains(name[strings.LastIndex(name, "/")+1:], ".") {
+			// A version stack reading itself: it exists before its
+			// program runs, with no outputs on its first update.
+			outs, ok = map[string]any{}, true
+		}
+		if !ok {
+			return "", nil, fmt.Errorf("unknown stack %s", name)
+		}
+		return name, resource.NewPropertyMapFromMap(map[string]any{
+			"name":    name,
 			"outputs": outs,
 		}), nil
 	}

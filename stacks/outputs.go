@@ -34,6 +34,9 @@ const (
 	// Version stack.
 	OutVersion = "version"
 	OutImage   = "image"
+	// OutAppDigest is the hash of the app's build context the version was
+	// built from; a promoted version, which builds nothing, has none.
+	OutAppDigest = "appDigest"
 
 	// OutRouteURL is where a version's own route (X-Phoenix-Version)
 	// answers when that is not the env's url: on aws, plain HTTP on the

@@ -181,6 +181,10 @@ type VersionStack struct {
 	Config *Config
 	// Component names the version's component: <env>-<version>.
 	Component string
+	// AppDigest is the hash of the app's build context (its files after
+	// .dockerignore), which a build-from-path resource must be replaced
+	// on; "" for a promoted version, which builds nothing.
+	AppDigest string
 	envRef    *pulumi.StackReference
 	ctx       *pulumi.Context
 }

@@ -11,8 +11,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/phoenix-iac/phoenix/internal/buildcontext"
 )
 
 // Program is the Phoenix Pulumi program. The stack name decides what it
@@ -208,10 +213,20 @@ func exportComplete(ctx *pulumi.Context, complete pulumi.StringOutput, name Stac
 
 func versionStack(ctx *pulumi.Context, root string, name StackName, cfg *Config, p Platform, st *stamp) error {
 	// A promoted version runs an image by digest and builds nothing.
+	var appDigest string
 	if cfg.Image == "" {
 		if err := checkBuildContext(root, cfg.AppPath); err != nil {
 			return err
 		}
+		dir := cfg.AppPath
+		if !filepath.IsAbs(dir) {
+			dir = filepath.Join(root, dir)
+		}
+		d, err := buildcontext.Digest(dir)
+		if err != nil {
+			return fmt.Errorf("%s: %w", KeyAppPath, err)
+		}
+		appDigest = d
 	}
 	envStack := name.EnvStack()
 	ref, err := pulumi.NewStackReference(ctx, StackReferenceName(ctx, envStack), nil)
@@ -222,10 +237,104 @@ func versionStack(ctx *pulumi.Context, root string, name StackName, cfg *Config,
 	if err != nil {
 		return err
 	}
+	if err := configuredByEnv(root, name, cfg); err != nil {
+		return err
+	}
+	if err := sameApp(ctx, name, appDigest); err != nil {
+		return err
+	}
 	st.setOwner(owner)
 	ctx.Export(OutPlatform, pulumi.String(cfg.Platform))
 	ctx.Export(OutEnv, pulumi.String(name.Env))
-	return p.Version(ctx, &VersionStack{Root: root, Name: name, Config: cfg, Component: name.Env + "-" + name.Version, envRef: ref, ctx: ctx})
+	return p.Version(ctx, &VersionStack{Root: root, Name: name, Config: cfg, Component: name.Env + "-" + name.Version, AppDigest: appDigest, envRef: ref, ctx: ctx})
+}
+
+// configuredByEnv refuses a version stack run with the project's
+// defaults instead of its env's settings: a plain pulumi up -s
+// <env>.<version> without --config-file Pulumi.<env>.yaml reads the
+// stack's own file, which pulumi stack init left without a config
+// section. Only then, and only when the env's file sets something else,
+// is it refused; phoenix writes every version's own file from the env's.
+func configuredByEnv(root string, name StackName, cfg *Config) error {
+	own, err := ReadEnvFile(root, name.String())
+	if err != nil || len(own.values) > 0 {
+		return nil // no file of its own (its config came from elsewhere), or one with settings
+	}
+	env, err := ReadEnvFile(root, name.Env)
+	if err != nil {
+		return nil
+	}
+	def, err := env.Definition()
+	if err != nil {
+		return nil // phoenix says what is wrong with the env's file
+	}
+	if diff := definitionDiff(def, cfg); len(diff) > 0 {
+		return fmt.Errorf("version stack %s runs with no config of its own (%s has none) and so with the project's defaults, which differ from env %s's %s in %s: run it with the env's settings: pulumi up -s %s --config-file %s",
+			name, ConfigFileName(name.String(), ""), name.Env, ConfigFileName(name.Env, ""), strings.Join(diff, ", "), name, ConfigFileName(name.Env, ""))
+	}
+	return nil
+}
+
+// definitionDiff names the settings of a version that differ between two
+// configs; what moves traffic or judges it, and a promoted image, are not
+// a version's settings, and secret variables cannot be compared.
+func definitionDiff(a, b *Config) []string {
+	strip := func(c Config) Config {
+		c.Traffic, c.TrafficGiven, c.ExpectTraffic, c.Analysis, c.Image, c.Retention = Traffic{}, false, nil, Analysis{}, "", 0
+		if c.EnvironmentSecret {
+			c.Environment = nil
+		}
+		return c
+	}
+	keys := map[string]string{
+		"Platform": KeyPlatform, "AppPath": KeyAppPath, "AppPort": KeyAppPort, "Replicas": KeyReplicas,
+		"Environment": KeyEnvironment, "EnvironmentSecret": KeyEnvironment, "HealthCheckPath": KeyHealthCheckPath,
+		"HealthCheckCommand": KeyHealthCheck, "Settings": "the platform's own keys",
+	}
+	x, y := reflect.ValueOf(strip(*a)), reflect.ValueOf(strip(*b))
+	var diff []string
+	for i := range x.NumField() {
+		if reflect.DeepEqual(x.Field(i).Interface(), y.Field(i).Interface()) {
+			continue
+		}
+		k := keys[x.Type().Field(i).Name]
+		if k == "" {
+			k = x.Type().Field(i).Name
+		}
+		if !slices.Contains(diff, k) {
+			diff = append(diff, k)
+		}
+	}
+	return diff
+}
+
+// sameApp refuses to update a version stack whose app changed since the
+// stack was made: a plain pulumi up -s <env>.<version> after a change of
+// the code would replace the version's image and containers in place,
+// the live version's too. A preview shows those replacements; an update
+// stops here, before it changes anything. The stack reads its own last
+// outputs (none on its first update).
+func sameApp(ctx *pulumi.Context, name StackName, digest string) error {
+	self, err := pulumi.NewStackReference(ctx, "self", &pulumi.StackReferenceArgs{Name: pulumi.String(StackReferenceName(ctx, name))})
+	if err != nil {
+		return fmt.Errorf("reading version stack %s's last outputs: %w", name, err)
+	}
+	if digest != "" {
+		ctx.Export(OutAppDigest, pulumi.String(digest))
+	}
+	if ctx.DryRun() {
+		return nil
+	}
+	prev, err := self.GetOutputDetails(OutAppDigest)
+	if err != nil {
+		return fmt.Errorf("reading version stack %s's last outputs: %w", name, err)
+	}
+	was, _ := prev.Value.(string)
+	if was == "" || was == digest {
+		return nil
+	}
+	return fmt.Errorf("version stack %s was built from other app sources than the ones here (build context digest %.12s, now %.12s), and a version is never changed: deploy the change as a new version (pulumi stack init %s.<new version> and pulumi up -s %s.<new version> --config-file %s, or phoenix deploy --env %s); to run %s as it was, check out the sources it was built from",
+		name, was, digest, name.Env, name.Env, ConfigFileName(name.Env, ""), name.Env, name)
 }
 
 // checkBuildContext makes sure the app's build context exists before any

@@ -14,6 +14,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 
 	"github.com/phoenix-iac/phoenix/components/caddyconfig"
+	"github.com/phoenix-iac/phoenix/internal/buildcontext"
 )
 
 const testVersion = "3f9a1c2e"
@@ -667,4 +668,27 @@ func TestAWSVersionRolesAreScoped(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestVersionRefusesAChangedApp: an update of a version stack whose app
+// changed since it was made (a plain pulumi up -s dev.<v> after a code
+// change) stops before it registers anything; one with the same app goes
+// through, and the stack records the app's digest.
+func TestVersionRefusesAChangedApp(t *testing.T) {
+	digest, err := buildcontext.Digest("../app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := fixture{stack: "dev." + testVersion, config: map[string]string{stacks.KeyPlatform: "docker"},
+		versions: map[string]map[string]any{testVersion: {stacks.OutAppDigest: "0123456789abcdef"}}}
+	c, err := changed.run(t)
+	if err == nil || !strings.Contains(err.Error(), "was built from other app sources") {
+		t.Fatalf("update of a version whose app changed: %v, want a refusal", err)
+	}
+	if n := len(c.resources); n != 0 {
+		t.Errorf("the refused update registered %d resources", n)
+	}
+	same := changed
+	same.versions = map[string]map[string]any{testVersion: {stacks.OutAppDigest: digest}}
+	same.mustRun(t)
 }

@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -33,11 +34,17 @@ func newAWSCLIEnv(t *testing.T) *cliEnv {
 // writeAWSConfig writes Pulumi.dev.yaml for aws, with extra key-value pairs.
 func (c *cliEnv) writeAWSConfig(extra ...string) {
 	c.t.Helper()
+	c.writeAWSEnv("dev", extra...)
+}
+
+// writeAWSEnv writes env's config file for aws, with extra key-value pairs.
+func (c *cliEnv) writeAWSEnv(env string, extra ...string) {
+	c.t.Helper()
 	cfg := fmt.Sprintf("config:\n  phoenix:platform: aws\n  aws:region: eu-west-1\n  phoenix:appPath: %s\n", filepath.Join(c.h.Root, "app"))
 	for i := 0; i+1 < len(extra); i += 2 {
 		cfg += fmt.Sprintf("  %s: %q\n", extra[i], extra[i+1])
 	}
-	if err := os.WriteFile(filepath.Join(c.project, "Pulumi.dev.yaml"), []byte(cfg), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(c.project, "Pulumi."+env+".yaml"), []byte(cfg), 0o644); err != nil {
 		c.t.Fatal(err)
 	}
 }
@@ -55,9 +62,9 @@ func (c *cliEnv) repoOf() string {
 // moreDeploys is how many deploys the day in the life makes after its
 // rollback: more than the old lifecycle policy's 30 images, with the
 // default retention.
-const moreDeploys = 40
+const moreDeploys = 32
 
-// TestCLIAWSDayInTheLife: a team's days on aws, each step exiting 0. A
+// awsDayInTheLife (TestLong/AWSDayInTheLife): a team's days on aws, each step exiting 0. A
 // version deployed on one machine, the next with a canary on another; 13
 // hours later (the build machine's Docker is not there, the ECR token its
 // push used has expired) a verified rollback from a third finds no drift.
@@ -66,8 +73,7 @@ const moreDeploys = 40
 // ALB quota is near), the ECR lifecycle policy expires no image, and every
 // version the state holds has its image. The destroy deletes each
 // version's image with the caller's own credentials and leaves nothing.
-func TestCLIAWSDayInTheLife(t *testing.T) {
-	t.Parallel()
+func awsDayInTheLife(t *testing.T) {
 	c := newAWSCLIEnv(t)
 	c.h.Cloud.SetMachine("laptop-a")
 	c.deploy("v1")
@@ -499,5 +505,104 @@ func TestRepairWithoutTheTaggingAPI(t *testing.T) {
 	}
 	if orphans, missing := c.disagreement(t.Context()); len(orphans) > 0 || len(missing) > 0 {
 		t.Errorf("state and cloud disagree: orphans %v, missing %v", orphans, missing)
+	}
+}
+
+// repoOfEnv is an env's ECR repository URL in the simulated cloud.
+func (c *cliEnv) repoOfEnv(env string) string {
+	c.t.Helper()
+	repos := c.h.Cloud.Find("aws:ecr/repository:Repository", env+"-app")
+	if len(repos) != 1 {
+		c.t.Fatalf("env %s has %d repositories, want 1", env, len(repos))
+	}
+	return repos[0].Outputs["repositoryUrl"].StringValue()
+}
+
+// TestCLIAWSPromote: staging's live version is promoted to prod on aws,
+// two envs with their own ALB and repository. The image is copied by
+// digest from staging's repository into prod's under the new version's
+// tag (through the registry API, with the ECR token phoenix asks for;
+// blob mounting off, as in a new account, so the layers are uploaded),
+// nothing is built, and prod's version stack and task run that digest.
+// A verified rollback to the promoted version works, and a gc destroys it
+// and its tag in prod's repository, leaving staging's image alone.
+func TestCLIAWSPromote(t *testing.T) {
+	t.Parallel()
+	c := newAWSCLIEnv(t)
+	c.copyProgram()
+	c.writeAWSEnv("staging")
+	c.writeAWSEnv("prod")
+	gate := []string{"--gate-count", "2", "--gate-timeout", "10s"}
+	c.must(append([]string{"deploy", "--env", "staging"}, gate...)...)
+	src := c.statusOf("staging").Versions[0]
+	stagingRepo := c.repoOfEnv("staging")
+	srcRepo, digest, _ := strings.Cut(src.Image, "@")
+	if srcRepo != stagingRepo || !c.h.Cloud.HasImage(stagingRepo, digest) {
+		t.Fatalf("staging.%s runs %q: want an image by digest that staging's repository %s holds", src.Version, src.Image, stagingRepo)
+	}
+
+	ops := len(c.h.Cloud.Ops())
+	r := c.must(append([]string{"promote", "--from", "staging", "--to", "prod", "--json"}, gate...)...)
+	var res orchestrator.PromoteResult
+	if err := json.Unmarshal([]byte(r.out), &res); err != nil {
+		t.Fatalf("promote --json: %v\n%s", err, r)
+	}
+	prodRepo := c.repoOfEnv("prod")
+	if want := prodRepo + "@" + digest; res.Image != want || res.From != "staging."+src.Version || !res.Created {
+		t.Fatalf("promote: %+v; want staging.%s's image copied as %s", res, src.Version, want)
+	}
+	for _, op := range c.h.Cloud.Ops()[ops:] {
+		if op.Type == "docker:index/image:Image" {
+			t.Errorf("the promotion built an image: %+v", op)
+		}
+	}
+	pushes := c.h.Cloud.RegistryPushes()
+	if len(pushes) != 1 || pushes[0].Repository != prodRepo || pushes[0].Tag != res.Version || pushes[0].Digest != digest || pushes[0].Uploaded != 2 {
+		t.Errorf("registry pushes %+v: want one, of %s to %s:%s with its config and layer uploaded", pushes, digest, prodRepo, res.Version)
+	}
+	if got := c.h.Cloud.Tags(prodRepo); !slices.Equal(got, []string{res.Version}) {
+		t.Errorf("prod's repository holds %v, want [%s]", got, res.Version)
+	}
+	prod := c.statusOf("prod")
+	if prod.Live != res.Version || len(prod.Versions) != 1 || prod.Versions[0].Image != res.Image || prod.Versions[0].PromotedFrom != res.From {
+		t.Fatalf("prod: live %s, versions %+v; want %s running %s", prod.Live, prod.Versions, res.Version, res.Image)
+	}
+	tasks := c.h.Cloud.Find("aws:ecs/taskDefinition:TaskDefinition", "prod-"+res.Version)
+	if len(tasks) != 1 || !strings.Contains(tasks[0].Inputs["containerDefinitions"].String(), res.Image) {
+		t.Errorf("prod.%s's task definitions %+v: want one running %s", res.Version, tasks, res.Image)
+	}
+
+	// Run again: the tag holds the image, the version is live.
+	if r := c.must(append([]string{"promote", "--from", "staging", "--to", "prod", "--json"}, gate...)...); !strings.Contains(r.out, `"noOp": true`) {
+		t.Errorf("promote again: want it found live\n%s", r)
+	}
+	if n := len(c.h.Cloud.RegistryPushes()); n != 1 {
+		t.Errorf("promote again pushed to the registry: %d pushes", n)
+	}
+
+	// A version built in prod, then a verified rollback to the promoted one.
+	c.must(append([]string{"deploy", "--env", "prod", "--version", "v2"}, gate...)...)
+	c.must(append([]string{"rollback", "--env", "prod", "--to", res.Version}, gate...)...)
+	if st := c.statusOf("prod"); st.Live != res.Version {
+		t.Fatalf("after the rollback prod's live is %s, want %s", st.Live, res.Version)
+	}
+	// Two more: the promoted version is neither live nor previous, and a
+	// gc that keeps no other destroys it and deletes its tag.
+	c.must(append([]string{"deploy", "--env", "prod", "--version", "v3"}, gate...)...)
+	c.must(append([]string{"deploy", "--env", "prod", "--version", "v4", "--no-gc"}, gate...)...)
+	c.must("gc", "--env", "prod", "--keep", "0")
+	for _, v := range c.statusOf("prod").Versions {
+		if v.Version == res.Version {
+			t.Errorf("gc --keep 0 left the promoted version %s", v.Version)
+		}
+	}
+	if got := c.h.Cloud.Tags(prodRepo); slices.Contains(got, res.Version) {
+		t.Errorf("prod's repository holds %v after the gc: the promoted version's tag must go with it", got)
+	}
+	if !c.h.Cloud.HasImage(stagingRepo, digest) {
+		t.Errorf("the gc of prod's promoted version deleted staging's image")
+	}
+	if st := c.statusOf("staging"); st.Live != src.Version {
+		t.Errorf("staging's live is %s, want %s", st.Live, src.Version)
 	}
 }

@@ -697,12 +697,17 @@ func TestCLITrafficWritesAreCompareAndSwap(t *testing.T) {
 	c.deploy("v1")
 
 	done := make(chan result, 1)
+	ended := make(chan struct{})
 	go func() {
+		defer close(ended)
 		io, _, out, errOut := iostreams.Test()
 		code := cli.Main(context.Background(), []string{"deploy", "--env", "dev", "--version", "v2", "--canary", "50",
 			"--step-wait", "20s", "--analysis=false", "--gate-count", "2", "--gate-timeout", "5s", "--project", c.project}, c.factory(io))
 		done <- result{code, out.String(), errOut.String()}
 	}()
+	// A failure below leaves the deploy running: the test's folders are
+	// removed only once it has ended.
+	t.Cleanup(func() { <-ended })
 	// Wait for the canary step, then send everything back to v1 by hand.
 	deadline := time.Now().Add(2 * time.Minute)
 	for c.status().CandidateWeight != 50 {

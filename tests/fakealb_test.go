@@ -16,10 +16,11 @@ import (
 	"github.com/phoenix-iac/phoenix/tests/simcloud"
 )
 
-// fakeALB plays an aws env's Application Load Balancer for CLI tests: it
-// routes each request as ELB would by what the simulated cloud holds now,
-// the rules of the listener on the request's port (header conditions, by
-// priority) and its default action (a forward, weighted or not, a fixed
+// fakeALB plays the aws envs' Application Load Balancers for CLI tests:
+// it routes each request as ELB would by what the simulated cloud holds
+// now, to the load balancer whose DNS name the request's host is (each env
+// has its own), by the rules of its listener on the request's port
+// (header conditions, by priority) and its default action (a forward, weighted or not, a fixed
 // response, or a redirect), and answers as the app of the target group's
 // version would (its X-Phoenix-Version header), provided an ECS service of
 // that version serves the target group. Every host name reaches it: client
@@ -106,9 +107,10 @@ func (a *fakeALB) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if port == "" {
 		port = "80"
 	}
+	lb := a.loadBalancer(r.Host)
 	var listener *simcloud.Resource
 	for _, l := range a.cloud.Find("aws:lb/listener:Listener", "") {
-		if fmt.Sprint(l.Inputs["port"].V) == port {
+		if fmt.Sprint(l.Inputs["port"].V) == port && (lb == "" || l.Inputs["loadBalancerArn"].StringValue() == lb) {
 			listener = &l
 		}
 	}
@@ -152,6 +154,22 @@ func (a *fakeALB) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		http.Error(w, "no action", http.StatusBadGateway)
 	}
+}
+
+// loadBalancer is the ARN of the load balancer whose DNS name is host,
+// so that two envs' ALBs answer apart; with none of that name (a
+// phoenix:hostname), the only one there is, or "" when there are more.
+func (a *fakeALB) loadBalancer(host string) string {
+	lbs := a.cloud.Find("aws:lb/loadBalancer:LoadBalancer", "")
+	for _, lb := range lbs {
+		if lb.Outputs["dnsName"].StringValue() == host {
+			return lb.Outputs["arn"].StringValue()
+		}
+	}
+	if len(lbs) == 1 {
+		return lbs[0].Outputs["arn"].StringValue()
+	}
+	return ""
 }
 
 // priority is a rule's priority; ELB gives a rule without one the next

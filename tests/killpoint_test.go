@@ -23,7 +23,7 @@ import (
 )
 
 // The kill-point test runs the phoenix binary as a process group of its
-// own against the engine harness and kills it, with SIGKILL, at ten points
+// own against the engine harness and kills it, with SIGKILL, at eight points
 // spread over each verb that changes things: the whole group dies, the
 // Pulumi CLI and its engine with it, while the simulated cloud (in this
 // process, like a real cloud) finishes whatever call it was in. After each
@@ -31,7 +31,7 @@ import (
 // resources exist, that the same command run again succeeds with no step
 // in between, and that the stacks' state and the cloud agree.
 
-const killPoints = 10
+const killPoints = 8
 
 var (
 	phoenixBinOnce sync.Once
@@ -215,7 +215,9 @@ type killCase struct {
 
 func gateFlags() []string { return []string{"--gate-count", "2", "--gate-timeout", "20s"} }
 
-func TestKillPoints(t *testing.T) {
+// killEachVerb is the kill-point test (TestLong/KillPoints): each
+// changing verb killed at killPoints points, each time run again.
+func killEachVerb(t *testing.T) {
 	bin := buildPhoenix(t)
 	cases := []killCase{
 		{verb: "deploy", setup: func(c *cliEnv, i int) []string {

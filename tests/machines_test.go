@@ -7,7 +7,6 @@ package tests
 // bucket.
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -18,12 +17,12 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/phoenix-iac/phoenix/internal/cli"
+	"github.com/phoenix-iac/phoenix/internal/lockedbuf"
 	"github.com/phoenix-iac/phoenix/internal/orchestrator"
 	"github.com/phoenix-iac/phoenix/tests/harness"
 	"github.com/phoenix-iac/phoenix/tests/moto"
@@ -42,27 +41,9 @@ type machine struct {
 // mproc is a phoenix command running on a machine.
 type mproc struct {
 	cmd         *exec.Cmd
-	out, errOut lockedBuffer
+	out, errOut lockedbuf.Buffer
 	done        chan struct{}
 	res         result
-}
-
-// lockedBuffer is a buffer that exec's copier writes while a test reads.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // start runs phoenix on the machine, in a process group of its own.

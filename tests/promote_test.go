@@ -52,7 +52,7 @@ func TestCLIPromote(t *testing.T) {
 	for _, s := range res.Timings {
 		steps = append(steps, s.Step)
 	}
-	if got := strings.Join(steps, ","); got != "source,artifact,copy,preflight,lock,env,version,candidate,canary,promote,bake,gc" {
+	if got := strings.Join(steps, ","); got != "source,artifact,preflight,lock,env,copy,version,candidate,canary,promote,bake,gc" {
 		t.Errorf("promote's timings: %s", got)
 	}
 	var created []string

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 
@@ -312,5 +313,49 @@ func TestCLIEmptyAttributeFile(t *testing.T) {
 	c.deploy("v2")
 	if got := c.serving(); got != "v2" {
 		t.Errorf("after the repair, deploy v2: production serves %q", got)
+	}
+}
+
+// TestCLIHalfWrittenLock: a pulumi killed while it wrote a stack's lock
+// leaves the file store's temporary file (<lock>.json.<n>.tmp) in the
+// stack's lock folder, which every later pulumi command on the stack reads
+// as another holder's lock and fails to parse ("unexpected end of JSON
+// input"): a kill point of destroy met it. phoenix removes it, says so,
+// and goes on; deploy and destroy both get through.
+func TestCLIHalfWrittenLock(t *testing.T) {
+	t.Parallel()
+	c := newCLIEnv(t)
+	c.deploy("v1")
+	locks := filepath.Join(strings.TrimPrefix(c.h.Env["PULUMI_BACKEND_URL"], "file://"), ".pulumi", "locks")
+	plant := func(stack string) string {
+		t.Helper()
+		dir := filepath.Join(locks, "organization", orchestrator.ProjectName, stack)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, "0b6b5a0e-3f7c-4d3e-9c1e-5d2f0a1b2c3d.json.18a2b3c4d5e6f708.tmp")
+		if err := os.WriteFile(path, []byte(`{"pid":4`), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		old := time.Now().Add(-time.Minute)
+		if err := os.Chtimes(path, old, old); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	planted := plant("dev")
+	r := c.run("deploy", "--env", "dev", "--version", "v2", "--gate-count", "2", "--gate-timeout", "10s")
+	if r.code != 0 || !strings.Contains(r.errOut, "a lock file that a killed pulumi left half written") {
+		t.Fatalf("deploy over a half-written lock of the env stack: %s", r)
+	}
+	if _, err := os.Stat(planted); !os.IsNotExist(err) {
+		t.Errorf("the half-written lock %s is still there (%v)", planted, err)
+	}
+	if got := c.serving(); got != "v2" {
+		t.Errorf("after the repair, deploy v2: production serves %q", got)
+	}
+	plant("dev")
+	if r := c.run("destroy", "--env", "dev", "--yes"); r.code != 0 || !strings.Contains(r.errOut, "half written") {
+		t.Errorf("destroy over a half-written lock: %s", r)
 	}
 }

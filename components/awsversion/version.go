@@ -36,8 +36,13 @@ type VersionArgs struct {
 	Env string
 	// Version is the version id; also the image tag. Required.
 	Version string
-	// AppPath is the app's Docker build context. Required.
+	// AppPath is the app's Docker build context. Required unless Image is set.
 	AppPath string
+	// Image, when set, is the image the version runs, by digest in the
+	// env's repository (<RepositoryURL>@sha256:...): a promoted one, which
+	// phoenix copied there under the version's tag. Nothing is built.
+	// Optional.
+	Image string
 	// AppPort is the port the app listens on. Required.
 	AppPort int
 	// Replicas is the number of Fargate tasks. Optional; default 2.
@@ -133,7 +138,7 @@ func NewVersion(ctx *pulumi.Context, name string, args *VersionArgs, opts ...pul
 	}
 	parent := pulumi.Parent(v)
 
-	repoDigest, err := pushImage(ctx, name, &a, parent)
+	repoDigest, err := image(ctx, name, &a, parent)
 	if err != nil {
 		return nil, err
 	}
@@ -180,6 +185,21 @@ func NewVersion(ctx *pulumi.Context, name string, args *VersionArgs, opts ...pul
 		return nil, err
 	}
 	return v, nil
+}
+
+// image is the image the version runs, by digest: a promoted one, which
+// must be in the env's repository (the execution role pulls from no
+// other), or the one pushImage builds.
+func image(ctx *pulumi.Context, name string, a *VersionArgs, parent pulumi.ResourceOrInvokeOption) (pulumi.StringOutput, error) {
+	if a.Image == "" {
+		return pushImage(ctx, name, a, parent)
+	}
+	return a.RepositoryURL.ToStringOutput().ApplyT(func(repo string) (string, error) {
+		if !strings.HasPrefix(a.Image, repo+"@sha256:") {
+			return "", fmt.Errorf("awsversion %s: image %s is not in the env's repository %s, the only one its tasks may pull from: phoenix promote copies it there", name, a.Image, repo)
+		}
+		return a.Image, nil
+	}).(pulumi.StringOutput), nil
 }
 
 // pushImage builds the version's image for linux/amd64 (what the task

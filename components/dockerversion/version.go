@@ -22,6 +22,11 @@ type VersionArgs struct {
 	Version string
 	// AppPath is the app's Docker build context. Required unless Image is set.
 	AppPath string
+	// AppDigest is the hash of the build context's files. The Docker
+	// provider builds from a path and sees no change in the files under
+	// it: the digest, in the image's triggers, makes a change of the app
+	// plan the image's (and so the version's) replacement. Optional.
+	AppDigest string
 	// Image, when set, is the image the replicas run, by id (sha256:...),
 	// already in the engine: a promoted version's, which is never built.
 	// Optional.
@@ -135,12 +140,21 @@ func versionImage(ctx *pulumi.Context, name string, args *VersionArgs, parent pu
 		Build: &docker.RemoteImageBuildArgs{
 			Context: pulumi.String(args.AppPath),
 		},
+		Triggers:    triggers(args),
 		KeepLocally: pulumi.Bool(true),
 	}, parent)
 	if err != nil {
 		return pulumi.StringOutput{}, pulumi.StringOutput{}, nil, err
 	}
 	return image.Name, image.ImageId, image, nil
+}
+
+// triggers are the image's triggers: the build context's digest, if known.
+func triggers(args *VersionArgs) pulumi.StringMapInput {
+	if args.AppDigest == "" {
+		return nil
+	}
+	return pulumi.StringMap{"appDigest": pulumi.String(args.AppDigest)}
 }
 
 // appEnvironment is the app's environment: what Phoenix sets, then

@@ -31,6 +31,8 @@ type DeployOptions struct {
 	Wait        time.Duration
 	JSON        bool
 	Verbose     bool
+	// Summary is the file the deploy's Markdown summary is appended to.
+	Summary string
 
 	// The canary analysis: off, how long a step may wait for traffic, and
 	// overrides of the env's phoenix:analysis (set when the flag is).
@@ -127,6 +129,7 @@ func addRolloutFlags(fl *pflag.FlagSet, opts *DeployOptions) {
 	fl.DurationVar(&opts.Wait, "wait", 0, "wait this long for another phoenix command on the env to finish (default: refuse at once)")
 	fl.BoolVar(&opts.JSON, "json", false, "print the result as JSON, on failure too")
 	fl.BoolVar(&opts.Verbose, "verbose", false, "also print how long each step took (--json always has them: timings)")
+	fl.StringVar(&opts.Summary, "summary", "", "append a Markdown summary (steps, timings, each canary step's verdict with charts) to this file, on failure too; in GitHub Actions: $GITHUB_STEP_SUMMARY")
 	fl.BoolVar(&opts.Analysis, "analysis", true, "judge each canary step (and the bake) on production traffic; --analysis=false only waits and gates")
 	fl.DurationVar(&opts.StepTimeout, "step-timeout", 10*time.Minute, "how long a canary step waits for enough traffic for a verdict before it fails")
 	opts.Bake = fl.Duration("bake", 0, "watch the new live version this long after promotion; a failure rolls back (default: phoenix:analysis bake)")
@@ -145,6 +148,9 @@ func checkDeployFlags(cmd *cobra.Command, opts *DeployOptions) error {
 		}
 	}
 	if _, err := parseCanary(opts.Canary); err != nil {
+		return err
+	}
+	if err := checkSummaryPath(opts.Summary); err != nil {
 		return err
 	}
 	if cmd.Flags().Changed("ttl") && opts.TTL <= 0 {
@@ -267,6 +273,7 @@ func deployRun(ctx context.Context, f *Factory, opts *DeployOptions) error {
 	d.Env, d.Version, d.TTL, d.Artifact, d.Program = opts.Env, v, opts.TTL, artifact, program
 	fmt.Fprintf(f.IO.ErrOut, "phoenix: deploying %s.%s\n", opts.Env, v)
 	res, err := o.Deploy(ctx, d)
+	appendSummary(opts.Summary, f.IO.ErrOut, "deploy", res, err)
 	return f.show(opts.JSON, res, err, func(w io.Writer) error {
 		if err := renderDeploy(w, res); err != nil || !opts.Verbose {
 			return err

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/phoenix-iac/phoenix/internal/analysis"
 	"github.com/phoenix-iac/phoenix/internal/iostreams"
 	"github.com/phoenix-iac/phoenix/internal/lease"
 	"github.com/phoenix-iac/phoenix/internal/orchestrator"
@@ -83,6 +84,8 @@ type Orchestrator interface {
 	Preview(ctx context.Context, env, version string) (orchestrator.Plan, error)
 	Logs(ctx context.Context, opts orchestrator.LogsOptions, out func(orchestrator.LogLine) error) error
 	ClearStackLocks(ctx context.Context, env string) ([]orchestrator.StackLock, error)
+	TrafficSource(ctx context.Context, env string, since time.Time) (analysis.Source, error)
+	Resources(ctx context.Context, env, version string) ([]orchestrator.Resource, error)
 }
 
 // NewFactory returns the Factory of a real run on io.
@@ -172,10 +175,18 @@ func (f *Factory) orchestrator(ctx context.Context, g *GlobalOptions) (Orchestra
 		opts.Progress = f.IO.ErrOut
 		if !g.json {
 			opts.Ticker = f.IO.ErrOut
+			if cache, err := os.UserCacheDir(); err == nil {
+				opts.Durations = filepath.Join(cache, "phoenix", "durations.json")
+			}
 		}
 	}
 	if f.IO.ColorEnabled() {
 		opts.Color = "always"
+	}
+	// PHOENIX_TRACE_PULUMI=1 prints each Pulumi CLI run and its wall time
+	// (docs/workflows.md, "How long each step took").
+	if v := f.Getenv("PHOENIX_TRACE_PULUMI"); v != "" && v != "0" {
+		opts.TracePulumi = true
 	}
 	o, err := orchestrator.New(opts)
 	if err != nil {

@@ -49,7 +49,9 @@ and violations of the immutability rules come first: any change to an
 existing version stack, deletion or replacement of the env's edge, target
 group names over 32 characters, more than 5 target groups in one forward,
 explicit names that would collide during create-before-delete, and secrets
-in plain text in Pulumi.<env>.yaml.
+in plain text in Pulumi.<env>.yaml. An env that has not been deployed has
+nothing to plan against (a version stack reads its env stack's outputs):
+both of its stacks are marked "not planned", with why.
 
 Without a passphrase (PULUMI_CONFIG_PASSPHRASE(_FILE) unset), or with
 --no-decrypt, preview decrypts nothing and needs only read access to the
@@ -177,6 +179,9 @@ func summary(p orchestrator.Plan) string {
 		if len(counts) == 0 {
 			counts = []string{"no changes"}
 		}
+		if sp.Unplanned != "" {
+			counts = []string{"not planned"}
+		}
 		state := stackState(sp)
 		parts = append(parts, fmt.Sprintf("%s (%s %s stack): %s", sp.Stack, state, sp.Kind, strings.Join(counts, ", ")))
 	}
@@ -205,6 +210,9 @@ func renderPlanText(w io.Writer, p orchestrator.Plan) error {
 		}
 	}
 	for _, sp := range p.Stacks {
+		if sp.Unplanned != "" {
+			fmt.Fprintf(w, "\n%s: not planned: %s\n", sp.Stack, sp.Unplanned)
+		}
 		if len(sp.Steps) == 0 {
 			continue
 		}
@@ -225,7 +233,7 @@ func renderPlanText(w io.Writer, p orchestrator.Plan) error {
 }
 
 // Markdown renders the plan for a pull-request comment: the summary line,
-// violations first, a table per stack, and collapsible per-resource details
+// violations first, the cut-over as a Mermaid diagram, a table per stack, and collapsible per-resource details
 // with secrets masked, cut to MaxMarkdown characters.
 func Markdown(p orchestrator.Plan) string {
 	p = maskPlan(p)
@@ -246,9 +254,16 @@ func Markdown(p orchestrator.Plan) string {
 		}
 		head.WriteString("\n")
 	}
+	head.WriteString("#### Traffic\n\n")
+	head.WriteString(trafficDiagram(p))
+	head.WriteString("\n")
 	for _, sp := range p.Stacks {
 		state := stackState(sp)
 		fmt.Fprintf(&head, "#### `%s` (%s %s stack)\n\n", sp.Stack, state, sp.Kind)
+		if sp.Unplanned != "" {
+			fmt.Fprintf(&head, "Not planned: %s.\n\n", mdEscape(sp.Unplanned))
+			continue
+		}
 		if p.Redacted {
 			head.WriteString("| create | update | replace | delete | unchanged | not compared |\n|---|---|---|---|---|---|\n")
 			fmt.Fprintf(&head, "| %d | %d | %d | %d | %d | %d |\n\n", sp.Counts["create"], sp.Counts["update"], sp.Counts["replace"], sp.Counts["delete"], sp.Counts["same"], sp.Counts["uncompared"])

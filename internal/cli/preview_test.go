@@ -50,8 +50,38 @@ func redactedPlan() orchestrator.Plan {
 	return p
 }
 
+// firstPlan is the first deploy of an env: nothing is live yet, and
+// neither stack is planned before the env exists.
+func firstPlan() orchestrator.Plan {
+	p := cleanPlan()
+	p.From = ""
+	p.Stacks[0].Counts, p.Stacks[0].Steps = map[string]int{}, []orchestrator.Step{}
+	p.Stacks[0].Unplanned = "env dev has not been deployed: a version stack reads its env stack's outputs, so it is planned once the env exists (the first deploy creates both)"
+	p.Stacks[1] = orchestrator.StackPlan{Stack: "dev", Kind: "env", Counts: map[string]int{}, Steps: []orchestrator.Step{},
+		Unplanned: "env dev has not been deployed: the first deploy creates its stack (network and load balancer)"}
+	return p
+}
+
+// canaryPlan is a deploy while a canary of another version is under way.
+func canaryPlan() orchestrator.Plan {
+	p := cleanPlan()
+	p.Candidate, p.CandidateWeight = "c0c0c0c0", 10
+	p.Stacks[1].Counts = map[string]int{"update": 1, "same": 3}
+	return p
+}
+
+// rollbackPlan sends traffic back to a warm version: nothing is built.
+func rollbackPlan() orchestrator.Plan {
+	p := cleanPlan()
+	p.Version, p.To = "77c0e1f2", "77c0e1f2"
+	p.Stacks[0] = orchestrator.StackPlan{Stack: "dev.77c0e1f2", Kind: "version", Exists: true, Counts: map[string]int{"same": 3}, Steps: []orchestrator.Step{}}
+	p.Stacks[1].Counts = map[string]int{"update": 1, "same": 3}
+	return p
+}
+
 func TestPreviewGolden(t *testing.T) {
-	for name, p := range map[string]orchestrator.Plan{"clean": cleanPlan(), "violations": violatingPlan(), "redacted": redactedPlan()} {
+	for name, p := range map[string]orchestrator.Plan{"clean": cleanPlan(), "violations": violatingPlan(), "redacted": redactedPlan(),
+		"first": firstPlan(), "canary": canaryPlan(), "rollback": rollbackPlan()} {
 		for _, format := range []string{"markdown", "json", "text"} {
 			t.Run(name+"/"+format, func(t *testing.T) {
 				var b bytes.Buffer

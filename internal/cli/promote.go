@@ -31,9 +31,12 @@ func newPromoteCmd(f *Factory, g *GlobalOptions, runF func(context.Context, *Pro
 that a version of env --from runs (its live one, or --version), with --to's
 own config (Pulumi.<to>.yaml), through the same gate, canary steps,
 analysis and bake as phoenix deploy, whose flags it takes. Nothing is
-built: the image is found by digest (docker: the image id in the engine
-both envs share; aws cannot promote yet) and the new version runs it by
-that digest.
+built: the image is found by digest and the new version runs it by that
+digest. On docker it is the image id, in the engine both envs share. On
+aws it is copied from --from's ECR repository into --to's, under the new
+version's tag, by go-containerregistry with a registry token from ECR
+(both repositories in one account and region; layers are mounted when the
+registry allows blob mounting).
 
 The new version's id is the hash of --to's config, the program and the
 image's digest: the same promotion always gets the same id, so a promotion
@@ -114,6 +117,7 @@ func promoteRun(ctx context.Context, f *Factory, opts *PromoteOptions) error {
 		From: opts.From, To: to, Version: opts.Version, Program: program, Deploy: d,
 		VersionOf: func(image string) (string, error) { return version.Promoted(dir, to, image) },
 	})
+	appendSummary(opts.Deploy.Summary, f.IO.ErrOut, "promote", res.DeployResult, err)
 	return f.show(opts.Deploy.JSON, res, err, func(w io.Writer) error {
 		if err := renderPromote(w, res); err != nil || !opts.Deploy.Verbose {
 			return err

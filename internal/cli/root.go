@@ -78,6 +78,7 @@ Cloud). Secrets use a passphrase from PULUMI_CONFIG_PASSPHRASE(_FILE).
 		newLogsCmd(f, g, nil),
 		newDestroyCmd(f, g, nil),
 		newUnlockCmd(f, g, nil),
+		newDashboardCmd(f, g, nil),
 	)
 	root.CompletionOptions.DisableDefaultCmd = true
 	return root

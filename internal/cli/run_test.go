@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/phoenix-iac/phoenix/internal/analysis"
 	"github.com/phoenix-iac/phoenix/internal/iostreams"
 	"github.com/phoenix-iac/phoenix/internal/orchestrator"
 	"github.com/phoenix-iac/phoenix/internal/version"
@@ -29,6 +31,8 @@ type stubOrchestrator struct {
 	logsErr  error
 	plan     orchestrator.Plan
 	settings stacks.Analysis
+	envs     *orchestrator.EnvsResult
+	envsErr  error
 }
 
 func (s *stubOrchestrator) Deploy(_ context.Context, opts orchestrator.DeployOptions) (orchestrator.DeployResult, error) {
@@ -82,6 +86,9 @@ func (s *stubOrchestrator) GCOrphans(_ context.Context, opts orchestrator.Orphan
 
 func (s *stubOrchestrator) Envs(context.Context) (orchestrator.EnvsResult, error) {
 	s.asked = append(s.asked, "Envs")
+	if s.envs != nil || s.envsErr != nil {
+		return *cmp.Or(s.envs, &orchestrator.EnvsResult{}), s.envsErr
+	}
 	return orchestrator.EnvsResult{Envs: []orchestrator.Status{}, Differences: []orchestrator.ConfigDifference{}}, nil
 }
 
@@ -113,6 +120,16 @@ func (s *stubOrchestrator) Logs(_ context.Context, _ orchestrator.LogsOptions, o
 func (s *stubOrchestrator) ClearStackLocks(context.Context, string) ([]orchestrator.StackLock, error) {
 	s.asked = append(s.asked, "ClearStackLocks")
 	return nil, nil
+}
+
+func (s *stubOrchestrator) TrafficSource(context.Context, string, time.Time) (analysis.Source, error) {
+	s.asked = append(s.asked, "TrafficSource")
+	return nil, errors.New("no traffic here")
+}
+
+func (s *stubOrchestrator) Resources(context.Context, string, string) ([]orchestrator.Resource, error) {
+	s.asked = append(s.asked, "Resources")
+	return []orchestrator.Resource{}, nil
 }
 
 // runVerb runs args through Main with stub behind the Factory and returns

@@ -283,3 +283,42 @@ func TestSplit(t *testing.T) {
 		}
 	}
 }
+
+// TestDeploySummaryGolden: the Markdown a deploy appends to --summary, for
+// a first deploy, a canary that passed and one the analysis aborted.
+func TestDeploySummaryGolden(t *testing.T) {
+	first := orchestrator.DeployResult{Env: "dev", Version: "3f9a1c2e", Created: true, URL: "http://localhost:8080",
+		Timings: orchestrator.Timings{{Step: "preflight", Seconds: 0.2}, {Step: "version", Seconds: 2.04}, {Step: "candidate", Seconds: 2.5}}}
+	for _, tt := range []struct {
+		name string
+		res  orchestrator.DeployResult
+		err  error
+	}{
+		{"first", first, nil},
+		{"canary", canaryResult, nil},
+		{"aborted", abortedResult, &orchestrator.AnalysisError{Step: abortedResult.Analysis[0]}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			golden(t, filepath.Join("..", "summary", tt.name+".md"), []byte(deploySummary("deploy", tt.res, tt.err)))
+		})
+	}
+}
+
+// TestSummaryIsAppended: --summary appends (as $GITHUB_STEP_SUMMARY
+// wants), and a file that cannot be written is refused before the deploy.
+func TestSummaryIsAppended(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "summary.md")
+	os.WriteFile(path, []byte("# earlier step\n"), 0o644)
+	var errOut bytes.Buffer
+	appendSummary(path, &errOut, "deploy", canaryResult, nil)
+	got, _ := os.ReadFile(path)
+	if !strings.HasPrefix(string(got), "# earlier step\n### Phoenix deploy: env `dev`") || errOut.Len() > 0 {
+		t.Errorf("summary file %q, stderr %q", got, errOut.String())
+	}
+	for _, bad := range []string{filepath.Join(t.TempDir(), "missing", "s.md"), t.TempDir()} {
+		code, _ := runVerb(t, &stubOrchestrator{}, "deploy", "--env", "dev", "--version", "v2", "--summary", bad)
+		if code != ExitUsage {
+			t.Errorf("--summary %s: exit %d, want %d", bad, code, ExitUsage)
+		}
+	}
+}

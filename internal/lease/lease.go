@@ -206,8 +206,20 @@ func (s *Store) latest(ctx context.Context, env string) (*generation, error) {
 	return s.read(ctx, env, tokens[len(tokens)-1])
 }
 
-// tokens lists env's generations, oldest first.
+// tokens lists env's generations, oldest first. A generation deleted
+// while the listing runs (another command pruning its old ones) fails a
+// file system's listing, which stats each file it lists: it lists again.
 func (s *Store) tokens(ctx context.Context, env string) ([]uint64, error) {
+	for attempt := 1; ; attempt++ {
+		out, err := s.list(ctx, env)
+		if err == nil || ErrorCode(err) != gcerrors.NotFound || attempt == 5 {
+			return out, err
+		}
+	}
+}
+
+// list lists env's generations once, oldest first.
+func (s *Store) list(ctx context.Context, env string) ([]uint64, error) {
 	it := s.bucket.List(&blob.ListOptions{Prefix: env + "/"})
 	var out []uint64
 	for {
@@ -508,15 +520,15 @@ func (s *Store) Current(ctx context.Context, env string) (State, error) {
 	return State{Held: !free, Holder: g.holder, Expires: g.beat.Add(time.Duration(g.holder.TTL)), Stale: takeover}, nil
 }
 
-// Clear ends env's lease for command (phoenix unlock): when it is stale,
-// or held with force. It takes a new generation and releases it at once,
-// so the token grows and a holder that still runs is fenced at its next
-// check. It returns the holder it cleared.
 // NotLockedError is Clear's answer for an env whose lease nobody holds.
 type NotLockedError struct{ Env string }
 
 func (e *NotLockedError) Error() string { return fmt.Sprintf("env %s is not locked", e.Env) }
 
+// Clear ends env's lease for command (phoenix unlock): when it is stale,
+// or held with force. It takes a new generation and releases it at once,
+// so the token grows and a holder that still runs is fenced at its next
+// check. It returns the holder it cleared.
 func (s *Store) Clear(ctx context.Context, env, command string, force bool) (Holder, error) {
 	st, err := s.Current(ctx, env)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 
 	"github.com/phoenix-iac/phoenix/internal/lease"
+	"github.com/phoenix-iac/phoenix/internal/platform"
 	"github.com/phoenix-iac/phoenix/stacks"
 )
 
@@ -47,6 +48,11 @@ type DeployOptions struct {
 	// is then the version stack it came from (<env>.<version>), recorded
 	// on the new one.
 	Image, PromotedFrom string
+	// Copy, when set, makes the version's image available to the env
+	// once its env stack exists, under the env's lock, and returns the
+	// image by digest, which Image then is: a promotion's copy of its
+	// source's artifact into the env's own repository.
+	Copy func(ctx context.Context, env platform.Env) (string, error)
 	// TTL, when over 0, makes the env expire that long after this deploy
 	// starts: phoenix gc --expired destroys it after that. 0 leaves the
 	// env's expiry, if any, as it is.
@@ -109,11 +115,32 @@ func (o *Orchestrator) Deploy(ctx context.Context, opts DeployOptions) (DeployRe
 			return res, err
 		}
 	}
+	if opts.Copy != nil {
+		if err := t.time("copy", func() error {
+			f, err := o.envFile(opts.Env)
+			if err != nil {
+				return err
+			}
+			opts.Image, err = opts.Copy(ctx, o.opsEnv(opts.Env, f, env))
+			return err
+		}); err != nil {
+			return res, err
+		}
+	}
 	d := &deployment{o: o, opts: opts, name: stacks.StackName{Env: opts.Env, Version: opts.Version},
 		env: env, envStack: envStack, t0: env.Traffic, cur: env.Traffic, res: &res}
 	res.Previous, res.URL = d.t0.Live, env.URL
 	d.watcher = &watcher{o: o, env: opts.Env, a: opts.Analysis, state: env}
 	defer d.watcher.close()
+	// The gate needs the env's route key, a read of its own (a CLI
+	// process): it is read while the version is made. A failed read is
+	// the gate's to report: it reads the key again.
+	keyRead := make(chan struct{})
+	go func() {
+		defer close(keyRead)
+		_, _ = o.routeKey(ctx, opts.Env)
+	}()
+	defer func() { <-keyRead }()
 
 	for _, step := range []struct {
 		name string
@@ -439,7 +466,10 @@ func (d *deployment) retire(ctx context.Context) error {
 
 // upVersion runs a version stack's first up and marks it complete.
 func (o *Orchestrator) upVersion(ctx context.Context, s auto.Stack, name stacks.StackName) error {
-	if _, err := withStackLock(o, ctx, name, func() (auto.UpResult, error) { return s.Up(resultless(ctx), o.upOpts()...) }); err != nil {
+	w := o.watchOps(name)
+	_, err := withStackLock(o, ctx, name, func() (auto.UpResult, error) { return s.Up(resultless(ctx), w.upOpts()...) })
+	w.stop()
+	if err != nil {
 		return fmt.Errorf("deploying version stack %s: %w", name, err)
 	}
 	return o.markComplete(ctx, s)

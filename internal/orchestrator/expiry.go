@@ -36,6 +36,9 @@ func (o *Orchestrator) setExpiry(ctx context.Context, env string, t time.Time) e
 // expiries returns the expiry of every env stack of the project that has
 // one.
 func (o *Orchestrator) expiries(ctx context.Context) (map[string]time.Time, error) {
+	if o.noState() {
+		return map[string]time.Time{}, nil
+	}
 	stdout, stderr, _, err := o.opts.Pulumi.Run(ctx, o.opts.ProjectDir, nil, nil, nil, o.envList(),
 		"stack", "ls", "--json", "--tag", tagExpires)
 	if err != nil {

@@ -31,7 +31,9 @@ type GCResult struct {
 // GC destroys the version stacks beyond retention. Live, candidate and
 // previous are never touched, nor the newest Keep other versions.
 func (o *Orchestrator) GC(ctx context.Context, opts GCOptions) (GCResult, error) {
-	res := GCResult{Env: opts.Env, Kept: []string{}, Destroyed: []string{}, DryRun: opts.DryRun}
+	// Until it has looked, the result names no env: nothing was kept or
+	// destroyed, and a view of it would say so.
+	res := GCResult{Kept: []string{}, Destroyed: []string{}, DryRun: opts.DryRun}
 	if err := stacks.ValidateEnv(opts.Env); err != nil {
 		return res, err
 	}
@@ -53,7 +55,7 @@ func (o *Orchestrator) GC(ctx context.Context, opts GCOptions) (GCResult, error)
 // only says which.
 func (o *Orchestrator) collect(ctx context.Context, env string, keep int, dryRun bool) (GCResult, error) {
 	res := GCResult{Env: env, Kept: []string{}, Destroyed: []string{}, DryRun: dryRun}
-	st, err := o.Status(ctx, env)
+	st, err := o.envStatus(ctx, env, false)
 	if err != nil {
 		return res, err
 	}

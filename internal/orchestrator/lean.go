@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/blang/semver"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
@@ -40,6 +42,43 @@ type leanPulumi struct {
 	auto.PulumiCommand
 	stateDir string
 	exports  *exports
+	// settle readies the backend for another read after a torn one (see
+	// read); nil waits a moment.
+	settle func()
+	// trace, when set, is told of every run (Options.TracePulumi).
+	trace *tracer
+}
+
+// tracer prints each Pulumi run and its wall time, one line each. The
+// values given to `pulumi config` are not printed: they may be secrets.
+type tracer struct {
+	logf func(format string, args ...any)
+}
+
+func (t *tracer) run(args []string, took time.Duration, code int) {
+	shown := args
+	if len(args) > 0 && args[0] == "config" {
+		shown = append(slices.Clip(args[:min(2, len(args))]), "(values not shown)")
+	}
+	failed := ""
+	if code != 0 {
+		failed = fmt.Sprintf(", exit %d", code)
+	}
+	t.logf("pulumi %s: %.2fs%s", strings.Join(shown, " "), took.Seconds(), failed)
+}
+
+// exec runs the Pulumi CLI: a process, which the tracer is told of. (The
+// reads that Run answers from memory run none.)
+func (p leanPulumi) exec(ctx context.Context, workdir string, stdin io.Reader, out, errOut []io.Writer, env []string, args ...string) (string, string, int, error) {
+	start := time.Now()
+	stdout, stderr, code, err := p.PulumiCommand.Run(ctx, workdir, stdin, out, errOut, env, args...)
+	if p.trace != nil {
+		if err != nil && code == 0 {
+			code = -1
+		}
+		p.trace.run(args, time.Since(start), code)
+	}
+	return stdout, stderr, code, err
 }
 
 func (p leanPulumi) Run(ctx context.Context, workdir string, stdin io.Reader, out, errOut []io.Writer, env []string, args ...string) (string, string, int, error) {
@@ -56,10 +95,13 @@ func (p leanPulumi) Run(ctx context.Context, workdir string, stdin io.Reader, ou
 			return "", "", -1, fmt.Errorf("creating the state folder: %w", err)
 		}
 	}
-	if p.exports == nil {
-		return p.PulumiCommand.Run(ctx, workdir, stdin, out, errOut, env, args...)
-	}
 	stack, kind := classify(args)
+	if p.exports == nil {
+		if kind == runWrite && !rereadable(args) {
+			return p.exec(ctx, workdir, stdin, out, errOut, env, args...)
+		}
+		return p.read(ctx, workdir, stdin, out, errOut, env, args...)
+	}
 	switch kind {
 	case runExport:
 		l := lease.FromContext(ctx)
@@ -67,18 +109,66 @@ func (p leanPulumi) Run(ctx context.Context, workdir string, stdin io.Reader, ou
 			return state, "", 0, nil
 		}
 		gen := p.exports.generation()
-		stdout, stderr, code, err := p.PulumiCommand.Run(ctx, workdir, stdin, out, errOut, env, args...)
+		stdout, stderr, code, err := p.read(ctx, workdir, stdin, out, errOut, env, args...)
 		if err == nil {
 			p.exports.put(l, stack, stdout, gen)
 		}
 		return stdout, stderr, code, err
 	case runRead:
-		return p.PulumiCommand.Run(ctx, workdir, stdin, out, errOut, env, args...)
+		return p.read(ctx, workdir, stdin, out, errOut, env, args...)
 	default:
 		p.exports.forget(stack)
 		defer p.exports.forget(stack)
-		return p.PulumiCommand.Run(ctx, workdir, stdin, out, errOut, env, args...)
+		if rereadable(args) {
+			return p.read(ctx, workdir, stdin, out, errOut, env, args...)
+		}
+		return p.exec(ctx, workdir, stdin, out, errOut, env, args...)
 	}
+}
+
+// readTries is how many times a read that met a torn object is run.
+const readTries = 4
+
+// read runs a Pulumi command that changes no state, once more (up to
+// readTries in all) when it fails on a torn read. The file store
+// (gocloud.dev's fileblob) renames an object's new content into place,
+// but rewrites its attribute file (<object>.attrs) in place, truncating
+// it first: a read of the object while another command writes it (a
+// `phoenix status` beside a deploy, a CI runner's preview beside a
+// laptop's up) can find that file empty and fail with "EOF" (CI saw
+// `pulumi stack history` fail so: "failed to load checkpoint: EOF"). A
+// moment later the file is whole; a killed writer's empty one is removed
+// by settle. A read changes nothing, so running it again is safe (one
+// whose output streams somewhere, or that reads input, is run once).
+func (p leanPulumi) read(ctx context.Context, workdir string, stdin io.Reader, out, errOut []io.Writer, env []string, args ...string) (string, string, int, error) {
+	for try := 1; ; try++ {
+		stdout, stderr, code, err := p.exec(ctx, workdir, stdin, out, errOut, env, args...)
+		if err == nil || try == readTries || !tornRead(stderr) || ctx.Err() != nil || stdin != nil || len(out)+len(errOut) > 0 {
+			return stdout, stderr, code, err
+		}
+		if p.settle != nil {
+			p.settle()
+		} else {
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+}
+
+// tornRead reports whether a Pulumi command's stderr tells of an object
+// read while it was being written: its attribute file, empty or cut
+// short, failed to decode.
+func tornRead(stderr string) bool {
+	return strings.Contains(stderr, ": EOF") || strings.Contains(stderr, "unexpected EOF")
+}
+
+// rereadable reports whether a Pulumi run that classify does not call a
+// read changes no state either: selecting a stack (the workspace's
+// choice, which is the same when made twice) and reading its tags.
+func rereadable(args []string) bool {
+	if len(args) >= 2 && args[0] == "stack" && args[1] == "select" {
+		return !slices.Contains(args, "--create") && !slices.Contains(args, "-c")
+	}
+	return len(args) >= 3 && args[0] == "stack" && args[1] == "tag" && (args[2] == "ls" || args[2] == "get")
 }
 
 // A phoenix command reads an env stack's state many times: before each

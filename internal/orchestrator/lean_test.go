@@ -2,7 +2,10 @@ package orchestrator
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -131,5 +134,100 @@ func TestExportsAreRememberedUnderTheLeaseUntilAWrite(t *testing.T) {
 	export(held, "dev")
 	if runs() != before+1 {
 		t.Fatalf("an export under a released lease was answered from memory: %v", cli.runs)
+	}
+}
+
+// tornPulumi fails its first torn runs as a read of an object whose
+// attribute file another command is rewriting does, then answers.
+type tornPulumi struct {
+	auto.PulumiCommand
+	torn int
+	runs []string
+}
+
+func (c *tornPulumi) Run(_ context.Context, _ string, _ io.Reader, _, _ []io.Writer, _ []string, args ...string) (string, string, int, error) {
+	c.runs = append(c.runs, strings.Join(args, " "))
+	if len(c.runs) <= c.torn {
+		return "", "error: failed to load checkpoint: EOF\n", 255, errors.New("exit status 255")
+	}
+	return "ok", "", 0, nil
+}
+
+func (c *tornPulumi) Version() semver.Version { return semver.Version{} }
+
+func TestTornReadsAreReadAgainAndWritesRunOnce(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		args []string
+		torn int
+		runs int
+		ok   bool
+	}{
+		{[]string{"stack", "history", "--json", "--stack", "dev"}, 1, 2, true},
+		{[]string{"stack", "export", "--stack", "dev"}, 3, 4, true},
+		{[]string{"stack", "ls", "--json"}, 2, 3, true},
+		{[]string{"stack", "select", "--stack", "dev"}, 1, 2, true},
+		{[]string{"stack", "tag", "ls", "--json", "--stack", "dev"}, 1, 2, true},
+		// An EOF that outlasts readTries is the object's own: returned.
+		{[]string{"stack", "export", "--stack", "dev"}, readTries, readTries, false},
+		// Writes are never run twice, whatever they fail on.
+		{[]string{"up", "--yes", "--stack", "dev"}, 1, 1, false},
+		{[]string{"stack", "select", "--create", "--stack", "dev"}, 1, 1, false},
+		{[]string{"stack", "tag", "set", "a", "b", "--stack", "dev"}, 1, 1, false},
+	} {
+		for _, ex := range []*exports{{}, nil} {
+			cli := &tornPulumi{torn: tc.torn}
+			settled := 0
+			p := leanPulumi{PulumiCommand: cli, exports: ex, settle: func() { settled++ }}
+			out, _, _, err := p.Run(ctx, "", nil, nil, nil, nil, tc.args...)
+			if (err == nil) != tc.ok || len(cli.runs) != tc.runs || settled != tc.runs-1 {
+				t.Errorf("%q torn %d times (exports %v): ran %d times, settled %d, err %v, out %q; want %d runs, ok %v",
+					tc.args, tc.torn, ex != nil, len(cli.runs), settled, err, out, tc.runs, tc.ok)
+			}
+		}
+	}
+	// A read whose output streams somewhere is run once: a second run
+	// would write it twice.
+	cli := &tornPulumi{torn: 1}
+	p := leanPulumi{PulumiCommand: cli, exports: &exports{}, settle: func() {}}
+	if _, _, _, err := p.Run(ctx, "", nil, []io.Writer{io.Discard}, nil, nil, "stack", "ls"); err == nil || len(cli.runs) != 1 {
+		t.Errorf("a streamed read ran %d times (err %v), want once and its error", len(cli.runs), err)
+	}
+}
+
+func TestTraceTellsEachRunAndNoConfigValue(t *testing.T) {
+	ctx := context.Background()
+	l, err := lease.New(memblob.OpenBucket(nil)).Acquire(ctx, "dev", "deploy", lease.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := lease.NewContext(ctx, l)
+	var lines []string
+	tr := &tracer{logf: func(format string, args ...any) { lines = append(lines, fmt.Sprintf(format, args...)) }}
+	p := leanPulumi{PulumiCommand: &tornPulumi{torn: 1}, exports: &exports{}, settle: func() {}, trace: tr}
+	for _, args := range [][]string{
+		{"stack", "export", "--stack", "dev"}, // torn once: two runs
+		{"stack", "export", "--stack", "dev"}, // remembered: no run
+		{"config", "set", "--secret", "--stack", "dev", "phoenix:token", "s3cr3t"},
+	} {
+		if _, _, _, err := p.Run(held, "", nil, nil, nil, nil, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []string{
+		`^pulumi stack export --stack dev: \d+\.\d\ds, exit 255$`,
+		`^pulumi stack export --stack dev: \d+\.\d\ds$`,
+		`^pulumi config set \(values not shown\): \d+\.\d\ds$`,
+	}
+	if len(lines) != len(want) {
+		t.Fatalf("traced %q, want %d lines", lines, len(want))
+	}
+	for i, w := range want {
+		if !regexp.MustCompile(w).MatchString(lines[i]) {
+			t.Errorf("trace line %d: %q, want %s", i, lines[i], w)
+		}
+	}
+	if joined := strings.Join(lines, "\n"); strings.Contains(joined, "s3cr3t") || strings.Contains(joined, "phoenix:token") {
+		t.Errorf("the trace shows a config value:\n%s", joined)
 	}
 }

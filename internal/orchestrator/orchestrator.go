@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
@@ -63,13 +64,23 @@ type Options struct {
 	StackLockWait time.Duration
 	// Progress receives the engine's progress; nil keeps it quiet.
 	Progress io.Writer
-	// Ticker is a terminal on which a long wait (a canary step, the
-	// bake) draws one line, redrawn in place: the step, the time gone
-	// and the time left, the traffic each side served so far. nil draws
-	// nothing (output that is not a terminal, --json).
+	// Ticker is a terminal on which a long wait (an image build, the
+	// health gate, a canary step, the bake) draws one line, redrawn in
+	// place: the step, the time gone and the time left, the traffic each
+	// side served so far. nil draws nothing (output that is not a
+	// terminal, --json). Log, when set with it, is taken to write on the
+	// same terminal: its lines are printed above the line drawn.
 	Ticker io.Writer
+	// Durations is the file that keeps how long each env's last image
+	// build took on this machine, for the ticker's estimate of the time
+	// left; "" keeps nothing.
+	Durations string
 	// Log receives one line per phoenix step; nil keeps it quiet.
 	Log io.Writer
+	// TracePulumi logs one line per Pulumi CLI run: its arguments (never
+	// the values given to `pulumi config`), its wall time and a failure's
+	// exit code, to tell which runs a step's time went to.
+	TracePulumi bool
 	// HTTPClient makes the health-gate requests; default one with a 5 s timeout.
 	HTTPClient *http.Client
 	// User names who acts, for history; default $USER.
@@ -88,6 +99,8 @@ type Orchestrator struct {
 
 	mu   sync.Mutex
 	keys map[string]string // route keys by env, once read
+
+	status atomic.Pointer[statusLine] // the status line drawn now, if any
 }
 
 // New returns an Orchestrator.
@@ -110,7 +123,6 @@ func New(opts Options) (*Orchestrator, error) {
 	if opts.StackLockWait <= 0 {
 		opts.StackLockWait = DefaultStackLockWait
 	}
-	opts.Pulumi = leanPulumi{PulumiCommand: opts.Pulumi, stateDir: opts.StateDir, exports: &exports{}}
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = &http.Client{Timeout: 5 * time.Second}
 	}
@@ -120,13 +132,25 @@ func New(opts Options) (*Orchestrator, error) {
 	if opts.User == "" {
 		opts.User = "unknown"
 	}
-	return &Orchestrator{opts: opts, keys: map[string]string{}}, nil
+	o := &Orchestrator{opts: opts, keys: map[string]string{}}
+	lean := leanPulumi{PulumiCommand: opts.Pulumi, stateDir: opts.StateDir, exports: &exports{}, settle: o.settleSidecars}
+	if opts.TracePulumi {
+		lean.trace = &tracer{logf: o.logf}
+	}
+	o.opts.Pulumi = lean
+	return o, nil
 }
 
 func (o *Orchestrator) logf(format string, args ...any) {
-	if o.opts.Log != nil {
-		fmt.Fprintf(o.opts.Log, format+"\n", args...)
+	if o.opts.Log == nil {
+		return
 	}
+	if l := o.status.Load(); l != nil {
+		// A status line is drawn on the terminal: the log line goes above it.
+		l.around(func() { fmt.Fprintf(o.opts.Log, format+"\n", args...) })
+		return
+	}
+	fmt.Fprintf(o.opts.Log, format+"\n", args...)
 }
 
 // Traffic is where an env sends requests.
@@ -148,19 +172,24 @@ func (o *Orchestrator) workspace(ctx context.Context) (auto.Workspace, error) {
 
 // upOpts returns the options of every up: progress, color, no outputs.
 func (o *Orchestrator) upOpts(extra ...optup.Option) []optup.Option {
-	return append(engineOpts(o, optup.ProgressStreams, optup.SuppressProgress, optup.Color, extra), optup.SuppressOutputs())
+	return o.upOptsTo(o.opts.Progress, extra...)
+}
+
+// upOptsTo is upOpts with the engine's progress on progress instead.
+func (o *Orchestrator) upOptsTo(progress io.Writer, extra ...optup.Option) []optup.Option {
+	return append(engineOpts(o, progress, optup.ProgressStreams, optup.SuppressProgress, optup.Color, extra), optup.SuppressOutputs())
 }
 
 // destroyOpts returns the options of every destroy: progress, color.
 func (o *Orchestrator) destroyOpts(extra ...optdestroy.Option) []optdestroy.Option {
-	return engineOpts(o, optdestroy.ProgressStreams, optdestroy.SuppressProgress, optdestroy.Color, extra)
+	return engineOpts(o, o.opts.Progress, optdestroy.ProgressStreams, optdestroy.SuppressProgress, optdestroy.Color, extra)
 }
 
 // engineOpts adds to extra what every engine call of o shows: its progress
-// on Options.Progress (else none), in Options.Color.
-func engineOpts[O any](o *Orchestrator, progress func(...io.Writer) O, quiet func() O, color func(string) O, extra []O) []O {
-	if o.opts.Progress != nil {
-		extra = append(extra, progress(o.opts.Progress))
+// on to (else none), in Options.Color.
+func engineOpts[O any](o *Orchestrator, to io.Writer, progress func(...io.Writer) O, quiet func() O, color func(string) O, extra []O) []O {
+	if to != nil {
+		extra = append(extra, progress(to))
 	} else {
 		extra = append(extra, quiet())
 	}
@@ -191,6 +220,10 @@ func (o *Orchestrator) lock(ctx context.Context, env, command string, wait time.
 	if h := l.TookOver; h != nil {
 		o.logf("took over the lock of env %s from phoenix %s (pid %d, %s@%s, since %s): %s; anything it left half done is repaired on the way",
 			env, h.Command, h.PID, h.User, h.Host, h.Since.Format(time.RFC3339), l.Why)
+		// Every pulumi command on a stack fails while a lock file that the
+		// gone holder's pulumi was writing is there, not only those that
+		// withStackLock wraps.
+		o.dropHalfWrittenLocks()
 	}
 	release := func() {
 		if err := l.Release(context.WithoutCancel(ctx)); err != nil {

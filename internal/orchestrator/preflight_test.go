@@ -2,6 +2,7 @@ package orchestrator
 
 import (
 	"context"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -24,11 +25,8 @@ func (p noPulumi) Run(_ context.Context, _ string, _ io.Reader, _, _ []io.Writer
 
 func (noPulumi) Version() semver.Version { return semver.MustParse("3.274.1") }
 
-// TestPreflightStopsWithoutADockerEngine: on the docker platform, every
-// command that would change things stops before it runs Pulumi when the
-// engine does not answer, says how to start one, and leaves nothing
-// behind: not even the project's state folder.
-func TestPreflightStopsWithoutADockerEngine(t *testing.T) {
+// dockerProject is a project folder with a dev env on the docker platform.
+func dockerProject(t *testing.T) string {
 	dir := t.TempDir()
 	for name, body := range map[string]string{
 		"Pulumi.yaml":     "name: phoenix\nruntime: go\n",
@@ -38,6 +36,15 @@ func TestPreflightStopsWithoutADockerEngine(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	return dir
+}
+
+// TestPreflightStopsWithoutADockerEngine: on the docker platform, every
+// command that would change things stops before it runs Pulumi when the
+// engine does not answer, says how to start one, and leaves nothing
+// behind: not even the project's state folder.
+func TestPreflightStopsWithoutADockerEngine(t *testing.T) {
+	dir := dockerProject(t)
 	sock := filepath.Join(t.TempDir(), "docker.sock")
 	leases := t.TempDir()
 	state := filepath.Join(dir, ".phoenix", "state")
@@ -84,5 +91,47 @@ func TestPreflightStopsWithoutADockerEngine(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, ".phoenix")); !os.IsNotExist(err) {
 		t.Errorf("a refused command left .phoenix behind (%v)", err)
+	}
+}
+
+// TestReadsOfANeverDeployedProjectMakeNothing: status, envs, preview (its
+// stacks said to be not planned), gc --expired and a promotion's source read on a project whose own backend folder does
+// not exist yet answer "not deployed", "no env" and "nothing to do"
+// without running Pulumi, and leave no state folder behind.
+func TestReadsOfANeverDeployedProjectMakeNothing(t *testing.T) {
+	dir := dockerProject(t)
+	state := filepath.Join(dir, ".phoenix", "state")
+	o, err := New(Options{ProjectDir: dir, Pulumi: noPulumi{t}, StateDir: state,
+		Leases: func(context.Context) (*lease.Store, error) { t.Error("a read opened the leases"); return nil, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := o.Status(context.Background(), "dev")
+	if err != nil || st.Deployed || len(st.Versions) != 0 {
+		t.Errorf("status of a never-deployed env: %+v, %v; want not deployed, no versions, no error", st, err)
+	}
+	envs, err := o.Envs(context.Background())
+	if err != nil || len(envs.Envs) != 0 {
+		t.Errorf("envs of a never-deployed project: %v, %v; want none", envs, err)
+	}
+	plan, err := o.Preview(context.Background(), "dev", "v1")
+	if err != nil || len(plan.Stacks) != 2 {
+		t.Fatalf("preview of a never-deployed env: %+v, %v", plan, err)
+	}
+	for _, sp := range plan.Stacks {
+		if sp.Exists || sp.Unplanned == "" || len(sp.Steps) != 0 {
+			t.Errorf("preview of a never-deployed env: stack %+v, want new and said not planned", sp)
+		}
+	}
+	expired, err := o.GCExpired(context.Background(), ExpiredOptions{})
+	if err != nil || len(expired.Envs) != 0 || expired.Kept != 0 {
+		t.Errorf("gc --expired on a never-deployed project: %+v, %v; want nothing to do", expired, err)
+	}
+	var notFound *NotFoundError
+	if _, err := o.Promote(context.Background(), PromoteOptions{From: "staging", To: "prod"}); !errors.As(err, &notFound) {
+		t.Errorf("promote from a never-deployed env: %v, want a not-found error", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".phoenix")); !os.IsNotExist(err) {
+		t.Errorf("a read made %s (%v)", filepath.Join(dir, ".phoenix"), err)
 	}
 }

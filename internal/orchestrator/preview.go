@@ -52,9 +52,13 @@ type StackPlan struct {
 	// Incomplete marks a version stack whose first up has not finished (a
 	// deploy of it is under way, or failed or was killed): a deploy
 	// finishes it, so its creates change no version.
-	Incomplete bool           `json:"incomplete,omitempty"`
-	Counts     map[string]int `json:"counts"`
-	Steps      []Step         `json:"steps"`
+	Incomplete bool `json:"incomplete,omitempty"`
+	// Unplanned, when set, says why the stack has no plan: a new env's
+	// stacks are not planned before its first deploy (a version stack
+	// reads its env stack's outputs).
+	Unplanned string         `json:"unplanned,omitempty"`
+	Counts    map[string]int `json:"counts"`
+	Steps     []Step         `json:"steps"`
 }
 
 // Violation is a planned step or setting that breaks a Phoenix rule.
@@ -70,12 +74,17 @@ type Violation struct {
 
 // Plan is what a deploy of the current definition would do.
 type Plan struct {
-	Env        string      `json:"env"`
-	Version    string      `json:"version"`
-	From       string      `json:"from"`
-	To         string      `json:"to"`
-	Stacks     []StackPlan `json:"stacks"`
-	Violations []Violation `json:"violations"`
+	Env     string `json:"env"`
+	Version string `json:"version"`
+	From    string `json:"from"`
+	To      string `json:"to"`
+	// Candidate and CandidateWeight are the env's candidate and its share
+	// of production traffic when the preview ran (a canary under way); a
+	// deploy ends that canary first.
+	Candidate       string      `json:"candidate,omitempty"`
+	CandidateWeight int         `json:"candidateWeight,omitempty"`
+	Stacks          []StackPlan `json:"stacks"`
+	Violations      []Violation `json:"violations"`
 	// Redacted is set when the preview did not decrypt the stacks'
 	// secrets (no passphrase, or --no-decrypt): it planned against copies
 	// in a scratch backend with each secret a placeholder.
@@ -107,6 +116,9 @@ func (o *Orchestrator) Preview(ctx context.Context, env, version string) (Plan, 
 		return p, err
 	}
 	p.From = es.Traffic.Live
+	if c := es.Traffic.Candidate; c != "" && c != es.Traffic.Live {
+		p.Candidate, p.CandidateWeight = c, es.Traffic.CandidateWeight
+	}
 	var r *redacted
 	if o.opts.Redact {
 		if r, err = o.newRedacted(ctx, env); err != nil {
@@ -136,7 +148,8 @@ func (o *Orchestrator) Preview(ctx context.Context, env, version string) (Plan, 
 		sp.Incomplete = versionExists && !complete
 		p.Stacks = append(p.Stacks, sp)
 	} else {
-		p.Stacks = append(p.Stacks, StackPlan{Stack: name.String(), Kind: "version", Counts: map[string]int{}, Steps: []Step{}})
+		p.Stacks = append(p.Stacks, StackPlan{Stack: name.String(), Kind: "version", Counts: map[string]int{}, Steps: []Step{},
+			Unplanned: fmt.Sprintf("env %s has not been deployed: a version stack reads its env stack's outputs, so it is planned once the env exists (the first deploy creates both)", env)})
 	}
 
 	// The env stack: its cut-over when the version exists already, else its
@@ -160,7 +173,8 @@ func (o *Orchestrator) Preview(ctx context.Context, env, version string) (Plan, 
 		}
 		p.Stacks = append(p.Stacks, planOf(env, "env", true, steps))
 	} else {
-		p.Stacks = append(p.Stacks, StackPlan{Stack: env, Kind: "env", Counts: map[string]int{"create": 0}, Steps: []Step{}})
+		p.Stacks = append(p.Stacks, StackPlan{Stack: env, Kind: "env", Counts: map[string]int{}, Steps: []Step{},
+			Unplanned: fmt.Sprintf("env %s has not been deployed: the first deploy creates its stack (network and load balancer)", env)})
 	}
 	reviewer, _ := pf.(platform.Reviewer)
 	p.Violations = append(p.Violations, violations(p, reviewer)...)

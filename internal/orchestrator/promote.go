@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/phoenix-iac/phoenix/internal/platform"
 	"github.com/phoenix-iac/phoenix/stacks"
@@ -78,7 +81,7 @@ func (o *Orchestrator) Promote(ctx context.Context, opts PromoteOptions) (res Pr
 	}
 	res.From, res.Artifact = src.name.String(), src.artifact
 
-	pTo, fTo, err := o.platformOf(opts.To)
+	pTo, _, err := o.platformOf(opts.To)
 	if err != nil {
 		return res, err
 	}
@@ -107,25 +110,25 @@ func (o *Orchestrator) Promote(ctx context.Context, opts PromoteOptions) (res Pr
 		return res, err
 	}
 	res.Version = v
-	stTo, _, err := o.envState(ctx, opts.To)
-	if err != nil {
-		return res, err
-	}
 	o.logf("promoting %s (image %s) to env %s as version %s: nothing is built", src.name, image, opts.To, v)
-	var ref string
-	if err := own.time("copy", func() (err error) {
-		ref, err = promoter.Copy(ctx, src.env, o.opsEnv(opts.To, fTo, stTo), image, v)
-		return err
-	}); err != nil {
-		return res, fmt.Errorf("copying %s's image %s to env %s: %w", src.name, image, opts.To, err)
-	}
-	res.Image = ref
-
 	d := opts.Deploy
-	d.Env, d.Version, d.Image, d.PromotedFrom = opts.To, v, ref, src.name.String()
+	d.Env, d.Version, d.PromotedFrom = opts.To, v, src.name.String()
 	d.Artifact, d.Program = src.artifact, opts.Program
+	// The copy waits for To's lock and env stack (where To's images go
+	// may be made by its first deploy).
+	d.Copy = func(ctx context.Context, to platform.Env) (string, error) {
+		ref, err := promoter.Copy(ctx, src.env, to, image, v)
+		if err != nil {
+			return "", fmt.Errorf("copying %s's image %s to env %s: %w", src.name, image, opts.To, err)
+		}
+		res.Image = ref
+		return ref, nil
+	}
 	dr, err := o.Deploy(ctx, d)
 	res.DeployResult = dr
+	if errors.Is(err, platform.ErrNoPromotion) {
+		return res, noPromotion
+	}
 	return res, err
 }
 
@@ -142,8 +145,13 @@ type promotion struct {
 // program at hand.
 func (o *Orchestrator) promotionSource(ctx context.Context, opts PromoteOptions) (promotion, error) {
 	var src promotion
-	st, _, err := o.envState(ctx, opts.From)
-	if err != nil {
+	// Each read is a CLI process: two rounds of reads side by side.
+	var st EnvState
+	var failed map[string]bool
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) { st, _, err = o.envState(gctx, opts.From); return err })
+	g.Go(func() (err error) { failed, err = o.failedStacks(gctx); return err })
+	if err := g.Wait(); err != nil {
 		return src, err
 	}
 	if !st.Exists {
@@ -160,27 +168,34 @@ func (o *Orchestrator) promotionSource(ctx context.Context, opts PromoteOptions)
 		}
 	}
 	name := stacks.StackName{Env: opts.From, Version: v}
-	_, rec, err := o.selectStack(ctx, name)
-	if isNotFound(err) {
-		return src, &NotFoundError{What: fmt.Sprintf("version stack %s does not exist: phoenix status --env %s lists the versions to promote", name, opts.From)}
-	}
+	ws, err := o.workspace(ctx)
 	if err != nil {
 		return src, err
+	}
+	var rec stackRecord
+	var tags map[string]string
+	var recErr, tagsErr error
+	var both sync.WaitGroup
+	both.Add(2)
+	go func() { defer both.Done(); _, rec, recErr = o.selectStack(ctx, name) }()
+	go func() { defer both.Done(); tags, tagsErr = ws.ListTags(ctx, name.String()) }()
+	both.Wait()
+	if isNotFound(recErr) {
+		return src, &NotFoundError{What: fmt.Sprintf("version stack %s does not exist: phoenix status --env %s lists the versions to promote", name, opts.From)}
+	}
+	if recErr != nil {
+		return src, recErr
+	}
+	if tagsErr != nil {
+		return src, fmt.Errorf("reading %s's tags: %w", name, tagsErr)
 	}
 	if !rec.complete() {
 		return src, fmt.Errorf("version stack %s is incomplete (its deploy failed or was interrupted): promote a complete one (phoenix status --env %s)", name, opts.From)
 	}
-	failed, err := o.failedStacks(ctx)
-	if err != nil {
-		return src, err
-	}
 	if failed[name.String()] {
 		return src, fmt.Errorf("version %s failed its deploy and was kept for inspection: it is not one to promote", name)
 	}
-	info := []VersionInfo{{Version: v, Stack: name.String()}}
-	if err := o.describe(ctx, opts.From, info); err != nil {
-		return src, err
-	}
+	info := []VersionInfo{{Version: v, Stack: name.String(), Program: tags[tagProgram], Artifact: tags[tagArtifact]}}
 	switch program := info[0].Program; {
 	case program == "":
 		return src, fmt.Errorf("version %s records no program hash (a phoenix before promote deployed it), so phoenix cannot tell that it promotes one definition: deploy %s again, from this checkout, then promote it",
@@ -189,5 +204,15 @@ func (o *Orchestrator) promotionSource(ctx context.Context, opts PromoteOptions)
 		return src, fmt.Errorf("the program here (hash %s) is not the one version %s was deployed with (hash %s): a promotion promotes one definition; check out the commit that deployed it (the program is Pulumi.yaml, main.go, go.mod, go.sum, stacks/, components/, platforms/ and internal/header/), or deploy %s from source",
 			opts.Program, name, program, opts.To)
 	}
-	return promotion{name: name, platform: p, env: o.opsEnv(opts.From, f, st), artifact: info[0].Artifact}, nil
+	env := o.opsEnv(opts.From, f, st)
+	// The version's outputs were read above: the artifact's lookup needs
+	// no second read of its stack.
+	read := env.VersionOutputs
+	env.VersionOutputs = func(ctx context.Context, version string) (map[string]any, error) {
+		if version == v {
+			return rec.Outputs, nil
+		}
+		return read(ctx, version)
+	}
+	return promotion{name: name, platform: p, env: env, artifact: info[0].Artifact}, nil
 }

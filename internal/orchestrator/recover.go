@@ -90,6 +90,9 @@ func (o *Orchestrator) failedStacks(ctx context.Context) (map[string]bool, error
 // taggedStacks returns the names of the stacks whose tag is "true", with
 // one CLI call.
 func (o *Orchestrator) taggedStacks(ctx context.Context, tag, what string) (map[string]bool, error) {
+	if o.noState() {
+		return map[string]bool{}, nil
+	}
 	stdout, stderr, _, err := o.opts.Pulumi.Run(ctx, o.opts.ProjectDir, nil, nil, nil, o.envList(),
 		"stack", "ls", "--json", "--tag", tag+"=true")
 	if err != nil {
@@ -154,15 +157,10 @@ type stackRecord struct {
 // readRecord reads a stack's state.
 func (o *Orchestrator) readRecord(ctx context.Context, name stacks.StackName) (stackRecord, error) {
 	rec := stackRecord{Outputs: map[string]any{}, IDs: map[string]bool{}, URNs: map[string][]string{}}
-	export := func() (string, string, int, error) {
-		return o.opts.Pulumi.Run(ctx, o.opts.ProjectDir, nil, nil, nil, o.envList(),
-			"stack", "export", "--stack", name.String())
-	}
-	stdout, stderr, _, err := export()
-	if err != nil && strings.Contains(stderr, "failed to load checkpoint: EOF") {
-		o.settleSidecars()
-		stdout, stderr, _, err = export()
-	}
+	// A torn read is run again by leanPulumi; an EOF that outlasts it is
+	// an empty checkpoint.
+	stdout, stderr, _, err := o.opts.Pulumi.Run(ctx, o.opts.ProjectDir, nil, nil, nil, o.envList(),
+		"stack", "export", "--stack", name.String())
 	if err != nil {
 		if strings.Contains(stderr, "no stack named") {
 			return rec, fmt.Errorf("stack %s: %w", name, errNoStack)
@@ -288,6 +286,9 @@ func retryLocked[T any](o *Orchestrator, ctx context.Context, name stacks.StackN
 	wait := o.opts.StackLockWait
 	deadline := time.Now().Add(wait)
 	res, err := op()
+	if err != nil && strings.Contains(err.Error(), "unexpected end of JSON input") && o.dropHalfWrittenLocks() > 0 {
+		res, err = op()
+	}
 	var holders [][]string
 	var why string
 	waited := false
@@ -408,7 +409,7 @@ func removeLockFiles(holders [][]string) error {
 	return nil
 }
 
-// settleSidecars readies a file backend for a second read after one
+// settleSidecars readies a file backend for another read after one
 // failed on an empty attribute file ("EOF"): a killed pulumi's is removed
 // (dropEmptySidecars); one that a running pulumi is writing (another
 // command, or a by-hand pulumi up, updating a stack) is whole a moment
@@ -444,6 +445,50 @@ func (o *Orchestrator) dropEmptySidecars() int {
 		}
 		return nil
 	})
+	return n
+}
+
+// halfWrittenAge is how old a lock's temporary file must be to be a
+// killed writer's: a live pulumi renames it into place within a moment.
+const halfWrittenAge = 2 * time.Second
+
+// dropHalfWrittenLocks removes the lock files that a pulumi killed while it
+// wrote them left in a file backend, and returns how many. The file store
+// writes a lock to <lock>.json.<n>.tmp beside it and renames it into
+// place; a kill in between leaves the temporary file, which every later
+// command on the stack lists as another holder's lock and fails to parse
+// ("unexpected end of JSON input"), so that no pulumi command can run on
+// the stack again. Such a file never held a lock: removing it loses
+// nothing. One younger than halfWrittenAge may still be renamed by a live
+// pulumi: it is waited for first.
+func (o *Orchestrator) dropHalfWrittenLocks() int {
+	backend := o.opts.EnvVars["PULUMI_BACKEND_URL"]
+	if !strings.HasPrefix(backend, "file://") {
+		return 0
+	}
+	root := filepath.Join(strings.TrimPrefix(stacks.BackendID(backend, ""), "file://"), ".pulumi", "locks")
+	var temps []string
+	young := false
+	filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".tmp") {
+			return nil
+		}
+		temps = append(temps, path)
+		if info, err := d.Info(); err == nil && time.Since(info.ModTime()) < halfWrittenAge {
+			young = true
+		}
+		return nil
+	})
+	if young {
+		time.Sleep(halfWrittenAge)
+	}
+	n := 0
+	for _, path := range temps {
+		if os.Remove(path) == nil {
+			o.logf("removed %s: a lock file that a killed pulumi left half written", path)
+			n++
+		}
+	}
 	return n
 }
 

@@ -5,12 +5,11 @@ package orchestrator
 // unchanged.
 
 import (
-	"github.com/phoenix-iac/phoenix/internal/lease"
-
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -24,23 +23,34 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 
+	"github.com/phoenix-iac/phoenix/internal/lease"
 	"github.com/phoenix-iac/phoenix/internal/platform"
 	"github.com/phoenix-iac/phoenix/stacks"
 )
 
+// noState reports whether the project's own backend (a local folder) has
+// not been made yet. It is made by the first command that changes
+// something: before that there is no stack, and a read makes nothing.
+func (o *Orchestrator) noState() bool {
+	if d := o.opts.StateDir; d != "" {
+		_, err := os.Stat(d)
+		return errors.Is(err, fs.ErrNotExist)
+	}
+	return false
+}
+
 // stackNames lists the project's stacks with their summaries.
 func (o *Orchestrator) stackNames(ctx context.Context) (map[string]auto.StackSummary, error) {
+	if o.noState() {
+		return map[string]auto.StackSummary{}, nil
+	}
 	ws, err := o.workspace(ctx)
 	if err != nil {
 		return nil, err
 	}
 	list, err := ws.ListStacks(ctx)
-	if err != nil && strings.Contains(err.Error(), "EOF") {
-		o.settleSidecars()
-		list, err = ws.ListStacks(ctx)
-	}
 	if err != nil {
-		return nil, fmt.Errorf("listing stacks: %w", err)
+		return nil, fmt.Errorf("listing stacks: %w", cliError(err))
 	}
 	out := map[string]auto.StackSummary{}
 	for _, s := range list {
@@ -49,11 +59,39 @@ func (o *Orchestrator) stackNames(ctx context.Context) (map[string]auto.StackSum
 	return out, nil
 }
 
+// cliError is err from the Automation API told by the Pulumi CLI's own
+// error line ("error: ..." on its stderr), which the API's message holds
+// among the run's exit code and both outputs; err when it has none.
+func cliError(err error) error {
+	_, stderr, ok := strings.Cut(err.Error(), "\nstderr: ")
+	if !ok {
+		return err
+	}
+	for _, line := range strings.Split(stderr, "\n") {
+		if msg, ok := strings.CutPrefix(strings.TrimSpace(line), "error: "); ok {
+			return &cliFailure{msg: msg, err: err}
+		}
+	}
+	return err
+}
+
+// cliFailure is a Pulumi CLI run's failure, told by its error line.
+type cliFailure struct {
+	msg string
+	err error
+}
+
+func (e *cliFailure) Error() string { return e.msg }
+func (e *cliFailure) Unwrap() error { return e.err }
+
 // selectStack returns an existing stack, with its state record; err
 // satisfies isNotFound when there is no such stack. Every command phoenix
 // runs on a stack names it (--stack), so nothing is selected in the
 // workspace: the one CLI call is the export that reads the state.
 func (o *Orchestrator) selectStack(ctx context.Context, name stacks.StackName) (auto.Stack, stackRecord, error) {
+	if o.noState() {
+		return auto.Stack{}, stackRecord{}, fmt.Errorf("stack %s: %w", name, errNoStack)
+	}
 	ws, err := o.workspace(ctx)
 	if err != nil {
 		return auto.Stack{}, stackRecord{}, err
@@ -230,25 +268,36 @@ func (o *Orchestrator) exportState(ctx context.Context, name stacks.StackName) (
 	return state, nil
 }
 
+// writeTemp writes b to a new file in dir (os.CreateTemp's dir and
+// pattern) and returns its name; on failure it leaves no file.
+func writeTemp(dir, pattern string, b []byte) (string, error) {
+	f, err := os.CreateTemp(dir, pattern)
+	if err != nil {
+		return "", err
+	}
+	_, err = f.Write(b)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
+}
+
 // importState writes a stack's state back with `pulumi stack import`.
 func (o *Orchestrator) importState(ctx context.Context, name stacks.StackName, state map[string]any) error {
 	b, err := json.Marshal(state)
 	if err != nil {
 		return err
 	}
-	file, err := os.CreateTemp("", "phoenix-state-*.json")
+	file, err := writeTemp("", "phoenix-state-*.json", b)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(file.Name())
-	if _, err := file.Write(b); err != nil {
-		file.Close()
-		return err
-	}
-	if err := file.Close(); err != nil {
-		return err
-	}
-	if _, stderr, _, err := o.opts.Pulumi.Run(ctx, o.opts.ProjectDir, nil, nil, nil, o.envList(), "stack", "import", "--stack", name.String(), "--file", file.Name()); err != nil {
+	defer os.Remove(file)
+	if _, stderr, _, err := o.opts.Pulumi.Run(ctx, o.opts.ProjectDir, nil, nil, nil, o.envList(), "stack", "import", "--stack", name.String(), "--file", file); err != nil {
 		return fmt.Errorf("%w: %s", err, strings.TrimSpace(stderr))
 	}
 	return nil

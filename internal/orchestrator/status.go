@@ -6,6 +6,8 @@ import (
 	"sort"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/phoenix-iac/phoenix/stacks"
 )
 
@@ -26,20 +28,50 @@ type Status struct {
 	Warning string `json:"warning,omitempty"`
 	// Expires is when the env expires (deploy --ttl), if it does.
 	Expires *time.Time `json:"expires,omitempty"`
+	// History is the env's traffic changes, newest first, as read for
+	// this status (phoenix history shows them); not part of its JSON.
+	History []Event `json:"-"`
 }
 
 // Status reports an env: its traffic and its versions.
 func (o *Orchestrator) Status(ctx context.Context, env string) (Status, error) {
+	return o.envStatus(ctx, env, true)
+}
+
+// envStatus is Status; without full, it reads only what gc needs (traffic,
+// versions, history), not each version's artifact and image nor the
+// env's expiry.
+func (o *Orchestrator) envStatus(ctx context.Context, env string, full bool) (Status, error) {
 	st := Status{Env: env, Versions: []VersionInfo{}}
 	if err := stacks.ValidateEnv(env); err != nil {
 		return st, err
+	}
+	if o.noState() {
+		return st, nil
 	}
 	es, envStack, err := o.envState(ctx, env)
 	if err != nil {
 		return st, err
 	}
-	versions, err := o.versions(ctx, env)
-	if err != nil {
+	// Each read is a CLI process: the versions, the history and the tags
+	// are read side by side.
+	var versions []VersionInfo
+	var hist []Event
+	var tags map[string]string
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) { versions, err = o.versions(gctx, env); return err })
+	if es.Exists {
+		g.Go(func() (err error) { hist, err = o.history(gctx, envStack); return err })
+	}
+	if es.Exists && full {
+		g.Go(func() (err error) {
+			if tags, err = envStack.Workspace().ListTags(gctx, env); err != nil {
+				return fmt.Errorf("reading env %s's tags: %w", env, err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
 		return st, err
 	}
 	st.Deployed, st.Platform, st.URL, st.Retention = es.Exists, es.Platform, es.URL, es.Retention
@@ -48,14 +80,6 @@ func (o *Orchestrator) Status(ctx context.Context, env string) (Status, error) {
 		st.Candidate = es.Traffic.Candidate
 	}
 	if es.Exists {
-		hist, err := o.history(ctx, envStack)
-		if err != nil {
-			return st, err
-		}
-		tags, err := envStack.Workspace().ListTags(ctx, env)
-		if err != nil {
-			return st, fmt.Errorf("reading env %s's tags: %w", env, err)
-		}
 		if v, ok := tags[tagExpires]; ok {
 			t, err := parseExpiry(env, v)
 			if err != nil {
@@ -63,6 +87,7 @@ func (o *Orchestrator) Status(ctx context.Context, env string) (Status, error) {
 			}
 			st.Expires = &t
 		}
+		st.History = hist
 		st.Previous = previousOf(hist, st.Live)
 		st.Warning = lastFailed(hist, env)
 		// A version's age is its deploy's, not its stack's last update,
@@ -73,9 +98,25 @@ func (o *Orchestrator) Status(ctx context.Context, env string) (Status, error) {
 		}
 		sort.SliceStable(versions, func(i, j int) bool { return versions[i].since().After(versions[j].since()) })
 	}
+	if !full {
+		versions = roled(versions, st)
+		if versions != nil {
+			st.Versions = versions
+		}
+		return st, nil
+	}
 	if err := o.describe(ctx, env, versions); err != nil {
 		return st, err
 	}
+	versions = roled(versions, st)
+	if versions != nil {
+		st.Versions = versions
+	}
+	return st, nil
+}
+
+// roled gives the versions that traffic names their roles.
+func roled(versions []VersionInfo, st Status) []VersionInfo {
 	for i := range versions {
 		switch versions[i].Version {
 		case st.Live:
@@ -86,10 +127,7 @@ func (o *Orchestrator) Status(ctx context.Context, env string) (Status, error) {
 			versions[i].Role = "previous"
 		}
 	}
-	if versions != nil {
-		st.Versions = versions
-	}
-	return st, nil
+	return versions
 }
 
 // since is when a version came: its deploy, else its stack's last update.

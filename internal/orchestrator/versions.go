@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/phoenix-iac/phoenix/stacks"
@@ -96,13 +97,11 @@ func (o *Orchestrator) describe(ctx context.Context, env string, vs []VersionInf
 
 // versions lists the version stacks of env, newest first.
 func (o *Orchestrator) versions(ctx context.Context, env string) ([]VersionInfo, error) {
-	names, err := o.stackNames(ctx)
-	if err != nil {
-		return nil, err
-	}
-	// Two listings, side by side: each is a CLI process.
+	// Three listings, side by side: each is a CLI process.
+	var names map[string]auto.StackSummary
 	var complete, failed map[string]bool
 	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) { names, err = o.stackNames(gctx); return err })
 	g.Go(func() (err error) { complete, err = o.completeStacks(gctx); return err })
 	g.Go(func() (err error) { failed, err = o.failedStacks(gctx); return err })
 	if err := g.Wait(); err != nil {

@@ -8,6 +8,7 @@ package platform
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/phoenix-iac/phoenix/internal/analysis"
@@ -32,6 +33,22 @@ type Env struct {
 	Logf func(format string, args ...any)
 	// VersionOutputs reads a version stack's outputs.
 	VersionOutputs func(ctx context.Context, version string) (map[string]any, error)
+}
+
+// VersionImage is the image a version stack says it runs (its image
+// output), as its deploy recorded it: a version stack without one is
+// incomplete, or was made by an older phoenix.
+func (e Env) VersionImage(ctx context.Context, version string) (string, error) {
+	out, err := e.VersionOutputs(ctx, version)
+	if err != nil {
+		return "", err
+	}
+	ref, _ := out[stacks.OutImage].(string)
+	if ref == "" {
+		return "", fmt.Errorf("version stack %s.%s names no image (output %s): it is incomplete or was made by an older phoenix; deploy it again with: phoenix deploy --env %s",
+			e.Name, version, stacks.OutImage, e.Name)
+	}
+	return ref, nil
 }
 
 // Output is the env stack's string output key; empty when it has none.

@@ -88,9 +88,6 @@ func TestComputeIsStableAndSensitive(t *testing.T) {
 		{"env config", func(d string) {
 			write(t, filepath.Join(d, "Pulumi.dev.yaml"), "config:\n  phoenix:platform: docker\n  phoenix:replicas: \"3\"\n")
 		}, true},
-		{"traffic keys", func(d string) {
-			write(t, filepath.Join(d, "Pulumi.dev.yaml"), "config:\n  phoenix:platform: docker\n  phoenix:replicas: \"2\"\n  phoenix:live: abc\n  phoenix:candidateWeight: \"10\"\n")
-		}, false},
 		{"analysis thresholds", func(d string) {
 			write(t, filepath.Join(d, "Pulumi.dev.yaml"), "config:\n  phoenix:platform: docker\n  phoenix:replicas: \"2\"\n  phoenix:analysis:\n    maxErrorRate: 0.05\n    bake: 5m\n")
 		}, false},
@@ -126,6 +123,9 @@ func TestComputeRefuses(t *testing.T) {
 		{"bad env name", func(string) {}, "Prod", "lowercase"},
 		{"missing app", func(d string) { os.RemoveAll(filepath.Join(d, "app")) }, "dev", "not a directory"},
 		{"not a project", func(d string) { os.Remove(filepath.Join(d, "go.sum")) }, "dev", "project directory"},
+		{"traffic keys in the env's file", func(d string) {
+			write(t, filepath.Join(d, "Pulumi.dev.yaml"), "config:\n  phoenix:platform: docker\n  phoenix:live: abc\n")
+		}, "dev", "pulumi config rm phoenix:live -s dev"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

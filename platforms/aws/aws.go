@@ -5,8 +5,6 @@
 package aws
 
 import (
-	"fmt"
-
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/phoenix-iac/phoenix/components/awsedge"
@@ -97,14 +95,12 @@ func (Platform) Env(ctx *pulumi.Context, e *stacks.EnvStack) error {
 	return nil
 }
 
-// Version declares a version stack on aws: the image in ECR, the task,
-// its target group and rule, and the Fargate service.
+// Version declares a version stack on aws: the image in ECR (built and
+// pushed, or a promoted one phoenix copied into the env's repository),
+// the task, its target group and rule, and the Fargate service.
 func (Platform) Version(ctx *pulumi.Context, v *stacks.VersionStack) error {
 	cfg := v.Config
 	own := settings(cfg)
-	if cfg.Image != "" {
-		return fmt.Errorf("version stack %s: %s is set, but the aws platform builds every version's image and cannot run a promoted one yet; remove it from %s", v.Name, stacks.KeyImage, stacks.ConfigFileName(v.Name.String(), ""))
-	}
 	key, err := v.RouteKey()
 	if err != nil {
 		return err
@@ -113,6 +109,7 @@ func (Platform) Version(ctx *pulumi.Context, v *stacks.VersionStack) error {
 		Env:                         v.Name.Env,
 		Version:                     v.Name.Version,
 		AppPath:                     cfg.AppPath,
+		Image:                       cfg.Image,
 		AppPort:                     cfg.AppPort,
 		Replicas:                    cfg.Replicas,
 		CPU:                         own.CPU,

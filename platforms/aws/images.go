@@ -61,16 +61,25 @@ func (Platform) Release(ctx context.Context, env platform.Env, version string) e
 		env.Logf("env stack %s names no image repository (output %s): no image of %s to delete", env.Name, OutRepositoryURL, version)
 		return nil
 	}
-	cfg, err := sdkConfig(ctx, env)
+	client, err := ecrClient(ctx, env)
 	if err != nil {
 		return err
 	}
-	client := ecr.NewFromConfig(cfg, func(o *ecr.Options) {
+	return DeleteImage(ctx, client, repo, version)
+}
+
+// ecrClient is an ECR client for env's account and region, at the
+// endpoint AWS_ENDPOINT_URL_ECR names, if any.
+func ecrClient(ctx context.Context, env platform.Env) (*ecr.Client, error) {
+	cfg, err := sdkConfig(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	return ecr.NewFromConfig(cfg, func(o *ecr.Options) {
 		if u := serviceEndpoint(env, "ECR"); u != nil {
 			o.BaseEndpoint = u
 		}
-	})
-	return DeleteImage(ctx, client, repo, version)
+	}), nil
 }
 
 // DeleteImage deletes tag from the ECR repository at repoURL

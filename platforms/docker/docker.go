@@ -89,6 +89,7 @@ func (Platform) Version(ctx *pulumi.Context, v *stacks.VersionStack) error {
 		Env:               v.Name.Env,
 		Version:           v.Name.Version,
 		AppPath:           cfg.AppPath,
+		AppDigest:         v.AppDigest,
 		Image:             cfg.Image,
 		AppPort:           cfg.AppPort,
 		Replicas:          cfg.Replicas,

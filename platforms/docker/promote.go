@@ -7,21 +7,15 @@ import (
 
 	"github.com/phoenix-iac/phoenix/internal/dockerengine"
 	"github.com/phoenix-iac/phoenix/internal/platform"
-	"github.com/phoenix-iac/phoenix/stacks"
 )
 
 // Artifact implements platform.Promoter: the id of the image the version
 // runs, looked up in the Docker engine by the image its stack names (the
 // tag of its build, or the id a promoted version runs).
 func (Platform) Artifact(ctx context.Context, env platform.Env, version string) (string, error) {
-	out, err := env.VersionOutputs(ctx, version)
+	ref, err := env.VersionImage(ctx, version)
 	if err != nil {
 		return "", err
-	}
-	ref, _ := out[stacks.OutImage].(string)
-	if ref == "" {
-		return "", fmt.Errorf("version stack %s.%s names no image (output %s): it is incomplete or was made by an older phoenix; deploy it again with: phoenix deploy --env %s",
-			env.Name, version, stacks.OutImage, env.Name)
 	}
 	c, err := client(env, "promote looks up the version's image", "promote from a machine whose DOCKER_HOST is a unix:// or plain tcp:// address")
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -27,6 +28,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/phoenix-iac/phoenix/internal/lockedbuf"
 )
 
 // env is what the test needs from make e2e.
@@ -115,17 +118,72 @@ func TestMainJob(t *testing.T) {
 		}
 	}
 	// The step judges a few hundred requests on a 2-core machine that also
-	// runs the load: a new version's first requests (cold containers, new
-	// upstream connections) can put its p99 a few ms over 1.2× live's, as
-	// a CI run saw (11.7 ms against a bound of 11.3). The latency bound is
-	// widened here; error rates are judged as set (step 3b fails on them).
-	phoenix("deploy", "--env", "dev", "--canary", "50", "--step-wait", "3s", "--gate-timeout", "3m", "--max-latency-ratio", "2")
+	// runs the load, Chromium and the dashboard's reads: the p99 of ~500
+	// requests is their 5 slowest, and one scheduling hiccup on the
+	// candidate's side delays several at once. CI runs saw 11.7 ms against
+	// a bound of 11.3 (ratio 1.2) and 23.3 ms against 15.8 (ratio 2). This
+	// test is about what the step shows, not about latency: the latency
+	// bound is lifted (as in tests/analysis_test.go); error rates are
+	// judged as set (step 3b fails on them).
+	//
+	// The dashboard watches it in headless Chromium: the split shows the
+	// canary's weight, both versions' request counts rise while it runs,
+	// the step's verdict appears; then the rollback's split and history.
+	// The step lasts 30 s, so that the page is seen during it.
+	d := p.openDashboard()
+	canary := []string{"deploy", "--env", "dev", "--canary", "50", "--step-wait", "30s", "--gate-timeout", "3m", "--max-latency-ratio", "100"}
+	type ran struct {
+		code  int
+		out   string
+		marks []time.Time
+		took  time.Duration
+	}
+	deployed := make(chan ran, 1)
+	go func() {
+		start := time.Now()
+		code, out, marks := p.runMarked(switchLine, p.bin, canary...)
+		deployed <- ran{code, out, marks, time.Since(start)}
+	}()
+	inCanary := split(v1, 50) + fmt.Sprintf(` && document.querySelector('.split[data-env="dev"]').dataset.candidate === %q`, v2)
+	var r ran
+	seen := false
+	for deadline := time.Now().Add(5 * time.Minute); !seen && time.Now().Before(deadline); {
+		select {
+		case r = <-deployed:
+			l.stop()
+			t.Fatalf("phoenix %s ended (exit %d) before the dashboard showed its canary step:\n%s", strings.Join(canary, " "), r.code, r.out)
+		case <-time.After(250 * time.Millisecond):
+			seen = d.value("String("+inCanary+")") == "true"
+		}
+	}
+	if !seen {
+		d.waitFor("the canary step: "+v2+" at 50%", inCanary, time.Second)
+	}
+	d.expectCountsRise(8*time.Second, v1, v2)
+	d.screenshot("canary")
+	r = <-deployed
+	switches = append(switches, r.marks...)
+	t.Logf("phoenix %s: exit %d in %s", strings.Join(canary, " "), r.code, r.took.Round(100*time.Millisecond))
+	if r.code != 0 {
+		l.stop()
+		t.Fatalf("phoenix %s exited %d:\n%s", strings.Join(canary, " "), r.code, r.out)
+	}
+	if strings.Contains(r.out, "building image") || strings.Contains(r.out, "\033[K") {
+		t.Errorf("phoenix %s, its output not a terminal, drew a ticker:\n%q", strings.Join(canary, " "), r.out)
+	}
 	p.expectLive(v2)
 	p.expectJudged(v2, "canary 50%: pass")
+	d.waitFor("the canary step's verdict", `document.querySelector('section.env[data-env="dev"] [data-verdict][data-step="canary 50%"]')?.dataset.verdict === "pass"`, time.Minute)
+	d.screenshot("verdict")
 	p.expectLogs(v1, v2)
 	time.Sleep(2 * time.Second)
 	phoenix("rollback", "--env", "dev")
 	p.expectLive(v1)
+	d.waitFor("the rollback: "+v1+" live, all traffic", split(v1, 0)+
+		` && document.querySelector('section.env[data-env="dev"] table.history tr:nth-child(2) td:nth-child(4)')?.textContent === "rollback"`, time.Minute)
+	d.expectCountsRise(8*time.Second, v1)
+	d.screenshot("rollback")
+	d.close()
 	time.Sleep(2 * time.Second)
 	phoenix("rollback", "--env", "dev", "--force")
 	p.expectLive(v2)
@@ -187,11 +245,24 @@ func TestMainJob(t *testing.T) {
 	v3b := p.version()
 	l2 := startLoad(t, p.url(), 6, 0)
 	step = time.Now()
-	code, out, _ = p.phoenix("deploy", "--env", "dev", "--canary", "50", "--step-wait", "3s", "--gate-timeout", "3m", "--min-requests", "50")
+	// Its job summary (deploy.yml: --summary $GITHUB_STEP_SUMMARY) says so.
+	// It runs on a terminal, as from a laptop: its image build draws a
+	// line with the time gone (the deploys above, off a terminal, none).
+	summary := filepath.Join(t.TempDir(), "step-summary.md")
+	code, out = p.phoenixOnTerminal("deploy", "--env", "dev", "--canary", "50", "--step-wait", "3s", "--gate-timeout", "3m", "--min-requests", "50", "--summary", summary)
 	l2.stop()
+	if !regexp.MustCompile(`dev\.` + v3b + `: building image \S+, \d+:\d\d gone`).MatchString(out) {
+		t.Errorf("the deploy on a terminal drew no line for its image build:\n%q", out)
+	} else {
+		t.Logf("on a terminal, the image build's line: %q", regexp.MustCompile(`dev\.`+v3b+`: building image [^\r\n\033]*`).FindAllString(out, -1))
+	}
 	t.Logf("candidate %s failing 10%% of requests: exit %d in %s", v3b, code, time.Since(step).Round(100*time.Millisecond))
 	if code != 3 || !strings.Contains(out, "the analysis failed "+v3b) || !strings.Contains(out, "live is still "+v2) {
 		t.Errorf("deploying a version that fails 10%% of requests exited %d, want 3 with the analysis named and live still %s:\n%s", code, v2, out)
+	}
+	if b, err := os.ReadFile(summary); err != nil || !strings.Contains(string(b), "version `"+v3b+"`: ❌ failed") ||
+		!strings.Contains(string(b), "| canary 50% | ❌ fail |") || !strings.Contains(string(b), "```mermaid\nxychart-beta") {
+		t.Errorf("the failed deploy's --summary (%v):\n%s", err, b)
 	}
 	for _, line := range strings.Split(out, "\n") {
 		if strings.Contains(line, "canary 50%: fail") {
@@ -471,7 +542,7 @@ func (p *project) expectLogs(warm, live string) {
 	// with exit 0.
 	cmd := exec.Command(p.bin, "logs", "--env", "dev", "--follow")
 	cmd.Dir, cmd.Env = p.dir, p.env
-	buf := &syncBuffer{}
+	buf := &lockedbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = buf, buf
 	if err := cmd.Start(); err != nil {
 		p.t.Fatal(err)
@@ -488,24 +559,6 @@ func (p *project) expectLogs(warm, live string) {
 	}
 }
 
-// syncBuffer is a buffer a command writes to while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // switchLine matches the lines phoenix prints when it changes the pointer.
 var switchLine = regexp.MustCompile(`^phoenix: (routing |canary: |promoting |rolling env |version .* clearing the candidate)`)
 
@@ -513,6 +566,29 @@ var switchLine = regexp.MustCompile(`^phoenix: (routing |canary: |promoting |rol
 func (p *project) phoenix(args ...string) (int, string, []time.Time) {
 	p.t.Helper()
 	return p.runMarked(switchLine, p.bin, args...)
+}
+
+// phoenixOnTerminal runs phoenix with its output on a terminal (a pty
+// that script(1) makes), as a user on a laptop does; what the terminal
+// got is returned as written, redrawn lines and all.
+func (p *project) phoenixOnTerminal(args ...string) (int, string) {
+	p.t.Helper()
+	line := shellQuote(p.bin)
+	for _, a := range args {
+		line += " " + shellQuote(a)
+	}
+	saved := p.env
+	defer func() { p.env = saved }()
+	// The ticker's estimates are kept in the user's cache folder: the
+	// test's own, not the machine's.
+	p.env = append(slices.Clone(saved), "NO_COLOR=1", "XDG_CACHE_HOME="+p.t.TempDir())
+	code, out, _ := p.runMarked(nil, "script", "-qfec", line, "/dev/null")
+	return code, out
+}
+
+// shellQuote quotes s for sh.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // expectRedactedPreview runs phoenix preview of version without the
@@ -639,11 +715,31 @@ func (p *project) expectPromotion() {
 		}
 		return took, out
 	}
-	round := func() (deploy, promote time.Duration) {
+	// traced logs the Pulumi runs that PHOENIX_TRACE_PULUMI printed in
+	// out: what each step's time went to.
+	traced := func(what, out string) {
 		p.t.Helper()
+		var runs []string
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(l, "phoenix: pulumi ") {
+				runs = append(runs, strings.TrimPrefix(l, "phoenix: "))
+			}
+		}
+		p.t.Logf("%s ran Pulumi %d times:\n  %s", what, len(runs), strings.Join(runs, "\n  "))
+	}
+	round := func(trace bool) (deploy, promote time.Duration) {
+		p.t.Helper()
+		if trace {
+			saved := p.env
+			defer func() { p.env = saved }()
+			p.env = append(slices.Clone(saved), "PHOENIX_TRACE_PULUMI=1")
+		}
 		deploy, out := timed("deploy", "--env", "staging", "--gate-timeout", "2m", "--verbose")
 		if _, steps, ok := strings.Cut(out, "steps: "); ok {
 			p.t.Logf("staging's deploy, %s", strings.TrimSpace(steps))
+		}
+		if trace {
+			traced("staging's deploy", out)
 		}
 		var staging struct{ Live string }
 		if _, out := timed("status", "--env", "staging", "--json"); jsonOf(out, &staging) != nil || staging.Live == "" {
@@ -667,6 +763,9 @@ func (p *project) expectPromotion() {
 			steps = append(steps, fmt.Sprintf("%s %.1fs", s.Step, s.Seconds))
 		}
 		p.t.Logf("the promotion's steps: %s", strings.Join(steps, ", "))
+		if trace {
+			traced("the promotion", out)
+		}
 		p.expectLiveAt(prodPort, res.Version)
 		p.expectLiveAt(stagingPort, staging.Live)
 		// Prod runs staging's image: the same id, in every replica.
@@ -689,7 +788,7 @@ func (p *project) expectPromotion() {
 		}
 		return deploy, promote
 	}
-	round()
+	round(false)
 	// Side by side: staging and prod run one artifact, deployed with one
 	// program.
 	var envs struct {
@@ -703,7 +802,7 @@ func (p *project) expectPromotion() {
 	// A change of the app, through staging (built) and then prod (promoted),
 	// both envs there already.
 	p.editApp("// promoted from staging to prod by the end-to-end test\n")
-	deploy, promote := round()
+	deploy, promote := round(true)
 	p.t.Logf("promotion staging -> prod: %s; staging's deploy of the same change, with its build: %s; ratio %.2f (target <= 0.5)",
 		promote.Round(100*time.Millisecond), deploy.Round(100*time.Millisecond), promote.Seconds()/deploy.Seconds())
 	timed("destroy", "--env", "prod", "--yes")

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -41,9 +42,22 @@ type baseImage struct {
 	build   func(w *tarWriter) error
 }
 
+// baseImages says whether an earlier test of this run made the stand-ins.
+var baseImages struct {
+	sync.Mutex
+	made bool
+}
+
 // makeBaseImages imports every stand-in into the engine at DOCKER_HOST.
 func makeBaseImages(t *testing.T, caddy, gocache string) {
 	t.Helper()
+	// Once per engine: the tests of one run share it.
+	baseImages.Lock()
+	defer baseImages.Unlock()
+	if baseImages.made {
+		return
+	}
+	defer func() { baseImages.made = !t.Failed() }()
 	warmGoCache(t, gocache)
 	goroot, err := exec.Command("go", "env", "GOROOT").Output()
 	if err != nil {

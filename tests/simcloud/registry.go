@@ -138,6 +138,10 @@ func (c *Cloud) serveECR(w http.ResponseWriter, r *http.Request) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if strings.HasPrefix(r.URL.Path, "/v2/") || r.URL.Path == "/v2" {
+		c.serveRegistry(w, r, body)
+		return
+	}
 	if op, ok := strings.CutPrefix(r.Header.Get("X-Amz-Target"), "ResourceGroupsTaggingAPI_20170126."); ok {
 		c.serveTagging(w, op, body)
 		return
@@ -176,10 +180,12 @@ func (c *Cloud) serveECR(w http.ResponseWriter, r *http.Request) {
 				out["failures"] = append(out["failures"], map[string]any{"imageId": map[string]string{"imageTag": id.ImageTag}, "failureCode": "ImageNotFound", "failureReason": "Requested image not found"})
 				continue
 			}
-			delete(c.tags[repo], id.ImageTag)
+			c.untag(repo, id.ImageTag)
 			out["imageIds"] = append(out["imageIds"], map[string]any{"imageTag": id.ImageTag, "imageDigest": d})
 		}
 		json.NewEncoder(w).Encode(out)
+	case "GetAuthorizationToken":
+		c.authorizationToken(w, r)
 	case "DescribeImages":
 		var details []map[string]any
 		tags := make([]string, 0, len(c.tags[repo]))
@@ -264,7 +270,7 @@ func (c *Cloud) expireImages() {
 						expire = now.Sub(c.pushed[repo+":"+tag]) > time.Duration(r.Selection.CountNumber)*24*time.Hour
 					}
 					if expire && r.Action.Type == "expire" {
-						delete(tags, tag)
+						c.untag(repo, tag)
 						c.expired = append(c.expired, repo+":"+tag)
 					}
 				}

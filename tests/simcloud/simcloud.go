@@ -101,11 +101,24 @@ type Cloud struct {
 	machine string
 	// ecrCalls are the ECR API calls phoenix made itself.
 	ecrCalls []string
+	// The registry's content (oci.go): blobs and manifests by digest,
+	// which of them each repository ("host/repo") holds, uploads under
+	// way, and the blobs mounted and uploaded since a repository's last
+	// manifest push.
+	blobs             map[string][]byte
+	manifests         map[string]ociManifest
+	repoBlobs         map[string]map[string]bool
+	uploads           map[string]*ociUpload
+	mounted, uploaded map[string]int
+	registryPushes    []RegistryPush
+	blobMounting      bool
 }
 
 // New returns an empty cloud.
 func New() *Cloud {
-	return &Cloud{resources: map[string]*Resource{}, tags: map[string]map[string]string{}, pushed: map[string]time.Time{}}
+	return &Cloud{resources: map[string]*Resource{}, tags: map[string]map[string]string{}, pushed: map[string]time.Time{},
+		blobs: map[string][]byte{}, manifests: map[string]ociManifest{}, repoBlobs: map[string]map[string]bool{},
+		uploads: map[string]*ociUpload{}, mounted: map[string]int{}, uploaded: map[string]int{}}
 }
 
 // Inventory returns every resource that exists, sorted by type and name.
@@ -391,7 +404,7 @@ func (c *Cloud) deleteWith(id, typ, name string, state resource.PropertyMap) err
 			}
 			if ref, ok := pushedRef(typ, r.Inputs); ok {
 				repo, tag := splitRef(ref)
-				delete(c.tags[repo], tag)
+				c.untag(repo, tag)
 			}
 		}
 	}
@@ -457,9 +470,10 @@ func splitRef(ref string) (repo, tag string) {
 	return ref[:i], ref[i+1:]
 }
 
-// push records a tag in its repository. The env's ECR repositories have
-// immutable tags, as ECR refuses to overwrite one: so does this.
-func (c *Cloud) push(ref, digest string) error {
+// push stores the image a build with seed makes under a tag of its
+// repository. The env's ECR repositories have immutable tags, as ECR
+// refuses to overwrite one: so does this.
+func (c *Cloud) push(ref, seed string) error {
 	repo, tag := splitRef(ref)
 	if _, exists := c.tags[repo][tag]; exists {
 		name := repo[strings.IndexByte(repo, '/')+1:]
@@ -468,7 +482,7 @@ func (c *Cloud) push(ref, digest string) error {
 	if c.tags[repo] == nil {
 		c.tags[repo] = map[string]string{}
 	}
-	c.tags[repo][tag] = "sha256:" + digest
+	c.tags[repo][tag] = c.store(repo, seed)
 	c.pushed[repo+":"+tag] = time.Now().Add(c.skew)
 	c.expireImages()
 	return nil
@@ -556,9 +570,12 @@ func computeOutputs(r *Resource, unknown bool) resource.PropertyMap {
 	case "aws:cloudwatch/logGroup:LogGroup":
 		set("arn", fmt.Sprintf("arn:aws:logs:%s:%s:log-group:%s", region, account, str("name")))
 	case "docker:index/image:Image":
-		set("repoDigest", str("imageName")+"@sha256:"+digest(r.Inputs))
+		// Docker's repo digest: the repository, without the tag, and
+		// the pushed manifest's digest.
+		repo, _ := splitRef(str("imageName"))
+		set("repoDigest", repo+"@"+simImageDigest(digest(r.Inputs)))
 	case "docker:index/registryImage:RegistryImage":
-		set("sha256Digest", "sha256:"+digest(r.Inputs))
+		set("sha256Digest", simImageDigest(digest(r.Inputs)))
 	case "docker:index/remoteImage:RemoteImage":
 		set("imageId", "sha256:"+digest(r.Inputs))
 		set("repoDigest", str("name")+"@sha256:"+digest(r.Inputs))
