@@ -291,10 +291,20 @@ func (d *deployment) version(ctx context.Context) error {
 		}
 	}
 	d.res.Created = true
-	if err := d.record(ctx, s); err != nil {
+	// The record's tags live in a file of their own, which an up does not
+	// write: they are set while the version is made, each a CLI process
+	// (a second or more of a promotion's critical path, otherwise). Both
+	// have ended before anything else happens to the stack.
+	recorded := make(chan error, 1)
+	go func() { recorded <- d.record(ctx, s) }()
+	upErr := o.upVersion(ctx, s, name)
+	if err := <-recorded; err != nil {
 		return d.fail(ctx, err)
 	}
-	if err := o.upVersion(ctx, s, name); err != nil {
+	if upErr != nil {
+		return d.fail(ctx, upErr)
+	}
+	if err := o.markComplete(ctx, s); err != nil {
 		return d.fail(ctx, err)
 	}
 	d.upDone = true
@@ -464,7 +474,8 @@ func (d *deployment) retire(ctx context.Context) error {
 	return nil
 }
 
-// upVersion runs a version stack's first up and marks it complete.
+// upVersion runs a version stack's first up (the caller marks it
+// complete, once its record is written too).
 func (o *Orchestrator) upVersion(ctx context.Context, s auto.Stack, name stacks.StackName) error {
 	w := o.watchOps(name)
 	_, err := withStackLock(o, ctx, name, func() (auto.UpResult, error) { return s.Up(resultless(ctx), w.upOpts()...) })
@@ -472,7 +483,7 @@ func (o *Orchestrator) upVersion(ctx context.Context, s auto.Stack, name stacks.
 	if err != nil {
 		return fmt.Errorf("deploying version stack %s: %w", name, err)
 	}
-	return o.markComplete(ctx, s)
+	return nil
 }
 
 // failed restores the traffic that was there before the deploy, with the

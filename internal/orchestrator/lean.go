@@ -97,7 +97,7 @@ func (p leanPulumi) Run(ctx context.Context, workdir string, stdin io.Reader, ou
 	}
 	stack, kind := classify(args)
 	if p.exports == nil {
-		if kind == runWrite && !rereadable(args) {
+		if kind == runWrite && !rereadable(args) && !idempotent(args) {
 			return p.exec(ctx, workdir, stdin, out, errOut, env, args...)
 		}
 		return p.read(ctx, workdir, stdin, out, errOut, env, args...)
@@ -119,7 +119,7 @@ func (p leanPulumi) Run(ctx context.Context, workdir string, stdin io.Reader, ou
 	default:
 		p.exports.forget(stack)
 		defer p.exports.forget(stack)
-		if rereadable(args) {
+		if rereadable(args) || idempotent(args) {
 			return p.read(ctx, workdir, stdin, out, errOut, env, args...)
 		}
 		return p.exec(ctx, workdir, stdin, out, errOut, env, args...)
@@ -169,6 +169,14 @@ func rereadable(args []string) bool {
 		return !slices.Contains(args, "--create") && !slices.Contains(args, "-c")
 	}
 	return len(args) >= 3 && args[0] == "stack" && args[1] == "tag" && (args[2] == "ls" || args[2] == "get")
+}
+
+// idempotent reports whether a Pulumi run that writes may be run again
+// after a torn read: setting a stack's tag (it reads the stack's
+// checkpoint, which an up beside it may be writing, before it writes the
+// tags; run again, it sets the same value).
+func idempotent(args []string) bool {
+	return len(args) >= 3 && args[0] == "stack" && args[1] == "tag" && args[2] == "set"
 }
 
 // A phoenix command reads an env stack's state many times: before each
