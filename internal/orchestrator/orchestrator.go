@@ -99,6 +99,10 @@ type Orchestrator struct {
 
 	mu   sync.Mutex
 	keys map[string]string // route keys by env, once read
+	// plugins are the provider plugins (name@version) found installed
+	// or installed by this orchestrator: a promotion's preflights of its
+	// target env (its own and its deploy's) list them once.
+	plugins map[string]bool
 
 	status atomic.Pointer[statusLine] // the status line drawn now, if any
 }

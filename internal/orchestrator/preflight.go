@@ -28,10 +28,30 @@ func (o *Orchestrator) preflight(ctx context.Context, env string) error {
 
 // ensurePlugins installs the provider plugins in need (name to version)
 // that are not installed yet.
-func (o *Orchestrator) ensurePlugins(ctx context.Context, need map[string]string) error {
+func (o *Orchestrator) ensurePlugins(ctx context.Context, need map[string]string) (err error) {
+	o.mu.Lock()
+	for name, v := range need {
+		if o.plugins[name+"@"+v] {
+			delete(need, name)
+		}
+	}
+	o.mu.Unlock()
 	if len(need) == 0 {
 		return nil
 	}
+	ensured := maps.Clone(need)
+	defer func() {
+		if err == nil {
+			o.mu.Lock()
+			if o.plugins == nil {
+				o.plugins = map[string]bool{}
+			}
+			for name, v := range ensured {
+				o.plugins[name+"@"+v] = true
+			}
+			o.mu.Unlock()
+		}
+	}()
 	ws, err := o.workspace(ctx)
 	if err != nil {
 		return err

@@ -135,3 +135,54 @@ func TestReadsOfANeverDeployedProjectMakeNothing(t *testing.T) {
 		t.Errorf("a read made %s (%v)", filepath.Join(dir, ".phoenix"), err)
 	}
 }
+
+// pluginsPulumi answers `pulumi plugin ls` with the docker plugin
+// v4.10.0 installed and counts every run.
+type pluginsPulumi struct{ runs []string }
+
+func (p *pluginsPulumi) Run(_ context.Context, _ string, _ io.Reader, _, _ []io.Writer, _ []string, args ...string) (string, string, int, error) {
+	p.runs = append(p.runs, strings.Join(args, " "))
+	if len(args) >= 2 && args[0] == "plugin" && args[1] == "ls" {
+		return `[{"name":"docker","kind":"resource","version":"4.10.0"}]`, "", 0, nil
+	}
+	return "", "", 0, nil
+}
+
+func (*pluginsPulumi) Version() semver.Version { return semver.MustParse("3.274.1") }
+
+// TestPluginsAreListedOncePerCommand: a promotion preflights its target
+// env twice (its own check and its deploy's); the installed plugins are
+// listed once, and a plugin that is missing is installed, and then known.
+func TestPluginsAreListedOncePerCommand(t *testing.T) {
+	cli := &pluginsPulumi{}
+	o, err := New(Options{ProjectDir: dockerProject(t), Pulumi: cli,
+		Leases: func(context.Context) (*lease.Store, error) { return nil, errors.New("no leases here") }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	count := func(prefix string) (n int) {
+		for _, r := range cli.runs {
+			if strings.HasPrefix(r, prefix) {
+				n++
+			}
+		}
+		return n
+	}
+	for range 2 {
+		if err := o.ensurePlugins(ctx, map[string]string{"docker": "4.10.0"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := count("plugin ls"); n != 1 {
+		t.Errorf("two checks of one installed plugin listed the plugins %d times, want once (runs: %q)", n, cli.runs)
+	}
+	for range 2 {
+		if err := o.ensurePlugins(ctx, map[string]string{"docker": "4.10.0", "aws": "6.83.0"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, m := count("plugin ls"), count("plugin install resource aws"); n != 2 || m != 1 {
+		t.Errorf("a missing plugin, checked twice: %d listings and %d installs, want 2 and 1 (runs: %q)", n, m, cli.runs)
+	}
+}
