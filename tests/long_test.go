@@ -4,7 +4,7 @@ import "testing"
 
 // TestLong runs the suite's longest tests side by side, before the others:
 // the kill-point test (every changing verb killed at eight points, each time
-// run again) and a day in the life on aws (some thirty deploys in a row).
+// run again) and a day in the life on aws (ten deploys and a rollback over two simulated days).
 // TestLong itself is not parallel: its two parallel subtests start as soon
 // as it runs, while every parallel top-level test waits until the
 // sequential ones have ended. As parallel top-level tests, the day in the
