@@ -44,6 +44,9 @@ type cliEnv struct {
 	// noPassphrase runs phoenix, and the Pulumi CLI it runs, without the
 	// secrets' passphrase, as a pull request's preview runs.
 	noPassphrase bool
+	// pulumi, when set, is the Pulumi CLI phoenix runs instead of the
+	// harness's (a recorder around it).
+	pulumi auto.PulumiCommand
 }
 
 func newCLIEnv(t testing.TB, extraConfig ...string) *cliEnv {
@@ -161,8 +164,12 @@ func (c *cliEnv) factory(io *iostreams.IOStreams) *cli.Factory {
 		if err != nil {
 			return nil, err
 		}
+		pulumiCmd := c.h.Pulumi
+		if c.pulumi != nil {
+			pulumiCmd = c.pulumi
+		}
 		return c.orchestrator(orchestrator.Options{
-			ProjectDir: dir, Pulumi: c.h.Pulumi, EnvVars: vars, Leases: c.leaseStore, Redact: f.Redact(g),
+			ProjectDir: dir, Pulumi: pulumiCmd, EnvVars: vars, Leases: c.leaseStore, Redact: f.Redact(g),
 			Log: io.ErrOut, User: "tester", Program: c.program, HTTPClient: c.httpClient,
 			// A planted lock of another machine is waited for this long,
 			// not the default 30 s, before the change gives up.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
@@ -156,6 +157,9 @@ func (o *Orchestrator) Deploy(ctx context.Context, opts DeployOptions) (DeployRe
 	// Also after a deploy that found its version live already: it may be
 	// the re-run of one killed in its gc, which left a version stack half
 	// destroyed; the re-run finishes it.
+	if err := d.complete(); err != nil {
+		return res, err
+	}
 	return res, t.time("gc", func() error { return d.retire(ctx) })
 }
 
@@ -211,6 +215,8 @@ type deployment struct {
 	// upDone is set once this deploy's up of the version stack finished:
 	// a version kept after a later failure is complete, and marked failed.
 	upDone bool
+	// tagged waits for the version's complete tag (see complete).
+	tagged func() error
 }
 
 // setTraffic writes traffic t if the env still holds what this deploy
@@ -234,12 +240,23 @@ func (d *deployment) fail(ctx context.Context, err error) error {
 // version already live ends the deploy (NoOp).
 func (d *deployment) version(ctx context.Context) error {
 	o, name := d.o, d.name
-	// Selecting the one stack costs the same with 2 or 200 versions;
-	// listing them all does not.
-	s, rec, err := o.selectStack(ctx, name)
-	exists := err == nil
-	if err != nil && !isNotFound(err) {
+	// A deploy most often makes a new version: its stack is created at
+	// once, and read only when it was there already (one CLI process
+	// less, half a second of the deploy's critical path). Selecting the
+	// one stack costs the same with 2 or 200 versions; listing them all
+	// does not.
+	s, created, err := o.tryCreateStack(ctx, name, d.opts.Image)
+	if err != nil {
 		return err
+	}
+	var rec stackRecord
+	exists := false
+	if !created {
+		s, rec, err = o.selectStack(ctx, name)
+		exists = err == nil
+		if err != nil && !isNotFound(err) {
+			return err
+		}
 	}
 	if exists && d.opts.Image == "" {
 		// A promoted version deployed again by its id (deploy --version)
@@ -284,6 +301,8 @@ func (d *deployment) version(ctx context.Context) error {
 			return err
 		}
 		d.res.Resumed = true
+	case created:
+		o.logf("created version stack %s", name)
 	default:
 		o.logf("creating version stack %s", name)
 		if s, err = o.createStack(ctx, name, d.opts.Image); err != nil {
@@ -304,11 +323,26 @@ func (d *deployment) version(ctx context.Context) error {
 	if upErr != nil {
 		return d.fail(ctx, upErr)
 	}
-	if err := o.markComplete(ctx, s); err != nil {
-		return d.fail(ctx, err)
-	}
 	d.upDone = true
+	// Its complete tag, a CLI process of its own, is set beside the
+	// candidate step. It is only an index: a version stack whose up
+	// finished is complete by its outputs (stackRecord.complete), which
+	// is what a deploy of it again and status read when the tag is
+	// missing. Promote waits for it before the version goes live, and a
+	// failure before anything is undone.
+	tagged := make(chan error, 1)
+	go func() { tagged <- o.markComplete(ctx, s) }()
+	d.tagged = sync.OnceValue(func() error { return <-tagged })
 	return nil
+}
+
+// complete waits for the version's complete tag, when this deploy set it,
+// and returns what setting it returned.
+func (d *deployment) complete() error {
+	if d.tagged == nil {
+		return nil
+	}
+	return d.tagged()
 }
 
 // promotedImage is the image a promoted version stack runs (its
@@ -409,6 +443,9 @@ func (d *deployment) canary(ctx context.Context) error {
 // waits until the load balancer serves it.
 func (d *deployment) promote(ctx context.Context) error {
 	o, opts := d.o, d.opts
+	if err := d.complete(); err != nil {
+		return d.fail(ctx, err)
+	}
 	o.logf("promoting %s to live in env %s (previous: %s)", opts.Version, opts.Env, dash(d.t0.Live))
 	live := Traffic{Live: opts.Version, Candidate: opts.Version}
 	if err := d.setTraffic(ctx, live, trafficNote{Op: "promote", From: d.t0.Live, To: opts.Version, Why: lastSaid(d.last)}); err != nil {
@@ -494,6 +531,9 @@ func (o *Orchestrator) failed(ctx context.Context, d *deployment, err error) err
 	cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
 	defer cancel()
 	opts, name, t0 := d.opts, d.name, d.t0
+	// Nothing is undone while the version's complete tag is being set:
+	// its error, if any, is err's or matters no more.
+	_ = d.complete()
 	var notes []string
 	var moved *TrafficChangedError
 	var fenced *lease.FencedError

@@ -75,8 +75,17 @@ func (o *Orchestrator) Promote(ctx context.Context, opts PromoteOptions) (res Pr
 		res.Timings = append(own, res.Timings...)
 		res.Seconds = time.Since(start).Round(time.Millisecond).Seconds()
 	}()
+	// The target's preflight (its engine answers, its plugins are
+	// installed: a CLI process) runs beside the source's reads; its
+	// error counts only once the source is known to be one to promote.
+	// It changes no env: at most it installs a plugin that any deploy
+	// of the target needs.
+	preflight := make(chan error, 1)
+	go func() { preflight <- o.preflight(ctx, opts.To) }()
 	var src promotion
-	if err := own.time("source", func() (err error) { src, err = o.promotionSource(ctx, opts); return err }); err != nil {
+	err = own.time("source", func() (err error) { src, err = o.promotionSource(ctx, opts); return err })
+	preflightErr := <-preflight
+	if err != nil {
 		return res, err
 	}
 	res.From, res.Artifact = src.name.String(), src.artifact
@@ -94,8 +103,8 @@ func (o *Orchestrator) Promote(ctx context.Context, opts PromoteOptions) (res Pr
 	if !ok {
 		return res, noPromotion
 	}
-	if err := o.preflight(ctx, opts.To); err != nil {
-		return res, err
+	if preflightErr != nil {
+		return res, preflightErr
 	}
 	var image string
 	err = own.time("artifact", func() (err error) { image, err = promoter.Artifact(ctx, src.env, src.name.Version); return err })

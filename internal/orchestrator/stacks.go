@@ -138,6 +138,33 @@ func (o *Orchestrator) createStack(ctx context.Context, name stacks.StackName, i
 	return s, nil
 }
 
+// tryCreateStack creates a stack that is most likely new, without reading
+// it first. created is false, with no error, when the stack exists, and
+// when a Pulumi lock, or a lock file that a killed pulumi left half
+// written, kept the attempt from knowing: the caller reads the stack then,
+// and createStack deals with the lock if it is absent.
+func (o *Orchestrator) tryCreateStack(ctx context.Context, name stacks.StackName, image string) (s auto.Stack, created bool, err error) {
+	if name.IsVersion() {
+		if err := o.writeVersionConfig(name, image); err != nil {
+			return s, false, err
+		}
+	}
+	ws, err := o.workspace(ctx)
+	if err != nil {
+		return s, false, err
+	}
+	s, err = auto.NewStack(ctx, name.String(), ws)
+	switch {
+	case err == nil:
+		return s, true, nil
+	case auto.IsCreateStack409Error(err),
+		strings.Contains(err.Error(), "the stack is currently locked"),
+		strings.Contains(err.Error(), "unexpected end of JSON input"):
+		return auto.Stack{}, false, nil
+	}
+	return auto.Stack{}, false, fmt.Errorf("creating stack %s: %w", name, err)
+}
+
 // destroyVersion destroys a version stack and removes it, if the command
 // still holds the env's lease. What the platform says the version left
 // outside its stack is released between the two: a release that fails
