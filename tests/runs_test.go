@@ -2,7 +2,10 @@ package tests
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"maps"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -50,8 +53,10 @@ func (p *recordingPulumi) taken() []pulumiRun {
 // creates its stack with no read of it before (most deploys make a new
 // version: the read was a CLI process on every deploy's critical path),
 // and its complete tag, set beside the candidate step, is set before the
-// version goes live. A deploy of a version that exists finds it when the
-// creation is refused, and checks it unchanged, as before.
+// version goes live; the env's url after the candidate's update comes
+// from that update's events, not from a read. A deploy of a version that
+// exists finds it when the creation is refused, and checks it unchanged,
+// as before.
 func TestANewVersionIsCreatedWithoutAReadFirst(t *testing.T) {
 	t.Parallel()
 	c := newCLIEnv(t)
@@ -62,8 +67,11 @@ func TestANewVersionIsCreatedWithoutAReadFirst(t *testing.T) {
 	c.deploy("v2")
 	runs := rec.taken()
 	var first string
-	var tagged, promoting time.Time
+	var tagged, promoting, routed time.Time
 	for _, r := range runs {
+		if strings.HasPrefix(r.args, "up ") && strings.Contains(r.args, "phoenix candidate env=dev") {
+			routed = r.end
+		}
 		if first == "" && strings.Contains(r.args, "dev.v2") {
 			first = r.args
 		}
@@ -87,6 +95,18 @@ func TestANewVersionIsCreatedWithoutAReadFirst(t *testing.T) {
 	case tagged.After(promoting):
 		t.Errorf("dev.v2's complete tag was set %s after its promotion began: a live version must be tagged complete", tagged.Sub(promoting))
 	}
+	// Between the candidate's update and the promotion's, the env stack
+	// is read once: the check before the traffic write. The url the gate
+	// probes comes from the candidate update's own events.
+	reads := 0
+	for _, r := range runs {
+		if r.args == "stack export --stack dev" && r.start.After(routed) && r.start.Before(promoting) {
+			reads++
+		}
+	}
+	if routed.IsZero() || reads != 1 {
+		t.Errorf("between the candidate's update (run: %v) and the promotion's the env stack was read %d times, want once:\n  %s", !routed.IsZero(), reads, strings.Join(all, "\n  "))
+	}
 	if st := c.status(); st.Live != "v2" {
 		t.Fatalf("after deploying v2 live is %q", st.Live)
 	}
@@ -101,5 +121,50 @@ func TestANewVersionIsCreatedWithoutAReadFirst(t *testing.T) {
 	}
 	if st := c.status(); st.Live != "v1" {
 		t.Errorf("after deploying v1 again live is %q, want v1", st.Live)
+	}
+}
+
+// TestTheGCAfterADeployKeepsTheVersionItReplaced: the gc after a deploy
+// reads the env's versions and history while the version is promoted,
+// before the history holds that promotion. Deploying again a version that
+// was live before (its older promotion is in the history) must still
+// keep the version it replaced, which is the previous one now: with
+// retention 0 nothing else protects it.
+func TestTheGCAfterADeployKeepsTheVersionItReplaced(t *testing.T) {
+	t.Parallel()
+	c := newCLIEnv(t, "phoenix:retention", "0")
+	for _, v := range []string{"v1", "v2", "v3"} {
+		c.deploy(v)
+	}
+	if got, want := c.versionsInCloud(), map[string]bool{"v2": true, "v3": true}; !maps.Equal(got, want) {
+		t.Fatalf("after 3 deploys with retention 0 the cloud holds %v, want live v3 and previous v2", got)
+	}
+	c.deploy("v2")
+	if got, want := c.versionsInCloud(), map[string]bool{"v2": true, "v3": true}; !maps.Equal(got, want) {
+		t.Errorf("after deploying v2 again the cloud holds %v, want live v2 and previous v3", got)
+	}
+	if st := c.status(); st.Live != "v2" || st.Previous != "v3" {
+		t.Errorf("after deploying v2 again live is %q and previous %q, want v2 and v3", st.Live, st.Previous)
+	}
+}
+
+// TestTheGateProbesWhereTheEnvAnswersNow: a deploy whose config moves the
+// env's url (here its load balancer's port) gates and confirms the new
+// version where the env answers after the candidate's update, which that
+// update's events tell.
+func TestTheGateProbesWhereTheEnvAnswersNow(t *testing.T) {
+	t.Parallel()
+	c := newCLIEnv(t)
+	c.deploy("v1")
+	was := c.lb.port
+	c.lb = startFakeLB(t, c.h.Cloud)
+	c.writeConfig()
+	r := c.deploy("v2")
+	want := fmt.Sprintf("env dev now answers at http://localhost:%d (was http://localhost:%d)", c.lb.port, was)
+	if !strings.Contains(r.errOut, want) {
+		t.Errorf("the deploy that moved the port does not say %q:\n%s", want, r.errOut)
+	}
+	if code, version := c.production(); code != http.StatusOK || version != "v2" {
+		t.Errorf("on the new port production answered %d from %q, want v2", code, version)
 	}
 }

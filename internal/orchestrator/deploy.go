@@ -133,6 +133,13 @@ func (o *Orchestrator) Deploy(ctx context.Context, opts DeployOptions) (DeployRe
 	res.Previous, res.URL = d.t0.Live, env.URL
 	d.watcher = &watcher{o: o, env: opts.Env, a: opts.Analysis, state: env}
 	defer d.watcher.close()
+	defer func() {
+		// The gc's reads ahead end before the command does, whatever
+		// became of the deploy.
+		if d.gcReads != nil {
+			_, _ = d.gcReads()
+		}
+	}()
 	// The gate needs the env's route key, a read of its own (a CLI
 	// process): it is read while the version is made. A failed read is
 	// the gate's to report: it reads the key again.
@@ -200,7 +207,10 @@ type deployment struct {
 	// cur is the traffic as this deploy last read or wrote it: every
 	// traffic write requires the env to hold it still (compare-and-swap).
 	cur Traffic
-	res *DeployResult
+	// outputs are the env stack's outputs as the last traffic write left
+	// them, when its events told them.
+	outputs auto.OutputMap
+	res     *DeployResult
 	// routed is set once traffic names the version, created once this
 	// deploy made (or finished) its stack: what a failure undoes.
 	routed  bool
@@ -217,16 +227,20 @@ type deployment struct {
 	upDone bool
 	// tagged waits for the version's complete tag (see complete).
 	tagged func() error
+	// gcReads waits for the gc's reads, made while the version is
+	// promoted (see promote).
+	gcReads func() (statusReads, error)
 }
 
 // setTraffic writes traffic t if the env still holds what this deploy
 // last read or wrote, and remembers it.
 func (d *deployment) setTraffic(ctx context.Context, t Traffic, note trafficNote) error {
 	expect := d.cur
-	if _, err := d.o.setTraffic(ctx, d.envStack, d.opts.Env, &expect, t, note); err != nil {
+	res, err := d.o.setTraffic(ctx, d.envStack, d.opts.Env, &expect, t, note)
+	if err != nil {
 		return err
 	}
-	d.cur = t
+	d.cur, d.outputs = t, res.Outputs
 	return nil
 }
 
@@ -391,7 +405,7 @@ func (d *deployment) candidate(ctx context.Context) error {
 	if err := d.setTraffic(ctx, cand, trafficNote{Op: "candidate", From: d.t0.Live, To: opts.Version}); err != nil {
 		return d.fail(ctx, fmt.Errorf("routing the candidate: %w", err))
 	}
-	d.env.URL = o.urlAfterUpdate(ctx, opts.Env, d.env.URL)
+	d.env.URL = o.urlAfterUpdate(ctx, opts.Env, d.env.URL, d.outputs)
 	d.res.URL = d.env.URL
 	if err := o.gate(ctx, opts.Env, d.env.URL, opts.Version, opts.Gate); err != nil {
 		return d.fail(ctx, err)
@@ -446,6 +460,13 @@ func (d *deployment) promote(ctx context.Context) error {
 	if err := d.complete(); err != nil {
 		return d.fail(ctx, err)
 	}
+	if !opts.NoGC {
+		// The gc after the deploy lists the env's versions and reads its
+		// history, four CLI processes: they run while the version is
+		// promoted. Under the env's lease no other phoenix command
+		// changes either, and retire adds this promotion to the history.
+		d.gcReads = o.readAhead(ctx, opts.Env, d.envStack)
+	}
 	o.logf("promoting %s to live in env %s (previous: %s)", opts.Version, opts.Env, dash(d.t0.Live))
 	live := Traffic{Live: opts.Version, Candidate: opts.Version}
 	if err := d.setTraffic(ctx, live, trafficNote{Op: "promote", From: d.t0.Live, To: opts.Version, Why: lastSaid(d.last)}); err != nil {
@@ -495,7 +516,16 @@ func (d *deployment) retire(ctx context.Context) error {
 	if opts.NoGC {
 		return nil
 	}
-	res, err := o.collect(ctx, opts.Env, -1, false)
+	var pre *statusReads
+	if d.gcReads != nil {
+		// A failed read ahead is read again by the gc itself.
+		if r, err := d.gcReads(); err == nil {
+			promoted := Event{Time: d.promoted, Op: "promote", From: d.t0.Live, To: opts.Version, By: o.opts.User, Result: "succeeded"}
+			r.hist = append([]Event{promoted}, r.hist...)
+			pre = &r
+		}
+	}
+	res, err := o.collectWith(ctx, opts.Env, -1, false, pre)
 	d.res.GC = &res
 	if err != nil && ctx.Err() != nil {
 		// Interrupted (Ctrl-C, a CI job cancelled): the deploy stands, but

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/events"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
 
 	"github.com/phoenix-iac/phoenix/internal/lease"
@@ -164,7 +165,7 @@ func (o *Orchestrator) setTraffic(ctx context.Context, s auto.Stack, env string,
 	}
 	defer done()
 	res, err := withStackLock(o, ctx, stacks.StackName{Env: env}, func() (auto.UpResult, error) {
-		return s.Up(resultless(ctx), o.upOpts(optup.ConfigFile(path), optup.Message(note.message(env, o.opts.User, t)))...)
+		return upWithOutputs(resultless(ctx), s, o.upOpts(optup.ConfigFile(path), optup.Message(note.message(env, o.opts.User, t))))
 	})
 	if err != nil && expect != nil && strings.Contains(err.Error(), stacks.TrafficChanged) {
 		return res, o.trafficChanged(ctx, s, env, *expect)
@@ -172,18 +173,60 @@ func (o *Orchestrator) setTraffic(ctx context.Context, s auto.Stack, env string,
 	return res, err
 }
 
+// upWithOutputs runs an up of s whose context is resultless, and fills in
+// its result's outputs from the engine's own events: the stack's outputs
+// as the update saved them (a secret one reads "[secret]"), with no CLI
+// process to read them again. They stay empty when the events did not
+// tell them.
+func upWithOutputs(ctx context.Context, s auto.Stack, opts []optup.Option) (auto.UpResult, error) {
+	ch := make(chan events.EngineEvent)
+	got := make(chan auto.OutputMap, 1)
+	go func() {
+		var out auto.OutputMap
+		for e := range ch {
+			r := e.ResOutputsEvent
+			if r == nil || r.Metadata.Type != "pulumi:pulumi:Stack" || r.Metadata.New == nil {
+				continue
+			}
+			out = auto.OutputMap{}
+			for k, v := range r.Metadata.New.Outputs {
+				out[k] = auto.OutputValue{Value: v}
+			}
+		}
+		got <- out
+	}()
+	res, err := s.Up(ctx, append(opts, optup.EventStreams(ch))...)
+	if err != nil {
+		// An up that failed before it ran the engine never closes its
+		// stream: nothing waits for it.
+		return res, err
+	}
+	select {
+	case res.Outputs = <-got:
+	case <-time.After(5 * time.Second):
+	}
+	return res, nil
+}
+
 // urlAfterUpdate is the env's url after an update of its stack, which
 // applies the env's config as it is now: a new certificate, hostname or
 // port moves the url, and what comes next (the gate, the confirmation)
-// must probe where the env answers now. On a failed read it is was.
-func (o *Orchestrator) urlAfterUpdate(ctx context.Context, env, was string) string {
-	if st, _, err := o.envState(ctx, env); err == nil && st.URL != "" {
-		if st.URL != was {
-			o.logf("env %s now answers at %s (was %s)", env, st.URL, was)
+// must probe where the env answers now. It is the update's own url
+// output (outputs), else read from the state; on a failed read it is was.
+func (o *Orchestrator) urlAfterUpdate(ctx context.Context, env, was string, outputs auto.OutputMap) string {
+	now, _ := outputs[stacks.OutURL].Value.(string)
+	if now == "" {
+		if st, _, err := o.envState(ctx, env); err == nil {
+			now = st.URL
 		}
-		return st.URL
 	}
-	return was
+	if now == "" {
+		return was
+	}
+	if now != was {
+		o.logf("env %s now answers at %s (was %s)", env, now, was)
+	}
+	return now
 }
 
 // TrafficChangedError is returned when a traffic write found the env's

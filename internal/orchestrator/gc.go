@@ -54,8 +54,14 @@ func (o *Orchestrator) GC(ctx context.Context, opts GCOptions) (GCResult, error)
 // beyond keep warm ones (negative: the env's retention), or with dryRun
 // only says which.
 func (o *Orchestrator) collect(ctx context.Context, env string, keep int, dryRun bool) (GCResult, error) {
+	return o.collectWith(ctx, env, keep, dryRun, nil)
+}
+
+// collectWith is collect, with the env's versions and history read ahead
+// when pre is set (the gc after a deploy).
+func (o *Orchestrator) collectWith(ctx context.Context, env string, keep int, dryRun bool, pre *statusReads) (GCResult, error) {
 	res := GCResult{Env: env, Kept: []string{}, Destroyed: []string{}, DryRun: dryRun}
-	st, err := o.envStatus(ctx, env, false)
+	st, err := o.envStatusWith(ctx, env, false, pre)
 	if err != nil {
 		return res, err
 	}

@@ -3,9 +3,12 @@ package orchestrator
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
+	"sync"
 	"time"
 
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/phoenix-iac/phoenix/stacks"
@@ -42,6 +45,29 @@ func (o *Orchestrator) Status(ctx context.Context, env string) (Status, error) {
 // versions, history), not each version's artifact and image nor the
 // env's expiry.
 func (o *Orchestrator) envStatus(ctx context.Context, env string, full bool) (Status, error) {
+	return o.envStatusWith(ctx, env, full, nil)
+}
+
+// statusReads are the reads of an env's status that a command under the
+// env's lease may make ahead of it: its version stacks and its history.
+type statusReads struct {
+	versions []VersionInfo
+	hist     []Event
+}
+
+// readAhead starts the reads of statusReads, and returns what waits for
+// them.
+func (o *Orchestrator) readAhead(ctx context.Context, env string, envStack auto.Stack) func() (statusReads, error) {
+	var r statusReads
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) { r.versions, err = o.versions(gctx, env); return err })
+	g.Go(func() (err error) { r.hist, err = o.history(gctx, envStack); return err })
+	return sync.OnceValues(func() (statusReads, error) { return r, g.Wait() })
+}
+
+// envStatusWith is envStatus, with the versions and the history read
+// ahead when pre is set.
+func (o *Orchestrator) envStatusWith(ctx context.Context, env string, full bool, pre *statusReads) (Status, error) {
 	st := Status{Env: env, Versions: []VersionInfo{}}
 	if err := stacks.ValidateEnv(env); err != nil {
 		return st, err
@@ -59,9 +85,13 @@ func (o *Orchestrator) envStatus(ctx context.Context, env string, full bool) (St
 	var hist []Event
 	var tags map[string]string
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() (err error) { versions, err = o.versions(gctx, env); return err })
-	if es.Exists {
-		g.Go(func() (err error) { hist, err = o.history(gctx, envStack); return err })
+	if pre != nil {
+		versions, hist = slices.Clone(pre.versions), slices.Clone(pre.hist)
+	} else {
+		g.Go(func() (err error) { versions, err = o.versions(gctx, env); return err })
+		if es.Exists {
+			g.Go(func() (err error) { hist, err = o.history(gctx, envStack); return err })
+		}
 	}
 	if es.Exists && full {
 		g.Go(func() (err error) {
