@@ -839,7 +839,10 @@ func (p *project) version() string {
 		bin, args = "go", append([]string{"run", "./cmd/phoenix"}, args...)
 	}
 	code, out := p.run(bin, args...)
-	v := strings.TrimSpace(out)
+	// go run may first say what it downloads (a cold module cache):
+	// the version is the last line.
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	v := lines[len(lines)-1]
 	if code != 0 || !regexp.MustCompile(`^[0-9a-f]{8}$`).MatchString(v) {
 		p.t.Fatalf("phoenix version exited %d: %q", code, out)
 	}
