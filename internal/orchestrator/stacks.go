@@ -122,12 +122,7 @@ func isNotFound(err error) bool {
 // file, so that both share one secrets salt (with image, the image it
 // runs: writeVersionConfig).
 func (o *Orchestrator) createStack(ctx context.Context, name stacks.StackName, image string) (auto.Stack, error) {
-	if name.IsVersion() {
-		if err := o.writeVersionConfig(name, image); err != nil {
-			return auto.Stack{}, err
-		}
-	}
-	ws, err := o.workspace(ctx)
+	ws, err := o.stackToBe(ctx, name, image)
 	if err != nil {
 		return auto.Stack{}, err
 	}
@@ -138,18 +133,24 @@ func (o *Orchestrator) createStack(ctx context.Context, name stacks.StackName, i
 	return s, nil
 }
 
+// stackToBe writes what a stack about to be created needs (a version's
+// config file) and returns the workspace to create it in.
+func (o *Orchestrator) stackToBe(ctx context.Context, name stacks.StackName, image string) (auto.Workspace, error) {
+	if name.IsVersion() {
+		if err := o.writeVersionConfig(name, image); err != nil {
+			return nil, err
+		}
+	}
+	return o.workspace(ctx)
+}
+
 // tryCreateStack creates a stack that is most likely new, without reading
 // it first. created is false, with no error, when the stack exists, and
 // when a Pulumi lock, or a lock file that a killed pulumi left half
 // written, kept the attempt from knowing: the caller reads the stack then,
 // and createStack deals with the lock if it is absent.
 func (o *Orchestrator) tryCreateStack(ctx context.Context, name stacks.StackName, image string) (s auto.Stack, created bool, err error) {
-	if name.IsVersion() {
-		if err := o.writeVersionConfig(name, image); err != nil {
-			return s, false, err
-		}
-	}
-	ws, err := o.workspace(ctx)
+	ws, err := o.stackToBe(ctx, name, image)
 	if err != nil {
 		return s, false, err
 	}
