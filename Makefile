@@ -14,7 +14,7 @@ AZURITE := $(BIN)/azurite/node_modules/.bin/azurite-blob
 IMAGE_GOCACHE := $(BIN)/image-gocache
 MERMAID := $(BIN)/mermaid/node_modules/mermaid/dist/mermaid.min.js
 
-.PHONY: test repo unit engine dataplane browser e2e vet lint build tools
+.PHONY: test repo unit engine dataplane browser e2e bench-promotion vet lint build tools
 
 # Everything CI checks: formatting and vet, the workflows' lint, unit and
 # mock tests, then the engine and data-plane tests, which need the Pulumi
@@ -81,6 +81,14 @@ browser: $(MERMAID)
 e2e: tools $(DOCKER_PLUGIN)
 	PHOENIX_PULUMI_ROOT=$(BIN)/pulumi PHOENIX_DOCKER_PLUGIN=$(DOCKER_PLUGIN) PHOENIX_CADDY=$(CADDY) \
 		PHOENIX_IMAGE_GOCACHE=$(IMAGE_GOCACHE) tests/e2e/with-dockerd.sh $(GO) test -timeout 30m -v ./tests/e2e/
+
+# Issue 21's target on a real engine: a promotion beside a deploy with a
+# build, three changes of the app through staging and prod, with the
+# tests' warm build cache and with none, as the golang image has (minutes;
+# not part of make test).
+bench-promotion: tools $(DOCKER_PLUGIN)
+	PHOENIX_PULUMI_ROOT=$(BIN)/pulumi PHOENIX_DOCKER_PLUGIN=$(DOCKER_PLUGIN) PHOENIX_CADDY=$(CADDY) \
+		PHOENIX_IMAGE_GOCACHE=$(IMAGE_GOCACHE) tests/e2e/with-dockerd.sh $(GO) test -run '^$$' -bench Promotion -benchtime 3x -timeout 30m ./tests/e2e/
 
 # The Pulumi CLI, built from the Go module proxy with its version set at link
 # time, with its Go language host, and the load balancer's Caddy, built from lb/ as its image builds it

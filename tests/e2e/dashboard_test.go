@@ -23,7 +23,7 @@ import (
 // dashboardView is phoenix dashboard on the project, open in headless
 // Chromium.
 type dashboardView struct {
-	t   *testing.T
+	t   testing.TB
 	ctx context.Context
 	url string
 	// shots is the folder the screenshots are kept in.

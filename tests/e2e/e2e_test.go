@@ -40,7 +40,7 @@ type env struct {
 	gocache    string // the Go build cache the golang stand-in carries
 }
 
-func needEnv(t *testing.T) env {
+func needEnv(t testing.TB) env {
 	t.Helper()
 	e := env{
 		pulumiRoot: os.Getenv("PHOENIX_PULUMI_ROOT"),
@@ -65,7 +65,7 @@ func needEnv(t *testing.T) env {
 
 // project is a fresh copy of the repository's files in which phoenix runs.
 type project struct {
-	t    *testing.T
+	t    testing.TB
 	dir  string
 	env  []string
 	bin  string // the phoenix binary built from the copy
@@ -362,7 +362,7 @@ func TestMainJob(t *testing.T) {
 
 // newProject copies the repository's files (tracked, and new ones not
 // ignored) to a temp dir, with its own Pulumi home holding the plugin.
-func newProject(t *testing.T, e env) *project {
+func newProject(t testing.TB, e env) *project {
 	t.Helper()
 	root, err := filepath.Abs("../..")
 	if err != nil {
@@ -407,7 +407,7 @@ func newProject(t *testing.T, e env) *project {
 
 // envPort is the dev env's port. When another program holds it, the copy's
 // Pulumi.dev.yaml is pointed at a free one.
-func envPort(t *testing.T, dir string) int {
+func envPort(t testing.TB, dir string) int {
 	t.Helper()
 	cfg := filepath.Join(dir, "Pulumi.dev.yaml")
 	b, err := os.ReadFile(cfg)
@@ -704,109 +704,119 @@ func (p *project) expectExpiredEnvDestroyed(env string) {
 func (p *project) expectPromotion() {
 	p.t.Helper()
 	stagingPort, prodPort := p.addEnv("staging"), p.addEnv("prod")
-	timed := func(args ...string) (time.Duration, string) {
-		p.t.Helper()
-		start := time.Now()
-		code, out, _ := p.phoenix(args...)
-		took := time.Since(start)
-		p.t.Logf("phoenix %s: exit %d in %s", strings.Join(args, " "), code, took.Round(100*time.Millisecond))
-		if code != 0 {
-			p.t.Fatalf("phoenix %s exited %d:\n%s", strings.Join(args, " "), code, out)
-		}
-		return took, out
-	}
-	// traced logs the Pulumi runs that PHOENIX_TRACE_PULUMI printed in
-	// out: what each step's time went to.
-	traced := func(what, out string) {
-		p.t.Helper()
-		var runs []string
-		for _, l := range strings.Split(out, "\n") {
-			if strings.HasPrefix(l, "phoenix: pulumi ") {
-				runs = append(runs, strings.TrimPrefix(l, "phoenix: "))
-			}
-		}
-		p.t.Logf("%s ran Pulumi %d times:\n  %s", what, len(runs), strings.Join(runs, "\n  "))
-	}
-	round := func(trace bool) (deploy, promote time.Duration) {
-		p.t.Helper()
-		if trace {
-			saved := p.env
-			defer func() { p.env = saved }()
-			p.env = append(slices.Clone(saved), "PHOENIX_TRACE_PULUMI=1")
-		}
-		deploy, out := timed("deploy", "--env", "staging", "--gate-timeout", "2m", "--verbose")
-		if _, steps, ok := strings.Cut(out, "steps: "); ok {
-			p.t.Logf("staging's deploy, %s", strings.TrimSpace(steps))
-		}
-		if trace {
-			traced("staging's deploy", out)
-		}
-		var staging struct{ Live string }
-		if _, out := timed("status", "--env", "staging", "--json"); jsonOf(out, &staging) != nil || staging.Live == "" {
-			p.t.Fatalf("status of staging: %s", out)
-		}
-		stagingImage := p.docker("inspect", "--format", "{{.Image}}", strings.Fields(p.docker("ps", "-q", "--filter", "label=phoenix.env=staging", "--filter", "label=phoenix.version="+staging.Live))[0])
-
-		promote, out = timed("promote", "--from", "staging", "--to", "prod", "--gate-timeout", "2m", "--json")
-		var res struct {
-			Version, From, Image string
-			Timings              []struct {
-				Step    string
-				Seconds float64
-			}
-		}
-		if err := jsonOf(out, &res); err != nil || res.From != "staging."+staging.Live || res.Version == "" || res.Version == staging.Live {
-			p.t.Fatalf("promote --json: %+v (%v), want staging.%s promoted as a version of prod's own:\n%s", res, err, staging.Live, out)
-		}
-		var steps []string
-		for _, s := range res.Timings {
-			steps = append(steps, fmt.Sprintf("%s %.1fs", s.Step, s.Seconds))
-		}
-		p.t.Logf("the promotion's steps: %s", strings.Join(steps, ", "))
-		if trace {
-			traced("the promotion", out)
-		}
-		p.expectLiveAt(prodPort, res.Version)
-		p.expectLiveAt(stagingPort, staging.Live)
-		// Prod runs staging's image: the same id, in every replica.
-		replicas := strings.Fields(p.docker("ps", "-q", "--filter", "label=phoenix.env=prod", "--filter", "label=phoenix.version="+res.Version))
-		if len(replicas) == 0 {
-			p.t.Fatalf("no replica of prod.%s runs", res.Version)
-		}
-		for _, r := range replicas {
-			if got := p.docker("inspect", "--format", "{{.Image}}", r); got != stagingImage || res.Image != stagingImage {
-				p.t.Errorf("prod's replica %s runs image %s (promote said %s), want staging's %s", r, got, res.Image, stagingImage)
-			}
-		}
-		// Nothing was built for prod: a build would have tagged the app's
-		// image for prod (phoenix-prod:<version>), as staging's is.
-		if built := p.docker("images", "-q", "phoenix-prod"); built != "" {
-			p.t.Errorf("an app image was built for prod: %s", built)
-		}
-		if p.docker("images", "-q", "phoenix-staging:"+staging.Live) == "" {
-			p.t.Errorf("staging's build left no image phoenix-staging:%s: the check above would prove nothing", staging.Live)
-		}
-		return deploy, promote
-	}
-	round(false)
+	p.promotionRound(stagingPort, prodPort, false)
 	// Side by side: staging and prod run one artifact, deployed with one
 	// program.
 	var envs struct {
 		SameArtifact, SameProgram bool
 		Envs                      []struct{ Env, Live string }
 	}
-	if _, out := timed("envs", "--json"); jsonOf(out, &envs) != nil || !envs.SameArtifact || !envs.SameProgram || len(envs.Envs) != 3 {
+	if _, out := p.timed("envs", "--json"); jsonOf(out, &envs) != nil || !envs.SameArtifact || !envs.SameProgram || len(envs.Envs) != 3 {
 		p.t.Errorf("envs --json: %+v, want dev, prod and staging with one artifact and one program:\n%s", envs, out)
 	}
 
 	// A change of the app, through staging (built) and then prod (promoted),
 	// both envs there already.
 	p.editApp("// promoted from staging to prod by the end-to-end test\n")
-	deploy, promote := round(true)
+	deploy, promote := p.promotionRound(stagingPort, prodPort, true)
 	p.t.Logf("promotion staging -> prod: %s; staging's deploy of the same change, with its build: %s; ratio %.2f (target <= 0.5)",
 		promote.Round(100*time.Millisecond), deploy.Round(100*time.Millisecond), promote.Seconds()/deploy.Seconds())
-	timed("destroy", "--env", "prod", "--yes")
-	timed("destroy", "--env", "staging", "--yes")
+	p.timed("destroy", "--env", "prod", "--yes")
+	p.timed("destroy", "--env", "staging", "--yes")
+}
+
+// timed runs phoenix with args, logs how long it took, and fails the
+// test when it exits non-zero.
+func (p *project) timed(args ...string) (time.Duration, string) {
+	p.t.Helper()
+	start := time.Now()
+	code, out, _ := p.phoenix(args...)
+	took := time.Since(start)
+	p.t.Logf("phoenix %s: exit %d in %s", strings.Join(args, " "), code, took.Round(100*time.Millisecond))
+	if code != 0 {
+		p.t.Fatalf("phoenix %s exited %d:\n%s", strings.Join(args, " "), code, out)
+	}
+	return took, out
+}
+
+// traced logs the Pulumi runs that PHOENIX_TRACE_PULUMI printed in
+// out: what each step's time went to.
+func (p *project) traced(what, out string) {
+	p.t.Helper()
+	var runs []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "phoenix: pulumi ") {
+			runs = append(runs, strings.TrimPrefix(l, "phoenix: "))
+		}
+	}
+	p.t.Logf("%s ran Pulumi %d times:\n  %s", what, len(runs), strings.Join(runs, "\n  "))
+}
+
+// promotionRound deploys staging from source and promotes its live
+// version to prod (on the ports given), and checks that prod runs the
+// very image staging runs, built by nobody in between, under a version id
+// of its own. It returns how long the deploy and the promotion took;
+// trace logs their Pulumi runs.
+func (p *project) promotionRound(stagingPort, prodPort int, trace bool) (deploy, promote time.Duration) {
+	p.t.Helper()
+	if trace {
+		saved := p.env
+		defer func() { p.env = saved }()
+		p.env = append(slices.Clone(saved), "PHOENIX_TRACE_PULUMI=1")
+	}
+	deploy, out := p.timed("deploy", "--env", "staging", "--gate-timeout", "2m", "--verbose")
+	if _, steps, ok := strings.Cut(out, "steps: "); ok {
+		p.t.Logf("staging's deploy, %s", strings.TrimSpace(steps))
+	}
+	if trace {
+		p.traced("staging's deploy", out)
+	}
+	var staging struct{ Live string }
+	if _, out := p.timed("status", "--env", "staging", "--json"); jsonOf(out, &staging) != nil || staging.Live == "" {
+		p.t.Fatalf("status of staging: %s", out)
+	}
+	stagingImage := p.docker("inspect", "--format", "{{.Image}}", strings.Fields(p.docker("ps", "-q", "--filter", "label=phoenix.env=staging", "--filter", "label=phoenix.version="+staging.Live))[0])
+
+	promote, out = p.timed("promote", "--from", "staging", "--to", "prod", "--gate-timeout", "2m", "--json")
+	var res struct {
+		Version, From, Image string
+		Timings              []struct {
+			Step    string
+			Seconds float64
+		}
+	}
+	if err := jsonOf(out, &res); err != nil || res.From != "staging."+staging.Live || res.Version == "" || res.Version == staging.Live {
+		p.t.Fatalf("promote --json: %+v (%v), want staging.%s promoted as a version of prod's own:\n%s", res, err, staging.Live, out)
+	}
+	var steps []string
+	for _, s := range res.Timings {
+		steps = append(steps, fmt.Sprintf("%s %.1fs", s.Step, s.Seconds))
+	}
+	p.t.Logf("the promotion's steps: %s", strings.Join(steps, ", "))
+	if trace {
+		p.traced("the promotion", out)
+	}
+	p.expectLiveAt(prodPort, res.Version)
+	p.expectLiveAt(stagingPort, staging.Live)
+	// Prod runs staging's image: the same id, in every replica.
+	replicas := strings.Fields(p.docker("ps", "-q", "--filter", "label=phoenix.env=prod", "--filter", "label=phoenix.version="+res.Version))
+	if len(replicas) == 0 {
+		p.t.Fatalf("no replica of prod.%s runs", res.Version)
+	}
+	for _, r := range replicas {
+		if got := p.docker("inspect", "--format", "{{.Image}}", r); got != stagingImage || res.Image != stagingImage {
+			p.t.Errorf("prod's replica %s runs image %s (promote said %s), want staging's %s", r, got, res.Image, stagingImage)
+		}
+	}
+	// Nothing was built for prod: a build would have tagged the app's
+	// image for prod (phoenix-prod:<version>), as staging's is.
+	if built := p.docker("images", "-q", "phoenix-prod"); built != "" {
+		p.t.Errorf("an app image was built for prod: %s", built)
+	}
+	if p.docker("images", "-q", "phoenix-staging:"+staging.Live) == "" {
+		p.t.Errorf("staging's build left no image phoenix-staging:%s: the check above would prove nothing", staging.Live)
+	}
+	return deploy, promote
 }
 
 // jsonOf decodes the one JSON document in a command's output, which

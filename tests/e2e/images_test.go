@@ -28,8 +28,10 @@ import (
 //     (CGO_ENABLED=0, -trimpath), by make tools and by this test on the
 //     host: the images' builds run `go build` from source with no network,
 //     as they do for users, and find compiled what has not changed since,
-//     as a user's second build does, so that they link rather than spend
-//     minutes compiling Caddy again inside the engine;
+//     so that they link rather than spend minutes compiling Caddy again
+//     inside the engine. The real image has no build cache: a user's
+//     build compiles the standard library first, some 17 s more on 2
+//     cores for app/ (BenchmarkPromotion times deploys both ways);
 //   - caddy:2.11.9-alpine: busybox (the table writer runs sh, cp, mv,
 //     tail) and the static Caddy that lb/ builds at that version;
 //   - gcr.io/distroless/static-debian12:nonroot: a passwd and group with the
@@ -49,7 +51,7 @@ var baseImages struct {
 }
 
 // makeBaseImages imports every stand-in into the engine at DOCKER_HOST.
-func makeBaseImages(t *testing.T, caddy, gocache string) {
+func makeBaseImages(t testing.TB, caddy, gocache string) {
 	t.Helper()
 	// Once per engine: the tests of one run share it.
 	baseImages.Lock()
@@ -59,63 +61,9 @@ func makeBaseImages(t *testing.T, caddy, gocache string) {
 	}
 	defer func() { baseImages.made = !t.Failed() }()
 	warmGoCache(t, gocache)
-	goroot, err := exec.Command("go", "env", "GOROOT").Output()
-	if err != nil {
-		t.Fatalf("go env GOROOT: %v", err)
-	}
-	busybox, err := exec.LookPath("busybox")
-	if err != nil {
-		t.Fatal("no busybox: install busybox-static (apt-get install busybox-static; .ci/run does)")
-	}
-	shell := []string{"sh", "cp", "mv", "rm", "cat", "ls", "mkdir", "tail", "sleep", "env", "true", "wget"}
-	proxy, err := moduleProxy(filepath.Join("..", "..", "lb"))
-	if err != nil {
-		t.Fatalf("the load balancer's modules for the golang stand-in: %v", err)
-	}
+	busybox := needBusybox(t)
 	images := []baseImage{
-		{
-			name: "golang:1.26",
-			changes: []string{
-				"ENV PATH=/usr/local/go/bin:/bin",
-				"ENV GOTOOLCHAIN=local",
-				"ENV HOME=/root",
-				"ENV GOCACHE=/root/.cache/go-build",
-				"ENV GOFLAGS=-mod=mod",
-				"ENV GOPROXY=file:///goproxy",
-				"ENV GOSUMDB=off",
-			},
-			build: func(w *tarWriter) error {
-				w.dir("root", 0o755)
-				w.dir("root/.cache", 0o755)
-				if err := w.tree(gocache, "root/.cache/go-build", func(string) bool { return false }); err != nil {
-					return err
-				}
-				w.dir("tmp", 0o1777)
-				if err := w.busybox(busybox, shell); err != nil {
-					return err
-				}
-				dirs := map[string]bool{}
-				for _, f := range proxy {
-					name := "goproxy/" + f.name
-					var parents []string
-					for d := filepath.Dir(name); d != "." && !dirs[d]; d = filepath.Dir(d) {
-						parents = append(parents, d)
-						dirs[d] = true
-					}
-					for i := len(parents) - 1; i >= 0; i-- {
-						w.dir(parents[i], 0o755)
-					}
-					if err := w.file(f.src, name, 0o644); err != nil {
-						return err
-					}
-				}
-				return w.tree(strings.TrimSpace(string(goroot)), "usr/local/go", func(rel string) bool {
-					// Sources of tests and docs are not needed to build.
-					return rel == "test" || rel == "doc" || rel == "api" || rel == "misc" ||
-						strings.HasPrefix(rel, "pkg/linux_amd64_race") || strings.HasSuffix(rel, "_test.go") || strings.Contains(rel, "/testdata")
-				})
-			},
-		},
+		golangStandIn(t, gocache),
 		{
 			name: "caddy:2.11.9-alpine",
 			changes: []string{
@@ -149,42 +97,122 @@ func makeBaseImages(t *testing.T, caddy, gocache string) {
 		},
 	}
 	for _, img := range images {
-		start := time.Now()
-		rootfs, err := os.Create(filepath.Join(t.TempDir(), "rootfs.tar"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		w := &tarWriter{tw: tar.NewWriter(rootfs)}
-		if err := img.build(w); err != nil {
-			t.Fatalf("stand-in %s: %v", img.name, err)
-		}
-		if err := w.close(); err != nil {
-			t.Fatalf("stand-in %s: %v", img.name, err)
-		}
-		size, _ := rootfs.Seek(0, io.SeekCurrent)
-		if _, err := rootfs.Seek(0, io.SeekStart); err != nil {
-			t.Fatal(err)
-		}
-		args := []string{"import"}
-		for _, c := range img.changes {
-			args = append(args, "--change", c)
-		}
-		args = append(args, "-", img.name)
-		cmd := exec.Command("docker", args...)
-		cmd.Stdin = rootfs
-		out, err := cmd.CombinedOutput()
-		rootfs.Close()
-		if err != nil {
-			t.Fatalf("docker import %s: %v\n%s", img.name, err, out)
-		}
-		t.Logf("stand-in image %s made in %s (%d MB)", img.name, time.Since(start).Round(100*time.Millisecond), size>>20)
+		importImage(t, img)
 	}
+}
+
+// needBusybox is the static busybox the stand-ins' shells are.
+func needBusybox(t testing.TB) string {
+	t.Helper()
+	busybox, err := exec.LookPath("busybox")
+	if err != nil {
+		t.Fatal("no busybox: install busybox-static (apt-get install busybox-static; .ci/run does)")
+	}
+	return busybox
+}
+
+// shell is what the stand-ins' busybox is linked as.
+var shell = []string{"sh", "cp", "mv", "rm", "cat", "ls", "mkdir", "tail", "sleep", "env", "true", "wget"}
+
+// golangStandIn is the golang:1.26 stand-in. Its Go build cache is a copy
+// of gocache; with gocache "" it has none, as the real image has none: a
+// build in it compiles the standard library first.
+func golangStandIn(t testing.TB, gocache string) baseImage {
+	t.Helper()
+	goroot, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		t.Fatalf("go env GOROOT: %v", err)
+	}
+	busybox := needBusybox(t)
+	proxy, err := moduleProxy(filepath.Join("..", "..", "lb"))
+	if err != nil {
+		t.Fatalf("the load balancer's modules for the golang stand-in: %v", err)
+	}
+	return baseImage{
+		name: "golang:1.26",
+		changes: []string{
+			"ENV PATH=/usr/local/go/bin:/bin",
+			"ENV GOTOOLCHAIN=local",
+			"ENV HOME=/root",
+			"ENV GOCACHE=/root/.cache/go-build",
+			"ENV GOFLAGS=-mod=mod",
+			"ENV GOPROXY=file:///goproxy",
+			"ENV GOSUMDB=off",
+		},
+		build: func(w *tarWriter) error {
+			w.dir("root", 0o755)
+			w.dir("root/.cache", 0o755)
+			if gocache != "" {
+				if err := w.tree(gocache, "root/.cache/go-build", func(string) bool { return false }); err != nil {
+					return err
+				}
+			}
+			w.dir("tmp", 0o1777)
+			if err := w.busybox(busybox, shell); err != nil {
+				return err
+			}
+			dirs := map[string]bool{}
+			for _, f := range proxy {
+				name := "goproxy/" + f.name
+				var parents []string
+				for d := filepath.Dir(name); d != "." && !dirs[d]; d = filepath.Dir(d) {
+					parents = append(parents, d)
+					dirs[d] = true
+				}
+				for i := len(parents) - 1; i >= 0; i-- {
+					w.dir(parents[i], 0o755)
+				}
+				if err := w.file(f.src, name, 0o644); err != nil {
+					return err
+				}
+			}
+			return w.tree(strings.TrimSpace(string(goroot)), "usr/local/go", func(rel string) bool {
+				// Sources of tests and docs are not needed to build.
+				return rel == "test" || rel == "doc" || rel == "api" || rel == "misc" ||
+					strings.HasPrefix(rel, "pkg/linux_amd64_race") || strings.HasSuffix(rel, "_test.go") || strings.Contains(rel, "/testdata")
+			})
+		},
+	}
+}
+
+// importImage imports img into the engine at DOCKER_HOST.
+func importImage(t testing.TB, img baseImage) {
+	t.Helper()
+	start := time.Now()
+	rootfs, err := os.Create(filepath.Join(t.TempDir(), "rootfs.tar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &tarWriter{tw: tar.NewWriter(rootfs)}
+	if err := img.build(w); err != nil {
+		t.Fatalf("stand-in %s: %v", img.name, err)
+	}
+	if err := w.close(); err != nil {
+		t.Fatalf("stand-in %s: %v", img.name, err)
+	}
+	size, _ := rootfs.Seek(0, io.SeekCurrent)
+	if _, err := rootfs.Seek(0, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"import"}
+	for _, c := range img.changes {
+		args = append(args, "--change", c)
+	}
+	args = append(args, "-", img.name)
+	cmd := exec.Command("docker", args...)
+	cmd.Stdin = rootfs
+	out, err := cmd.CombinedOutput()
+	rootfs.Close()
+	if err != nil {
+		t.Fatalf("docker import %s: %v\n%s", img.name, err, out)
+	}
+	t.Logf("stand-in image %s made in %s (%d MB)", img.name, time.Since(start).Round(100*time.Millisecond), size>>20)
 }
 
 // warmGoCache builds lb/ and app/ on the host as their Dockerfiles build
 // them, into gocache: make tools' Caddy build filled it already, so this
 // compiles what changed since and links.
-func warmGoCache(t *testing.T, gocache string) {
+func warmGoCache(t testing.TB, gocache string) {
 	t.Helper()
 	start := time.Now()
 	for _, dir := range []string{"lb", "app"} {
